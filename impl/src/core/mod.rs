@@ -1,0 +1,1 @@
+//! The deterministic, sans-IO Raft node (filled in by the core work).

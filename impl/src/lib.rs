@@ -1,0 +1,9 @@
+//! `raft-impl`: the production Raft of this project.
+//!
+//! - [`types`]: the vocabulary (entries, terms, indices, hard state).
+//! - [`storage`]: the storage trait, an in-memory store and a durable file store.
+//! - [`core`]: the deterministic, sans-IO Raft node.
+
+pub mod types;
+pub mod storage;
+pub mod core;

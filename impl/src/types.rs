@@ -1,0 +1,30 @@
+//! Vocabulary types shared by the core, storage and runtimes of `raft-impl`.
+//!
+//! Indices are 1-based as in the Raft paper: index 0 means "before the first
+//! entry" and always has term 0.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// Identifies a server in the cluster.
+pub type NodeId = u64;
+/// A Raft term (Figure 2: `currentTerm`). Term 0 is "no term yet".
+pub type Term = u64;
+/// A 1-based log index. Index 0 is the empty prefix.
+pub type Index = u64;
+
+/// One log entry: the command plus the term in which a leader created it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: Term,
+    pub index: Index,
+    pub data: Bytes,
+}
+
+/// The state Figure 2 says must be on stable storage before answering RPCs
+/// (besides the log itself).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HardState {
+    pub current_term: Term,
+    pub voted_for: Option<NodeId>,
+}
