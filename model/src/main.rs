@@ -1,1 +1,308 @@
-fn main() {}
+//! `raft-model`: check, replay and explore the Raft model.
+//!
+//! Exit codes of `check`: 0 every property holds on an exhaustive search,
+//! 1 violation, 2 bad arguments, 3 the search stopped early.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use raft_model::check::{self, Options, Strategy};
+use raft_model::replay::replay;
+use raft_model::trace::{self, table, TraceFile};
+use raft_model::{Bug, Config, Fix, RaftModel};
+use stateright::Model;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "raft-model", version, about = "Exhaustive model checking of Raft")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Model-check the Figure 3 properties and the project's invariants.
+    Check(CheckArgs),
+    /// List the bug catalog: name<TAB>description.
+    Bugs,
+    /// List the proposed fixes: name<TAB>description.
+    Fixes,
+    /// Re-check a saved trace against the chosen model.
+    Replay(ReplayArgs),
+    /// Serve stateright's Explorer to browse states.
+    Explore(ExploreArgs),
+}
+
+#[derive(Args, Clone, Default)]
+struct ModelArgs {
+    /// Number of servers [default: 3]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
+    servers: Option<u8>,
+    /// Number of distinct client values [default: 1]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=15))]
+    values: Option<u8>,
+    /// Highest term an election may reach [default: 3]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=15))]
+    max_term: Option<u8>,
+    /// Longest log a leader may grow [default: 2]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=15))]
+    max_log: Option<u8>,
+    /// Most messages in flight at once [default: 4]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=64))]
+    max_in_flight: Option<u8>,
+    /// Restart budget [default: 1]
+    #[arg(long)]
+    restarts: Option<u8>,
+    /// Message-loss budget [default: 1]
+    #[arg(long)]
+    drops: Option<u8>,
+    /// Message-duplication budget [default: 1]
+    #[arg(long)]
+    duplicates: Option<u8>,
+    /// Switch restarts off (same as --restarts 0)
+    #[arg(long)]
+    no_restart: bool,
+    /// Switch message loss off (same as --drops 0)
+    #[arg(long)]
+    no_loss: bool,
+    /// Switch message duplication off (same as --duplicates 0)
+    #[arg(long)]
+    no_duplication: bool,
+    /// Switch on a known bug (repeatable; see `raft-model bugs`)
+    #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+    /// Switch on a proposed fix (repeatable; see `raft-model fixes`)
+    #[arg(long = "fix", value_name = "NAME", value_parser = parse_fix)]
+    fixes: Vec<Fix>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SearchArg {
+    Auto,
+    Dfs,
+    Bfs,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// auto: DFS with symmetry for the proof, then BFS for a shortest counterexample
+    #[arg(long, value_enum, default_value = "auto")]
+    search: SearchArg,
+    /// Do not reduce over server identities
+    #[arg(long)]
+    no_symmetry: bool,
+    /// Checker threads [default: all cores]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// Stop after this many seconds (the verdict is then `incomplete`)
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
+    /// Stop after this many states (the verdict is then `incomplete`)
+    #[arg(long, value_name = "N")]
+    max_states: Option<usize>,
+    /// Write the counterexample as an ITF JSON trace
+    #[arg(long, value_name = "FILE")]
+    trace_out: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// A trace written by `check --trace-out`
+    file: PathBuf,
+    /// Bugs of the model to replay against (default: the correct model)
+    #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
+    bugs: Vec<Bug>,
+    /// Fixes of the model to replay against
+    #[arg(long = "fix", value_name = "NAME", value_parser = parse_fix)]
+    fixes: Vec<Fix>,
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Address to serve the Explorer on
+    #[arg(long, default_value = "localhost:3000")]
+    addr: String,
+}
+
+fn parse_bug(s: &str) -> Result<Bug, String> {
+    Bug::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown bug `{s}`; known bugs: {}", names.join(", "))
+    })
+}
+
+fn parse_fix(s: &str) -> Result<Fix, String> {
+    Fix::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = Fix::ALL.iter().map(|f| f.name()).collect();
+        format!("unknown fix `{s}`; known fixes: {}", names.join(", "))
+    })
+}
+
+impl ModelArgs {
+    /// The configuration: the default one, or the single bug's preferred
+    /// one, with every flag given on the command line applied on top.
+    fn config(&self) -> (Config, Option<Bug>) {
+        let preferred = match self.bugs.as_slice() {
+            [bug] => Some(*bug),
+            _ => None,
+        };
+        let mut c = preferred.map_or_else(Config::default, Bug::preferred_config);
+        let set = |field: &mut u8, flag: Option<u8>| {
+            if let Some(v) = flag {
+                *field = v;
+            }
+        };
+        set(&mut c.servers, self.servers);
+        set(&mut c.values, self.values);
+        set(&mut c.max_term, self.max_term);
+        set(&mut c.max_log, self.max_log);
+        set(&mut c.max_in_flight, self.max_in_flight);
+        set(&mut c.restarts, self.restarts);
+        set(&mut c.drops, self.drops);
+        set(&mut c.duplicates, self.duplicates);
+        if self.no_restart {
+            c.restarts = 0;
+        }
+        if self.no_loss {
+            c.drops = 0;
+        }
+        if self.no_duplication {
+            c.duplicates = 0;
+        }
+        c.bugs = self.bugs.iter().copied().collect();
+        c.fixes = self.fixes.iter().copied().collect();
+        (c, preferred)
+    }
+}
+
+fn bad_args(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Check(args) => run_check(args),
+        Cmd::Bugs => {
+            for b in Bug::ALL {
+                println!("{}\t{}", b.name(), b.description());
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Fixes => {
+            for f in Fix::ALL {
+                println!("{}\t{}", f.name(), f.description());
+            }
+            ExitCode::SUCCESS
+        }
+        Cmd::Replay(args) => run_replay(args),
+        Cmd::Explore(args) => run_explore(args),
+    }
+}
+
+fn run_check(args: CheckArgs) -> ExitCode {
+    let (config, preferred) = args.model.config();
+    if let Err(e) = config.validate() {
+        return bad_args(e);
+    }
+    if let Some(bug) = preferred {
+        eprintln!("using the configuration chosen for bug {bug} (flags override it; see docs/bug-catalog.md)");
+    }
+    let mut opts = Options {
+        strategy: match args.search {
+            SearchArg::Auto => Strategy::Auto,
+            SearchArg::Dfs => Strategy::Dfs,
+            SearchArg::Bfs => Strategy::Bfs,
+        },
+        symmetry: !args.no_symmetry,
+        timeout: args.timeout.map(Duration::from_secs),
+        max_states: args.max_states,
+        ..Options::default()
+    };
+    if let Some(t) = args.threads {
+        opts.threads = t as usize;
+    }
+    let outcome = check::check(&config, &opts, &mut std::io::stderr());
+
+    if let Some(cx) = &outcome.counterexample {
+        println!(
+            "VIOLATION of {} after {} steps ({}):",
+            cx.property,
+            cx.steps.len() - 1,
+            if cx.shortest { "a shortest counterexample" } else { "not necessarily shortest" }
+        );
+        print!("{}", table::render(&cx.steps));
+        if let Some(path) = &args.trace_out {
+            let file = TraceFile {
+                config: config.clone(),
+                violation: Some(cx.property.to_string()),
+                description: format!("counterexample to {} found by raft-model check", cx.property),
+                steps: cx.steps.clone(),
+            };
+            match trace::write_trace(path, &file) {
+                Ok(()) => println!("trace written to {}", path.display()),
+                Err(e) => eprintln!("error: cannot write trace to {}: {e}", path.display()),
+            }
+        }
+    } else {
+        if args.trace_out.is_some() {
+            println!("no counterexample: no trace written");
+        }
+        for (name, reached) in &outcome.sanity {
+            if *reached {
+                println!("sanity: reached: {name}");
+            } else {
+                println!("sanity: NOT REACHED: {name} (the search may be vacuous here; raise the bounds)");
+            }
+        }
+        for name in RaftModel::new(config.clone()).properties().iter().map(|p| p.name) {
+            if raft_model::properties::INVARIANTS.iter().any(|i| i.name == name) {
+                let status = if outcome.exhaustive { "holds" } else { "not violated so far" };
+                println!("property: {status}: {name}");
+            }
+        }
+    }
+    println!("{}", outcome.verdict_line());
+    ExitCode::from(outcome.verdict.exit_code() as u8)
+}
+
+fn run_replay(args: ReplayArgs) -> ExitCode {
+    let file = match trace::read_trace(&args.file) {
+        Ok(f) => f,
+        Err(e) => return bad_args(format!("{}: {e}", args.file.display())),
+    };
+    let mut config = file.config.clone();
+    config.bugs = args.bugs.iter().copied().collect();
+    config.fixes = args.fixes.iter().copied().collect();
+    if let Err(e) = config.validate() {
+        return bad_args(format!("{}: config: {e}", args.file.display()));
+    }
+    println!("replaying {} ({} steps) against: {}", args.file.display(), file.steps.len() - 1, config.summary());
+    let report = replay(&RaftModel::new(config), &file);
+    print!("{}", report.summary());
+    if report.violation.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run_explore(args: ExploreArgs) -> ExitCode {
+    let (config, _) = args.model.config();
+    if let Err(e) = config.validate() {
+        return bad_args(e);
+    }
+    // stateright panics if it cannot bind; check first for a clear error.
+    if let Err(e) = std::net::TcpListener::bind(&args.addr) {
+        return bad_args(format!("cannot listen on {}: {e}", args.addr));
+    }
+    println!("Explorer for {} at http://{}/ (Ctrl-C to stop)", config.summary(), args.addr);
+    RaftModel::new(config).checker().serve(args.addr.as_str());
+    ExitCode::SUCCESS
+}

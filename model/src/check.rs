@@ -1,0 +1,273 @@
+//! Running the checker: search strategy, progress lines, and an honest verdict.
+//!
+//! stateright 0.31 has traps this module steps around:
+//! - BFS ignores `.symmetry()`: symmetry is only ever used with DFS.
+//! - DFS with `target_max_depth` is incomplete: no depth bound is ever set;
+//!   the model's own bounds make the state space finite.
+//! - A run stopped by a timeout or state cap still "passes": a run that hit
+//!   either limit is reported as incomplete, never as a proof.
+
+use crate::config::Config;
+use crate::events::Event;
+use crate::properties::{INVARIANTS, SANITY};
+use crate::raft::RaftModel;
+use crate::state::{Action, State};
+use stateright::{Checker, HasDiscoveries, Model};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// DFS with symmetry for the proof; on a violation, BFS again for the
+    /// shortest counterexample.
+    Auto,
+    Dfs,
+    Bfs,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub strategy: Strategy,
+    pub symmetry: bool,
+    pub threads: usize,
+    pub timeout: Option<Duration>,
+    pub max_states: Option<usize>,
+    /// How often to print a progress line (None: never).
+    pub progress_every: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            strategy: Strategy::Auto,
+            symmetry: true,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            timeout: None,
+            max_states: None,
+            progress_every: Some(Duration::from_secs(3)),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    Violation,
+    Incomplete,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Violation => "violation",
+            Verdict::Incomplete => "incomplete",
+        }
+    }
+
+    /// The CLI contract's exit code.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Ok => 0,
+            Verdict::Violation => 1,
+            Verdict::Incomplete => 3,
+        }
+    }
+}
+
+pub struct Counterexample {
+    pub property: &'static str,
+    pub steps: Vec<(State, Option<Action>)>,
+    /// True when a breadth-first search produced it (so no shorter one exists).
+    pub shortest: bool,
+}
+
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub states: usize,
+    pub unique_states: usize,
+    pub max_depth: usize,
+    pub secs: f64,
+    pub exhaustive: bool,
+    pub counterexample: Option<Counterexample>,
+    /// Each sanity property and whether the search reached it.
+    pub sanity: Vec<(&'static str, bool)>,
+}
+
+impl Outcome {
+    /// The last line of `check`: scripts rely on its shape.
+    pub fn verdict_line(&self) -> String {
+        let reached = self.sanity.iter().filter(|(_, r)| *r).count();
+        format!(
+            "verdict: {} states={} unique_states={} max_depth={} secs={:.1} exhaustive={} sanity={}/{}",
+            self.verdict.name(),
+            self.states,
+            self.unique_states,
+            self.max_depth,
+            self.secs,
+            self.exhaustive,
+            reached,
+            self.sanity.len()
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Search {
+    Dfs { symmetry: bool },
+    Bfs,
+}
+
+struct Phase {
+    states: usize,
+    unique_states: usize,
+    max_depth: usize,
+    secs: f64,
+    stopped_early: bool,
+    violation: Option<(&'static str, Vec<(State, Option<Action>)>)>,
+    sanity: Vec<(&'static str, bool)>,
+}
+
+/// Checks `config` and returns the outcome; progress goes to `progress`.
+pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outcome {
+    let first = match opts.strategy {
+        Strategy::Bfs => Search::Bfs,
+        Strategy::Dfs | Strategy::Auto => Search::Dfs {
+            symmetry: opts.symmetry,
+        },
+    };
+    let label = match first {
+        Search::Bfs => "bfs",
+        Search::Dfs { symmetry: true } => "dfs+symmetry",
+        Search::Dfs { symmetry: false } => "dfs",
+    };
+    let _ = writeln!(progress, "checking ({label}, {} threads): {}", opts.threads, config.summary());
+    let phase = run(config, first, opts.threads, opts, progress);
+    let mut outcome = Outcome {
+        verdict: if phase.violation.is_some() {
+            Verdict::Violation
+        } else if phase.stopped_early {
+            Verdict::Incomplete
+        } else {
+            Verdict::Ok
+        },
+        states: phase.states,
+        unique_states: phase.unique_states,
+        max_depth: phase.max_depth,
+        secs: phase.secs,
+        exhaustive: phase.violation.is_none() && !phase.stopped_early,
+        counterexample: phase.violation.map(|(property, steps)| Counterexample {
+            property,
+            steps,
+            shortest: matches!(first, Search::Bfs) && opts.threads == 1,
+        }),
+        sanity: phase.sanity,
+    };
+    let needs_shortest = opts.strategy == Strategy::Auto
+        && outcome.counterexample.as_ref().is_some_and(|c| !c.shortest);
+    if needs_shortest {
+        let _ = writeln!(progress, "violation found; searching breadth-first for the shortest counterexample");
+        // One thread keeps BFS strictly level by level.
+        let bfs = run(config, Search::Bfs, 1, opts, progress);
+        outcome.secs += bfs.secs;
+        if let Some((property, steps)) = bfs.violation {
+            outcome.counterexample = Some(Counterexample {
+                property,
+                steps,
+                shortest: true,
+            });
+        } else {
+            let _ = writeln!(progress, "breadth-first search stopped early; keeping the depth-first counterexample");
+        }
+    }
+    outcome
+}
+
+fn run(config: &Config, search: Search, threads: usize, opts: &Options, progress: &mut dyn Write) -> Phase {
+    let model = RaftModel::new(config.clone());
+    let mut builder = model
+        .checker()
+        .threads(threads.max(1))
+        .finish_when(HasDiscoveries::AnyFailures);
+    if let Some(t) = opts.timeout {
+        builder = builder.timeout(t);
+    }
+    if let Some(n) = opts.max_states {
+        builder = builder.target_state_count(n);
+    }
+    let start = Instant::now();
+    match search {
+        Search::Dfs { symmetry: true } => drive(builder.symmetry().spawn_dfs(), start, opts, progress),
+        Search::Dfs { symmetry: false } => drive(builder.spawn_dfs(), start, opts, progress),
+        Search::Bfs => drive(builder.spawn_bfs(), start, opts, progress),
+    }
+}
+
+fn drive<C: Checker<RaftModel>>(checker: C, start: Instant, opts: &Options, progress: &mut dyn Write) -> Phase {
+    let mut last_print = Instant::now();
+    let mut last_states = 0;
+    while !checker.is_done() {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(every) = opts.progress_every {
+            if last_print.elapsed() >= every {
+                let states = checker.state_count();
+                let rate = (states - last_states) as f64 / last_print.elapsed().as_secs_f64();
+                let _ = writeln!(
+                    progress,
+                    "progress: states={} unique_states={} depth={} rate={:.0}/s elapsed={:.0}s",
+                    states,
+                    checker.unique_state_count(),
+                    checker.max_depth(),
+                    rate,
+                    start.elapsed().as_secs_f64()
+                );
+                last_print = Instant::now();
+                last_states = states;
+            }
+        }
+    }
+    let checker = checker.join();
+    let secs = start.elapsed().as_secs_f64();
+    let model = checker.model();
+    let discoveries = checker.discoveries();
+    // A discovery of an "always" property is a violation; report the first
+    // in catalog order so the choice is stable.
+    let violation = INVARIANTS.iter().find_map(|inv| {
+        discoveries
+            .get(inv.name)
+            .map(|path| (inv.name, path.clone().into_vec()))
+    });
+    let timed_out = opts.timeout.is_some_and(|t| start.elapsed() >= t);
+    let capped = opts.max_states.is_some_and(|n| checker.state_count() >= n);
+    let mut sanity: Vec<(&'static str, bool)> = SANITY
+        .iter()
+        .map(|s| (s.name, discoveries.contains_key(s.name)))
+        .collect();
+    sanity.extend(Event::ALL.iter().map(|e| (e.name(), model.events.seen(*e))));
+    Phase {
+        states: checker.state_count(),
+        unique_states: checker.unique_state_count(),
+        max_depth: checker.max_depth(),
+        secs,
+        stopped_early: timed_out || capped,
+        violation,
+        sanity,
+    }
+}
+
+/// Checks `config` exhaustively with default options and no output; for tests.
+pub fn check_quietly(config: &Config, strategy: Strategy, symmetry: bool) -> Outcome {
+    let opts = Options {
+        strategy,
+        symmetry,
+        progress_every: None,
+        ..Options::default()
+    };
+    check(config, &opts, &mut std::io::sink())
+}
+
+/// The properties' names, for listings.
+pub fn property_names() -> Vec<&'static str> {
+    let model = RaftModel::new(Config::default());
+    model.properties().iter().map(|p| p.name).collect()
+}

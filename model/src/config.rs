@@ -1,0 +1,260 @@
+//! Model configuration: bounds, fault budgets, and the bugs and fixes that
+//! are switched on.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// A known-wrong rule the model can be switched to (`--bug NAME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    VoteResetOnSameTerm,
+    NoUpToDateCheck,
+    CommitPreviousTerm,
+    TruncateOnEveryAppend,
+    EntriesStampedWithLeaderTerm,
+    VoteNotPersisted,
+    AcceptStaleReply,
+    CommitBeyondLastNewEntry,
+    LogNotPersisted,
+}
+
+/// A proposed fix the model can be switched to (`--fix NAME`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fix {
+    RejectPrevBelowCommit,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 9] = [
+        Bug::VoteResetOnSameTerm,
+        Bug::NoUpToDateCheck,
+        Bug::CommitPreviousTerm,
+        Bug::TruncateOnEveryAppend,
+        Bug::EntriesStampedWithLeaderTerm,
+        Bug::VoteNotPersisted,
+        Bug::AcceptStaleReply,
+        Bug::CommitBeyondLastNewEntry,
+        Bug::LogNotPersisted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::VoteResetOnSameTerm => "vote-reset-on-same-term",
+            Bug::NoUpToDateCheck => "no-up-to-date-check",
+            Bug::CommitPreviousTerm => "commit-previous-term",
+            Bug::TruncateOnEveryAppend => "truncate-on-every-append",
+            Bug::EntriesStampedWithLeaderTerm => "entries-stamped-with-leader-term",
+            Bug::VoteNotPersisted => "vote-not-persisted",
+            Bug::AcceptStaleReply => "accept-stale-reply",
+            Bug::CommitBeyondLastNewEntry => "commit-beyond-last-new-entry",
+            Bug::LogNotPersisted => "log-not-persisted",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Bug::VoteResetOnSameTerm => {
+                "a request whose term equals current_term makes the server a follower and clears voted_for, so it can vote twice in one term"
+            }
+            Bug::NoUpToDateCheck => {
+                "votes are granted without the §5.4.1 check that the candidate's log is at least as up-to-date"
+            }
+            Bug::CommitPreviousTerm => {
+                "a leader advances commit_index by counting replicas of an entry from an earlier term (Figure 8)"
+            }
+            Bug::TruncateOnEveryAppend => {
+                "a follower truncates its log at prev_log_index+1 whenever entries are non-empty, even when they already match"
+            }
+            Bug::EntriesStampedWithLeaderTerm => {
+                "a follower stores received entries with the leader's current term instead of each entry's own term"
+            }
+            Bug::VoteNotPersisted => "voted_for is not persisted, so it is lost on restart",
+            Bug::AcceptStaleReply => {
+                "a leader applies an AppendEntries reply from an older term to next_index and match_index"
+            }
+            Bug::CommitBeyondLastNewEntry => {
+                "a follower sets commit_index = min(leader_commit, log length) instead of bounding it by the index of the last new entry"
+            }
+            Bug::LogNotPersisted => {
+                "the log is not persisted, so a restarted server comes back with an empty log"
+            }
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The configuration `check --bug NAME` uses when no bound is given on the
+    /// command line: the default one, or a smaller one where the default
+    /// would take too long to reach the counterexample breadth-first.
+    pub fn preferred_config(self) -> Config {
+        let mut c = Config::default();
+        match self {
+            // Only elections matter: no entries, no faults.
+            Bug::VoteResetOnSameTerm | Bug::VoteNotPersisted => {
+                c.max_log = 0;
+                c.drops = 0;
+                c.duplicates = 0;
+                c.max_term = 2;
+            }
+            Bug::NoUpToDateCheck | Bug::CommitBeyondLastNewEntry | Bug::LogNotPersisted => {
+                c.duplicates = 0;
+                c.drops = 0;
+            }
+            Bug::EntriesStampedWithLeaderTerm | Bug::TruncateOnEveryAppend => {
+                c.drops = 0;
+            }
+            Bug::CommitPreviousTerm | Bug::AcceptStaleReply => {
+                c.duplicates = 0;
+                c.drops = 0;
+                c.restarts = 0;
+            }
+        }
+        c
+    }
+}
+
+impl Fix {
+    pub const ALL: [Fix; 1] = [Fix::RejectPrevBelowCommit];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fix::RejectPrevBelowCommit => "reject-prev-below-commit",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Fix::RejectPrevBelowCommit => {
+                "a follower rejects AppendEntries whose prev_log_index < commit_index (proposed in the seed notes against a stale leader overwriting committed entries)"
+            }
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Fix> {
+        Fix::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for Fix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Bounds, fault budgets, bugs and fixes of one model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Config {
+    pub servers: u8,
+    /// Clients propose values `1..=values`.
+    pub values: u8,
+    /// Election timeouts are disabled at this term.
+    pub max_term: u8,
+    /// Proposals are disabled once the leader's log has this many entries.
+    pub max_log: u8,
+    /// States with more messages in flight are outside the bound.
+    pub max_in_flight: u8,
+    pub restarts: u8,
+    pub drops: u8,
+    pub duplicates: u8,
+    pub bugs: BTreeSet<Bug>,
+    pub fixes: BTreeSet<Fix>,
+}
+
+impl Default for Config {
+    /// The default `check` configuration: the richest that is checked
+    /// exhaustively in about a minute on a 2-core machine.
+    fn default() -> Self {
+        Config {
+            servers: 3,
+            values: 1,
+            max_term: 3,
+            max_log: 2,
+            max_in_flight: 4,
+            restarts: 1,
+            drops: 1,
+            duplicates: 1,
+            bugs: BTreeSet::new(),
+            fixes: BTreeSet::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("--servers must be between 1 and 7, got {0}")]
+    Servers(u8),
+    #[error("--values must be at least 1, got {0}")]
+    Values(u8),
+    #[error("--max-term must be between 1 and 15, got {0}")]
+    MaxTerm(u8),
+    #[error("--max-log must be at most 15, got {0}")]
+    MaxLog(u8),
+    #[error("--max-in-flight must be at least 1, got {0}")]
+    MaxInFlight(u8),
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=7).contains(&self.servers) {
+            return Err(ConfigError::Servers(self.servers));
+        }
+        if self.values == 0 {
+            return Err(ConfigError::Values(self.values));
+        }
+        if !(1..=15).contains(&self.max_term) {
+            return Err(ConfigError::MaxTerm(self.max_term));
+        }
+        if self.max_log > 15 {
+            return Err(ConfigError::MaxLog(self.max_log));
+        }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::MaxInFlight(self.max_in_flight));
+        }
+        Ok(())
+    }
+
+    pub fn has(&self, bug: Bug) -> bool {
+        self.bugs.contains(&bug)
+    }
+
+    pub fn fixed(&self, fix: Fix) -> bool {
+        self.fixes.contains(&fix)
+    }
+
+    pub fn quorum(&self) -> usize {
+        self.servers as usize / 2 + 1
+    }
+
+    /// One line for logs and trace headers.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "servers={} values={} max_term={} max_log={} max_in_flight={} restarts={} drops={} duplicates={}",
+            self.servers,
+            self.values,
+            self.max_term,
+            self.max_log,
+            self.max_in_flight,
+            self.restarts,
+            self.drops,
+            self.duplicates
+        );
+        for b in &self.bugs {
+            s.push_str(&format!(" bug={b}"));
+        }
+        for f in &self.fixes {
+            s.push_str(&format!(" fix={f}"));
+        }
+        s
+    }
+}

@@ -1,0 +1,164 @@
+//! The properties checked in every reachable state.
+//!
+//! The first five are Figure 3 of the Raft paper; the rest are the
+//! project's own invariants. Each is a pure function of one state (history
+//! variables included), so it can be evaluated on a replayed trace or on a
+//! hand-built state as well as by the checker.
+
+use crate::state::{Role, Server, State};
+
+pub struct Invariant {
+    pub name: &'static str,
+    pub holds: fn(&State) -> bool,
+}
+
+pub const INVARIANTS: &[Invariant] = &[
+    Invariant {
+        name: "Election Safety",
+        holds: election_safety,
+    },
+    Invariant {
+        name: "Leader Append-Only",
+        holds: leader_append_only,
+    },
+    Invariant {
+        name: "Log Matching",
+        holds: log_matching,
+    },
+    Invariant {
+        name: "Leader Completeness",
+        holds: leader_completeness,
+    },
+    Invariant {
+        name: "State Machine Safety",
+        holds: state_machine_safety,
+    },
+    Invariant {
+        name: "commit_index within log",
+        holds: commit_index_within_log,
+    },
+    Invariant {
+        name: "log terms never decrease",
+        holds: log_terms_monotonic,
+    },
+    Invariant {
+        name: "current_term covers log",
+        holds: current_term_covers_log,
+    },
+    Invariant {
+        name: "one vote per term",
+        holds: one_vote_per_term,
+    },
+];
+
+/// The names of the invariants `state` violates, in catalog order.
+pub fn violated(state: &State) -> Vec<&'static str> {
+    INVARIANTS
+        .iter()
+        .filter(|inv| !(inv.holds)(state))
+        .map(|inv| inv.name)
+        .collect()
+}
+
+/// Election Safety: at most one leader can be elected in a given term.
+pub fn election_safety(state: &State) -> bool {
+    state.history.leaders.iter().all(|l| l.count_ones() <= 1)
+}
+
+/// Leader Append-Only: a leader never overwrites or deletes entries in its
+/// log; it only appends new entries.
+pub fn leader_append_only(state: &State) -> bool {
+    !state.history.leader_log_rewritten
+}
+
+/// Log Matching: if two logs contain an entry with the same index and term,
+/// then the logs are identical in all entries up through that index.
+pub fn log_matching(state: &State) -> bool {
+    let servers = &state.servers;
+    servers.iter().enumerate().all(|(i, a)| {
+        servers[i + 1..].iter().all(|b| {
+            let common = a.log.len().min(b.log.len());
+            // The highest index where the terms agree decides: everything up
+            // to it must be identical.
+            match (0..common).rev().find(|&k| a.log[k].term == b.log[k].term) {
+                Some(k) => a.log[..=k] == b.log[..=k],
+                None => true,
+            }
+        })
+    })
+}
+
+/// Leader Completeness: if a log entry is committed in a given term, that
+/// entry is present in the logs of the leaders of all higher terms.
+pub fn leader_completeness(state: &State) -> bool {
+    let leaders = state.servers.iter().filter(|s| s.role == Role::Leader);
+    leaders.into_iter().all(|l| {
+        state
+            .history
+            .commits
+            .iter()
+            .filter(|c| l.current_term > c.term)
+            .all(|c| l.entry(c.index) == Some(c.entry))
+    })
+}
+
+/// State Machine Safety: if a server has applied a log entry at a given
+/// index, no other server ever applies a different entry at that index.
+/// Committed entries count as applied. A server whose committed prefix
+/// changed under it has applied something else than it now holds.
+pub fn state_machine_safety(state: &State) -> bool {
+    let commits = &state.history.commits;
+    let unique = commits.windows(2).all(|w| w[0].index != w[1].index);
+    unique
+        && state.servers.iter().all(|s| {
+            (1..=s.commit_index.min(s.last_index())).all(|index| {
+                commits
+                    .iter()
+                    .any(|c| c.index == index && Some(c.entry) == s.entry(index))
+            })
+        })
+}
+
+pub fn commit_index_within_log(state: &State) -> bool {
+    state.servers.iter().all(|s| s.commit_index <= s.last_index())
+}
+
+pub fn log_terms_monotonic(state: &State) -> bool {
+    state
+        .servers
+        .iter()
+        .all(|s| s.log.windows(2).all(|w| w[0].term <= w[1].term))
+}
+
+pub fn current_term_covers_log(state: &State) -> bool {
+    state
+        .servers
+        .iter()
+        .all(|s| s.log.iter().all(|e| e.term <= s.current_term))
+}
+
+/// At most one vote per (server, term), even across restarts.
+pub fn one_vote_per_term(state: &State) -> bool {
+    state.servers.iter().all(|s| s.votes_cast.count_ones() <= 1)
+}
+
+/// Sanity properties that a single state shows.
+pub struct Sanity {
+    pub name: &'static str,
+    pub reached: fn(&State) -> bool,
+}
+
+pub const SANITY: &[Sanity] = &[
+    Sanity {
+        name: "a leader is elected",
+        reached: |s| s.servers.iter().any(|x| x.role == Role::Leader),
+    },
+    Sanity {
+        name: "an entry is committed",
+        reached: |s| s.servers.iter().any(|x| x.commit_index >= 1),
+    },
+    Sanity {
+        name: "an entry is committed on every server",
+        reached: |s| s.servers.iter().all(|x: &Server| x.commit_index >= 1),
+    },
+];

@@ -1,0 +1,575 @@
+//! Trace files in the Informal Trace Format (ITF, Apalache ADR-015).
+//!
+//! Layout (see `docs/trace-format.md`):
+//! - `#meta`: ITF's header, string fields only (the `itf` crate requires
+//!   that), with `schema_version` and the violated property;
+//! - `config`: the model configuration (bounds, faults, bugs, fixes);
+//! - `vars`, `states`: one ITF state per step. Each state carries the action
+//!   that led to it as ordinary fields, following Quint's model-based testing
+//!   convention: `mbt::actionTaken` (its name) and `mbt::nondetPicks` (its
+//!   parameters as `Some`/`None` variants).
+//!
+//! Decoding is typed: a wrong or missing field is an error naming its path
+//! (e.g. `states[3].servers[1].log[0].term`) and the line and column.
+
+use crate::config::Config;
+use crate::state::{self as m, Action};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+
+pub const SCHEMA_VERSION: &str = "1";
+pub const FORMAT_DESCRIPTION: &str = "https://apalache-mc.org/docs/adr/015adr-trace.html";
+
+/// A trace as the rest of the crate sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceFile {
+    pub config: Config,
+    /// The property the trace violates, if it was saved as a counterexample.
+    pub violation: Option<String>,
+    pub description: String,
+    /// `steps[k]` is the state after step k and the action that led to it
+    /// (None for the initial state).
+    pub steps: Vec<(m::State, Option<Action>)>,
+}
+
+#[derive(Debug)]
+pub enum TraceError {
+    Io(std::io::Error),
+    /// JSON syntax or a field of the wrong shape.
+    Field {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// Valid JSON of the wrong schema.
+    Schema(String),
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Io(e) => write!(f, "cannot read trace: {e}"),
+            TraceError::Field {
+                path,
+                line,
+                column,
+                message,
+            } => write!(f, "line {line}, column {column}: field `{path}`: {message}"),
+            TraceError::Schema(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+// ---- The JSON shapes ------------------------------------------------------
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Doc {
+    #[serde(rename = "#meta")]
+    meta: Meta,
+    config: Config,
+    vars: Vec<String>,
+    states: Vec<ItfState>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    format: String,
+    #[serde(rename = "format-description")]
+    format_description: String,
+    source: String,
+    description: String,
+    schema_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    violation: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItfState {
+    #[serde(rename = "#meta")]
+    meta: StateMeta,
+    #[serde(rename = "mbt::actionTaken")]
+    action_taken: String,
+    #[serde(rename = "mbt::nondetPicks")]
+    picks: Picks,
+    servers: Vec<ItfServer>,
+    network: Vec<ItfMsg>,
+    faults: m::Faults,
+    history: ItfHistory,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateMeta {
+    index: usize,
+}
+
+/// Quint's option: `{"tag": "Some", "value": x}` or `{"tag": "None", "value": {"#tup": []}}`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "tag", content = "value")]
+enum QOption<T> {
+    Some(T),
+    None(Unit),
+}
+
+/// The empty tuple, `{"#tup": []}`.
+#[derive(Clone, Serialize, Deserialize)]
+struct Unit {
+    #[serde(rename = "#tup")]
+    tup: [u8; 0],
+}
+
+impl<T> From<Option<T>> for QOption<T> {
+    fn from(o: Option<T>) -> Self {
+        match o {
+            Some(x) => QOption::Some(x),
+            None => QOption::None(Unit { tup: [] }),
+        }
+    }
+}
+
+impl<T> From<QOption<T>> for Option<T> {
+    fn from(o: QOption<T>) -> Self {
+        match o {
+            QOption::Some(x) => Some(x),
+            QOption::None(_) => None,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Set<T> {
+    #[serde(rename = "#set")]
+    set: Vec<T>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Picks {
+    server: QOption<u8>,
+    value: QOption<u8>,
+    msg: QOption<ItfMsg>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItfServer {
+    id: u8,
+    current_term: u8,
+    voted_for: QOption<u8>,
+    log: Vec<m::Entry>,
+    role: m::Role,
+    commit_index: u8,
+    votes_granted: Set<u8>,
+    next_index: Vec<u8>,
+    match_index: Vec<u8>,
+    votes_cast: Set<u8>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItfMsg {
+    from: u8,
+    to: u8,
+    body: ItfBody,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "tag", content = "value")]
+enum ItfBody {
+    RequestVote {
+        term: u8,
+        last_log_index: u8,
+        last_log_term: u8,
+    },
+    RequestVoteReply {
+        term: u8,
+        vote_granted: bool,
+    },
+    AppendEntries {
+        term: u8,
+        prev_log_index: u8,
+        prev_log_term: u8,
+        entries: Vec<m::Entry>,
+        leader_commit: u8,
+    },
+    AppendEntriesReply {
+        term: u8,
+        success: bool,
+        match_index: u8,
+        hint: QOption<ItfHint>,
+    },
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItfHint {
+    term: QOption<u8>,
+    first_index: u8,
+    log_len: u8,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItfHistory {
+    /// Term -> set of servers elected leader in it.
+    leaders: Vec<Set<u8>>,
+    commits: Set<m::Commit>,
+    leader_log_rewritten: bool,
+}
+
+// ---- Conversions ----------------------------------------------------------
+
+fn bits_to_set(b: u8) -> Set<u8> {
+    Set {
+        set: (0..8).filter(|i| b & (1 << i) != 0).collect(),
+    }
+}
+
+fn set_to_bits(s: &Set<u8>, path: &str) -> Result<u8, TraceError> {
+    s.set.iter().try_fold(0u8, |acc, &i| {
+        if i < 8 {
+            Ok(acc | (1 << i))
+        } else {
+            Err(TraceError::Schema(format!("{path}: server id {i} out of range")))
+        }
+    })
+}
+
+impl From<&m::Msg> for ItfMsg {
+    fn from(msg: &m::Msg) -> Self {
+        let body = match &msg.body {
+            m::Body::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => ItfBody::RequestVote {
+                term: *term,
+                last_log_index: *last_log_index,
+                last_log_term: *last_log_term,
+            },
+            m::Body::RequestVoteReply { term, vote_granted } => ItfBody::RequestVoteReply {
+                term: *term,
+                vote_granted: *vote_granted,
+            },
+            m::Body::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => ItfBody::AppendEntries {
+                term: *term,
+                prev_log_index: *prev_log_index,
+                prev_log_term: *prev_log_term,
+                entries: entries.clone(),
+                leader_commit: *leader_commit,
+            },
+            m::Body::AppendEntriesReply {
+                term,
+                success,
+                match_index,
+                hint,
+            } => ItfBody::AppendEntriesReply {
+                term: *term,
+                success: *success,
+                match_index: *match_index,
+                hint: hint
+                    .map(|h| ItfHint {
+                        term: h.term.into(),
+                        first_index: h.first_index,
+                        log_len: h.log_len,
+                    })
+                    .into(),
+            },
+        };
+        ItfMsg {
+            from: msg.from,
+            to: msg.to,
+            body,
+        }
+    }
+}
+
+impl From<ItfMsg> for m::Msg {
+    fn from(msg: ItfMsg) -> Self {
+        let body = match msg.body {
+            ItfBody::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => m::Body::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            },
+            ItfBody::RequestVoteReply { term, vote_granted } => m::Body::RequestVoteReply { term, vote_granted },
+            ItfBody::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => m::Body::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            },
+            ItfBody::AppendEntriesReply {
+                term,
+                success,
+                match_index,
+                hint,
+            } => m::Body::AppendEntriesReply {
+                term,
+                success,
+                match_index,
+                hint: Option::from(hint).map(|h: ItfHint| m::ConflictHint {
+                    term: h.term.into(),
+                    first_index: h.first_index,
+                    log_len: h.log_len,
+                }),
+            },
+        };
+        m::Msg {
+            from: msg.from,
+            to: msg.to,
+            body,
+        }
+    }
+}
+
+fn encode_action(a: Option<&Action>) -> (String, Picks) {
+    let none = || Picks {
+        server: None.into(),
+        value: None.into(),
+        msg: None.into(),
+    };
+    let server = |i: u8| Picks {
+        server: Some(i).into(),
+        ..none()
+    };
+    let msg = |m: &m::Msg| Picks {
+        msg: Some(ItfMsg::from(m)).into(),
+        ..none()
+    };
+    match a {
+        None => ("init".into(), none()),
+        Some(Action::Deliver(m)) => ("deliver".into(), msg(m)),
+        Some(Action::Timeout(i)) => ("timeout".into(), server(*i)),
+        Some(Action::Heartbeat(i)) => ("heartbeat".into(), server(*i)),
+        Some(Action::Propose(i, v)) => (
+            "propose".into(),
+            Picks {
+                value: Some(*v).into(),
+                ..server(*i)
+            },
+        ),
+        Some(Action::Restart(i)) => ("restart".into(), server(*i)),
+        Some(Action::Drop(m)) => ("drop".into(), msg(m)),
+        Some(Action::Duplicate(m)) => ("duplicate".into(), msg(m)),
+    }
+}
+
+fn decode_action(name: &str, picks: Picks, at: usize) -> Result<Option<Action>, TraceError> {
+    let path = |field: &str| format!("states[{at}].mbt::nondetPicks.{field}");
+    let missing = |field: &str| TraceError::Schema(format!("{}: action `{name}` needs this parameter", path(field)));
+    let server: Option<u8> = picks.server.into();
+    let value: Option<u8> = picks.value.into();
+    let msg: Option<m::Msg> = Option::<ItfMsg>::from(picks.msg).map(Into::into);
+    let server = || server.ok_or_else(|| missing("server"));
+    let msg = || msg.clone().ok_or_else(|| missing("msg"));
+    Ok(Some(match name {
+        "init" => return Ok(None),
+        "deliver" => Action::Deliver(msg()?),
+        "timeout" => Action::Timeout(server()?),
+        "heartbeat" => Action::Heartbeat(server()?),
+        "propose" => Action::Propose(server()?, value.ok_or_else(|| missing("value"))?),
+        "restart" => Action::Restart(server()?),
+        "drop" => Action::Drop(msg()?),
+        "duplicate" => Action::Duplicate(msg()?),
+        other => {
+            return Err(TraceError::Schema(format!(
+                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, timeout, heartbeat, propose, restart, drop, duplicate)"
+            )))
+        }
+    }))
+}
+
+fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState {
+    let (action_taken, picks) = encode_action(action);
+    ItfState {
+        meta: StateMeta { index },
+        action_taken,
+        picks,
+        servers: s
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, x)| ItfServer {
+                id: i as u8,
+                current_term: x.current_term,
+                voted_for: x.voted_for.into(),
+                log: x.log.clone(),
+                role: x.role,
+                commit_index: x.commit_index,
+                votes_granted: bits_to_set(x.votes_granted),
+                next_index: x.next_index.clone(),
+                match_index: x.match_index.clone(),
+                votes_cast: bits_to_set(x.votes_cast),
+            })
+            .collect(),
+        network: s.network.iter().map(ItfMsg::from).collect(),
+        faults: s.faults,
+        history: ItfHistory {
+            leaders: s.history.leaders.iter().map(|&b| bits_to_set(b)).collect(),
+            commits: Set {
+                set: s.history.commits.clone(),
+            },
+            leader_log_rewritten: s.history.leader_log_rewritten,
+        },
+    }
+}
+
+fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), TraceError> {
+    let action = decode_action(&st.action_taken, st.picks, at)?;
+    let mut servers = Vec::new();
+    for (i, x) in st.servers.into_iter().enumerate() {
+        if x.id as usize != i {
+            return Err(TraceError::Schema(format!(
+                "states[{at}].servers[{i}].id: expected {i}, found {}",
+                x.id
+            )));
+        }
+        let p = format!("states[{at}].servers[{i}]");
+        servers.push(m::Server {
+            current_term: x.current_term,
+            voted_for: x.voted_for.into(),
+            log: x.log,
+            role: x.role,
+            commit_index: x.commit_index,
+            votes_granted: set_to_bits(&x.votes_granted, &format!("{p}.votes_granted"))?,
+            next_index: x.next_index,
+            match_index: x.match_index,
+            votes_cast: set_to_bits(&x.votes_cast, &format!("{p}.votes_cast"))?,
+        });
+    }
+    let mut network: Vec<m::Msg> = st.network.into_iter().map(Into::into).collect();
+    network.sort();
+    let mut leaders = Vec::new();
+    for (t, set) in st.history.leaders.iter().enumerate() {
+        leaders.push(set_to_bits(set, &format!("states[{at}].history.leaders[{t}]"))?);
+    }
+    let mut commits = st.history.commits.set;
+    commits.sort();
+    let state = m::State {
+        servers,
+        network,
+        faults: st.faults,
+        history: m::History {
+            leaders,
+            commits,
+            leader_log_rewritten: st.history.leader_log_rewritten,
+        },
+    };
+    Ok((state, action))
+}
+
+// ---- Public API -----------------------------------------------------------
+
+pub fn to_json(trace: &TraceFile) -> String {
+    let doc = Doc {
+        meta: Meta {
+            format: "ITF".into(),
+            format_description: FORMAT_DESCRIPTION.into(),
+            source: "raft-model".into(),
+            description: trace.description.clone(),
+            schema_version: SCHEMA_VERSION.into(),
+            violation: trace.violation.clone(),
+        },
+        config: trace.config.clone(),
+        vars: [
+            "mbt::actionTaken",
+            "mbt::nondetPicks",
+            "servers",
+            "network",
+            "faults",
+            "history",
+        ]
+        .map(String::from)
+        .to_vec(),
+        // The action that led to state k is stored with state k - 1 in
+        // `steps`; ITF states carry the action that produced them.
+        states: trace
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(k, (s, _))| encode_state(k, s, k.checked_sub(1).and_then(|p| trace.steps[p].1.as_ref())))
+            .collect(),
+    };
+    serde_json::to_string_pretty(&doc).expect("trace values always serialize")
+}
+
+pub fn from_json(text: &str) -> Result<TraceFile, TraceError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let doc: Doc = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        TraceError::Field {
+            path,
+            line: inner.line(),
+            column: inner.column(),
+            message: inner.to_string().split(" at line").next().unwrap_or_default().to_string(),
+        }
+    })?;
+    if doc.meta.schema_version != SCHEMA_VERSION {
+        return Err(TraceError::Schema(format!(
+            "#meta.schema_version: this raft-model reads schema {SCHEMA_VERSION}, the file has {}",
+            doc.meta.schema_version
+        )));
+    }
+    if doc.states.is_empty() {
+        return Err(TraceError::Schema("states: a trace needs at least its initial state".into()));
+    }
+    let decoded: Vec<(m::State, Option<Action>)> = doc
+        .states
+        .into_iter()
+        .enumerate()
+        .map(|(k, st)| decode_state(k, st))
+        .collect::<Result<_, _>>()?;
+    if decoded[0].1.is_some() {
+        return Err(TraceError::Schema("states[0].mbt::actionTaken: the first state must be `init`".into()));
+    }
+    // Move each action back onto the state it was taken from.
+    let mut steps = Vec::with_capacity(decoded.len());
+    for k in 0..decoded.len() {
+        let next_action = decoded.get(k + 1).and_then(|(_, a)| a.clone());
+        if k > 0 && decoded[k].1.is_none() {
+            return Err(TraceError::Schema(format!(
+                "states[{k}].mbt::actionTaken: only the first state may be `init`"
+            )));
+        }
+        steps.push((decoded[k].0.clone(), next_action));
+    }
+    Ok(TraceFile {
+        config: doc.config,
+        violation: doc.meta.violation,
+        description: doc.meta.description,
+        steps,
+    })
+}
+
+pub fn write_trace(path: &Path, trace: &TraceFile) -> std::io::Result<()> {
+    std::fs::write(path, to_json(trace) + "\n")
+}
+
+pub fn read_trace(path: &Path) -> Result<TraceFile, TraceError> {
+    let text = std::fs::read_to_string(path).map_err(TraceError::Io)?;
+    from_json(&text)
+}
