@@ -1,1 +1,96 @@
-//! Storage for hard state and the log (filled in by the storage work).
+//! Stable storage for a Raft node: the hard state and the log (Figure 2, "Persistent state on
+//! all servers").
+//!
+//! A runtime drives a [`Storage`] with the output of the core: it stages writes
+//! ([`Storage::save_hard_state`], [`Storage::append`], [`Storage::truncate_suffix`]) and then
+//! calls [`Storage::sync`] once for the whole batch (group commit). Only after `sync` returns
+//! may the runtime send messages that depend on what was written (a vote, an `AppendEntries`
+//! success, a leader counting its own match index), because Raft's safety argument assumes
+//! those facts survive a crash.
+//!
+//! Two implementations:
+//! - [`MemStorage`]: in memory, for tests and simulation. It tracks what is durable separately
+//!   from what is merely written, so a simulated crash ([`MemStorage::crash`]) loses exactly
+//!   what a real one could.
+//! - [`FileStorage`]: durable, in a data directory (append-only, checksummed log segments plus
+//!   an atomically replaced hard-state file). The format is described in
+//!   `docs/storage-format.md`.
+//!
+//! Log compaction is not implemented yet; [`Storage::first_index`] is the seam for it (it is
+//! always 1 today).
+
+mod error;
+mod file;
+mod log;
+mod mem;
+
+#[cfg(test)]
+mod conformance;
+
+pub use error::{Corruption, StorageError};
+pub use file::{FileStorage, FileStorageOptions};
+pub use mem::MemStorage;
+
+use crate::types::{Entry, HardState, Index, Term};
+
+/// Everything stable storage holds: what a node restarts from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoredState {
+    pub hard_state: HardState,
+    /// Contiguous entries; the first has index [`Storage::first_index`] (1 until compaction).
+    pub entries: Vec<Entry>,
+}
+
+/// Stable storage of one Raft node.
+///
+/// Writes are *staged*: they are visible to the read methods at once, but may be lost by a crash
+/// until [`Storage::sync`] returns. Reads always reflect every write made so far.
+pub trait Storage {
+    /// The latest hard state written (staged or durable).
+    fn hard_state(&self) -> HardState;
+
+    /// Index of the first entry held. Always 1 until log compaction exists; entries before it
+    /// would live in a snapshot.
+    fn first_index(&self) -> Index;
+
+    /// Index of the last entry, or `first_index() - 1` when the log is empty.
+    fn last_index(&self) -> Index;
+
+    /// Term of the entry at `index`. `Some(0)` for index 0 (the empty prefix), `None` when the
+    /// index is not held.
+    fn term(&self, index: Index) -> Option<Term>;
+
+    /// Entries with indices in `[lo, hi)`. Errors if the range is not entirely held.
+    fn entries(&self, lo: Index, hi: Index) -> Result<Vec<Entry>, StorageError>;
+
+    /// Stages a new hard state. It replaces the previous one atomically at the next `sync`.
+    fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), StorageError>;
+
+    /// Stages `entries`, which must have consecutive indices starting at most at
+    /// `last_index() + 1`. If the first index is `<= last_index()`, the stored suffix from that
+    /// index is dropped first (§5.3: "delete the existing entry and all that follow it").
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError>;
+
+    /// Stages dropping every entry with index `>= from`. A no-op if `from > last_index()`.
+    fn truncate_suffix(&mut self, from: Index) -> Result<(), StorageError>;
+
+    /// Makes every write staged so far durable, with as few fsyncs as possible for the whole
+    /// batch (group commit). Returns only after the data is on stable storage.
+    ///
+    /// A caller must not send any message that depends on a staged write (a granted vote, an
+    /// acknowledged append, a leader's own match index) before this returns `Ok`. After an
+    /// error, the storage refuses further use ([`StorageError::Poisoned`]): after a failed
+    /// fsync the kernel may have dropped the dirty pages, so retrying could report success for
+    /// data that is gone. Reopen to recover what is really on disk.
+    fn sync(&mut self) -> Result<(), StorageError>;
+
+    /// The hard state and the whole log as currently written. Right after opening a durable
+    /// store, this is exactly what recovery found.
+    fn load(&self) -> Result<StoredState, StorageError> {
+        let first = self.first_index();
+        Ok(StoredState {
+            hard_state: self.hard_state(),
+            entries: self.entries(first, self.last_index() + 1)?,
+        })
+    }
+}

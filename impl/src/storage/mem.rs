@@ -1,0 +1,260 @@
+//! In-memory storage that knows what a crash would keep.
+//!
+//! A simulated cluster restarts a node from what its storage made durable, not from what the
+//! node wrote: that is how a simulation catches a core that acts on data before `sync`.
+//! [`MemStorage`] therefore keeps two states: the *current* one (every write; what reads see)
+//! and the *durable* one (as of the last [`Storage::sync`]), plus the log operations staged in
+//! between, in order, so a crash in the middle of a sync can be modelled too.
+
+use super::log::Log;
+use super::{Storage, StorageError, StoredState};
+use crate::types::{Entry, HardState, Index, Term};
+
+/// A log write staged since the last sync, in the order it was made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum LogOp {
+    /// Drop entries with index `>= from`.
+    Truncate(Index),
+    Append(Entry),
+}
+
+impl LogOp {
+    fn apply(&self, log: &mut Log) {
+        match self {
+            LogOp::Truncate(from) => log.truncate_from(*from),
+            LogOp::Append(entry) => log.append_checked(std::slice::from_ref(entry)),
+        }
+    }
+}
+
+/// In-memory [`Storage`] with explicit durability.
+///
+/// - [`MemStorage::crash`]: a crash before `sync`: everything staged since the last `sync` is
+///   lost; reads afterwards see the durable state.
+/// - [`MemStorage::crash_during_sync`]: a crash inside `sync`, after the hard state was
+///   replaced and some of the staged log writes reached the disk. This mirrors [`FileStorage`]
+///   (which writes the hard state first, then the log in order) so a simulation can exercise
+///   every state a real crash can leave.
+/// - [`MemStorage::durable_snapshot`]: what a restarted node would load.
+///
+/// [`FileStorage`]: super::FileStorage
+#[derive(Clone, Debug, Default)]
+pub struct MemStorage {
+    hard_state: HardState,
+    log: Log,
+    durable_hard_state: HardState,
+    durable_log: Log,
+    /// Log writes since the last sync; applying them to `durable_log` yields `log`.
+    unsynced: Vec<LogOp>,
+}
+
+impl MemStorage {
+    /// An empty store (term 0, no vote, empty log), all of it durable.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store whose durable contents are `state`, as if a node had synced it and restarted.
+    /// Errors if the entries are not contiguous from index 1.
+    pub fn with_state(state: StoredState) -> Result<Self, StorageError> {
+        let mut log = Log::default();
+        log.check_append(&state.entries)?;
+        log.append_checked(&state.entries);
+        Ok(MemStorage {
+            hard_state: state.hard_state,
+            log: log.clone(),
+            durable_hard_state: state.hard_state,
+            durable_log: log,
+            unsynced: Vec::new(),
+        })
+    }
+
+    /// What a restart would load: the hard state and log as of the last completed `sync`.
+    pub fn durable_snapshot(&self) -> StoredState {
+        StoredState {
+            hard_state: self.durable_hard_state,
+            entries: self.durable_log.entries().to_vec(),
+        }
+    }
+
+    /// Whether anything was written since the last `sync`.
+    pub fn has_unsynced(&self) -> bool {
+        !self.unsynced.is_empty() || self.hard_state != self.durable_hard_state
+    }
+
+    /// Number of staged log operations (one per appended entry, one per truncation) that a
+    /// [`MemStorage::crash_during_sync`] can choose to keep.
+    pub fn unsynced_log_ops(&self) -> usize {
+        self.unsynced.len()
+    }
+
+    /// Simulates a crash before `sync`: every write since the last `sync` is lost and the
+    /// store continues from its durable state.
+    pub fn crash(&mut self) {
+        self.hard_state = self.durable_hard_state;
+        self.log = self.durable_log.clone();
+        self.unsynced.clear();
+    }
+
+    /// Simulates a crash during `sync`: the staged hard state became durable (it is written
+    /// first), then only the first `landed_log_ops` staged log operations reached the disk
+    /// (clamped to [`MemStorage::unsynced_log_ops`]). The store continues from that state.
+    pub fn crash_during_sync(&mut self, landed_log_ops: usize) {
+        self.durable_hard_state = self.hard_state;
+        let landed = landed_log_ops.min(self.unsynced.len());
+        for op in &self.unsynced[..landed] {
+            op.apply(&mut self.durable_log);
+        }
+        self.crash();
+    }
+}
+
+impl Storage for MemStorage {
+    fn hard_state(&self) -> HardState {
+        self.hard_state
+    }
+
+    fn first_index(&self) -> Index {
+        self.log.first_index()
+    }
+
+    fn last_index(&self) -> Index {
+        self.log.last_index()
+    }
+
+    fn term(&self, index: Index) -> Option<Term> {
+        self.log.term(index)
+    }
+
+    fn entries(&self, lo: Index, hi: Index) -> Result<Vec<Entry>, StorageError> {
+        Ok(self.log.slice(lo, hi)?.to_vec())
+    }
+
+    fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), StorageError> {
+        self.hard_state = hard_state;
+        Ok(())
+    }
+
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        if let Some(from) = self.log.check_append(entries)? {
+            self.unsynced.push(LogOp::Truncate(from));
+        }
+        self.unsynced
+            .extend(entries.iter().cloned().map(LogOp::Append));
+        self.log.append_checked(entries);
+        Ok(())
+    }
+
+    fn truncate_suffix(&mut self, from: Index) -> Result<(), StorageError> {
+        if self.log.check_truncate(from)? {
+            self.unsynced.push(LogOp::Truncate(from));
+            self.log.truncate_from(from);
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        // Replaying the staged operations costs O(batch), not O(log): syncs are frequent.
+        for op in self.unsynced.drain(..) {
+            op.apply(&mut self.durable_log);
+        }
+        self.durable_hard_state = self.hard_state;
+        debug_assert_eq!(self.durable_log, self.log);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(term: Term, index: Index) -> Entry {
+        Entry {
+            term,
+            index,
+            data: bytes::Bytes::from(format!("{term}/{index}")),
+        }
+    }
+
+    fn hs(term: Term, vote: Option<u64>) -> HardState {
+        HardState {
+            current_term: term,
+            voted_for: vote,
+        }
+    }
+
+    #[test]
+    fn storage_mem_crash_drops_unsynced_writes() {
+        let mut s = MemStorage::new();
+        s.save_hard_state(hs(1, Some(2))).unwrap();
+        s.append(&[entry(1, 1), entry(1, 2)]).unwrap();
+        s.sync().unwrap();
+        s.save_hard_state(hs(2, None)).unwrap();
+        s.append(&[entry(2, 3)]).unwrap();
+        assert!(s.has_unsynced());
+
+        s.crash();
+        assert_eq!(s.hard_state(), hs(1, Some(2)));
+        assert_eq!(s.last_index(), 2);
+        assert!(!s.has_unsynced());
+        assert_eq!(s.load().unwrap(), s.durable_snapshot());
+    }
+
+    #[test]
+    fn storage_mem_unsynced_truncation_is_undone_by_crash() {
+        let mut s = MemStorage::new();
+        s.append(&[entry(1, 1), entry(1, 2), entry(1, 3)]).unwrap();
+        s.sync().unwrap();
+        s.append(&[entry(2, 2)]).unwrap();
+        assert_eq!(s.term(2), Some(2));
+        s.crash();
+        assert_eq!(s.last_index(), 3);
+        assert_eq!(s.term(2), Some(1));
+
+        s.truncate_suffix(2).unwrap();
+        s.sync().unwrap();
+        s.crash();
+        assert_eq!(s.last_index(), 1);
+    }
+
+    #[test]
+    fn storage_mem_crash_during_sync_keeps_a_prefix_of_log_writes() {
+        let mut s = MemStorage::new();
+        s.append(&[entry(1, 1), entry(1, 2)]).unwrap();
+        s.sync().unwrap();
+        s.save_hard_state(hs(3, Some(1))).unwrap();
+        // Overwrite from 2: staged as [Truncate(2), Append(2), Append(3)].
+        s.append(&[entry(3, 2), entry(3, 3)]).unwrap();
+        assert_eq!(s.unsynced_log_ops(), 3);
+
+        let mut only_truncation = s.clone();
+        only_truncation.crash_during_sync(1);
+        assert_eq!(only_truncation.hard_state(), hs(3, Some(1)));
+        assert_eq!(only_truncation.last_index(), 1);
+
+        let mut two = s.clone();
+        two.crash_during_sync(2);
+        assert_eq!(two.last_index(), 2);
+        assert_eq!(two.term(2), Some(3));
+
+        s.crash_during_sync(usize::MAX);
+        assert_eq!(s.last_index(), 3);
+    }
+
+    #[test]
+    fn storage_mem_with_state_is_durable() {
+        let state = StoredState {
+            hard_state: hs(4, Some(1)),
+            entries: vec![entry(1, 1), entry(4, 2)],
+        };
+        let mut s = MemStorage::with_state(state.clone()).unwrap();
+        s.crash();
+        assert_eq!(s.load().unwrap(), state);
+
+        let gap = StoredState {
+            hard_state: HardState::default(),
+            entries: vec![entry(1, 2)],
+        };
+        assert!(MemStorage::with_state(gap).is_err());
+    }
+}
