@@ -81,13 +81,11 @@ pub(crate) fn scan(
 ) -> Result<ScanEnd, StorageError> {
     let corrupt = |offset: usize, kind| StorageError::corrupt(path, offset as u64, kind);
 
-    // A crash right after creating the file can leave it short or zero-filled.
-    if is_last && all_zero(buf) {
+    if is_last && is_torn_header(seq, buf) {
         return Ok(ScanEnd::TornHeader);
     }
     let payload = match decode_file_header(MAGIC, 8, buf) {
         Ok(payload) => payload,
-        Err(HeaderError::Incomplete) if is_last => return Ok(ScanEnd::TornHeader),
         Err(HeaderError::Incomplete) => return Err(corrupt(0, Corruption::Truncated)),
         Err(HeaderError::Foreign) => return Err(StorageError::ForeignFormat { path: path.into() }),
         Err(HeaderError::Version(found)) => {
@@ -132,6 +130,15 @@ pub(crate) fn scan(
         };
     }
     Ok(ScanEnd::Clean)
+}
+
+/// A crash right after creating a segment can leave a prefix of its header, possibly followed
+/// by zeros, and nothing else. The header of segment `seq` is fully determined, so this is
+/// recognised exactly, and a file that is anything more is never deleted as "torn".
+fn is_torn_header(seq: u64, buf: &[u8]) -> bool {
+    let expected = header(seq);
+    let matching = buf.iter().zip(&expected).take_while(|(a, b)| a == b).count();
+    matching < expected.len() && all_zero(&buf[matching..])
 }
 
 fn all_zero(bytes: &[u8]) -> bool {
