@@ -61,9 +61,18 @@ fn check_contract(s: &mut impl Storage) {
         s.append(&[entry(1, 3), entry(1, 5)]),
         Err(StorageError::NotContiguous { .. })
     ));
-    assert!(matches!(s.truncate_suffix(0), Err(StorageError::BeforeFirstIndex { .. })));
-    assert!(matches!(s.entries(1, 4), Err(StorageError::OutOfRange { .. })));
-    assert!(matches!(s.entries(0, 1), Err(StorageError::OutOfRange { .. })));
+    assert!(matches!(
+        s.truncate_suffix(0),
+        Err(StorageError::BeforeFirstIndex { .. })
+    ));
+    assert!(matches!(
+        s.entries(1, 4),
+        Err(StorageError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        s.entries(0, 1),
+        Err(StorageError::OutOfRange { .. })
+    ));
     // Rejected writes changed nothing.
     assert_eq!(s.last_index(), 2);
 
@@ -90,7 +99,10 @@ fn storage_conformance_file() {
     check_contract(&mut s);
     let written = s.load().unwrap();
     drop(s);
-    assert_eq!(FileStorage::open(dir.path()).unwrap().load().unwrap(), written);
+    assert_eq!(
+        FileStorage::open(dir.path()).unwrap().load().unwrap(),
+        written
+    );
 }
 
 #[test]

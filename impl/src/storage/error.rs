@@ -119,7 +119,10 @@ impl fmt::Display for Corruption {
             Corruption::Truncated => write!(f, "record cut short"),
             Corruption::BadRecord => write!(f, "unknown record kind or malformed record body"),
             Corruption::WrongSegmentNumber { expected, found } => {
-                write!(f, "segment header says number {found}, file name says {expected}")
+                write!(
+                    f,
+                    "segment header says number {found}, file name says {expected}"
+                )
             }
             Corruption::IndexGap { expected, found } => {
                 write!(f, "entry index {found} where {expected} was expected")

@@ -117,7 +117,10 @@ mod tests {
         for i in 0..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x10;
-            assert!(decode(path, &bad).is_err(), "flip at byte {i} went unnoticed");
+            assert!(
+                decode(path, &bad).is_err(),
+                "flip at byte {i} went unnoticed"
+            );
         }
         assert!(matches!(
             decode(path, &good[..10]),

@@ -91,7 +91,10 @@ impl FileStorage {
     /// segment, drops a torn record at the end of the last segment (a write that a crash cut
     /// off), and refuses to start on any other damage, naming the file and byte offset.
     /// Whatever was recovered is made durable before this returns, so the node may act on it.
-    pub fn open_with(dir: impl AsRef<Path>, options: FileStorageOptions) -> Result<Self, StorageError> {
+    pub fn open_with(
+        dir: impl AsRef<Path>,
+        options: FileStorageOptions,
+    ) -> Result<Self, StorageError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         let hard_state = hard_state::load(&dir)?;
@@ -188,7 +191,10 @@ impl FileStorage {
         if bytes.is_empty() {
             return Ok(());
         }
-        let active = self.active.as_mut().expect("a chunk targets an existing segment");
+        let active = self
+            .active
+            .as_mut()
+            .expect("a chunk targets an existing segment");
         active.write(bytes)?;
         self.active_dirty = true;
         Ok(())

@@ -38,15 +38,26 @@ enum Damage {
 #[derive(Clone, Debug)]
 enum Op {
     /// Append `count` entries starting `back` entries before the end (0: a plain append).
-    Append { back: u8, count: u8, data_len: u8 },
+    Append {
+        back: u8,
+        count: u8,
+        data_len: u8,
+    },
     /// Drop the last `back` entries.
-    Truncate { back: u8 },
-    SaveHardState { vote: Option<NodeId> },
+    Truncate {
+        back: u8,
+    },
+    SaveHardState {
+        vote: Option<NodeId>,
+    },
     Sync,
     /// Hand staged records to the OS without fsync, as a crash in the middle of `sync` could.
     WriteUnsynced,
     /// Crash; if `mid_sync`, after the staged records reached the OS but before any fsync.
-    Crash { mid_sync: bool, damage: Damage },
+    Crash {
+        mid_sync: bool,
+        damage: Damage,
+    },
     /// Sync, close and reopen.
     Restart,
 }
@@ -124,7 +135,9 @@ impl Harness {
                 count,
                 data_len,
             } => {
-                let start = (self.model.last_index() + 1).saturating_sub(*back as Index).max(1);
+                let start = (self.model.last_index() + 1)
+                    .saturating_sub(*back as Index)
+                    .max(1);
                 self.term += u64::from(*back > 0);
                 let batch: Vec<Entry> = (start..start + *count as Index)
                     .map(|index| Entry {
@@ -137,7 +150,9 @@ impl Harness {
                 self.model.append(&batch).unwrap();
             }
             Op::Truncate { back } => {
-                let from = (self.model.last_index() + 1).saturating_sub(*back as Index).max(1);
+                let from = (self.model.last_index() + 1)
+                    .saturating_sub(*back as Index)
+                    .max(1);
                 self.file.truncate_suffix(from).unwrap();
                 self.model.truncate_suffix(from).unwrap();
             }
@@ -209,7 +224,11 @@ impl Harness {
                 prop_assert!(
                     candidates.contains(&recovered.entries),
                     "recovered log {:?} is not the synced log plus a prefix of later writes",
-                    recovered.entries.iter().map(|e| (e.index, e.term)).collect::<Vec<_>>()
+                    recovered
+                        .entries
+                        .iter()
+                        .map(|e| (e.index, e.term))
+                        .collect::<Vec<_>>()
                 );
                 self.file = file;
                 self.model = MemStorage::with_state(recovered).unwrap();
@@ -227,13 +246,22 @@ impl Harness {
                 prop_assert_eq!(synced_len, 0, "header of a synced segment read as foreign");
                 Ok(false)
             }
-            Err(StorageError::Corrupt { path, offset, .. }) if matches!(damage, Damage::Flip(..)) => {
+            Err(StorageError::Corrupt { path, offset, .. })
+                if matches!(damage, Damage::Flip(..)) =>
+            {
                 let (damaged_path, synced_len) = damaged.expect("a flip damaged some file");
                 prop_assert_eq!(&path, &damaged_path);
-                prop_assert!(offset >= synced_len, "error at {} before synced {}", offset, synced_len);
+                prop_assert!(
+                    offset >= synced_len,
+                    "error at {} before synced {}",
+                    offset,
+                    synced_len
+                );
                 Ok(false)
             }
-            Err(e) => Err(TestCaseError::fail(format!("recovery failed after {damage:?}: {e}"))),
+            Err(e) => Err(TestCaseError::fail(format!(
+                "recovery failed after {damage:?}: {e}"
+            ))),
         }
     }
 

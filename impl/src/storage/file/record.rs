@@ -24,20 +24,27 @@ const TRUNCATE_LEN: usize = 1 + 8;
 pub(crate) enum Record {
     Entry(Entry),
     /// Entries with index `>= from` were dropped.
-    Truncate { from: Index },
+    Truncate {
+        from: Index,
+    },
 }
 
 /// Result of decoding the bytes from a record boundary to the end of the file.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Decoded {
-    Record { record: Record, len: usize },
+    Record {
+        record: Record,
+        len: usize,
+    },
     /// Too few bytes for a header, or a valid header whose body runs past the end: the shape
     /// a write cut off by a crash leaves.
     Incomplete,
     /// The header's own checksum fails, so its length cannot be trusted.
     BadHeader,
     /// The header is sound but the body checksum fails; the record spans `len` bytes.
-    BadChecksum { len: usize },
+    BadChecksum {
+        len: usize,
+    },
     /// Checksums pass but the kind is unknown or the body has the wrong size.
     BadRecord,
 }
@@ -214,7 +221,11 @@ mod tests {
         let len = buf.len();
 
         for cut in 0..len {
-            assert_eq!(decode_record(&buf[..cut]), Decoded::Incomplete, "cut at {cut}");
+            assert_eq!(
+                decode_record(&buf[..cut]),
+                Decoded::Incomplete,
+                "cut at {cut}"
+            );
         }
         let mut bad_body = buf.clone();
         bad_body[len - 1] ^= 0x40;
@@ -230,15 +241,30 @@ mod tests {
         let magic = b"TESTMAG\0";
         let header = encode_file_header(magic, &[1, 2, 3]);
         assert_eq!(decode_file_header(magic, 3, &header), Ok(&[1u8, 2, 3][..]));
-        assert_eq!(decode_file_header(magic, 3, &header[..5]), Err(HeaderError::Incomplete));
-        assert_eq!(decode_file_header(magic, 3, b"garbage!!!!!!!!!!!!"), Err(HeaderError::Foreign));
-        assert_eq!(decode_file_header(magic, 3, b"gar"), Err(HeaderError::Foreign));
+        assert_eq!(
+            decode_file_header(magic, 3, &header[..5]),
+            Err(HeaderError::Incomplete)
+        );
+        assert_eq!(
+            decode_file_header(magic, 3, b"garbage!!!!!!!!!!!!"),
+            Err(HeaderError::Foreign)
+        );
+        assert_eq!(
+            decode_file_header(magic, 3, b"gar"),
+            Err(HeaderError::Foreign)
+        );
 
         let mut other_version = header.clone();
         other_version[8] = 9;
-        assert_eq!(decode_file_header(magic, 3, &other_version), Err(HeaderError::Version(9)));
+        assert_eq!(
+            decode_file_header(magic, 3, &other_version),
+            Err(HeaderError::Version(9))
+        );
         let mut flipped = header;
         flipped[13] ^= 1;
-        assert_eq!(decode_file_header(magic, 3, &flipped), Err(HeaderError::BadChecksum));
+        assert_eq!(
+            decode_file_header(magic, 3, &flipped),
+            Err(HeaderError::BadChecksum)
+        );
     }
 }

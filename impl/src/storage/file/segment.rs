@@ -99,7 +99,13 @@ pub(crate) fn scan(
     };
     let found = read_u64(payload);
     if found != seq {
-        return Err(corrupt(12, Corruption::WrongSegmentNumber { expected: seq, found }));
+        return Err(corrupt(
+            12,
+            Corruption::WrongSegmentNumber {
+                expected: seq,
+                found,
+            },
+        ));
     }
 
     let mut offset = HEADER_LEN;
@@ -137,7 +143,11 @@ pub(crate) fn scan(
 /// recognised exactly, and a file that is anything more is never deleted as "torn".
 fn is_torn_header(seq: u64, buf: &[u8]) -> bool {
     let expected = header(seq);
-    let matching = buf.iter().zip(&expected).take_while(|(a, b)| a == b).count();
+    let matching = buf
+        .iter()
+        .zip(&expected)
+        .take_while(|(a, b)| a == b)
+        .count();
     matching < expected.len() && all_zero(&buf[matching..])
 }
 

@@ -55,7 +55,12 @@ fn flip_byte(path: &Path, offset: u64) {
 }
 
 fn set_len(path: &Path, len: u64) {
-    OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
 }
 
 fn open_entries(dir: &Path) -> Vec<Entry> {
@@ -107,7 +112,10 @@ fn storage_file_corrupt_byte_mid_segment_names_file_and_offset() {
     }
     let message = err.to_string();
     assert!(message.contains("00000000000000000001.log"), "{message}");
-    assert!(message.contains(&format!("byte offset {}", record_offset(5))), "{message}");
+    assert!(
+        message.contains(&format!("byte offset {}", record_offset(5))),
+        "{message}"
+    );
 }
 
 #[test]
