@@ -1,1 +1,54 @@
-//! The deterministic, sans-IO Raft node (filled in by the core work).
+//! The deterministic, sans-IO Raft core.
+//!
+//! [`RawNode`] holds one server's Figure 2 state and reacts to inputs; it has
+//! no clock, thread, socket or global randomness. A runtime drives it:
+//!
+//! ```text
+//! loop {
+//!     node.tick()                          // every tick of logical time
+//!     node.step(envelope)?                 // every message received
+//!     node.propose(data)?; ...             // a batch of commands, then
+//!     node.replicate_now()?                //   send them
+//!     if node.has_ready() {
+//!         let rd = node.ready();
+//!         persist(rd.hard_state, rd.truncate_from, &rd.entries); // durable!
+//!         send(&rd.messages);              // only after persisting
+//!         apply(&rd.committed_entries);
+//!         node.advance(rd);
+//!     }
+//! }
+//! ```
+//!
+//! Module map (after etcd-io/raft): `node` (state, inputs, outputs, role
+//! transitions), `step` (message handling per role), `replicate` (leader
+//! sending and commit rule), `log`, `progress` (per-follower flow control),
+//! `quorum` (majority arithmetic), `validate` (malformed-input checks),
+//! `ready`, `status`, `config`, `message`, `error`.
+
+mod config;
+mod error;
+mod log;
+mod message;
+mod node;
+mod progress;
+mod quorum;
+mod ready;
+mod replicate;
+mod status;
+mod step;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, ConfigError};
+pub use error::{InitError, InvalidMessage, NotLeader, ProposeError};
+pub use message::{
+    AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
+    RequestVoteResponse,
+};
+pub use node::RawNode;
+pub use progress::ProgressState;
+pub use quorum::{committed_index, majority};
+pub use ready::Ready;
+pub use status::{PeerProgress, Role, Status};

@@ -1,0 +1,132 @@
+//! Node configuration, validated once when a node is built.
+//!
+//! [`Config::conformance`] yields exactly the protocol of the model-checked
+//! specification: no batching limits, no pipelining, no immediate retry.
+//! [`Config::production`] turns those extras on.
+
+use std::collections::HashSet;
+
+use thiserror::Error;
+
+use crate::types::NodeId;
+
+/// Everything a node needs to know besides its persisted state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node's id.
+    pub id: NodeId,
+    /// The *other* voting members of the cluster (must not contain `id`).
+    pub peers: Vec<NodeId>,
+    /// Base election timeout in ticks; the actual timeout is drawn uniformly
+    /// from `[election_ticks, 2 * election_ticks)` each time it is reset.
+    pub election_ticks: u32,
+    /// A leader calls [`heartbeat_now`](super::RawNode::heartbeat_now) every
+    /// `heartbeat_ticks` ticks. Must be below `election_ticks`.
+    pub heartbeat_ticks: u32,
+    /// Seed of the node's private RNG (election timeout jitter only).
+    pub seed: u64,
+    /// Batching: most entries in one AppendEntries (at least one is always sent).
+    pub max_entries_per_append: usize,
+    /// Batching: most payload bytes in one AppendEntries (at least one entry is always sent).
+    pub max_bytes_per_append: usize,
+    /// Pipelining: `None` sends every AppendEntries from `next_index` and only
+    /// moves `next_index` on replies (the specification's behaviour).
+    /// `Some(n)` lets a follower that has acknowledged once be sent new entries
+    /// optimistically, with at most `n` unacknowledged AppendEntries carrying entries.
+    pub max_inflight: Option<usize>,
+    /// Resend to a follower as soon as it rejects an AppendEntries, instead of
+    /// waiting for the next heartbeat.
+    pub retry_on_reject: bool,
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    #[error("peers contains the node's own id {0}")]
+    SelfInPeers(NodeId),
+    #[error("peer {0} is listed twice")]
+    DuplicatePeer(NodeId),
+    #[error("election_ticks must be in 1..={max}, got {got}")]
+    ElectionTicks { got: u32, max: u32 },
+    #[error("heartbeat_ticks must be in 1..election_ticks ({election_ticks}), got {got}")]
+    HeartbeatTicks { got: u32, election_ticks: u32 },
+    #[error("max_entries_per_append must be at least 1")]
+    ZeroMaxEntries,
+    #[error("max_bytes_per_append must be at least 1")]
+    ZeroMaxBytes,
+    #[error("max_inflight must be at least 1 when pipelining is enabled")]
+    ZeroMaxInflight,
+}
+
+impl Config {
+    /// The configuration under which the node behaves exactly as the
+    /// model-checked specification: unlimited batches, no pipelining, no
+    /// immediate retry. Timers: election 10 ticks, heartbeat 1 tick, seed 0.
+    pub fn conformance(id: NodeId, peers: impl IntoIterator<Item = NodeId>) -> Self {
+        Config {
+            id,
+            peers: peers.into_iter().collect(),
+            election_ticks: 10,
+            heartbeat_ticks: 1,
+            seed: 0,
+            max_entries_per_append: usize::MAX,
+            max_bytes_per_append: usize::MAX,
+            max_inflight: None,
+            retry_on_reject: false,
+        }
+    }
+
+    /// A production default: batches of at most 512 entries / 1 MiB,
+    /// pipelining with up to 64 AppendEntries in flight, immediate retry.
+    pub fn production(id: NodeId, peers: impl IntoIterator<Item = NodeId>, seed: u64) -> Self {
+        Config {
+            id,
+            peers: peers.into_iter().collect(),
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            seed,
+            max_entries_per_append: 512,
+            max_bytes_per_append: 1 << 20,
+            max_inflight: Some(64),
+            retry_on_reject: true,
+        }
+    }
+
+    /// Checks every field; a node is only ever built from a validated config.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen = HashSet::with_capacity(self.peers.len());
+        for &p in &self.peers {
+            if p == self.id {
+                return Err(ConfigError::SelfInPeers(p));
+            }
+            if !seen.insert(p) {
+                return Err(ConfigError::DuplicatePeer(p));
+            }
+        }
+        let max = u32::MAX / 2;
+        if self.election_ticks == 0 || self.election_ticks > max {
+            return Err(ConfigError::ElectionTicks { got: self.election_ticks, max });
+        }
+        if self.heartbeat_ticks == 0 || self.heartbeat_ticks >= self.election_ticks {
+            return Err(ConfigError::HeartbeatTicks {
+                got: self.heartbeat_ticks,
+                election_ticks: self.election_ticks,
+            });
+        }
+        if self.max_entries_per_append == 0 {
+            return Err(ConfigError::ZeroMaxEntries);
+        }
+        if self.max_bytes_per_append == 0 {
+            return Err(ConfigError::ZeroMaxBytes);
+        }
+        if self.max_inflight == Some(0) {
+            return Err(ConfigError::ZeroMaxInflight);
+        }
+        Ok(())
+    }
+
+    /// Number of voting members, this node included.
+    pub fn cluster_size(&self) -> usize {
+        self.peers.len() + 1
+    }
+}

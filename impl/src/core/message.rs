@@ -1,0 +1,94 @@
+//! The four Raft RPCs (Figure 2) as plain data, plus the envelope that
+//! addresses them. The core never serialises these; runtimes may (serde).
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Entry, Index, NodeId, Term};
+
+/// A message together with its sender and intended recipient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub from: NodeId,
+    pub to: NodeId,
+    pub msg: Message,
+}
+
+/// One Raft RPC or RPC reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    RequestVote(RequestVote),
+    RequestVoteResponse(RequestVoteResponse),
+    AppendEntries(AppendEntries),
+    AppendEntriesResponse(AppendEntriesResponse),
+}
+
+impl Message {
+    /// The sender's `currentTerm` carried by every RPC (Figure 2, "Rules for Servers").
+    pub fn term(&self) -> Term {
+        match self {
+            Message::RequestVote(m) => m.term,
+            Message::RequestVoteResponse(m) => m.term,
+            Message::AppendEntries(m) => m.term,
+            Message::AppendEntriesResponse(m) => m.term,
+        }
+    }
+
+    /// A short name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::RequestVote(_) => "RequestVote",
+            Message::RequestVoteResponse(_) => "RequestVoteResponse",
+            Message::AppendEntries(_) => "AppendEntries",
+            Message::AppendEntriesResponse(_) => "AppendEntriesResponse",
+        }
+    }
+}
+
+/// RequestVote RPC arguments (Figure 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestVote {
+    pub term: Term,
+    pub last_log_index: Index,
+    pub last_log_term: Term,
+}
+
+/// RequestVote RPC results (Figure 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestVoteResponse {
+    pub term: Term,
+    pub vote_granted: bool,
+}
+
+/// AppendEntries RPC arguments (Figure 2). An empty `entries` is a heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AppendEntries {
+    pub term: Term,
+    pub prev_log_index: Index,
+    pub prev_log_term: Term,
+    pub entries: Vec<Entry>,
+    pub leader_commit: Index,
+}
+
+/// AppendEntries RPC results (Figure 2), extended with the index the follower
+/// now matches and, on failure, a fast-backup hint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AppendEntriesResponse {
+    pub term: Term,
+    pub success: bool,
+    /// On success: `prev_log_index + entries.len()` of the request. On failure: 0.
+    pub match_index: Index,
+    /// On failure of the consistency check: where the leader should back up to.
+    pub conflict: Option<ConflictHint>,
+}
+
+/// The fast-backup hint of MIT 6.824 (`XTerm`, `XIndex`, `XLen`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConflictHint {
+    /// `XTerm`: the follower's term at `prev_log_index`, or `None` if its log is
+    /// shorter than `prev_log_index`.
+    pub term: Option<Term>,
+    /// `XIndex`: the first index in the follower's log holding `term` (0 when `term` is `None`).
+    pub first_index: Index,
+    /// `XLen`: the follower's last log index.
+    pub log_len: Index,
+}

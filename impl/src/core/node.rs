@@ -1,0 +1,429 @@
+//! [`RawNode`]: Figure 2 state, the public inputs (`tick`, `step`, `propose`,
+//! the "make it happen now" events) and outputs (`ready` / `advance`,
+//! `status`), and the three role transitions.
+//!
+//! Message handling is in `step.rs`, the leader's sending and commit rule in
+//! `replicate.rs`.
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tracing::{debug, info};
+
+use super::config::Config;
+use super::error::{InitError, NotLeader, ProposeError};
+use super::log::RaftLog;
+use super::message::Envelope;
+use super::progress::Progress;
+use super::quorum::VoteTally;
+use super::ready::Ready;
+use super::status::{PeerProgress, Role, Status};
+use crate::types::{Entry, HardState, Index, NodeId, Term};
+
+/// A deterministic, sans-IO Raft node. See the crate docs and
+/// `docs/core-design.md` for how a runtime drives it.
+#[derive(Debug)]
+pub struct RawNode {
+    pub(crate) cfg: Config,
+    // Figure 2 persistent state (the log is in `log`).
+    pub(crate) current_term: Term,
+    pub(crate) voted_for: Option<NodeId>,
+    pub(crate) log: RaftLog,
+    pub(crate) role: Role,
+    pub(crate) leader_id: Option<NodeId>,
+    /// Candidate only: votes received.
+    pub(crate) votes: VoteTally,
+    /// Leader only: one entry per peer, in `cfg.peers` order.
+    pub(crate) progress: Vec<Progress>,
+    // Logical timers.
+    election_elapsed: u32,
+    randomized_election_timeout: u32,
+    heartbeat_elapsed: u32,
+    rng: StdRng,
+    // Outputs not yet handed out in a Ready.
+    pub(crate) msgs: Vec<Envelope>,
+    last_hard_state: HardState,
+    pub(crate) rejected_messages: u64,
+    /// Scratch space for the commit rule, reused to avoid allocation.
+    pub(crate) match_scratch: Vec<Index>,
+}
+
+impl RawNode {
+    /// A brand-new node with an empty log, term 0.
+    pub fn new(cfg: Config) -> Result<Self, InitError> {
+        Self::restore(cfg, HardState::default(), Vec::new())
+    }
+
+    /// Rule 9 (restart): a Follower built from persisted `hard_state` and log
+    /// `entries` (index 1 first). `commit_index` starts at 0, no leader is
+    /// known, timers are fresh. Every committed entry will be handed out for
+    /// applying again, as the state machine is rebuilt from the log.
+    pub fn restore(cfg: Config, hard_state: HardState, entries: Vec<Entry>) -> Result<Self, InitError> {
+        cfg.validate()?;
+        check_persisted(&cfg, &hard_state, &entries)?;
+        let mut node = RawNode {
+            current_term: hard_state.current_term,
+            voted_for: hard_state.voted_for,
+            log: RaftLog::restored(entries),
+            role: Role::Follower,
+            leader_id: None,
+            votes: VoteTally::default(),
+            progress: Vec::new(),
+            election_elapsed: 0,
+            randomized_election_timeout: cfg.election_ticks,
+            heartbeat_elapsed: 0,
+            rng: StdRng::seed_from_u64(cfg.seed),
+            msgs: Vec::new(),
+            last_hard_state: hard_state,
+            rejected_messages: 0,
+            match_scratch: Vec::with_capacity(cfg.cluster_size()),
+            cfg,
+        };
+        node.reset_election_timer();
+        node.debug_check();
+        Ok(node)
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn current_term(&self) -> Term {
+        self.current_term
+    }
+
+    pub fn commit_index(&self) -> Index {
+        self.log.commit_index
+    }
+
+    pub fn last_index(&self) -> Index {
+        self.log.last_index()
+    }
+
+    pub fn leader_id(&self) -> Option<NodeId> {
+        self.leader_id
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        HardState { current_term: self.current_term, voted_for: self.voted_for }
+    }
+
+    /// A read-only view of the node's Figure 2 state.
+    pub fn status(&self) -> Status<'_> {
+        Status {
+            id: self.cfg.id,
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+            role: self.role,
+            leader_id: self.leader_id,
+            log: self.log.entries(),
+            commit_index: self.log.commit_index,
+            applied_index: self.log.applied,
+            progress: self
+                .progress
+                .iter()
+                .map(|p| PeerProgress {
+                    id: p.id,
+                    next_index: p.next_index,
+                    match_index: p.match_index,
+                    state: p.state,
+                })
+                .collect(),
+            rejected_messages: self.rejected_messages,
+        }
+    }
+
+    // ---- inputs: time and "make it happen now" events ----
+
+    /// Advances logical time by one tick. Fires [`election_timeout_now`]
+    /// (follower/candidate) or [`heartbeat_now`] (leader) when due.
+    ///
+    /// [`election_timeout_now`]: Self::election_timeout_now
+    /// [`heartbeat_now`]: Self::heartbeat_now
+    pub fn tick(&mut self) {
+        match self.role {
+            Role::Leader => {
+                self.heartbeat_elapsed += 1;
+                if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
+                    let _ = self.heartbeat_now();
+                }
+            }
+            Role::Follower | Role::Candidate => {
+                self.election_elapsed += 1;
+                if self.election_elapsed >= self.randomized_election_timeout {
+                    self.election_timeout_now();
+                }
+            }
+        }
+    }
+
+    /// Rule 2: the election timer fires now. A follower or candidate starts an
+    /// election (§5.2); a leader ignores it. Returns whether an election started.
+    pub fn election_timeout_now(&mut self) -> bool {
+        if self.role == Role::Leader {
+            debug!(id = self.cfg.id, "election timeout ignored by leader");
+            return false;
+        }
+        self.become_candidate();
+        self.debug_check();
+        true
+    }
+
+    /// Rule 6: the leader's heartbeat timer fires now: send AppendEntries to
+    /// every peer, carrying whatever each is missing.
+    pub fn heartbeat_now(&mut self) -> Result<(), NotLeader> {
+        self.require_leader()?;
+        self.heartbeat_elapsed = 0;
+        self.broadcast_append(true);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Replicate now (after a batch of proposals): like a heartbeat, but only
+    /// to peers that are missing entries and whose flow control allows it.
+    pub fn replicate_now(&mut self) -> Result<(), NotLeader> {
+        self.require_leader()?;
+        self.broadcast_append(false);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Rule 5: a leader appends a new entry for `data` and returns its
+    /// `(index, term)`. Sends nothing: call [`replicate_now`](Self::replicate_now)
+    /// after a batch. A single-node cluster commits it at once.
+    pub fn propose(&mut self, data: impl Into<Bytes>) -> Result<(Index, Term), ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader { leader_hint: self.leader_id });
+        }
+        let index = self.log.last_index() + 1;
+        let term = self.current_term;
+        self.log.append(Entry { term, index, data: data.into() });
+        self.maybe_commit();
+        self.debug_check();
+        Ok((index, term))
+    }
+
+    fn require_leader(&self) -> Result<(), NotLeader> {
+        match self.role {
+            Role::Leader => Ok(()),
+            _ => Err(NotLeader { leader_hint: self.leader_id }),
+        }
+    }
+
+    // ---- outputs ----
+
+    /// Whether [`ready`](Self::ready) would return a non-empty batch.
+    pub fn has_ready(&self) -> bool {
+        !self.msgs.is_empty()
+            || self.hard_state() != self.last_hard_state
+            || self.log.has_unstable()
+            || self.log.has_committed_to_hand()
+    }
+
+    /// Takes everything to persist, send and apply since the previous Ready.
+    /// See [`Ready`] for the persist-before-send contract.
+    pub fn ready(&mut self) -> Ready {
+        let hs = self.hard_state();
+        let hard_state = (hs != self.last_hard_state).then(|| {
+            self.last_hard_state = hs;
+            hs
+        });
+        let (truncate_from, entries) = self.log.take_unstable();
+        Ready {
+            hard_state,
+            truncate_from,
+            entries,
+            messages: std::mem::take(&mut self.msgs),
+            // After take_unstable: committed entries are handed out no earlier
+            // than the Ready that persists them.
+            committed_entries: self.log.take_committed(),
+        }
+    }
+
+    /// Acknowledges that `ready` was persisted, sent and applied.
+    pub fn advance(&mut self, ready: Ready) {
+        if let Some(last) = ready.committed_entries.last() {
+            self.log.applied = self.log.applied.max(last.index);
+        }
+        self.debug_check();
+    }
+
+    // ---- role transitions (each resets exactly its role's state) ----
+
+    /// §5.1: become follower in `term` (if higher, `voted_for` is cleared)
+    /// knowing `leader` as the leader of that term.
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        if term > self.current_term {
+            self.current_term = term;
+            self.voted_for = None;
+        }
+        if self.role != Role::Follower {
+            info!(id = self.cfg.id, term, "became follower");
+        }
+        self.role = Role::Follower;
+        self.leader_id = leader;
+        self.votes = VoteTally::default();
+        self.progress.clear();
+        self.reset_election_timer();
+    }
+
+    /// Rule 2 / §5.2: increment the term, vote for self, ask every peer.
+    fn become_candidate(&mut self) {
+        self.current_term += 1;
+        self.voted_for = Some(self.cfg.id);
+        self.role = Role::Candidate;
+        self.leader_id = None;
+        self.votes = VoteTally::new(self.cfg.peers.len());
+        self.progress.clear();
+        self.reset_election_timer();
+        info!(id = self.cfg.id, term = self.current_term, "became candidate");
+        if self.votes.won() {
+            self.become_leader();
+            return;
+        }
+        let rv = super::message::RequestVote {
+            term: self.current_term,
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        for i in 0..self.cfg.peers.len() {
+            self.send(self.cfg.peers[i], super::message::Message::RequestVote(rv));
+        }
+    }
+
+    /// Rule 4: won the election. Initialise `nextIndex`/`matchIndex` and, in
+    /// the same step, send AppendEntries to every peer.
+    pub(crate) fn become_leader(&mut self) {
+        debug_assert_eq!(self.voted_for, Some(self.cfg.id));
+        self.role = Role::Leader;
+        self.leader_id = Some(self.cfg.id);
+        self.votes = VoteTally::default();
+        let last = self.log.last_index();
+        self.progress = self.cfg.peers.iter().map(|&p| Progress::new(p, last)).collect();
+        self.heartbeat_elapsed = 0;
+        info!(id = self.cfg.id, term = self.current_term, "became leader");
+        self.broadcast_append(true);
+    }
+
+    // ---- helpers ----
+
+    /// Restarts the election timer with a fresh timeout in
+    /// `[election_ticks, 2 * election_ticks)`.
+    pub(crate) fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        let e = self.cfg.election_ticks;
+        self.randomized_election_timeout = self.rng.random_range(e..2 * e);
+    }
+
+    /// Hears from the current leader: the election timer starts over.
+    pub(crate) fn heard_from_leader(&mut self) {
+        self.election_elapsed = 0;
+    }
+
+    pub(crate) fn send(&mut self, to: NodeId, msg: super::message::Message) {
+        self.msgs.push(Envelope { from: self.cfg.id, to, msg });
+    }
+
+    /// Position of `peer` in `cfg.peers` (clusters are small: a scan is fastest).
+    pub(crate) fn peer_slot(&self, peer: NodeId) -> Option<usize> {
+        self.cfg.peers.iter().position(|&p| p == peer)
+    }
+
+    /// Debug builds: panics if an invariant is broken (end of every step).
+    #[inline]
+    pub(crate) fn debug_check(&self) {
+        #[cfg(debug_assertions)]
+        if let Err(e) = self.check_invariants() {
+            panic!("raft invariant violated on node {}: {e}", self.cfg.id);
+        }
+    }
+
+    /// Checks the node's invariants (`commit_index <= last_index`, a leader's
+    /// and candidate's self-vote, progress bounds, log shape, ...).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.log.check()?;
+        let last = self.log.last_index();
+        if let Some(e) = self.log.entries().iter().find(|e| e.term > self.current_term) {
+            return Err(format!("entry {} has term {} > current_term {}", e.index, e.term, self.current_term));
+        }
+        if let Some(v) = self.voted_for {
+            if v != self.cfg.id && self.peer_slot(v).is_none() {
+                return Err(format!("voted_for {v} is not a member"));
+            }
+        }
+        match self.role {
+            Role::Leader => {
+                if self.voted_for != Some(self.cfg.id) || self.leader_id != Some(self.cfg.id) {
+                    return Err("leader has not voted for itself / does not know itself as leader".into());
+                }
+                if self.progress.len() != self.cfg.peers.len() {
+                    return Err("leader progress does not cover every peer".into());
+                }
+                for p in &self.progress {
+                    if p.match_index > last || p.next_index <= p.match_index || p.next_index > last + 1 {
+                        return Err(format!(
+                            "peer {}: match {} next {} out of bounds (last {last})",
+                            p.id, p.match_index, p.next_index
+                        ));
+                    }
+                }
+                // The leader's own match index is its last index by construction
+                // (maybe_commit counts it as such); the log's last term is its term
+                // or earlier.
+                if self.log.last_term() > self.current_term {
+                    return Err("leader log ahead of its term".into());
+                }
+            }
+            Role::Candidate => {
+                if self.voted_for != Some(self.cfg.id) || self.leader_id.is_some() || !self.progress.is_empty() {
+                    return Err("candidate state inconsistent".into());
+                }
+            }
+            Role::Follower => {
+                if !self.progress.is_empty() || self.leader_id == Some(self.cfg.id) {
+                    return Err("follower holds leader state".into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Validates persisted state handed to [`RawNode::restore`].
+fn check_persisted(cfg: &Config, hs: &HardState, entries: &[Entry]) -> Result<(), InitError> {
+    if let Some(v) = hs.voted_for {
+        if v != cfg.id && !cfg.peers.contains(&v) {
+            return Err(InitError::VotedForUnknown(v));
+        }
+    }
+    let mut prev = 0;
+    for (position, e) in entries.iter().enumerate() {
+        let expected = position as Index + 1;
+        if e.index != expected {
+            return Err(InitError::NonContiguousLog { position, expected, found: e.index });
+        }
+        if e.term == 0 {
+            return Err(InitError::ZeroTermEntry { index: e.index });
+        }
+        if e.term < prev {
+            return Err(InitError::TermDecreases { index: e.index, term: e.term, prev });
+        }
+        if e.term > hs.current_term {
+            return Err(InitError::EntryTermAboveCurrentTerm {
+                index: e.index,
+                term: e.term,
+                current_term: hs.current_term,
+            });
+        }
+        prev = e.term;
+    }
+    Ok(())
+}

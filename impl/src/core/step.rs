@@ -1,0 +1,254 @@
+//! Message handling: `step` applies the rules common to every role (§5.1
+//! term rule, RequestVote), then dispatches to `step_leader`,
+//! `step_candidate` or `step_follower`.
+
+use tracing::{debug, error, trace};
+
+use super::error::InvalidMessage;
+use super::log::Merge;
+use super::message::{
+    AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
+    RequestVoteResponse,
+};
+use super::node::RawNode;
+use super::status::Role;
+use super::validate::validate;
+use crate::types::{Index, NodeId};
+
+impl RawNode {
+    /// Delivers one message. A malformed or impossible message is refused
+    /// with [`InvalidMessage`] (logged, counted in
+    /// [`Status::rejected_messages`](super::Status::rejected_messages)) and
+    /// leaves the node unchanged.
+    pub fn step(&mut self, env: Envelope) -> Result<(), InvalidMessage> {
+        if let Err(e) = validate(self.cfg.id, &self.cfg.peers, &env).and_then(|()| self.validate_against_state(&env)) {
+            self.rejected_messages += 1;
+            error!(id = self.cfg.id, from = env.from, kind = env.msg.kind(), field = e.field(), "rejected message: {e}");
+            return Err(e);
+        }
+        let from = env.from;
+        let term = env.msg.term();
+        // Rule 1 / §5.1: "If RPC request or response contains term T >
+        // currentTerm: set currentTerm = T, convert to follower".
+        if term > self.current_term {
+            debug!(id = self.cfg.id, from, term, current_term = self.current_term, kind = env.msg.kind(), "higher term: stepping down");
+            let leader = matches!(env.msg, Message::AppendEntries(_)).then_some(from);
+            self.become_follower(term, leader);
+        }
+        match env.msg {
+            Message::RequestVote(m) => self.handle_request_vote(from, m),
+            msg => match self.role {
+                Role::Leader => self.step_leader(from, msg),
+                Role::Candidate => self.step_candidate(from, msg),
+                Role::Follower => self.step_follower(from, msg),
+            },
+        }
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Checks that need node state. Run before any state changes, so a
+    /// refused message cannot even raise the term.
+    fn validate_against_state(&self, env: &Envelope) -> Result<(), InvalidMessage> {
+        match &env.msg {
+            Message::AppendEntries(m) if m.term == self.current_term && self.role == Role::Leader => {
+                // Election Safety: at most one leader per term (§5.2).
+                Err(InvalidMessage::AppendEntriesToLeader { from: env.from, term: m.term })
+            }
+            Message::AppendEntries(m) if m.term >= self.current_term => {
+                // Leader Completeness (§5.4): a legitimate leader never
+                // contradicts an entry this node knows is committed.
+                if self.log.term_at(m.prev_log_index) != Some(m.prev_log_term) {
+                    return Ok(());
+                }
+                match self.log.find_merge(m.prev_log_index, &m.entries) {
+                    Merge::Conflict { offset, index } if index <= self.log.commit_index => {
+                        Err(InvalidMessage::ConflictsWithCommitted {
+                            position: offset,
+                            index,
+                            commit_index: self.log.commit_index,
+                        })
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Message::AppendEntriesResponse(m)
+                if m.success && m.term == self.current_term && self.role == Role::Leader =>
+            {
+                // A follower can only match entries this leader sent it.
+                let last_index = self.log.last_index();
+                if m.match_index > last_index {
+                    Err(InvalidMessage::MatchIndexBeyondLog { match_index: m.match_index, last_index })
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn step_leader(&mut self, from: NodeId, msg: Message) {
+        match msg {
+            // Same-term AppendEntries was refused in validation; only stale ones get here.
+            Message::AppendEntries(m) => self.reject_stale_append(from, &m),
+            Message::AppendEntriesResponse(m) => self.handle_append_response(from, m),
+            Message::RequestVoteResponse(_) => trace!(id = self.cfg.id, from, "vote response ignored: leader"),
+            Message::RequestVote(_) => unreachable_request_vote(),
+        }
+    }
+
+    fn step_candidate(&mut self, from: NodeId, msg: Message) {
+        match msg {
+            Message::AppendEntries(m) => {
+                if m.term == self.current_term {
+                    // Rule 7 / §5.2: "If AppendEntries RPC received from new
+                    // leader: convert to follower" (voted_for unchanged).
+                    self.become_follower(self.current_term, Some(from));
+                }
+                self.handle_append_entries(from, m);
+            }
+            Message::RequestVoteResponse(m) => self.handle_vote_response(from, m),
+            Message::AppendEntriesResponse(_) => trace!(id = self.cfg.id, from, "append response ignored: candidate"),
+            Message::RequestVote(_) => unreachable_request_vote(),
+        }
+    }
+
+    fn step_follower(&mut self, from: NodeId, msg: Message) {
+        match msg {
+            Message::AppendEntries(m) => self.handle_append_entries(from, m),
+            Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => {
+                trace!(id = self.cfg.id, from, "response ignored: follower")
+            }
+            Message::RequestVote(_) => unreachable_request_vote(),
+        }
+    }
+
+    /// Rule 3 (Figure 2 RequestVote receiver), for every role.
+    fn handle_request_vote(&mut self, from: NodeId, m: RequestVote) {
+        // Receiver step 1: "Reply false if term < currentTerm".
+        let granted = m.term == self.current_term && {
+            // Step 2: "If votedFor is null or candidateId, and candidate's log
+            // is at least as up-to-date as receiver's log, grant vote".
+            let free = self.voted_for.is_none() || self.voted_for == Some(from);
+            // §5.4.1: compare last terms, then lengths.
+            let (my_term, my_index) = (self.log.last_term(), self.log.last_index());
+            let up_to_date = m.last_log_term > my_term || (m.last_log_term == my_term && m.last_log_index >= my_index);
+            free && up_to_date
+        };
+        if granted {
+            self.voted_for = Some(from);
+            // §5.2 / Figure 2 followers: granting a vote restarts the election timer.
+            self.heard_from_leader();
+        }
+        debug!(id = self.cfg.id, from, term = m.term, granted, "vote request");
+        let reply = RequestVoteResponse { term: self.current_term, vote_granted: granted };
+        self.send(from, Message::RequestVoteResponse(reply));
+    }
+
+    /// Rule 4: count a vote; a majority makes this candidate leader.
+    fn handle_vote_response(&mut self, from: NodeId, m: RequestVoteResponse) {
+        if m.term < self.current_term {
+            trace!(id = self.cfg.id, from, "stale vote response ignored");
+            return;
+        }
+        if !m.vote_granted {
+            return;
+        }
+        if let Some(slot) = self.peer_slot(from) {
+            self.votes.grant(slot);
+        }
+        if self.votes.won() {
+            self.become_leader();
+        }
+    }
+
+    /// Rule 7, step 1: refuse an AppendEntries from an older term.
+    fn reject_stale_append(&mut self, from: NodeId, m: &AppendEntries) {
+        debug_assert!(m.term < self.current_term);
+        let reply = AppendEntriesResponse { term: self.current_term, success: false, match_index: 0, conflict: None };
+        self.send(from, Message::AppendEntriesResponse(reply));
+    }
+
+    /// Rule 7 (Figure 2 AppendEntries receiver) at a follower.
+    fn handle_append_entries(&mut self, from: NodeId, m: AppendEntries) {
+        if m.term < self.current_term {
+            return self.reject_stale_append(from, &m);
+        }
+        self.leader_id = Some(from);
+        self.heard_from_leader();
+        let last_index = self.log.last_index();
+        // Step 2: "Reply false if log doesn't contain an entry at
+        // prevLogIndex whose term matches prevLogTerm".
+        let conflict = match self.log.term_at(m.prev_log_index) {
+            None => Some(ConflictHint { term: None, first_index: 0, log_len: last_index }),
+            Some(t) if t != m.prev_log_term => Some(ConflictHint {
+                term: Some(t),
+                first_index: self.log.first_index_of_term(t),
+                log_len: last_index,
+            }),
+            Some(_) => None,
+        };
+        if conflict.is_some() {
+            debug!(id = self.cfg.id, from, prev_log_index = m.prev_log_index, ?conflict, "append rejected");
+            let reply = AppendEntriesResponse { term: self.current_term, success: false, match_index: 0, conflict };
+            self.send(from, Message::AppendEntriesResponse(reply));
+            return;
+        }
+        // Steps 3-4: cut at the first conflicting entry only, append the rest.
+        // Entries already present with the same term are kept, so a delayed
+        // AppendEntries never deletes entries acknowledged since.
+        let merge = self.log.find_merge(m.prev_log_index, &m.entries);
+        self.log.merge(&m.entries, merge);
+        let last_new: Index = m.prev_log_index + m.entries.len() as Index;
+        // Step 5: "If leaderCommit > commitIndex, set commitIndex =
+        // min(leaderCommit, index of last new entry)"; never decreases.
+        if m.leader_commit > self.log.commit_index {
+            self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(last_new));
+        }
+        let reply = AppendEntriesResponse { term: self.current_term, success: true, match_index: last_new, conflict: None };
+        self.send(from, Message::AppendEntriesResponse(reply));
+    }
+
+    /// Rule 8: a leader learns a follower's progress.
+    fn handle_append_response(&mut self, from: NodeId, m: AppendEntriesResponse) {
+        if m.term < self.current_term {
+            trace!(id = self.cfg.id, from, "stale append response ignored");
+            return;
+        }
+        let Some(slot) = self.peer_slot(from) else { return };
+        let pipelining = self.cfg.max_inflight.is_some();
+        let last_index = self.log.last_index();
+        if m.success {
+            self.progress[slot].on_success(m.match_index, pipelining);
+            self.maybe_commit();
+            // Pipelining: an acknowledgement frees in-flight room; use it.
+            if pipelining && self.progress[slot].next_index <= last_index {
+                self.send_append(slot, false);
+            }
+            return;
+        }
+        // Fast backup (6.824 XTerm/XIndex/XLen). A refusal without a hint
+        // answered an AppendEntries of an older term: nothing to learn.
+        let Some(hint) = m.conflict else {
+            trace!(id = self.cfg.id, from, "hintless refusal ignored");
+            return;
+        };
+        let next = match hint.term {
+            None => hint.log_len.saturating_add(1),
+            Some(t) => match self.log.last_index_of_term(t) {
+                Some(last_of_t) => last_of_t + 1,
+                None => hint.first_index,
+            },
+        };
+        self.progress[slot].on_reject(next, last_index);
+        debug!(id = self.cfg.id, from, next_index = self.progress[slot].next_index, "append rejected by follower");
+        if self.cfg.retry_on_reject {
+            self.send_append(slot, true);
+        }
+    }
+}
+
+/// RequestVote is handled before role dispatch.
+fn unreachable_request_vote() {
+    debug_assert!(false, "RequestVote is handled before dispatch");
+}

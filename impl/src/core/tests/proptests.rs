@@ -1,0 +1,115 @@
+//! Random — frequently malformed — messages never make a node panic or break
+//! its invariants, whatever role it is in.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn entry() -> impl Strategy<Value = Entry> {
+    (0u64..6, 0u64..8, any::<bool>()).prop_map(|(term, index, big)| Entry {
+        term,
+        index,
+        data: if big { Bytes::from_static(b"payload") } else { Bytes::new() },
+    })
+}
+
+/// Entries that are often well-formed (consecutive, non-decreasing terms).
+fn entries(prev: Index, prev_term: Term) -> impl Strategy<Value = Vec<Entry>> {
+    prop_oneof![
+        prop::collection::vec(entry(), 0..4),
+        prop::collection::vec(0u64..3, 0..4).prop_map(move |bumps| {
+            let mut t = prev_term.max(1);
+            bumps
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    t += b;
+                    Entry { term: t, index: prev + 1 + i as Index, data: Bytes::new() }
+                })
+                .collect()
+        }),
+    ]
+}
+
+fn message() -> impl Strategy<Value = Message> {
+    let hint = prop_oneof![
+        Just(None),
+        (prop::option::of(0u64..6), 0u64..8, 0u64..8)
+            .prop_map(|(term, first_index, log_len)| Some(ConflictHint { term, first_index, log_len })),
+    ];
+    prop_oneof![
+        (0u64..6, 0u64..8, 0u64..6).prop_map(|(t, i, lt)| rv(t, i, lt)),
+        (0u64..6, any::<bool>()).prop_map(|(t, g)| rvr(t, g)),
+        (0u64..6, 0u64..6, 0u64..6, 0u64..8)
+            .prop_flat_map(|(t, pi, pt, c)| entries(pi, pt).prop_map(move |es| ae(t, pi, pt, es, c))),
+        (0u64..6, any::<bool>(), 0u64..8, hint).prop_map(|(term, success, match_index, conflict)| {
+            Message::AppendEntriesResponse(AppendEntriesResponse { term, success, match_index, conflict })
+        }),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Input {
+    Msg(NodeId, NodeId, Message),
+    Timeout,
+    Heartbeat,
+    Propose,
+    Tick,
+    Ready,
+}
+
+fn input() -> impl Strategy<Value = Input> {
+    prop_oneof![
+        6 => (0u64..5, prop_oneof![9 => Just(1u64), 1 => 0u64..4], message()).prop_map(|(f, t, m)| Input::Msg(f, t, m)),
+        1 => Just(Input::Timeout),
+        1 => Just(Input::Heartbeat),
+        1 => Just(Input::Propose),
+        1 => Just(Input::Tick),
+        1 => Just(Input::Ready),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_inputs_never_panic_and_keep_invariants(inputs in prop::collection::vec(input(), 1..60)) {
+        let mut n = node(1, 3);
+        let mut applied: Index = 0;
+        let mut durable_last: Index = 0;
+        for i in inputs {
+            let before_rejected = n.status().rejected_messages;
+            match i {
+                Input::Msg(from, to, m) => {
+                    let term_before = n.current_term();
+                    if n.step(env(from, to, m)).is_err() {
+                        prop_assert_eq!(n.status().rejected_messages, before_rejected + 1);
+                        prop_assert_eq!(n.current_term(), term_before);
+                    }
+                }
+                Input::Timeout => { n.election_timeout_now(); }
+                Input::Heartbeat => { let _ = n.heartbeat_now(); }
+                Input::Propose => { let _ = n.propose("p"); }
+                Input::Tick => n.tick(),
+                Input::Ready => {
+                    let rd = n.ready();
+                    if let Some(t) = rd.truncate_from {
+                        prop_assert!(t > applied, "truncating applied entries");
+                        durable_last = t - 1;
+                    }
+                    if let Some(first) = rd.entries.first() {
+                        prop_assert_eq!(first.index, durable_last + 1);
+                        durable_last = rd.entries.last().unwrap().index;
+                    }
+                    for e in &rd.committed_entries {
+                        prop_assert_eq!(e.index, applied + 1, "applied in order, exactly once");
+                        prop_assert!(e.index <= durable_last, "applied before persisted");
+                        applied = e.index;
+                    }
+                    n.advance(rd);
+                }
+            }
+            prop_assert!(n.check_invariants().is_ok(), "{:?}", n.check_invariants());
+        }
+    }
+}

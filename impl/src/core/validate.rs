@@ -1,0 +1,111 @@
+//! Stateless well-formedness checks on incoming messages. A message failing
+//! these is impossible from a correct peer; the node drops it before it can
+//! touch any state (not even the term rule of §5.1).
+
+use super::error::InvalidMessage;
+use super::message::{AppendEntries, AppendEntriesResponse, Envelope, Message, RequestVote};
+use crate::types::{Index, NodeId};
+
+/// Checks addressing and every field that can be judged without node state.
+pub(crate) fn validate(me: NodeId, peers: &[NodeId], env: &Envelope) -> Result<(), InvalidMessage> {
+    if env.to != me {
+        return Err(InvalidMessage::WrongRecipient { to: env.to });
+    }
+    if !peers.contains(&env.from) {
+        return Err(InvalidMessage::UnknownSender { from: env.from });
+    }
+    if env.msg.term() == 0 {
+        return Err(InvalidMessage::ZeroTerm);
+    }
+    match &env.msg {
+        Message::RequestVote(m) => validate_request_vote(m),
+        Message::RequestVoteResponse(_) => Ok(()),
+        Message::AppendEntries(m) => validate_append_entries(m),
+        Message::AppendEntriesResponse(m) => validate_append_response(m),
+    }
+}
+
+fn validate_request_vote(m: &RequestVote) -> Result<(), InvalidMessage> {
+    // A candidate's entries were all created in terms up to its own.
+    if m.last_log_term > m.term {
+        return Err(InvalidMessage::LastLogTermAboveTerm {
+            last_log_term: m.last_log_term,
+            term: m.term,
+        });
+    }
+    // Index 0 (empty log) has term 0, and only index 0 does.
+    if (m.last_log_index == 0) != (m.last_log_term == 0) {
+        return Err(InvalidMessage::LastLogInconsistent {
+            last_log_index: m.last_log_index,
+            last_log_term: m.last_log_term,
+        });
+    }
+    Ok(())
+}
+
+fn validate_append_entries(m: &AppendEntries) -> Result<(), InvalidMessage> {
+    if m.prev_log_term > m.term {
+        return Err(InvalidMessage::PrevLogTermAboveTerm { prev_log_term: m.prev_log_term, term: m.term });
+    }
+    if (m.prev_log_index == 0) != (m.prev_log_term == 0) {
+        return Err(InvalidMessage::PrevLogInconsistent {
+            prev_log_index: m.prev_log_index,
+            prev_log_term: m.prev_log_term,
+        });
+    }
+    let len = m.entries.len();
+    if Index::try_from(len).ok().and_then(|l| m.prev_log_index.checked_add(l)).is_none() {
+        return Err(InvalidMessage::PrevLogIndexOverflow { prev_log_index: m.prev_log_index, len });
+    }
+    let mut prev_term = m.prev_log_term;
+    for (position, e) in m.entries.iter().enumerate() {
+        let expected = m.prev_log_index + position as Index + 1;
+        if e.index != expected {
+            return Err(InvalidMessage::EntryIndexNotConsecutive { position, expected, found: e.index });
+        }
+        // Log terms never decrease, and no entry has term 0 (its creator was
+        // a leader of some term >= 1).
+        if e.term < prev_term || e.term == 0 {
+            return Err(InvalidMessage::EntryTermDecreases { position, found: e.term, prev: prev_term });
+        }
+        if e.term > m.term {
+            return Err(InvalidMessage::EntryTermAboveTerm { position, found: e.term, term: m.term });
+        }
+        prev_term = e.term;
+    }
+    Ok(())
+}
+
+fn validate_append_response(m: &AppendEntriesResponse) -> Result<(), InvalidMessage> {
+    if m.success {
+        if m.conflict.is_some() {
+            return Err(InvalidMessage::SuccessWithConflictHint);
+        }
+        return Ok(());
+    }
+    if m.match_index != 0 {
+        return Err(InvalidMessage::FailureWithMatchIndex { match_index: m.match_index });
+    }
+    if let Some(h) = m.conflict {
+        match h.term {
+            // The follower's entry at prev_log_index has a term in 1..=its current term.
+            Some(t) if t == 0 || t > m.term => {
+                return Err(InvalidMessage::HintTermInvalid { hint_term: t, term: m.term });
+            }
+            Some(_) if h.first_index == 0 || h.first_index > h.log_len => {
+                return Err(InvalidMessage::HintFirstIndexInvalid {
+                    first_index: h.first_index,
+                    log_len: h.log_len,
+                });
+            }
+            None if h.first_index != 0 => {
+                return Err(InvalidMessage::HintFirstIndexInvalid {
+                    first_index: h.first_index,
+                    log_len: h.log_len,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
