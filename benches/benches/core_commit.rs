@@ -37,7 +37,11 @@ impl Cluster {
                 RawNode::new(Config::production(id, peers, id)).expect("valid config")
             })
             .collect();
-        let mut c = Cluster { nodes, net: VecDeque::new(), applied: 0 };
+        let mut c = Cluster {
+            nodes,
+            net: VecDeque::new(),
+            applied: 0,
+        };
         c.nodes[0].election_timeout_now();
         while c.pump() {}
         assert_eq!(c.nodes[0].role(), Role::Leader);
@@ -77,7 +81,9 @@ impl Cluster {
         while self.nodes[0].commit_index() < target {
             let leader = &mut self.nodes[0];
             let in_flight = leader.last_index() - leader.commit_index();
-            let room = window.saturating_sub(in_flight).min(target - leader.last_index());
+            let room = window
+                .saturating_sub(in_flight)
+                .min(target - leader.last_index());
             for _ in 0..room {
                 leader.propose(payload.clone()).expect("node 1 leads");
             }
@@ -111,7 +117,10 @@ fn commit_throughput(c: &mut Criterion) {
                 }
                 elapsed
             });
-            assert!(cluster.nodes[0].commit_index() > 0, "entries were committed");
+            assert!(
+                cluster.nodes[0].commit_index() > 0,
+                "entries were committed"
+            );
         });
     }
     group.finish();

@@ -105,7 +105,10 @@ impl Config {
         }
         let max = u32::MAX / 2;
         if self.election_ticks == 0 || self.election_ticks > max {
-            return Err(ConfigError::ElectionTicks { got: self.election_ticks, max });
+            return Err(ConfigError::ElectionTicks {
+                got: self.election_ticks,
+                max,
+            });
         }
         if self.heartbeat_ticks == 0 || self.heartbeat_ticks >= self.election_ticks {
             return Err(ConfigError::HeartbeatTicks {

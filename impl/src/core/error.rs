@@ -27,13 +27,25 @@ pub enum InitError {
     #[error("invalid config: {0}")]
     Config(#[from] ConfigError),
     #[error("persisted log: entry at position {position} has index {found}, expected {expected}")]
-    NonContiguousLog { position: usize, expected: Index, found: Index },
+    NonContiguousLog {
+        position: usize,
+        expected: Index,
+        found: Index,
+    },
     #[error("persisted log: entry {index} has term {term}, below the previous term {prev}")]
-    TermDecreases { index: Index, term: Term, prev: Term },
+    TermDecreases {
+        index: Index,
+        term: Term,
+        prev: Term,
+    },
     #[error("persisted log: entry {index} has term 0")]
     ZeroTermEntry { index: Index },
     #[error("persisted log: entry {index} has term {term} above current_term {current_term}")]
-    EntryTermAboveCurrentTerm { index: Index, term: Term, current_term: Term },
+    EntryTermAboveCurrentTerm {
+        index: Index,
+        term: Term,
+        current_term: Term,
+    },
     #[error("persisted hard state: voted_for {0} is not a cluster member")]
     VotedForUnknown(NodeId),
 }
@@ -52,29 +64,58 @@ pub enum InvalidMessage {
     #[error("last_log_term: {last_log_term} above the candidate's term {term}")]
     LastLogTermAboveTerm { last_log_term: Term, term: Term },
     #[error("last_log_term: {last_log_term} inconsistent with last_log_index {last_log_index}")]
-    LastLogInconsistent { last_log_index: Index, last_log_term: Term },
+    LastLogInconsistent {
+        last_log_index: Index,
+        last_log_term: Term,
+    },
     #[error("prev_log_term: {prev_log_term} above the leader's term {term}")]
     PrevLogTermAboveTerm { prev_log_term: Term, term: Term },
     #[error("prev_log_term: {prev_log_term} inconsistent with prev_log_index {prev_log_index}")]
-    PrevLogInconsistent { prev_log_index: Index, prev_log_term: Term },
+    PrevLogInconsistent {
+        prev_log_index: Index,
+        prev_log_term: Term,
+    },
     #[error("prev_log_index: {prev_log_index} plus {len} entries overflows the index space")]
     PrevLogIndexOverflow { prev_log_index: Index, len: usize },
-    #[error("entries[{position}].index: {found}, expected {expected} (must follow prev_log_index)")]
-    EntryIndexNotConsecutive { position: usize, expected: Index, found: Index },
+    #[error(
+        "entries[{position}].index: {found}, expected {expected} (must follow prev_log_index)"
+    )]
+    EntryIndexNotConsecutive {
+        position: usize,
+        expected: Index,
+        found: Index,
+    },
     #[error("entries[{position}].term: {found} below the preceding term {prev}")]
-    EntryTermDecreases { position: usize, found: Term, prev: Term },
+    EntryTermDecreases {
+        position: usize,
+        found: Term,
+        prev: Term,
+    },
     #[error("entries[{position}].term: {found} above the message term {term}")]
-    EntryTermAboveTerm { position: usize, found: Term, term: Term },
+    EntryTermAboveTerm {
+        position: usize,
+        found: Term,
+        term: Term,
+    },
     #[error("entries[{position}]: index {index} conflicts with committed entry (commit_index {commit_index})")]
-    ConflictsWithCommitted { position: usize, index: Index, commit_index: Index },
-    #[error("term: AppendEntries of the leader's own term {term} from {from}: two leaders in one term")]
+    ConflictsWithCommitted {
+        position: usize,
+        index: Index,
+        commit_index: Index,
+    },
+    #[error(
+        "term: AppendEntries of the leader's own term {term} from {from}: two leaders in one term"
+    )]
     AppendEntriesToLeader { from: NodeId, term: Term },
     #[error("conflict: a successful AppendEntriesResponse carries a conflict hint")]
     SuccessWithConflictHint,
     #[error("match_index: {match_index} on a failed AppendEntriesResponse (must be 0)")]
     FailureWithMatchIndex { match_index: Index },
     #[error("match_index: {match_index} beyond the leader's last index {last_index}")]
-    MatchIndexBeyondLog { match_index: Index, last_index: Index },
+    MatchIndexBeyondLog {
+        match_index: Index,
+        last_index: Index,
+    },
     #[error("conflict.term: {hint_term} must be in 1..={term}")]
     HintTermInvalid { hint_term: Term, term: Term },
     #[error("conflict.first_index: {first_index} must be in 1..=log_len ({log_len}) when conflict.term is set, 0 otherwise")]

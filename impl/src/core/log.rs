@@ -40,7 +40,11 @@ impl RaftLog {
     /// A log restored from storage: everything in it is already durable.
     pub(crate) fn restored(entries: Vec<Entry>) -> Self {
         let stable_last = entries.len() as Index;
-        RaftLog { entries, stable_last, ..Default::default() }
+        RaftLog {
+            entries,
+            stable_last,
+            ..Default::default()
+        }
     }
 
     pub(crate) fn entries(&self) -> &[Entry] {
@@ -131,7 +135,10 @@ impl RaftLog {
 
     /// Drops every entry with index >= `index`.
     fn truncate_from(&mut self, index: Index) {
-        debug_assert!(index > self.commit_index, "truncating committed entry {index}");
+        debug_assert!(
+            index > self.commit_index,
+            "truncating committed entry {index}"
+        );
         self.entries.truncate((index - 1) as usize);
         if index <= self.stable_last {
             self.stable_last = index - 1;
@@ -182,16 +189,25 @@ impl RaftLog {
                 return Err(format!("entry at position {i} has index {}", e.index));
             }
             if e.term == 0 || e.term < prev_term {
-                return Err(format!("entry {} has term {} after term {prev_term}", e.index, e.term));
+                return Err(format!(
+                    "entry {} has term {} after term {prev_term}",
+                    e.index, e.term
+                ));
             }
             prev_term = e.term;
         }
         let last = self.last_index();
         if self.commit_index > last {
-            return Err(format!("commit_index {} > last_index {last}", self.commit_index));
+            return Err(format!(
+                "commit_index {} > last_index {last}",
+                self.commit_index
+            ));
         }
         if self.stable_last > last {
-            return Err(format!("stable_last {} > last_index {last}", self.stable_last));
+            return Err(format!(
+                "stable_last {} > last_index {last}",
+                self.stable_last
+            ));
         }
         if self.applied > self.applied_handed || self.applied_handed > self.commit_index {
             return Err(format!(
@@ -213,13 +229,21 @@ mod tests {
             terms
                 .iter()
                 .enumerate()
-                .map(|(i, &t)| Entry { term: t, index: i as Index + 1, data: Bytes::new() })
+                .map(|(i, &t)| Entry {
+                    term: t,
+                    index: i as Index + 1,
+                    data: Bytes::new(),
+                })
                 .collect(),
         )
     }
 
     fn e(term: Term, index: Index) -> Entry {
-        Entry { term, index, data: Bytes::from_static(b"xyz") }
+        Entry {
+            term,
+            index,
+            data: Bytes::from_static(b"xyz"),
+        }
     }
 
     #[test]
@@ -255,9 +279,18 @@ mod tests {
         let mut l = log(&[1, 1, 1, 1]);
         let entries = vec![e(1, 2), e(2, 3)];
         let m = l.find_merge(1, &entries);
-        assert_eq!(m, Merge::Conflict { offset: 1, index: 3 });
+        assert_eq!(
+            m,
+            Merge::Conflict {
+                offset: 1,
+                index: 3
+            }
+        );
         l.merge(&entries, m);
-        assert_eq!(l.entries().iter().map(|e| e.term).collect::<Vec<_>>(), vec![1, 1, 2]);
+        assert_eq!(
+            l.entries().iter().map(|e| e.term).collect::<Vec<_>>(),
+            vec![1, 1, 2]
+        );
         let (trunc, new) = l.take_unstable();
         assert_eq!(trunc, Some(3));
         assert_eq!(new, vec![e(2, 3)]);

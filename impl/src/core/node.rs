@@ -58,7 +58,11 @@ impl RawNode {
     /// `entries` (index 1 first). `commit_index` starts at 0, no leader is
     /// known, timers are fresh. Every committed entry will be handed out for
     /// applying again, as the state machine is rebuilt from the log.
-    pub fn restore(cfg: Config, hard_state: HardState, entries: Vec<Entry>) -> Result<Self, InitError> {
+    pub fn restore(
+        cfg: Config,
+        hard_state: HardState,
+        entries: Vec<Entry>,
+    ) -> Result<Self, InitError> {
         cfg.validate()?;
         check_persisted(&cfg, &hard_state, &entries)?;
         let mut node = RawNode {
@@ -113,7 +117,10 @@ impl RawNode {
     }
 
     pub fn hard_state(&self) -> HardState {
-        HardState { current_term: self.current_term, voted_for: self.voted_for }
+        HardState {
+            current_term: self.current_term,
+            voted_for: self.voted_for,
+        }
     }
 
     /// A read-only view of the node's Figure 2 state.
@@ -201,11 +208,17 @@ impl RawNode {
     /// after a batch. A single-node cluster commits it at once.
     pub fn propose(&mut self, data: impl Into<Bytes>) -> Result<(Index, Term), ProposeError> {
         if self.role != Role::Leader {
-            return Err(ProposeError::NotLeader { leader_hint: self.leader_id });
+            return Err(ProposeError::NotLeader {
+                leader_hint: self.leader_id,
+            });
         }
         let index = self.log.last_index() + 1;
         let term = self.current_term;
-        self.log.append(Entry { term, index, data: data.into() });
+        self.log.append(Entry {
+            term,
+            index,
+            data: data.into(),
+        });
         self.maybe_commit();
         self.debug_check();
         Ok((index, term))
@@ -214,7 +227,9 @@ impl RawNode {
     fn require_leader(&self) -> Result<(), NotLeader> {
         match self.role {
             Role::Leader => Ok(()),
-            _ => Err(NotLeader { leader_hint: self.leader_id }),
+            _ => Err(NotLeader {
+                leader_hint: self.leader_id,
+            }),
         }
     }
 
@@ -284,7 +299,11 @@ impl RawNode {
         self.votes = VoteTally::new(self.cfg.peers.len());
         self.progress.clear();
         self.reset_election_timer();
-        info!(id = self.cfg.id, term = self.current_term, "became candidate");
+        info!(
+            id = self.cfg.id,
+            term = self.current_term,
+            "became candidate"
+        );
         if self.votes.won() {
             self.become_leader();
             return;
@@ -307,7 +326,12 @@ impl RawNode {
         self.leader_id = Some(self.cfg.id);
         self.votes = VoteTally::default();
         let last = self.log.last_index();
-        self.progress = self.cfg.peers.iter().map(|&p| Progress::new(p, last)).collect();
+        self.progress = self
+            .cfg
+            .peers
+            .iter()
+            .map(|&p| Progress::new(p, last))
+            .collect();
         self.heartbeat_elapsed = 0;
         info!(id = self.cfg.id, term = self.current_term, "became leader");
         self.broadcast_append(true);
@@ -329,7 +353,11 @@ impl RawNode {
     }
 
     pub(crate) fn send(&mut self, to: NodeId, msg: super::message::Message) {
-        self.msgs.push(Envelope { from: self.cfg.id, to, msg });
+        self.msgs.push(Envelope {
+            from: self.cfg.id,
+            to,
+            msg,
+        });
     }
 
     /// Position of `peer` in `cfg.peers` (clusters are small: a scan is fastest).
@@ -351,8 +379,16 @@ impl RawNode {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.log.check()?;
         let last = self.log.last_index();
-        if let Some(e) = self.log.entries().iter().find(|e| e.term > self.current_term) {
-            return Err(format!("entry {} has term {} > current_term {}", e.index, e.term, self.current_term));
+        if let Some(e) = self
+            .log
+            .entries()
+            .iter()
+            .find(|e| e.term > self.current_term)
+        {
+            return Err(format!(
+                "entry {} has term {} > current_term {}",
+                e.index, e.term, self.current_term
+            ));
         }
         if let Some(v) = self.voted_for {
             if v != self.cfg.id && self.peer_slot(v).is_none() {
@@ -362,13 +398,18 @@ impl RawNode {
         match self.role {
             Role::Leader => {
                 if self.voted_for != Some(self.cfg.id) || self.leader_id != Some(self.cfg.id) {
-                    return Err("leader has not voted for itself / does not know itself as leader".into());
+                    return Err(
+                        "leader has not voted for itself / does not know itself as leader".into(),
+                    );
                 }
                 if self.progress.len() != self.cfg.peers.len() {
                     return Err("leader progress does not cover every peer".into());
                 }
                 for p in &self.progress {
-                    if p.match_index > last || p.next_index <= p.match_index || p.next_index > last + 1 {
+                    if p.match_index > last
+                        || p.next_index <= p.match_index
+                        || p.next_index > last + 1
+                    {
                         return Err(format!(
                             "peer {}: match {} next {} out of bounds (last {last})",
                             p.id, p.match_index, p.next_index
@@ -383,7 +424,10 @@ impl RawNode {
                 }
             }
             Role::Candidate => {
-                if self.voted_for != Some(self.cfg.id) || self.leader_id.is_some() || !self.progress.is_empty() {
+                if self.voted_for != Some(self.cfg.id)
+                    || self.leader_id.is_some()
+                    || !self.progress.is_empty()
+                {
                     return Err("candidate state inconsistent".into());
                 }
             }
@@ -408,13 +452,21 @@ fn check_persisted(cfg: &Config, hs: &HardState, entries: &[Entry]) -> Result<()
     for (position, e) in entries.iter().enumerate() {
         let expected = position as Index + 1;
         if e.index != expected {
-            return Err(InitError::NonContiguousLog { position, expected, found: e.index });
+            return Err(InitError::NonContiguousLog {
+                position,
+                expected,
+                found: e.index,
+            });
         }
         if e.term == 0 {
             return Err(InitError::ZeroTermEntry { index: e.index });
         }
         if e.term < prev {
-            return Err(InitError::TermDecreases { index: e.index, term: e.term, prev });
+            return Err(InitError::TermDecreases {
+                index: e.index,
+                term: e.term,
+                prev,
+            });
         }
         if e.term > hs.current_term {
             return Err(InitError::EntryTermAboveCurrentTerm {

@@ -121,7 +121,11 @@ mod tests {
         p.on_success(3, false);
         assert_eq!((p.match_index, p.next_index), (3, 6));
         p.on_success(2, false);
-        assert_eq!((p.match_index, p.next_index), (3, 6), "never moves backwards");
+        assert_eq!(
+            (p.match_index, p.next_index),
+            (3, 6),
+            "never moves backwards"
+        );
         assert_eq!(p.state, ProgressState::Probe);
     }
 
@@ -152,6 +156,9 @@ mod tests {
         assert_eq!(p.inflight_len(), 1);
         assert!(p.can_send_entries(lim));
         p.on_reject(2, 5);
-        assert_eq!((p.state, p.next_index, p.inflight_len()), (ProgressState::Probe, 4, 0));
+        assert_eq!(
+            (p.state, p.next_index, p.inflight_len()),
+            (ProgressState::Probe, 4, 0)
+        );
     }
 }

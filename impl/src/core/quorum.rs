@@ -32,7 +32,9 @@ pub struct VoteTally {
 impl VoteTally {
     /// A tally holding only the candidate's own vote.
     pub fn new(peers: usize) -> Self {
-        VoteTally { granted: vec![false; peers] }
+        VoteTally {
+            granted: vec![false; peers],
+        }
     }
 
     /// Records a granted vote from peer number `slot`.

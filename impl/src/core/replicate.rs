@@ -19,7 +19,9 @@ impl RawNode {
                 self.send_append(slot, true);
             } else {
                 let pr = &self.progress[slot];
-                if pr.next_index <= self.log.last_index() && pr.can_send_entries(self.cfg.max_inflight) {
+                if pr.next_index <= self.log.last_index()
+                    && pr.can_send_entries(self.cfg.max_inflight)
+                {
                     self.send_append(slot, false);
                 }
             }
@@ -36,7 +38,11 @@ impl RawNode {
         let pr = &self.progress[slot];
         let prev_log_index = pr.next_index - 1;
         let entries = if pr.can_send_entries(max_inflight) {
-            self.log.slice(pr.next_index, self.cfg.max_entries_per_append, self.cfg.max_bytes_per_append)
+            self.log.slice(
+                pr.next_index,
+                self.cfg.max_entries_per_append,
+                self.cfg.max_bytes_per_append,
+            )
         } else {
             Vec::new()
         };

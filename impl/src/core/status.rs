@@ -45,12 +45,18 @@ pub struct Status<'a> {
 impl Status<'_> {
     /// Leader only: `nextIndex` for `peer`.
     pub fn next_index(&self, peer: NodeId) -> Option<Index> {
-        self.progress.iter().find(|p| p.id == peer).map(|p| p.next_index)
+        self.progress
+            .iter()
+            .find(|p| p.id == peer)
+            .map(|p| p.next_index)
     }
 
     /// Leader only: `matchIndex` for `peer`.
     pub fn match_index(&self, peer: NodeId) -> Option<Index> {
-        self.progress.iter().find(|p| p.id == peer).map(|p| p.match_index)
+        self.progress
+            .iter()
+            .find(|p| p.id == peer)
+            .map(|p| p.match_index)
     }
 
     /// Index of the last log entry (0 if empty).

@@ -21,9 +21,17 @@ impl RawNode {
     /// [`Status::rejected_messages`](super::Status::rejected_messages)) and
     /// leaves the node unchanged.
     pub fn step(&mut self, env: Envelope) -> Result<(), InvalidMessage> {
-        if let Err(e) = validate(self.cfg.id, &self.cfg.peers, &env).and_then(|()| self.validate_against_state(&env)) {
+        if let Err(e) = validate(self.cfg.id, &self.cfg.peers, &env)
+            .and_then(|()| self.validate_against_state(&env))
+        {
             self.rejected_messages += 1;
-            error!(id = self.cfg.id, from = env.from, kind = env.msg.kind(), field = e.field(), "rejected message: {e}");
+            error!(
+                id = self.cfg.id,
+                from = env.from,
+                kind = env.msg.kind(),
+                field = e.field(),
+                "rejected message: {e}"
+            );
             return Err(e);
         }
         let from = env.from;
@@ -31,7 +39,14 @@ impl RawNode {
         // Rule 1 / §5.1: "If RPC request or response contains term T >
         // currentTerm: set currentTerm = T, convert to follower".
         if term > self.current_term {
-            debug!(id = self.cfg.id, from, term, current_term = self.current_term, kind = env.msg.kind(), "higher term: stepping down");
+            debug!(
+                id = self.cfg.id,
+                from,
+                term,
+                current_term = self.current_term,
+                kind = env.msg.kind(),
+                "higher term: stepping down"
+            );
             let leader = matches!(env.msg, Message::AppendEntries(_)).then_some(from);
             self.become_follower(term, leader);
         }
@@ -51,9 +66,14 @@ impl RawNode {
     /// refused message cannot even raise the term.
     fn validate_against_state(&self, env: &Envelope) -> Result<(), InvalidMessage> {
         match &env.msg {
-            Message::AppendEntries(m) if m.term == self.current_term && self.role == Role::Leader => {
+            Message::AppendEntries(m)
+                if m.term == self.current_term && self.role == Role::Leader =>
+            {
                 // Election Safety: at most one leader per term (§5.2).
-                Err(InvalidMessage::AppendEntriesToLeader { from: env.from, term: m.term })
+                Err(InvalidMessage::AppendEntriesToLeader {
+                    from: env.from,
+                    term: m.term,
+                })
             }
             Message::AppendEntries(m) if m.term >= self.current_term => {
                 // Leader Completeness (§5.4): a legitimate leader never
@@ -78,7 +98,10 @@ impl RawNode {
                 // A follower can only match entries this leader sent it.
                 let last_index = self.log.last_index();
                 if m.match_index > last_index {
-                    Err(InvalidMessage::MatchIndexBeyondLog { match_index: m.match_index, last_index })
+                    Err(InvalidMessage::MatchIndexBeyondLog {
+                        match_index: m.match_index,
+                        last_index,
+                    })
                 } else {
                     Ok(())
                 }
@@ -92,7 +115,9 @@ impl RawNode {
             // Same-term AppendEntries was refused in validation; only stale ones get here.
             Message::AppendEntries(m) => self.reject_stale_append(from, &m),
             Message::AppendEntriesResponse(m) => self.handle_append_response(from, m),
-            Message::RequestVoteResponse(_) => trace!(id = self.cfg.id, from, "vote response ignored: leader"),
+            Message::RequestVoteResponse(_) => {
+                trace!(id = self.cfg.id, from, "vote response ignored: leader")
+            }
             Message::RequestVote(_) => unreachable_request_vote(),
         }
     }
@@ -108,7 +133,9 @@ impl RawNode {
                 self.handle_append_entries(from, m);
             }
             Message::RequestVoteResponse(m) => self.handle_vote_response(from, m),
-            Message::AppendEntriesResponse(_) => trace!(id = self.cfg.id, from, "append response ignored: candidate"),
+            Message::AppendEntriesResponse(_) => {
+                trace!(id = self.cfg.id, from, "append response ignored: candidate")
+            }
             Message::RequestVote(_) => unreachable_request_vote(),
         }
     }
@@ -132,7 +159,8 @@ impl RawNode {
             let free = self.voted_for.is_none() || self.voted_for == Some(from);
             // §5.4.1: compare last terms, then lengths.
             let (my_term, my_index) = (self.log.last_term(), self.log.last_index());
-            let up_to_date = m.last_log_term > my_term || (m.last_log_term == my_term && m.last_log_index >= my_index);
+            let up_to_date = m.last_log_term > my_term
+                || (m.last_log_term == my_term && m.last_log_index >= my_index);
             free && up_to_date
         };
         if granted {
@@ -140,8 +168,17 @@ impl RawNode {
             // §5.2 / Figure 2 followers: granting a vote restarts the election timer.
             self.heard_from_leader();
         }
-        debug!(id = self.cfg.id, from, term = m.term, granted, "vote request");
-        let reply = RequestVoteResponse { term: self.current_term, vote_granted: granted };
+        debug!(
+            id = self.cfg.id,
+            from,
+            term = m.term,
+            granted,
+            "vote request"
+        );
+        let reply = RequestVoteResponse {
+            term: self.current_term,
+            vote_granted: granted,
+        };
         self.send(from, Message::RequestVoteResponse(reply));
     }
 
@@ -165,7 +202,12 @@ impl RawNode {
     /// Rule 7, step 1: refuse an AppendEntries from an older term.
     fn reject_stale_append(&mut self, from: NodeId, m: &AppendEntries) {
         debug_assert!(m.term < self.current_term);
-        let reply = AppendEntriesResponse { term: self.current_term, success: false, match_index: 0, conflict: None };
+        let reply = AppendEntriesResponse {
+            term: self.current_term,
+            success: false,
+            match_index: 0,
+            conflict: None,
+        };
         self.send(from, Message::AppendEntriesResponse(reply));
     }
 
@@ -180,7 +222,11 @@ impl RawNode {
         // Step 2: "Reply false if log doesn't contain an entry at
         // prevLogIndex whose term matches prevLogTerm".
         let conflict = match self.log.term_at(m.prev_log_index) {
-            None => Some(ConflictHint { term: None, first_index: 0, log_len: last_index }),
+            None => Some(ConflictHint {
+                term: None,
+                first_index: 0,
+                log_len: last_index,
+            }),
             Some(t) if t != m.prev_log_term => Some(ConflictHint {
                 term: Some(t),
                 first_index: self.log.first_index_of_term(t),
@@ -189,8 +235,19 @@ impl RawNode {
             Some(_) => None,
         };
         if conflict.is_some() {
-            debug!(id = self.cfg.id, from, prev_log_index = m.prev_log_index, ?conflict, "append rejected");
-            let reply = AppendEntriesResponse { term: self.current_term, success: false, match_index: 0, conflict };
+            debug!(
+                id = self.cfg.id,
+                from,
+                prev_log_index = m.prev_log_index,
+                ?conflict,
+                "append rejected"
+            );
+            let reply = AppendEntriesResponse {
+                term: self.current_term,
+                success: false,
+                match_index: 0,
+                conflict,
+            };
             self.send(from, Message::AppendEntriesResponse(reply));
             return;
         }
@@ -205,7 +262,12 @@ impl RawNode {
         if m.leader_commit > self.log.commit_index {
             self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(last_new));
         }
-        let reply = AppendEntriesResponse { term: self.current_term, success: true, match_index: last_new, conflict: None };
+        let reply = AppendEntriesResponse {
+            term: self.current_term,
+            success: true,
+            match_index: last_new,
+            conflict: None,
+        };
         self.send(from, Message::AppendEntriesResponse(reply));
     }
 
@@ -215,7 +277,9 @@ impl RawNode {
             trace!(id = self.cfg.id, from, "stale append response ignored");
             return;
         }
-        let Some(slot) = self.peer_slot(from) else { return };
+        let Some(slot) = self.peer_slot(from) else {
+            return;
+        };
         let pipelining = self.cfg.max_inflight.is_some();
         let last_index = self.log.last_index();
         if m.success {
@@ -241,7 +305,12 @@ impl RawNode {
             },
         };
         self.progress[slot].on_reject(next, last_index);
-        debug!(id = self.cfg.id, from, next_index = self.progress[slot].next_index, "append rejected by follower");
+        debug!(
+            id = self.cfg.id,
+            from,
+            next_index = self.progress[slot].next_index,
+            "append rejected by follower"
+        );
         if self.cfg.retry_on_reject {
             self.send_append(slot, true);
         }

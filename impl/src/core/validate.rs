@@ -45,7 +45,10 @@ fn validate_request_vote(m: &RequestVote) -> Result<(), InvalidMessage> {
 
 fn validate_append_entries(m: &AppendEntries) -> Result<(), InvalidMessage> {
     if m.prev_log_term > m.term {
-        return Err(InvalidMessage::PrevLogTermAboveTerm { prev_log_term: m.prev_log_term, term: m.term });
+        return Err(InvalidMessage::PrevLogTermAboveTerm {
+            prev_log_term: m.prev_log_term,
+            term: m.term,
+        });
     }
     if (m.prev_log_index == 0) != (m.prev_log_term == 0) {
         return Err(InvalidMessage::PrevLogInconsistent {
@@ -54,22 +57,41 @@ fn validate_append_entries(m: &AppendEntries) -> Result<(), InvalidMessage> {
         });
     }
     let len = m.entries.len();
-    if Index::try_from(len).ok().and_then(|l| m.prev_log_index.checked_add(l)).is_none() {
-        return Err(InvalidMessage::PrevLogIndexOverflow { prev_log_index: m.prev_log_index, len });
+    if Index::try_from(len)
+        .ok()
+        .and_then(|l| m.prev_log_index.checked_add(l))
+        .is_none()
+    {
+        return Err(InvalidMessage::PrevLogIndexOverflow {
+            prev_log_index: m.prev_log_index,
+            len,
+        });
     }
     let mut prev_term = m.prev_log_term;
     for (position, e) in m.entries.iter().enumerate() {
         let expected = m.prev_log_index + position as Index + 1;
         if e.index != expected {
-            return Err(InvalidMessage::EntryIndexNotConsecutive { position, expected, found: e.index });
+            return Err(InvalidMessage::EntryIndexNotConsecutive {
+                position,
+                expected,
+                found: e.index,
+            });
         }
         // Log terms never decrease, and no entry has term 0 (its creator was
         // a leader of some term >= 1).
         if e.term < prev_term || e.term == 0 {
-            return Err(InvalidMessage::EntryTermDecreases { position, found: e.term, prev: prev_term });
+            return Err(InvalidMessage::EntryTermDecreases {
+                position,
+                found: e.term,
+                prev: prev_term,
+            });
         }
         if e.term > m.term {
-            return Err(InvalidMessage::EntryTermAboveTerm { position, found: e.term, term: m.term });
+            return Err(InvalidMessage::EntryTermAboveTerm {
+                position,
+                found: e.term,
+                term: m.term,
+            });
         }
         prev_term = e.term;
     }
@@ -84,13 +106,18 @@ fn validate_append_response(m: &AppendEntriesResponse) -> Result<(), InvalidMess
         return Ok(());
     }
     if m.match_index != 0 {
-        return Err(InvalidMessage::FailureWithMatchIndex { match_index: m.match_index });
+        return Err(InvalidMessage::FailureWithMatchIndex {
+            match_index: m.match_index,
+        });
     }
     if let Some(h) = m.conflict {
         match h.term {
             // The follower's entry at prev_log_index has a term in 1..=its current term.
             Some(t) if t == 0 || t > m.term => {
-                return Err(InvalidMessage::HintTermInvalid { hint_term: t, term: m.term });
+                return Err(InvalidMessage::HintTermInvalid {
+                    hint_term: t,
+                    term: m.term,
+                });
             }
             Some(_) if h.first_index == 0 || h.first_index > h.log_len => {
                 return Err(InvalidMessage::HintFirstIndexInvalid {

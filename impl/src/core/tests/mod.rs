@@ -42,14 +42,32 @@ pub(crate) fn entries_from(first: Index, terms: &[Term]) -> Vec<Entry> {
         .enumerate()
         .map(|(i, &term)| {
             let index = first + i as Index;
-            Entry { term, index, data: Bytes::from(format!("{index}@{term}")) }
+            Entry {
+                term,
+                index,
+                data: Bytes::from(format!("{index}@{term}")),
+            }
         })
         .collect()
 }
 
 /// Node `id` of a cluster `1..=n` restarted from a persisted state.
-pub(crate) fn restored(id: NodeId, n: u64, term: Term, voted_for: Option<NodeId>, terms: &[Term]) -> RawNode {
-    RawNode::restore(cfg(id, n), HardState { current_term: term, voted_for }, log_of(terms)).expect("valid state")
+pub(crate) fn restored(
+    id: NodeId,
+    n: u64,
+    term: Term,
+    voted_for: Option<NodeId>,
+    terms: &[Term],
+) -> RawNode {
+    RawNode::restore(
+        cfg(id, n),
+        HardState {
+            current_term: term,
+            voted_for,
+        },
+        log_of(terms),
+    )
+    .expect("valid state")
 }
 
 /// Drains the node's Ready (as a runtime would, persisting instantly) and returns its messages.
@@ -65,27 +83,57 @@ pub(crate) fn env(from: NodeId, to: NodeId, msg: Message) -> Envelope {
 }
 
 pub(crate) fn rv(term: Term, last_log_index: Index, last_log_term: Term) -> Message {
-    Message::RequestVote(RequestVote { term, last_log_index, last_log_term })
+    Message::RequestVote(RequestVote {
+        term,
+        last_log_index,
+        last_log_term,
+    })
 }
 
 pub(crate) fn rvr(term: Term, vote_granted: bool) -> Message {
     Message::RequestVoteResponse(RequestVoteResponse { term, vote_granted })
 }
 
-pub(crate) fn ae(term: Term, prev_log_index: Index, prev_log_term: Term, entries: Vec<Entry>, leader_commit: Index) -> Message {
-    Message::AppendEntries(AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit })
+pub(crate) fn ae(
+    term: Term,
+    prev_log_index: Index,
+    prev_log_term: Term,
+    entries: Vec<Entry>,
+    leader_commit: Index,
+) -> Message {
+    Message::AppendEntries(AppendEntries {
+        term,
+        prev_log_index,
+        prev_log_term,
+        entries,
+        leader_commit,
+    })
 }
 
 pub(crate) fn ok(term: Term, match_index: Index) -> Message {
-    Message::AppendEntriesResponse(AppendEntriesResponse { term, success: true, match_index, conflict: None })
+    Message::AppendEntriesResponse(AppendEntriesResponse {
+        term,
+        success: true,
+        match_index,
+        conflict: None,
+    })
 }
 
 pub(crate) fn refused(term: Term, conflict: Option<ConflictHint>) -> Message {
-    Message::AppendEntriesResponse(AppendEntriesResponse { term, success: false, match_index: 0, conflict })
+    Message::AppendEntriesResponse(AppendEntriesResponse {
+        term,
+        success: false,
+        match_index: 0,
+        conflict,
+    })
 }
 
 pub(crate) fn hint(term: Option<Term>, first_index: Index, log_len: Index) -> Option<ConflictHint> {
-    Some(ConflictHint { term, first_index, log_len })
+    Some(ConflictHint {
+        term,
+        first_index,
+        log_len,
+    })
 }
 
 pub(crate) fn terms(n: &RawNode) -> Vec<Term> {
@@ -122,7 +170,10 @@ impl Cluster {
     pub fn new(configs: Vec<Config>) -> Self {
         let n = configs.len();
         Cluster {
-            nodes: configs.into_iter().map(|c| RawNode::new(c).unwrap()).collect(),
+            nodes: configs
+                .into_iter()
+                .map(|c| RawNode::new(c).unwrap())
+                .collect(),
             net: VecDeque::new(),
             applied: vec![Vec::new(); n],
         }

@@ -64,13 +64,21 @@ fn pipelining_sends_optimistically_up_to_the_inflight_limit() {
     assert!(sent_entries(&drain(&mut l), 2).is_empty());
     l.step(env(2, 1, ok(1, 0))).unwrap();
     assert_eq!(l.status().progress[0].state, ProgressState::Replicate);
-    assert_eq!(sent_entries(&drain(&mut l), 2), vec![vec![1]], "the ack unblocks at once");
+    assert_eq!(
+        sent_entries(&drain(&mut l), 2),
+        vec![vec![1]],
+        "the ack unblocks at once"
+    );
     for _ in 0..4 {
         l.propose("b").unwrap();
     }
     l.replicate_now().unwrap();
     l.replicate_now().unwrap();
-    assert_eq!(sent_entries(&drain(&mut l), 2), vec![vec![2]], "two in flight: [1] and [2]");
+    assert_eq!(
+        sent_entries(&drain(&mut l), 2),
+        vec![vec![2]],
+        "two in flight: [1] and [2]"
+    );
     assert_eq!(l.status().next_index(2), Some(3), "optimistic next_index");
     // An ack frees room and the leader uses it at once.
     l.step(env(2, 1, ok(1, 2))).unwrap();
@@ -78,7 +86,10 @@ fn pipelining_sends_optimistically_up_to_the_inflight_limit() {
     // A rejection falls back to probing from the hint and retries at once.
     l.step(env(2, 1, refused(1, hint(None, 0, 2)))).unwrap();
     let s = l.status();
-    assert_eq!((s.progress[0].state, s.next_index(2)), (ProgressState::Probe, Some(3)));
+    assert_eq!(
+        (s.progress[0].state, s.next_index(2)),
+        (ProgressState::Probe, Some(3))
+    );
     assert_eq!(sent_entries(&drain(&mut l), 2), vec![vec![3]]);
 }
 
@@ -127,7 +138,11 @@ fn lossy_cluster(configs: Vec<Config>, drop_every: usize, proposals: usize) {
             break;
         }
     }
-    assert!(c.applied.iter().all(|a| a.len() >= proposals), "cluster stalled: {:?}", c.applied.iter().map(Vec::len).collect::<Vec<_>>());
+    assert!(
+        c.applied.iter().all(|a| a.len() >= proposals),
+        "cluster stalled: {:?}",
+        c.applied.iter().map(Vec::len).collect::<Vec<_>>()
+    );
     for node in &c.nodes {
         node.check_invariants().unwrap();
     }

@@ -9,7 +9,11 @@ fn entry() -> impl Strategy<Value = Entry> {
     (0u64..6, 0u64..8, any::<bool>()).prop_map(|(term, index, big)| Entry {
         term,
         index,
-        data: if big { Bytes::from_static(b"payload") } else { Bytes::new() },
+        data: if big {
+            Bytes::from_static(b"payload")
+        } else {
+            Bytes::new()
+        },
     })
 }
 
@@ -24,7 +28,11 @@ fn entries(prev: Index, prev_term: Term) -> impl Strategy<Value = Vec<Entry>> {
                 .enumerate()
                 .map(|(i, b)| {
                     t += b;
-                    Entry { term: t, index: prev + 1 + i as Index, data: Bytes::new() }
+                    Entry {
+                        term: t,
+                        index: prev + 1 + i as Index,
+                        data: Bytes::new(),
+                    }
                 })
                 .collect()
         }),
@@ -34,23 +42,43 @@ fn entries(prev: Index, prev_term: Term) -> impl Strategy<Value = Vec<Entry>> {
 fn message() -> impl Strategy<Value = Message> {
     let hint = prop_oneof![
         Just(None),
-        (prop::option::of(0u64..6), 0u64..8, 0u64..8)
-            .prop_map(|(term, first_index, log_len)| Some(ConflictHint { term, first_index, log_len })),
+        (prop::option::of(0u64..6), 0u64..8, 0u64..8).prop_map(
+            |(term, first_index, log_len)| Some(ConflictHint {
+                term,
+                first_index,
+                log_len
+            })
+        ),
     ];
     prop_oneof![
         (0u64..6, 0u64..8, 0u64..6).prop_map(|(t, i, lt)| rv(t, i, lt)),
         (0u64..6, any::<bool>()).prop_map(|(t, g)| rvr(t, g)),
-        (0u64..6, 0u64..6, 0u64..6, 0u64..8)
-            .prop_flat_map(|(t, pi, pt, c)| entries(pi, pt).prop_map(move |es| ae(t, pi, pt, es, c))),
-        (0u64..6, any::<bool>(), 0u64..8, hint).prop_map(|(term, success, match_index, conflict)| {
-            Message::AppendEntriesResponse(AppendEntriesResponse { term, success, match_index, conflict })
-        }),
+        (0u64..6, 0u64..6, 0u64..6, 0u64..8).prop_flat_map(
+            |(t, pi, pt, c)| entries(pi, pt).prop_map(move |es| ae(t, pi, pt, es, c))
+        ),
+        (0u64..6, any::<bool>(), 0u64..8, hint).prop_map(
+            |(term, success, match_index, conflict)| {
+                Message::AppendEntriesResponse(AppendEntriesResponse {
+                    term,
+                    success,
+                    match_index,
+                    conflict,
+                })
+            }
+        ),
     ]
 }
 
 #[derive(Clone, Debug)]
 enum Input {
     Msg(NodeId, NodeId, Message),
+    /// A message whose term is re-based on the node's current term (plus 0
+    /// or 1), so that same-term traffic (votes, acks) is common.
+    Relative(NodeId, Message),
+    /// A vote granted in the current term.
+    Grant(NodeId),
+    /// A plausible successful AppendEntriesResponse of the current term.
+    Ack(NodeId, Index),
     Timeout,
     Heartbeat,
     Propose,
@@ -61,6 +89,9 @@ enum Input {
 fn input() -> impl Strategy<Value = Input> {
     prop_oneof![
         6 => (0u64..5, prop_oneof![9 => Just(1u64), 1 => 0u64..4], message()).prop_map(|(f, t, m)| Input::Msg(f, t, m)),
+        4 => (1u64..4, message()).prop_map(|(f, m)| Input::Relative(f, m)),
+        1 => (2u64..4).prop_map(Input::Grant),
+        2 => (2u64..4, 0u64..10).prop_map(|(f, m)| Input::Ack(f, m)),
         1 => Just(Input::Timeout),
         1 => Just(Input::Heartbeat),
         1 => Just(Input::Propose),
@@ -87,6 +118,18 @@ proptest! {
                         prop_assert_eq!(n.current_term(), term_before);
                     }
                 }
+                Input::Relative(from, mut m) => {
+                    let term = n.current_term() + m.term() % 2;
+                    set_term(&mut m, term);
+                    let _ = n.step(env(from, 1, m));
+                }
+                Input::Grant(from) => {
+                    n.step(env(from, 1, rvr(n.current_term().max(1), true))).unwrap();
+                }
+                Input::Ack(from, m) => {
+                    let m = m.min(n.last_index());
+                    n.step(env(from, 1, ok(n.current_term().max(1), m))).unwrap();
+                }
                 Input::Timeout => { n.election_timeout_now(); }
                 Input::Heartbeat => { let _ = n.heartbeat_now(); }
                 Input::Propose => { let _ = n.propose("p"); }
@@ -111,5 +154,14 @@ proptest! {
             }
             prop_assert!(n.check_invariants().is_ok(), "{:?}", n.check_invariants());
         }
+    }
+}
+
+fn set_term(m: &mut Message, t: Term) {
+    match m {
+        Message::RequestVote(x) => x.term = t,
+        Message::RequestVoteResponse(x) => x.term = t,
+        Message::AppendEntries(x) => x.term = t,
+        Message::AppendEntriesResponse(x) => x.term = t,
     }
 }

@@ -13,7 +13,10 @@ struct Durable {
 
 impl Durable {
     fn new() -> Self {
-        Durable { hs: HardState::default(), last_index: 0 }
+        Durable {
+            hs: HardState::default(),
+            last_index: 0,
+        }
     }
 
     /// Applies the persist step of `rd` and checks every message against the result.
@@ -25,29 +28,50 @@ impl Durable {
             self.last_index = t - 1;
         }
         if let Some(e) = rd.entries.last() {
-            assert_eq!(rd.entries[0].index, self.last_index + 1, "entries contiguous with storage");
+            assert_eq!(
+                rd.entries[0].index,
+                self.last_index + 1,
+                "entries contiguous with storage"
+            );
             self.last_index = e.index;
         }
         for m in &rd.messages {
             match &m.msg {
                 Message::RequestVote(r) => {
-                    assert_eq!((self.hs.current_term, self.hs.voted_for), (r.term, Some(me)), "RequestVote before its term is durable");
+                    assert_eq!(
+                        (self.hs.current_term, self.hs.voted_for),
+                        (r.term, Some(me)),
+                        "RequestVote before its term is durable"
+                    );
                 }
                 Message::RequestVoteResponse(r) if r.vote_granted => {
-                    assert_eq!((self.hs.current_term, self.hs.voted_for), (r.term, Some(m.to)), "vote grant before voted_for is durable");
+                    assert_eq!(
+                        (self.hs.current_term, self.hs.voted_for),
+                        (r.term, Some(m.to)),
+                        "vote grant before voted_for is durable"
+                    );
                 }
                 Message::AppendEntriesResponse(r) if r.success => {
-                    assert!(self.last_index >= r.match_index, "ack of entries not yet durable");
+                    assert!(
+                        self.last_index >= r.match_index,
+                        "ack of entries not yet durable"
+                    );
                 }
                 Message::AppendEntries(a) => {
                     assert!(self.hs.current_term >= a.term);
                     if let Some(e) = a.entries.last() {
-                        assert!(self.last_index >= e.index, "leader sends entries it has not persisted");
+                        assert!(
+                            self.last_index >= e.index,
+                            "leader sends entries it has not persisted"
+                        );
                     }
                 }
                 _ => {}
             }
-            assert!(self.hs.current_term >= m.msg.term(), "message of a term not yet durable");
+            assert!(
+                self.hs.current_term >= m.msg.term(),
+                "message of a term not yet durable"
+            );
         }
     }
 }
@@ -96,7 +120,13 @@ fn vote_grant_travels_with_its_hard_state() {
     let mut f = node(1, 3);
     f.step(env(2, 1, rv(1, 0, 0))).unwrap();
     let rd = f.ready();
-    assert_eq!(rd.hard_state, Some(HardState { current_term: 1, voted_for: Some(2) }));
+    assert_eq!(
+        rd.hard_state,
+        Some(HardState {
+            current_term: 1,
+            voted_for: Some(2)
+        })
+    );
     assert_eq!(rd.messages, vec![env(1, 2, rvr(1, true))]);
     f.advance(rd);
     // A refusal does not change hard state: none is reported.
@@ -112,7 +142,11 @@ fn append_ack_travels_with_its_entries() {
     let rd = f.ready();
     assert_eq!(rd.entries, log_of(&[1, 1]));
     assert_eq!(rd.messages, vec![env(1, 2, ok(1, 2))]);
-    assert_eq!(rd.committed_entries, log_of(&[1]), "applied after the same Ready persists it");
+    assert_eq!(
+        rd.committed_entries,
+        log_of(&[1]),
+        "applied after the same Ready persists it"
+    );
 }
 
 #[test]
@@ -130,7 +164,10 @@ fn committed_entries_handed_out_exactly_once_in_order() {
         c.settle();
     }
     for a in &c.applied {
-        assert_eq!(a.iter().map(|e| e.index).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|e| e.index).collect::<Vec<_>>(),
+            (1..=12).collect::<Vec<_>>()
+        );
     }
     assert_eq!(c.node(3).status().applied_index, 12);
     assert!(!c.node(1).has_ready());
@@ -143,8 +180,14 @@ fn outstanding_readies_do_not_repeat_work() {
     let r1 = l.ready();
     l.propose("b").unwrap();
     let r2 = l.ready();
-    assert_eq!(r1.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![1]);
-    assert_eq!(r2.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        r1.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_eq!(
+        r2.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![2]
+    );
     l.advance(r1);
     l.advance(r2);
     assert!(!l.has_ready());
@@ -156,7 +199,13 @@ fn candidate_request_vote_travels_with_incremented_term() {
     let mut f = restored(1, 3, 4, Some(2), &[]);
     f.election_timeout_now();
     let rd = f.ready();
-    assert_eq!(rd.hard_state, Some(HardState { current_term: 5, voted_for: Some(1) }));
+    assert_eq!(
+        rd.hard_state,
+        Some(HardState {
+            current_term: 5,
+            voted_for: Some(1)
+        })
+    );
     assert_eq!(rd.messages.len(), 2);
     assert!(rd.must_persist());
 }
