@@ -12,8 +12,10 @@ use crate::events::Event;
 use crate::properties::{INVARIANTS, SANITY};
 use crate::raft::RaftModel;
 use crate::state::{Action, State};
+use crate::symmetry::symmetric;
 use stateright::{Checker, HasDiscoveries, Model};
 use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,7 +117,7 @@ impl Outcome {
 #[derive(Clone, Copy)]
 enum Search {
     Dfs { symmetry: bool },
-    Bfs,
+    Bfs { symmetry: bool },
 }
 
 struct Phase {
@@ -131,13 +133,16 @@ struct Phase {
 /// Checks `config` and returns the outcome; progress goes to `progress`.
 pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outcome {
     let first = match opts.strategy {
-        Strategy::Bfs => Search::Bfs,
+        Strategy::Bfs => Search::Bfs {
+            symmetry: opts.symmetry,
+        },
         Strategy::Dfs | Strategy::Auto => Search::Dfs {
             symmetry: opts.symmetry,
         },
     };
     let label = match first {
-        Search::Bfs => "bfs",
+        Search::Bfs { symmetry: true } => "bfs+symmetry",
+        Search::Bfs { symmetry: false } => "bfs",
         Search::Dfs { symmetry: true } => "dfs+symmetry",
         Search::Dfs { symmetry: false } => "dfs",
     };
@@ -159,7 +164,7 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
         counterexample: phase.violation.map(|(property, steps)| Counterexample {
             property,
             steps,
-            shortest: matches!(first, Search::Bfs) && opts.threads == 1,
+            shortest: matches!(first, Search::Bfs { .. }) && opts.threads == 1,
         }),
         sanity: phase.sanity,
     };
@@ -168,7 +173,15 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
     if needs_shortest {
         let _ = writeln!(progress, "violation found; searching breadth-first for the shortest counterexample");
         // One thread keeps BFS strictly level by level.
-        let bfs = run(config, Search::Bfs, 1, opts, progress);
+        let bfs = run(
+            config,
+            Search::Bfs {
+                symmetry: opts.symmetry,
+            },
+            1,
+            opts,
+            progress,
+        );
         outcome.secs += bfs.secs;
         if let Some((property, steps)) = bfs.violation {
             outcome.counterexample = Some(Counterexample {
@@ -184,30 +197,55 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
 }
 
 fn run(config: &Config, search: Search, threads: usize, opts: &Options, progress: &mut dyn Write) -> Phase {
-    let model = RaftModel::new(config.clone());
-    let mut builder = model
+    let mut model = RaftModel::new(config.clone());
+    model.canonical = matches!(search, Search::Bfs { symmetry: true });
+    // No stateright timeout or state target: a single-threaded DFS never
+    // consults its timeout. `drive` stops the search through the model.
+    let builder = model
         .checker()
         .threads(threads.max(1))
         .finish_when(HasDiscoveries::AnyFailures);
-    if let Some(t) = opts.timeout {
-        builder = builder.timeout(t);
-    }
-    if let Some(n) = opts.max_states {
-        builder = builder.target_state_count(n);
-    }
     let start = Instant::now();
     match search {
         Search::Dfs { symmetry: true } => drive(builder.symmetry().spawn_dfs(), start, opts, progress),
         Search::Dfs { symmetry: false } => drive(builder.spawn_dfs(), start, opts, progress),
-        Search::Bfs => drive(builder.spawn_bfs(), start, opts, progress),
+        Search::Bfs { .. } => drive(builder.spawn_bfs(), start, opts, progress),
     }
+}
+
+/// Maps a path of canonical states (from a BFS over the quotient graph)
+/// back to a path of the real model with the same server names throughout:
+/// at each step, the real action whose successor is symmetric to the next
+/// canonical state.
+fn decanonicalize(config: &Config, path: Vec<(State, Option<Action>)>) -> Vec<(State, Option<Action>)> {
+    let model = RaftModel::new(config.clone());
+    let mut real = model.init_state();
+    let mut out = Vec::with_capacity(path.len());
+    for (target, _) in path.iter().skip(1) {
+        let mut actions = Vec::new();
+        model.enabled_actions(&real, &mut actions);
+        let found = actions.into_iter().find_map(|a| {
+            let next = model.step(&real, &a)?;
+            (model.within_bounds(&next) && symmetric(&next, target)).then_some((a, next))
+        });
+        let (action, next) = found.expect("a canonical path is symmetric to a real one step by step");
+        out.push((std::mem::replace(&mut real, next), Some(action)));
+    }
+    out.push((real, None));
+    out
 }
 
 fn drive<C: Checker<RaftModel>>(checker: C, start: Instant, opts: &Options, progress: &mut dyn Write) -> Phase {
     let mut last_print = Instant::now();
     let mut last_states = 0;
+    let stop = &checker.model().stop;
     while !checker.is_done() {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
+        let timed_out = opts.timeout.is_some_and(|t| start.elapsed() >= t);
+        let capped = opts.max_states.is_some_and(|n| checker.state_count() >= n);
+        if timed_out || capped {
+            stop.store(true, Ordering::Relaxed);
+        }
         if let Some(every) = opts.progress_every {
             if last_print.elapsed() >= every {
                 let states = checker.state_count();
@@ -233,12 +271,15 @@ fn drive<C: Checker<RaftModel>>(checker: C, start: Instant, opts: &Options, prog
     // A discovery of an "always" property is a violation; report the first
     // in catalog order so the choice is stable.
     let violation = INVARIANTS.iter().find_map(|inv| {
-        discoveries
-            .get(inv.name)
-            .map(|path| (inv.name, path.clone().into_vec()))
+        let path = discoveries.get(inv.name)?.clone().into_vec();
+        let path = if model.canonical {
+            decanonicalize(&model.config, path)
+        } else {
+            path
+        };
+        Some((inv.name, path))
     });
-    let timed_out = opts.timeout.is_some_and(|t| start.elapsed() >= t);
-    let capped = opts.max_states.is_some_and(|n| checker.state_count() >= n);
+    let stopped_early = model.stop.load(Ordering::Relaxed);
     let mut sanity: Vec<(&'static str, bool)> = SANITY
         .iter()
         .map(|s| (s.name, discoveries.contains_key(s.name)))
@@ -249,7 +290,7 @@ fn drive<C: Checker<RaftModel>>(checker: C, start: Instant, opts: &Options, prog
         unique_states: checker.unique_state_count(),
         max_depth: checker.max_depth(),
         secs,
-        stopped_early: timed_out || capped,
+        stopped_early,
         violation,
         sanity,
     }

@@ -164,6 +164,9 @@ pub struct Config {
     pub max_log: u8,
     /// States with more messages in flight are outside the bound.
     pub max_in_flight: u8,
+    /// Most entries in one AppendEntries (0: no limit, the whole suffix).
+    #[serde(default)]
+    pub max_batch: u8,
     pub restarts: u8,
     pub drops: u8,
     pub duplicates: u8,
@@ -181,6 +184,7 @@ impl Default for Config {
             max_term: 3,
             max_log: 2,
             max_in_flight: 4,
+            max_batch: 0,
             restarts: 1,
             drops: 1,
             duplicates: 1,
@@ -239,12 +243,13 @@ impl Config {
     /// One line for logs and trace headers.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "servers={} values={} max_term={} max_log={} max_in_flight={} restarts={} drops={} duplicates={}",
+            "servers={} values={} max_term={} max_log={} max_in_flight={} max_batch={} restarts={} drops={} duplicates={}",
             self.servers,
             self.values,
             self.max_term,
             self.max_log,
             self.max_in_flight,
+            self.max_batch,
             self.restarts,
             self.drops,
             self.duplicates

@@ -4,6 +4,10 @@
 //! 1 violation, 2 bad arguments, 3 the search stopped early.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+// The checker allocates and frees states at a high rate.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use raft_model::check::{self, Options, Strategy};
 use raft_model::replay::replay;
 use raft_model::trace::{self, table, TraceFile};
@@ -51,6 +55,9 @@ struct ModelArgs {
     /// Most messages in flight at once [default: 4]
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=64))]
     max_in_flight: Option<u8>,
+    /// Most entries per AppendEntries, 0 for no limit [default: 0]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=15))]
+    max_batch: Option<u8>,
     /// Restart budget [default: 1]
     #[arg(long)]
     restarts: Option<u8>,
@@ -162,6 +169,7 @@ impl ModelArgs {
         set(&mut c.max_term, self.max_term);
         set(&mut c.max_log, self.max_log);
         set(&mut c.max_in_flight, self.max_in_flight);
+        set(&mut c.max_batch, self.max_batch);
         set(&mut c.restarts, self.restarts);
         set(&mut c.drops, self.drops);
         set(&mut c.duplicates, self.duplicates);

@@ -8,12 +8,20 @@
 use crate::config::{Bug, Config, Fix};
 use crate::events::{Event, Events};
 use crate::state::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The model: a configuration plus a record of the sanity events seen
 /// while exploring (see [`Events`]).
 pub struct RaftModel {
     pub config: Config,
     pub events: Events,
+    /// Set to end a search early: every new state is then outside the
+    /// boundary, so the checker drains its queue and stops.
+    pub stop: AtomicBool,
+    /// Return each successor as its symmetry representative. stateright's
+    /// BFS ignores `.symmetry()`; with this set, BFS explores the quotient
+    /// graph instead (see `check::decanonicalize` for the way back).
+    pub canonical: bool,
 }
 
 impl RaftModel {
@@ -21,6 +29,8 @@ impl RaftModel {
         RaftModel {
             config,
             events: Events::default(),
+            stop: AtomicBool::new(false),
+            canonical: false,
         }
     }
 
@@ -133,12 +143,15 @@ impl RaftModel {
         if self.within_bounds(&next) {
             self.events.record(&events);
         }
+        if self.canonical {
+            return Some(stateright::Representative::representative(&next));
+        }
         Some(next)
     }
 
     /// The state bound: the number of messages in flight.
     pub fn within_bounds(&self, state: &State) -> bool {
-        state.network.len() <= self.config.max_in_flight as usize
+        state.network.len() <= self.config.max_in_flight as usize && !self.stop.load(Ordering::Relaxed)
     }
 
     fn restart(&self, state: &mut State, i: ServerId) -> Option<()> {
@@ -326,11 +339,16 @@ impl RaftModel {
         for p in self.peers(leader) {
             let s = &state.servers[leader as usize];
             let prev_log_index = s.next_index[p as usize] - 1;
+            let from = prev_log_index as usize;
+            let to = match self.config.max_batch {
+                0 => s.log.len(),
+                batch => s.log.len().min(from + batch as usize),
+            };
             let body = Body::AppendEntries {
                 term: s.current_term,
                 prev_log_index,
                 prev_log_term: s.term_at(prev_log_index),
-                entries: s.log[prev_log_index as usize..].to_vec(),
+                entries: s.log[from..to].to_vec(),
                 leader_commit: s.commit_index,
             };
             state.send(Msg {

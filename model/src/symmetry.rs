@@ -86,3 +86,32 @@ impl State {
         }
     }
 }
+
+/// Every permutation of `0..n` (as `order`, new position -> old id).
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    let mut out = Vec::new();
+    for p in permutations(n - 1) {
+        for at in 0..=p.len() {
+            let mut q = p.clone();
+            q.insert(at, n - 1);
+            out.push(q);
+        }
+    }
+    out
+}
+
+/// True when `b` is `a` with its servers renamed.
+pub fn symmetric(a: &State, b: &State) -> bool {
+    let n = a.servers.len();
+    n == b.servers.len()
+        && permutations(n).iter().any(|order| {
+            let mut rename = vec![0u8; n];
+            for (new, &old) in order.iter().enumerate() {
+                rename[old] = new as u8;
+            }
+            a.renamed(order, &rename) == *b
+        })
+}
