@@ -1,0 +1,508 @@
+//! The discrete-event cluster: simulated clock, event queue, nodes, network, invariant checks
+//! and trace recording. Every random choice comes from one RNG seeded by [`SimConfig::seed`],
+//! and ties in the queue are broken by insertion order, so a seed fixes the run bit for bit.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::fmt;
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::invariants::{Checker, Finding};
+use super::network::{NetConfig, Network};
+use super::node::{Effects, SimNode};
+use super::trace::{EventKind, MsgSummary, Trace, TraceEvent, TRACE_FORMAT};
+use crate::core::{Config, Envelope};
+use crate::types::{Entry, NodeId, Term};
+
+/// Simulated microseconds per millisecond / second, for readable durations.
+pub const MS: u64 = 1_000;
+pub const SEC: u64 = 1_000_000;
+
+/// How to build a cluster.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub servers: usize,
+    pub seed: u64,
+    /// Simulated time between two ticks of a node. With the production config (election 10
+    /// ticks, heartbeat 2) the default 50 ms gives 0.5-1 s election timeouts and 10
+    /// heartbeats a second, the 6.824 budget.
+    pub tick_us: u64,
+    /// Duration of a storage sync (inclusive range). `(0, 0)` syncs within the event.
+    pub sync_delay_us: (u64, u64),
+    pub net: NetConfig,
+    /// Record a [`Trace`] (costs memory and time; the soak runner enables it to reproduce).
+    pub record_trace: bool,
+    /// Builds node `id`'s core config from its peers and a seed.
+    pub core_config: fn(NodeId, Vec<NodeId>, u64) -> Config,
+}
+
+impl SimConfig {
+    /// `servers` nodes with the production core config and default faults.
+    pub fn new(servers: usize, seed: u64) -> Self {
+        SimConfig {
+            servers,
+            seed,
+            tick_us: 50 * MS,
+            sync_delay_us: (50, 2 * MS),
+            net: NetConfig::default(),
+            record_trace: false,
+            core_config: Config::production,
+        }
+    }
+}
+
+/// An invariant violation, located in the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub seed: u64,
+    /// Number of the event after which it was detected (as in the trace).
+    pub event: u64,
+    pub time_us: u64,
+    pub finding: Finding,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "seed {} event {} (t={:.6}s): {}",
+            self.seed,
+            self.event,
+            self.time_us as f64 / SEC as f64,
+            self.finding
+        )
+    }
+}
+
+/// Why a harness call failed: a safety violation, or the cluster did not do what the test
+/// expected (no leader, no agreement, too many RPCs...).
+#[derive(Clone, PartialEq, Eq)]
+pub enum SimError {
+    Violation(Box<Violation>),
+    Failed {
+        seed: u64,
+        time_us: u64,
+        what: String,
+    },
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::Violation(v) => write!(f, "invariant violation: {v}"),
+            SimError::Failed {
+                seed,
+                time_us,
+                what,
+            } => write!(
+                f,
+                "seed {seed} (t={:.6}s): {what}",
+                *time_us as f64 / SEC as f64
+            ),
+        }
+    }
+}
+
+// Tests return `Result<(), SimError>`; the test runner prints the Debug form, so make it the
+// readable one.
+impl fmt::Debug for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for SimError {}
+
+#[derive(Debug)]
+pub(crate) enum Action {
+    Tick(usize),
+    Deliver(Envelope),
+    SyncDone {
+        pos: usize,
+        incarnation: u64,
+    },
+    /// The runtime sends the proposals accepted so far at this instant as one batch.
+    Replicate {
+        pos: usize,
+        incarnation: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Scheduled {
+    time: u64,
+    seq: u64,
+    action: Action,
+}
+
+// Min-heap on (time, insertion order).
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+
+/// A simulated Raft cluster. Node positions `0..servers` (as in 6.824) have ids `1..=servers`.
+pub struct Cluster {
+    pub(crate) cfg: SimConfig,
+    now: u64,
+    queue: BinaryHeap<Scheduled>,
+    next_seq: u64,
+    pub(crate) rng: StdRng,
+    pub(crate) nodes: Vec<SimNode>,
+    pub(crate) net: Network,
+    pub(crate) checker: Checker,
+    /// Events processed so far (the next event's number).
+    events: u64,
+    trace: Option<Vec<TraceEvent>>,
+    pub(crate) violation: Option<Violation>,
+    /// 6.824 `connected[]`: nodes not cut off by `disconnect`.
+    pub(crate) connected: Vec<bool>,
+}
+
+/// Deterministically derives a 64-bit value from a seed and a salt (SplitMix64 finaliser).
+pub fn derive_seed(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Cluster {
+    pub fn new(cfg: SimConfig) -> Self {
+        assert!(cfg.servers >= 1, "a cluster needs at least one server");
+        let n = cfg.servers;
+        let ids: Vec<NodeId> = (1..=n as NodeId).collect();
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let nodes = ids
+            .iter()
+            .enumerate()
+            .map(|(pos, &id)| {
+                let peers = ids.iter().copied().filter(|&p| p != id).collect();
+                let core = (cfg.core_config)(id, peers, derive_seed(cfg.seed, id));
+                SimNode::new(pos, core).expect("the core config is valid")
+            })
+            .collect();
+        let mut cluster = Cluster {
+            now: 0,
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+            nodes,
+            net: Network::new(n, cfg.net.clone()),
+            checker: Checker::new(ids),
+            events: 0,
+            trace: cfg.record_trace.then(Vec::new),
+            violation: None,
+            connected: vec![true; n],
+            rng: StdRng::seed_from_u64(0),
+            cfg,
+        };
+        // Each node's clock starts at a random phase, so ticks do not line up.
+        for pos in 0..n {
+            let phase = rng.random_range(0..cluster.cfg.tick_us.max(1));
+            cluster.schedule(phase, Action::Tick(pos));
+        }
+        cluster.rng = rng;
+        cluster
+    }
+
+    pub(crate) fn schedule(&mut self, delay: u64, action: Action) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push(Scheduled {
+            time: self.now + delay,
+            seq,
+            action,
+        });
+    }
+
+    // ---- accessors ----
+
+    pub fn servers(&self) -> usize {
+        self.nodes.len()
+    }
+    pub fn seed(&self) -> u64 {
+        self.cfg.seed
+    }
+    /// Simulated time, microseconds.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+    /// Events processed so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+    /// The cluster's RNG, for tests' own random choices (keeps the run one-seeded).
+    pub fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+    /// Node id of position `i`.
+    pub fn id(&self, i: usize) -> NodeId {
+        self.nodes[i].id
+    }
+    pub fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].is_up()
+    }
+    /// 6.824 `GetState`: `(current_term, is_leader)`, `None` while crashed.
+    pub fn get_state(&self, i: usize) -> Option<(Term, bool)> {
+        self.nodes[i]
+            .state()
+            .map(|(t, r)| (t, r == crate::core::Role::Leader))
+    }
+    /// The core node at position `i`, if up (read-only: status, logs).
+    pub fn raw(&self, i: usize) -> Option<&crate::core::RawNode> {
+        self.nodes[i].raw.as_ref()
+    }
+    /// Commands applied by node `i` in its current incarnation (`[k]` is index `k + 1`).
+    pub fn applied(&self, i: usize) -> &[Bytes] {
+        &self.nodes[i].applied
+    }
+    /// Messages lost and duplicated by the network so far.
+    pub fn messages_lost(&self) -> u64 {
+        self.net.messages_lost
+    }
+    pub fn messages_duplicated(&self) -> u64 {
+        self.net.messages_duplicated
+    }
+
+    /// The recorded trace (empty unless [`SimConfig::record_trace`]).
+    pub fn trace(&self) -> Trace {
+        Trace {
+            format: TRACE_FORMAT,
+            seed: self.cfg.seed,
+            servers: self.nodes.len(),
+            tick_us: self.cfg.tick_us,
+            events: self.trace.clone().unwrap_or_default(),
+            failure: self.violation.as_ref().map(|v| v.to_string()),
+        }
+    }
+
+    /// `Err` once a violation has been found.
+    pub fn check(&self) -> Result<(), SimError> {
+        match &self.violation {
+            Some(v) => Err(SimError::Violation(Box::new(v.clone()))),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn failed(&self, what: impl Into<String>) -> SimError {
+        if let Err(e) = self.check() {
+            return e;
+        }
+        SimError::Failed {
+            seed: self.cfg.seed,
+            time_us: self.now,
+            what: what.into(),
+        }
+    }
+
+    // ---- running ----
+
+    /// Processes every event up to simulated time `until`; stops early at a violation.
+    pub fn run_until(&mut self, until: u64) -> Result<(), SimError> {
+        while self.violation.is_none() {
+            match self.queue.peek() {
+                Some(s) if s.time <= until => {}
+                _ => break,
+            }
+            let s = self.queue.pop().expect("peeked");
+            self.now = s.time;
+            self.handle(s.action);
+        }
+        if self.violation.is_none() {
+            self.now = self.now.max(until);
+        }
+        self.check()
+    }
+
+    /// Runs for `dur` microseconds of simulated time.
+    pub fn run_for(&mut self, dur: u64) -> Result<(), SimError> {
+        self.run_until(self.now + dur)
+    }
+
+    fn handle(&mut self, action: Action) {
+        match action {
+            Action::Tick(pos) => {
+                self.schedule(self.cfg.tick_us, Action::Tick(pos));
+                let Some(raw) = self.nodes[pos].raw.as_mut() else {
+                    return;
+                };
+                raw.tick();
+                self.after_input(pos, EventKind::Tick, None, None);
+            }
+            Action::Deliver(env) => {
+                let Some(to) = self.pos_of(env.to) else {
+                    return;
+                };
+                let from = self.pos_of(env.from).unwrap_or(to);
+                // Lost if the receiver is down or the link was cut while in flight.
+                if !self.net.link_up(from, to) || !self.nodes[to].is_up() {
+                    self.net.messages_lost += 1;
+                    return;
+                }
+                let summary = self.trace.is_some().then(|| MsgSummary::of(&env));
+                let raw = self.nodes[to].raw.as_mut().expect("checked up");
+                if let Err(e) = raw.step(env) {
+                    // The sender is a correct node of this cluster: refusing its message as
+                    // malformed means one of the two cores is wrong.
+                    let detail = format!("message from a correct peer refused: {e}");
+                    self.checker.runtime_contract(to, detail);
+                }
+                self.after_input(to, EventKind::Deliver, summary, None);
+            }
+            Action::SyncDone { pos, incarnation } => {
+                if self.nodes[pos].incarnation != incarnation || !self.nodes[pos].is_up() {
+                    return;
+                }
+                let mut fx = Effects::default();
+                self.nodes[pos].sync_done(&mut self.checker, &mut fx);
+                self.finish(Some(pos), fx, EventKind::SyncDone, None, None);
+            }
+            Action::Replicate { pos, incarnation } => {
+                self.nodes[pos].replicate_scheduled = false;
+                if self.nodes[pos].incarnation != incarnation {
+                    return;
+                }
+                let Some(raw) = self.nodes[pos].raw.as_mut() else {
+                    return;
+                };
+                // Not leader any more: the entries wait for the next leader (or are overwritten).
+                let _ = raw.replicate_now();
+                self.after_input(pos, EventKind::Replicate, None, None);
+            }
+        }
+    }
+
+    pub(crate) fn pos_of(&self, id: NodeId) -> Option<usize> {
+        let pos = id.checked_sub(1)? as usize;
+        (pos < self.nodes.len()).then_some(pos)
+    }
+
+    /// After an input to node `pos`: run its Ready, then end the event.
+    pub(crate) fn after_input(
+        &mut self,
+        pos: usize,
+        kind: EventKind,
+        msg: Option<MsgSummary>,
+        detail: Option<String>,
+    ) {
+        let mut fx = Effects::default();
+        self.nodes[pos].process_ready(&mut self.checker, &mut fx);
+        self.finish(Some(pos), fx, kind, msg, detail);
+    }
+
+    /// Ends an event: start a sync if needed, send, check invariants, record.
+    pub(crate) fn finish(
+        &mut self,
+        pos: Option<usize>,
+        mut fx: Effects,
+        kind: EventKind,
+        msg: Option<MsgSummary>,
+        detail: Option<String>,
+    ) {
+        if let Some(p) = pos {
+            if fx.needs_sync {
+                let (lo, hi) = self.cfg.sync_delay_us;
+                if hi == 0 {
+                    self.nodes[p].sync_done(&mut self.checker, &mut fx);
+                } else {
+                    let d = self.rng.random_range(lo..=hi);
+                    let incarnation = self.nodes[p].incarnation;
+                    self.schedule(
+                        d,
+                        Action::SyncDone {
+                            pos: p,
+                            incarnation,
+                        },
+                    );
+                }
+            }
+            for env in std::mem::take(&mut fx.send) {
+                self.send(p, env);
+            }
+            self.observe(p, &fx.applied);
+        }
+        let seq = self.events;
+        self.events += 1;
+        if let Some(f) = self.checker.finish_event() {
+            if self.violation.is_none() {
+                self.violation = Some(Violation {
+                    seed: self.cfg.seed,
+                    event: seq,
+                    time_us: self.now,
+                    finding: f.clone(),
+                });
+            }
+        }
+        if self.trace.is_some() {
+            let state = self.nodes.iter().map(|n| n.obs()).collect();
+            let ev = TraceEvent {
+                seq,
+                time_us: self.now,
+                kind,
+                node: pos.map(|p| self.nodes[p].id),
+                msg,
+                detail,
+                state,
+            };
+            self.trace.as_mut().expect("checked").push(ev);
+        }
+    }
+
+    /// Feeds node `p`'s state and applied entries to the checker.
+    fn observe(&mut self, p: usize, applied: &[Entry]) {
+        let Some(raw) = self.nodes[p].raw.as_ref() else {
+            return;
+        };
+        let (term, role, commit) = (raw.current_term(), raw.role(), raw.commit_index());
+        // The Readies must have described every log change: the checker's copy is the core's.
+        let last = (
+            raw.last_index(),
+            raw.status().log.last().map_or(0, |e| e.term),
+        );
+        if self.checker.last_of(p) != last {
+            let detail = format!(
+                "log is at {last:?} (index, term) but its Readies describe {:?}",
+                self.checker.last_of(p)
+            );
+            self.checker.runtime_contract(p, detail);
+        }
+        self.checker.observe(p, term, role, commit);
+        for e in applied {
+            self.checker.applied(p, e);
+        }
+    }
+
+    fn send(&mut self, from: usize, env: Envelope) {
+        let Some(to) = self.pos_of(env.to) else {
+            let detail = format!("message addressed to unknown node {}", env.to);
+            return self.checker.runtime_contract(from, detail);
+        };
+        let fate = self.net.route(&mut self.rng, from, to, &env.msg);
+        match (fate.first, fate.duplicate) {
+            (Some(a), Some(b)) => {
+                self.schedule(a, Action::Deliver(env.clone()));
+                self.schedule(b, Action::Deliver(env));
+            }
+            (Some(a), None) => self.schedule(a, Action::Deliver(env)),
+            _ => {}
+        }
+    }
+}

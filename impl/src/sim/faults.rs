@@ -1,0 +1,157 @@
+//! External events on a [`Cluster`]: client proposals, crashes and restarts, connectivity and
+//! network reliability. Each is one event: checked and recorded like a message delivery.
+
+use bytes::Bytes;
+
+use super::cluster::{derive_seed, Action, Cluster};
+use super::node::{CrashMode, Effects};
+use super::trace::EventKind;
+use crate::types::{Index, Term};
+
+impl Cluster {
+    /// 6.824 `Start`: proposes `data` at node `i`. `Some((index, term))` if it is leader.
+    pub fn start(&mut self, i: usize, data: impl Into<Bytes>) -> Option<(Index, Term)> {
+        if self.violation.is_some() {
+            return None;
+        }
+        let raw = self.nodes[i].raw.as_mut()?;
+        let res = raw.propose(data).ok();
+        if res.is_some() && !self.nodes[i].replicate_scheduled {
+            // Send new entries now rather than at the next heartbeat, but as one batch with
+            // every other proposal of this instant (the core sends nothing on `propose`).
+            self.nodes[i].replicate_scheduled = true;
+            let incarnation = self.nodes[i].incarnation;
+            self.schedule(
+                0,
+                Action::Replicate {
+                    pos: i,
+                    incarnation,
+                },
+            );
+        }
+        let detail = Some(match res {
+            Some((index, term)) => format!("accepted at index {index} term {term}"),
+            None => "rejected: not leader".to_string(),
+        });
+        self.after_input(i, EventKind::Propose, None, detail);
+        res
+    }
+
+    /// Crashes node `i`; unsynced writes are lost as `mode` says.
+    pub fn crash_with(&mut self, i: usize, mode: CrashMode) {
+        if !self.nodes[i].is_up() {
+            return;
+        }
+        self.nodes[i].crash(mode);
+        self.checker.node_down(i);
+        let (kind, detail) = match mode {
+            CrashMode::BeforeSync => (EventKind::Crash, None),
+            CrashMode::DuringSync { landed_log_ops } => (
+                EventKind::CrashDuringSync,
+                Some(format!("{landed_log_ops} staged log ops landed")),
+            ),
+        };
+        self.finish(Some(i), Effects::default(), kind, None, detail);
+    }
+
+    /// Crashes node `i` (unsynced writes lost).
+    pub fn crash(&mut self, i: usize) {
+        self.crash_with(i, CrashMode::BeforeSync);
+    }
+
+    /// Number of staged, unsynced log operations at node `i` (for crash-during-sync choices).
+    pub fn unsynced_log_ops(&self, i: usize) -> usize {
+        self.nodes[i].storage.unsynced_log_ops()
+    }
+
+    /// Restarts crashed node `i` from its durable state (6.824 `start1` after `crash1`).
+    pub fn restart(&mut self, i: usize) {
+        if self.nodes[i].is_up() {
+            return;
+        }
+        let seed = derive_seed(self.cfg.seed, (self.nodes[i].incarnation << 16) | i as u64);
+        match self.nodes[i].restart(seed) {
+            Ok(entries) => self.checker.node_up(i, &entries),
+            Err(detail) => self.checker.runtime_contract(i, detail),
+        }
+        self.finish(Some(i), Effects::default(), EventKind::Restart, None, None);
+    }
+
+    /// Sets the link between `a` and `b` (both directions).
+    pub fn set_link(&mut self, a: usize, b: usize, up: bool) {
+        self.net.set_link(a, b, up);
+        self.net.set_link(b, a, up);
+    }
+
+    /// Sets one direction of a link (asymmetric partitions).
+    pub fn set_link_one_way(&mut self, from: usize, to: usize, up: bool) {
+        self.net.set_link(from, to, up);
+    }
+
+    /// Records a connectivity change made by the set_link calls before it.
+    pub fn note_links(&mut self, detail: impl Into<String>) {
+        self.finish(
+            None,
+            Effects::default(),
+            EventKind::Link,
+            None,
+            Some(detail.into()),
+        );
+    }
+
+    fn relink(&mut self, i: usize) {
+        for j in 0..self.nodes.len() {
+            if j != i {
+                let up = self.connected[i] && self.connected[j];
+                self.set_link(i, j, up);
+            }
+        }
+    }
+
+    /// 6.824 `disconnect(i)`: cut `i` off from everyone.
+    pub fn disconnect(&mut self, i: usize) {
+        self.connected[i] = false;
+        self.relink(i);
+        self.note_links(format!("disconnect {}", self.nodes[i].id));
+    }
+
+    /// 6.824 `connect(i)`: reconnect `i` to every connected server.
+    pub fn connect(&mut self, i: usize) {
+        self.connected[i] = true;
+        self.relink(i);
+        self.note_links(format!("connect {}", self.nodes[i].id));
+    }
+
+    pub fn is_connected(&self, i: usize) -> bool {
+        self.connected[i]
+    }
+
+    /// 6.824 `setunreliable`: drop 10%, duplicate 5%, delay up to 27 ms.
+    pub fn set_unreliable(&mut self, on: bool) {
+        self.net.unreliable = on;
+        let d = format!("unreliable={on}");
+        self.finish(None, Effects::default(), EventKind::Network, None, Some(d));
+    }
+
+    /// 6.824 `setlongreordering`: hold back most responses for 200 ms - 2.2 s.
+    pub fn set_long_reordering(&mut self, on: bool) {
+        self.net.long_reordering = on;
+        let d = format!("long_reordering={on}");
+        self.finish(None, Effects::default(), EventKind::Network, None, Some(d));
+    }
+
+    /// Total requests (RequestVote + AppendEntries) sent so far.
+    pub fn rpc_count(&self) -> u64 {
+        self.net.rpc_count
+    }
+
+    /// Requests sent by node `i`.
+    pub fn rpc_count_of(&self, i: usize) -> u64 {
+        self.net.rpc_count_by[i]
+    }
+
+    /// Estimated bytes of all requests sent so far (see [`super::network::wire_size`]).
+    pub fn rpc_bytes(&self) -> u64 {
+        self.net.rpc_bytes
+    }
+}

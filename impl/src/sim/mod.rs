@@ -1,0 +1,30 @@
+//! A deterministic, seeded discrete-event simulator of a Raft cluster, for tests, the
+//! `raft-sim` soak binary and (later) the conformance crate. See `docs/simulator.md`.
+//!
+//! - [`Cluster`]: simulated clock and event queue, nodes (core + [`MemStorage`] + a runtime
+//!   that follows the Ready contract), a faulty network, crashes and restarts, invariant checks
+//!   after every event, and an optional event [`Trace`].
+//! - `harness`: the MIT 6.824 test API on [`Cluster`] (`one`, `check_one_leader`, ...).
+//! - [`invariants`]: the Figure 3 safety properties, written independently of the core.
+//! - [`clients`]: simulated clients that keep proposing (churn tests, soak).
+
+//!
+//! [`MemStorage`]: crate::storage::MemStorage
+
+mod cluster;
+mod faults;
+mod harness;
+mod network;
+mod node;
+
+pub mod clients;
+pub mod invariants;
+
+pub mod trace;
+
+pub use cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
+pub use harness::{cmd, ELECTION_TIMEOUT};
+pub use invariants::{Checker, Finding, Invariant};
+pub use network::{wire_size, NetConfig};
+pub use node::CrashMode;
+pub use trace::{EventKind, MsgBody, MsgSummary, NodeObs, Trace, TraceEvent};

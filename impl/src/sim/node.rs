@@ -1,0 +1,222 @@
+//! One simulated server: a core node, its [`MemStorage`], and the runtime loop that drives
+//! them by the Ready contract of `docs/core-design.md`:
+//!
+//! 1. take a `Ready` after every input and *stage* its hard state and log change in storage;
+//! 2. hold its messages and committed entries until a storage sync covering the writes
+//!    completes (the sync takes simulated time, so a crash can land between writing and
+//!    syncing, or in the middle of the sync);
+//! 3. then, strictly in the order the Readies were taken: send the messages, apply the
+//!    committed entries, and `advance`.
+//!
+//! A Ready with nothing to persist is released at once if nothing is held before it.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::invariants::Checker;
+use crate::core::{Config, Envelope, RawNode, Ready, Role};
+use crate::storage::{MemStorage, Storage};
+use crate::types::{Entry, Index, NodeId, Term};
+
+/// What one input produced, for the cluster to route and check.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Messages whose state is durable: hand them to the network now.
+    pub send: Vec<Envelope>,
+    /// Entries the runtime applied, in order.
+    pub applied: Vec<Entry>,
+    /// Writes were staged and no sync is under way: the cluster must start one.
+    pub needs_sync: bool,
+}
+
+/// How a crash treats writes staged but not yet synced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrashMode {
+    /// Power loss before the sync: everything unsynced is lost.
+    BeforeSync,
+    /// Power loss inside the sync: the hard state and the first `landed_log_ops` staged log
+    /// operations reached the disk (see [`MemStorage::crash_during_sync`]).
+    DuringSync { landed_log_ops: usize },
+}
+
+#[derive(Debug)]
+pub(crate) struct SimNode {
+    pub id: NodeId,
+    pub pos: usize,
+    cfg: Config,
+    /// `None` while crashed.
+    pub raw: Option<RawNode>,
+    pub storage: MemStorage,
+    /// Readies taken but not released, oldest first; their writes are staged.
+    held: VecDeque<Ready>,
+    pub sync_in_flight: bool,
+    /// A `Replicate` action is queued for this instant.
+    pub replicate_scheduled: bool,
+    /// Bumped by every crash, so a sync completion scheduled before it is ignored.
+    pub incarnation: u64,
+    /// The state machine: commands applied in this incarnation (`applied[i]` is index `i + 1`).
+    pub applied: Vec<Bytes>,
+}
+
+impl SimNode {
+    pub fn new(pos: usize, cfg: Config) -> Result<Self, crate::core::InitError> {
+        let raw = RawNode::new(cfg.clone())?;
+        Ok(SimNode {
+            id: cfg.id,
+            pos,
+            cfg,
+            raw: Some(raw),
+            storage: MemStorage::new(),
+            held: VecDeque::new(),
+            sync_in_flight: false,
+            replicate_scheduled: false,
+            incarnation: 0,
+            applied: Vec::new(),
+        })
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.raw.is_some()
+    }
+
+    /// `(current_term, role)` if up.
+    pub fn state(&self) -> Option<(Term, Role)> {
+        self.raw.as_ref().map(|r| (r.current_term(), r.role()))
+    }
+
+    /// Step 1 of the contract after an input: take the Ready, stage its writes, and hold or
+    /// release it.
+    pub fn process_ready(&mut self, checker: &mut Checker, fx: &mut Effects) {
+        let Some(raw) = self.raw.as_mut() else { return };
+        if !raw.has_ready() {
+            return;
+        }
+        let rd = raw.ready();
+        if let Err(e) = stage(&mut self.storage, &rd) {
+            checker.runtime_contract(self.pos, format!("storage refused a Ready's writes: {e}"));
+        }
+        if let Some(from) = rd.truncate_from {
+            checker.log_truncate(self.pos, from);
+        }
+        checker.log_append(self.pos, &rd.entries);
+        if rd.must_persist() {
+            self.held.push_back(rd);
+            if !self.sync_in_flight {
+                self.sync_in_flight = true;
+                fx.needs_sync = true;
+            }
+        } else if self.held.is_empty() {
+            self.release(rd, checker, fx);
+        } else {
+            // Its messages may rely on writes of an earlier Ready still being synced.
+            self.held.push_back(rd);
+        }
+    }
+
+    /// The storage sync finished: everything staged so far is durable; release held Readies.
+    pub fn sync_done(&mut self, checker: &mut Checker, fx: &mut Effects) {
+        self.sync_in_flight = false;
+        if let Err(e) = self.storage.sync() {
+            checker.runtime_contract(self.pos, format!("storage sync failed: {e}"));
+            return;
+        }
+        while let Some(rd) = self.held.pop_front() {
+            self.release(rd, checker, fx);
+        }
+    }
+
+    /// Steps 2-4 of the contract for one Ready whose writes are durable.
+    fn release(&mut self, mut rd: Ready, checker: &mut Checker, fx: &mut Effects) {
+        fx.send.append(&mut rd.messages);
+        for e in &rd.committed_entries {
+            // Committed entries must be among those already persisted (core-design.md).
+            if self.storage.term(e.index) != Some(e.term) || self.storage.has_unsynced() {
+                checker.runtime_contract(
+                    self.pos,
+                    format!(
+                        "entry {} (term {}) handed for applying before it was durable",
+                        e.index, e.term
+                    ),
+                );
+            }
+            if e.index == self.applied.len() as Index + 1 {
+                self.applied.push(e.data.clone());
+            }
+            fx.applied.push(e.clone());
+        }
+        if let Some(raw) = self.raw.as_mut() {
+            raw.advance(rd);
+        }
+    }
+
+    /// Crashes the node: volatile state, held Readies and (per `mode`) unsynced writes are lost.
+    pub fn crash(&mut self, mode: CrashMode) {
+        self.raw = None;
+        self.held.clear();
+        self.sync_in_flight = false;
+        self.incarnation += 1;
+        self.applied.clear();
+        match mode {
+            CrashMode::BeforeSync => self.storage.crash(),
+            CrashMode::DuringSync { landed_log_ops } => {
+                self.storage.crash_during_sync(landed_log_ops)
+            }
+        }
+    }
+
+    /// Restarts from durable state (rule 9). `seed` varies the election jitter per incarnation.
+    pub fn restart(&mut self, seed: u64) -> Result<Vec<Entry>, String> {
+        let durable = self.storage.durable_snapshot();
+        let mut cfg = self.cfg.clone();
+        cfg.seed = seed;
+        let raw = RawNode::restore(cfg, durable.hard_state, durable.entries.clone())
+            .map_err(|e| format!("restore from durable state refused: {e}"))?;
+        self.raw = Some(raw);
+        Ok(durable.entries)
+    }
+
+    /// Observable state for traces: live values, or what storage holds while crashed.
+    pub fn obs(&self) -> super::trace::NodeObs {
+        match &self.raw {
+            Some(r) => {
+                let st = r.status();
+                super::trace::NodeObs {
+                    id: self.id,
+                    up: true,
+                    current_term: st.current_term,
+                    voted_for: st.voted_for,
+                    role: Some(st.role),
+                    last_index: st.last_index(),
+                    last_term: st.log.last().map_or(0, |e| e.term),
+                    commit_index: st.commit_index,
+                }
+            }
+            None => {
+                let hs = self.storage.hard_state();
+                let last = self.storage.last_index();
+                super::trace::NodeObs {
+                    id: self.id,
+                    up: false,
+                    current_term: hs.current_term,
+                    voted_for: hs.voted_for,
+                    role: None,
+                    last_index: last,
+                    last_term: self.storage.term(last).unwrap_or(0),
+                    commit_index: 0,
+                }
+            }
+        }
+    }
+}
+
+/// Stages a Ready's hard state and log change (no sync).
+fn stage(storage: &mut MemStorage, rd: &Ready) -> Result<(), crate::storage::StorageError> {
+    if let Some(hs) = rd.hard_state {
+        storage.save_hard_state(hs)?;
+    }
+    if let Some(from) = rd.truncate_from {
+        storage.truncate_suffix(from)?;
+    }
+    storage.append(&rd.entries)
+}
