@@ -195,3 +195,26 @@ impl Cluster {
 pub fn cmd(x: u64) -> Bytes {
     Bytes::from(x.to_string())
 }
+
+impl Cluster {
+    /// 6.824 `start1` on a running server: crash it and restart it from durable state.
+    pub fn crash_restart(&mut self, i: usize) {
+        self.crash(i);
+        self.restart(i);
+    }
+
+    /// Crashes node `i` at a random point of its storage's write/sync cycle: before the sync
+    /// (unsynced writes lost) or inside it (hard state and a random prefix of the staged log
+    /// writes landed).
+    pub fn crash_random(&mut self, i: usize) {
+        let staged = self.unsynced_log_ops(i);
+        let mode = if self.rng.random_bool(0.5) {
+            super::node::CrashMode::BeforeSync
+        } else {
+            super::node::CrashMode::DuringSync {
+                landed_log_ops: self.rng.random_range(0..=staged),
+            }
+        };
+        self.crash_with(i, mode);
+    }
+}
