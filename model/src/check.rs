@@ -267,6 +267,8 @@ fn drive<C: Checker<RaftModel>>(checker: C, start: Instant, opts: &Options, prog
     let checker = checker.join();
     let secs = start.elapsed().as_secs_f64();
     let model = checker.model();
+    // Paths are rebuilt by replaying actions: the model must be whole again.
+    let stopped_early = model.stop.swap(false, Ordering::Relaxed);
     let discoveries = checker.discoveries();
     // A discovery of an "always" property is a violation; report the first
     // in catalog order so the choice is stable.
@@ -279,7 +281,6 @@ fn drive<C: Checker<RaftModel>>(checker: C, start: Instant, opts: &Options, prog
         };
         Some((inv.name, path))
     });
-    let stopped_early = model.stop.load(Ordering::Relaxed);
     let mut sanity: Vec<(&'static str, bool)> = SANITY
         .iter()
         .map(|s| (s.name, discoveries.contains_key(s.name)))

@@ -76,7 +76,7 @@ impl Bug {
                 "a leader applies an AppendEntries reply from an older term to next_index and match_index"
             }
             Bug::CommitBeyondLastNewEntry => {
-                "a follower sets commit_index = min(leader_commit, log length) instead of bounding it by the index of the last new entry"
+                "a follower sets commit_index = leader_commit without bounding it by the index of the last new entry"
             }
             Bug::LogNotPersisted => {
                 "the log is not persisted, so a restarted server comes back with an empty log"
@@ -101,14 +101,31 @@ impl Bug {
                 c.duplicates = 0;
                 c.max_term = 2;
             }
-            Bug::NoUpToDateCheck | Bug::CommitBeyondLastNewEntry | Bug::LogNotPersisted => {
+            Bug::NoUpToDateCheck | Bug::LogNotPersisted => {
                 c.duplicates = 0;
                 c.drops = 0;
+            }
+            // Only a batched AppendEntries ends before leader_commit.
+            Bug::CommitBeyondLastNewEntry => {
+                c.max_batch = 1;
+                c.duplicates = 0;
+                c.drops = 0;
+                c.restarts = 0;
             }
             Bug::EntriesStampedWithLeaderTerm | Bug::TruncateOnEveryAppend => {
                 c.drops = 0;
             }
-            Bug::CommitPreviousTerm | Bug::AcceptStaleReply => {
+            // Figure 8 needs a fourth term: two stale leaders, then the one
+            // that commits an old entry by counting, then the one that
+            // overwrites it.
+            Bug::CommitPreviousTerm => {
+                c.max_term = 4;
+                c.max_log = 1;
+                c.duplicates = 0;
+                c.drops = 0;
+                c.restarts = 0;
+            }
+            Bug::AcceptStaleReply => {
                 c.duplicates = 0;
                 c.drops = 0;
                 c.restarts = 0;

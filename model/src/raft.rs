@@ -48,6 +48,9 @@ impl RaftModel {
 
     /// Every action enabled in `state`, in a fixed order.
     pub fn enabled_actions(&self, state: &State, actions: &mut Vec<Action>) {
+        if self.stop.load(Ordering::Relaxed) {
+            return; // The search is being stopped: let its queue drain.
+        }
         let c = &self.config;
         for m in state.distinct_messages() {
             actions.push(Action::Deliver(m.clone()));
@@ -402,7 +405,7 @@ impl RaftModel {
                 // Step 5: if leaderCommit > commitIndex, set commitIndex =
                 // min(leaderCommit, index of last new entry).
                 let bound = if self.config.has(Bug::CommitBeyondLastNewEntry) {
-                    s.last_index()
+                    req.leader_commit // Bug: no bound at all.
                 } else {
                     last_new
                 };
