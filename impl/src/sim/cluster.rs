@@ -332,6 +332,31 @@ impl Cluster {
         self.check()
     }
 
+    /// Processes events one at a time until `pred` holds (checked before each event) or time
+    /// `until` is reached. Returns whether `pred` held.
+    pub fn run_until_pred(
+        &mut self,
+        until: u64,
+        pred: impl Fn(&Cluster) -> bool,
+    ) -> Result<bool, SimError> {
+        loop {
+            self.check()?;
+            if pred(self) {
+                return Ok(true);
+            }
+            match self.queue.peek() {
+                Some(s) if s.time <= until => {}
+                _ => {
+                    self.now = self.now.max(until);
+                    return Ok(false);
+                }
+            }
+            let s = self.queue.pop().expect("peeked");
+            self.now = s.time;
+            self.handle(s.action);
+        }
+    }
+
     /// Runs for `dur` microseconds of simulated time.
     pub fn run_for(&mut self, dur: u64) -> Result<(), SimError> {
         self.run_until(self.now + dur)

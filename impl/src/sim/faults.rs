@@ -64,6 +64,11 @@ impl Cluster {
         self.nodes[i].storage.unsynced_log_ops()
     }
 
+    /// Whether node `i` has written anything its storage has not synced yet.
+    pub fn has_unsynced(&self, i: usize) -> bool {
+        self.nodes[i].storage.has_unsynced()
+    }
+
     /// Restarts crashed node `i` from its durable state (6.824 `start1` after `crash1`).
     pub fn restart(&mut self, i: usize) {
         if self.nodes[i].is_up() {

@@ -7,7 +7,7 @@
 //! - `harness`: the MIT 6.824 test API on [`Cluster`] (`one`, `check_one_leader`, ...).
 //! - [`invariants`]: the Figure 3 safety properties, written independently of the core.
 //! - [`clients`]: simulated clients that keep proposing (churn tests, soak).
-
+//! - [`soak`]: random fault schedules with a liveness check, one seed at a time.
 //!
 //! [`MemStorage`]: crate::storage::MemStorage
 
@@ -19,6 +19,7 @@ mod node;
 
 pub mod clients;
 pub mod invariants;
+pub mod soak;
 
 pub mod trace;
 

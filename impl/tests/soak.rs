@@ -1,0 +1,73 @@
+//! A few hundred random fault schedules through the soak runner's library entry point (the
+//! one `raft-sim` uses), so CI soaks on every `cargo test`.
+
+use std::time::Duration;
+
+use raft_impl::sim::soak::{run_seed, run_seeds, Outcome, SoakOptions};
+
+#[test]
+fn soak_300_seeds_no_violation_and_always_live() {
+    let opts = SoakOptions::default();
+    let summary = run_seeds(
+        &opts,
+        1_000_000,
+        300,
+        2,
+        Duration::from_secs(3600),
+        &mut |_| {},
+    );
+    let failures: Vec<String> = summary
+        .failures
+        .iter()
+        .map(|r| format!("seed {}: {:?}", r.seed, r.outcome))
+        .collect();
+    assert_eq!(summary.seeds, 300);
+    assert!(
+        failures.is_empty(),
+        "failing seeds:\n{}",
+        failures.join("\n")
+    );
+    assert_eq!((summary.violations, summary.liveness_failures), (0, 0));
+    // The schedules did real work: elections, commits, faults.
+    assert!(
+        summary.events > 300 * 5_000,
+        "only {} events",
+        summary.events
+    );
+}
+
+#[test]
+fn soak_seed_is_reproducible_and_traced() {
+    let opts = SoakOptions {
+        fault_time_us: 5_000_000,
+        ..SoakOptions::default()
+    };
+    let a = run_seed(42, &opts, true);
+    let b = run_seed(42, &opts, false);
+    assert_eq!(a.outcome, Outcome::Passed);
+    assert_eq!(
+        (a.events, a.sim_time_us),
+        (b.events, b.sim_time_us),
+        "recording changed the run"
+    );
+    let trace = a.trace.expect("recorded");
+    assert_eq!(trace.events.len() as u64, a.events);
+    assert_eq!(trace.seed, 42);
+}
+
+#[test]
+fn soak_liveness_failure_is_reported() {
+    // A liveness bound too short for any election (one tick is 50 ms) must be reported as a
+    // liveness failure, not pass silently.
+    let opts = SoakOptions {
+        fault_time_us: 1_000_000,
+        liveness_bound_us: 1,
+        ..SoakOptions::default()
+    };
+    let r = run_seed(7, &opts, false);
+    assert!(
+        matches!(r.outcome, Outcome::LivenessFailure(_)),
+        "{:?}",
+        r.outcome
+    );
+}
