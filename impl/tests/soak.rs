@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use raft_impl::sim::soak::{run_seed, run_seeds, Outcome, SoakOptions};
+use raft_impl::sim::{Invariant, RuntimeFault};
 
 #[test]
 fn soak_300_seeds_no_violation_and_always_live() {
@@ -69,5 +70,31 @@ fn soak_liveness_failure_is_reported() {
         matches!(r.outcome, Outcome::LivenessFailure(_)),
         "{:?}",
         r.outcome
+    );
+}
+
+#[test]
+fn soak_catches_a_runtime_that_sends_before_sync() {
+    // A runtime that lets messages (votes, acknowledgements) leave before their state is
+    // durable is unsafe once crashes lose unsynced writes. The soak must find it: scan seeds
+    // until one reports a safety violation (seed 118 does, with the core of this commit).
+    let opts = SoakOptions {
+        runtime_fault: Some(RuntimeFault::SendBeforeSync),
+        ..SoakOptions::default()
+    };
+    let found = (100..500).find_map(|seed| match run_seed(seed, &opts, false).outcome {
+        Outcome::Violation(v) => Some(v),
+        _ => None,
+    });
+    let v = found.expect("no violation in 400 seeds of an unsafe runtime");
+    assert!(
+        matches!(
+            v.finding.invariant,
+            Invariant::LeaderCompleteness
+                | Invariant::StateMachineSafety
+                | Invariant::LogMatching
+                | Invariant::ElectionSafety
+        ),
+        "unexpected kind of violation: {v}"
     );
 }

@@ -52,6 +52,7 @@ fn main() -> anyhow::Result<ExitCode> {
         servers: args.servers as usize,
         fault_time_us: args.fault_secs * SEC,
         liveness_bound_us: args.liveness_secs * SEC,
+        runtime_fault: None,
     };
     let jobs = args
         .jobs
@@ -96,11 +97,14 @@ fn main() -> anyhow::Result<ExitCode> {
             std::fs::write(&path, trace.to_json())
                 .with_context(|| format!("writing {}", path.display()))?;
             println!(
-                "  trace: {} ({} events); reproduce: raft-sim --start {} --seeds 1 --servers {}",
+                "  trace: {} ({} events); reproduce: raft-sim --start {} --seeds 1 --servers {} \
+                 --fault-secs {} --liveness-secs {}",
                 path.display(),
                 trace.events.len(),
                 r.seed,
-                args.servers
+                args.servers,
+                args.fault_secs,
+                args.liveness_secs
             );
         }
     }

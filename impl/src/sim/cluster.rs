@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 
 use super::invariants::{Checker, Finding};
 use super::network::{NetConfig, Network};
-use super::node::{Effects, SimNode};
+use super::node::{Effects, RuntimeFault, SimNode};
 use super::trace::{EventKind, MsgSummary, Trace, TraceEvent, TRACE_FORMAT};
 use crate::core::{Config, Envelope};
 use crate::types::{Entry, NodeId, Term};
@@ -37,6 +37,8 @@ pub struct SimConfig {
     pub record_trace: bool,
     /// Builds node `id`'s core config from its peers and a seed.
     pub core_config: fn(NodeId, Vec<NodeId>, u64) -> Config,
+    /// A deliberate runtime bug in every node (`None`: the runtime follows the contract).
+    pub runtime_fault: Option<RuntimeFault>,
 }
 
 impl SimConfig {
@@ -50,6 +52,7 @@ impl SimConfig {
             net: NetConfig::default(),
             record_trace: false,
             core_config: Config::production,
+            runtime_fault: None,
         }
     }
 }
@@ -194,7 +197,9 @@ impl Cluster {
             .map(|(pos, &id)| {
                 let peers = ids.iter().copied().filter(|&p| p != id).collect();
                 let core = (cfg.core_config)(id, peers, derive_seed(cfg.seed, id));
-                SimNode::new(pos, core).expect("the core config is valid")
+                let mut node = SimNode::new(pos, core).expect("the core config is valid");
+                node.fault = cfg.runtime_fault;
+                node
             })
             .collect();
         let mut cluster = Cluster {

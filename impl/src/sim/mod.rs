@@ -27,5 +27,5 @@ pub use cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC}
 pub use harness::{cmd, ELECTION_TIMEOUT};
 pub use invariants::{Checker, Finding, Invariant};
 pub use network::{wire_size, NetConfig};
-pub use node::CrashMode;
+pub use node::{CrashMode, RuntimeFault};
 pub use trace::{EventKind, MsgBody, MsgSummary, NodeObs, Trace, TraceEvent};

@@ -57,6 +57,16 @@ pub(crate) struct SimNode {
     pub incarnation: u64,
     /// The state machine: commands applied in this incarnation (`applied[i]` is index `i + 1`).
     pub applied: Vec<Bytes>,
+    /// Deliberately broken runtime, to show the checks catch it.
+    pub fault: Option<RuntimeFault>,
+}
+
+/// A deliberate runtime bug, for testing that the simulator's checks catch unsafe runtimes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeFault {
+    /// Send a Ready's messages as soon as its writes are staged, before the sync (breaks step
+    /// 2 of the Ready contract: a crash can then lose a vote or entries already acknowledged).
+    SendBeforeSync,
 }
 
 impl SimNode {
@@ -73,6 +83,7 @@ impl SimNode {
             replicate_scheduled: false,
             incarnation: 0,
             applied: Vec::new(),
+            fault: None,
         })
     }
 
@@ -100,6 +111,10 @@ impl SimNode {
             checker.log_truncate(self.pos, from);
         }
         checker.log_append(self.pos, &rd.entries);
+        let mut rd = rd;
+        if self.fault == Some(RuntimeFault::SendBeforeSync) {
+            fx.send.append(&mut rd.messages);
+        }
         if rd.must_persist() {
             self.held.push_back(rd);
             if !self.sync_in_flight {

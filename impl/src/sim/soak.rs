@@ -15,6 +15,7 @@ use rand::{Rng, SeedableRng};
 use super::clients::ClientPool;
 use super::cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
 use super::harness::cmd;
+use super::node::RuntimeFault;
 use super::trace::Trace;
 
 /// What to run for each seed.
@@ -25,6 +26,8 @@ pub struct SoakOptions {
     pub fault_time_us: u64,
     /// After healing, a new entry must be applied by every server within this simulated time.
     pub liveness_bound_us: u64,
+    /// A deliberate runtime bug (self-test of the checks); `None` in real soak runs.
+    pub runtime_fault: Option<RuntimeFault>,
 }
 
 impl Default for SoakOptions {
@@ -33,6 +36,7 @@ impl Default for SoakOptions {
             servers: 5,
             fault_time_us: 20 * SEC,
             liveness_bound_us: 10 * SEC,
+            runtime_fault: None,
         }
     }
 }
@@ -61,6 +65,7 @@ pub struct SeedReport {
 pub fn run_seed(seed: u64, opts: &SoakOptions, record_trace: bool) -> SeedReport {
     let mut cfg = SimConfig::new(opts.servers, seed);
     cfg.record_trace = record_trace;
+    cfg.runtime_fault = opts.runtime_fault;
     // Vary the environment per seed, from a stream separate from the cluster's own RNG.
     let mut env = StdRng::seed_from_u64(derive_seed(seed, 0x50A4));
     cfg.sync_delay_us = (env.random_range(0..500), env.random_range(500..5 * MS));
