@@ -299,12 +299,15 @@ fn drive<C: Checker<RaftModel>>(checker: C, start: Instant, opts: &Options, prog
 
 /// Checks `config` exhaustively with default options and no output; for tests.
 pub fn check_quietly(config: &Config, strategy: Strategy, symmetry: bool) -> Outcome {
-    let opts = Options {
+    let mut opts = Options {
         strategy,
         symmetry,
         progress_every: None,
         ..Options::default()
     };
+    if strategy == Strategy::Bfs {
+        opts.threads = 1; // Strictly level by level: shortest counterexamples.
+    }
     check(config, &opts, &mut std::io::sink())
 }
 

@@ -8,7 +8,7 @@
 use crate::config::{Bug, Config, Fix};
 use crate::events::{Event, Events};
 use crate::state::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 
 /// The model: a configuration plus a record of the sanity events seen
 /// while exploring (see [`Events`]).
@@ -22,6 +22,8 @@ pub struct RaftModel {
     /// BFS ignores `.symmetry()`; with this set, BFS explores the quotient
     /// graph instead (see `check::decanonicalize` for the way back).
     pub canonical: bool,
+    /// A bit per invariant whose failure the checker was already told of.
+    reported: AtomicU16,
 }
 
 impl RaftModel {
@@ -31,7 +33,13 @@ impl RaftModel {
             events: Events::default(),
             stop: AtomicBool::new(false),
             canonical: false,
+            reported: AtomicU16::new(0),
         }
+    }
+
+    /// True if invariant `i` already failed once in this search; marks it.
+    pub fn already_reported(&self, i: usize) -> bool {
+        self.reported.fetch_or(1 << i, Ordering::Relaxed) & (1 << i) != 0
     }
 
     pub fn init_state(&self) -> State {

@@ -1,0 +1,131 @@
+//! Every catalog bug is found within small bounds, naming the property it
+//! breaks; a proposed fix is checked the same way.
+
+mod common;
+
+use raft_model::check::{check_quietly, Strategy, Verdict};
+use raft_model::{Bug, Config, Fix};
+
+/// Checks `config` breadth-first with symmetry and returns the violated
+/// property and the counterexample length.
+fn violation(config: &Config) -> (&'static str, usize) {
+    let outcome = check_quietly(config, Strategy::Bfs, true);
+    assert_eq!(outcome.verdict, Verdict::Violation, "{}", config.summary());
+    let cx = outcome.counterexample.expect("a violation has a counterexample");
+    assert!(cx.shortest);
+    (cx.property, cx.steps.len() - 1)
+}
+
+fn with_bug(bug: Bug, tweak: impl FnOnce(&mut Config)) -> Config {
+    let mut c = bug.preferred_config();
+    c.bugs.insert(bug);
+    tweak(&mut c);
+    c
+}
+
+#[test]
+fn vote_reset_on_same_term_breaks_one_vote_per_term() {
+    let c = with_bug(Bug::VoteResetOnSameTerm, |_| {});
+    assert_eq!(violation(&c), ("one vote per term", 3));
+}
+
+#[test]
+fn vote_reset_on_same_term_breaks_election_safety() {
+    // The same bug, measured only by the Figure 3 property.
+    let c = with_bug(Bug::VoteResetOnSameTerm, |_| {});
+    let mut outcome_cfg = c.clone();
+    outcome_cfg.max_in_flight = 4;
+    let outcome = check_quietly(&outcome_cfg, Strategy::Dfs, true);
+    assert_eq!(outcome.verdict, Verdict::Violation);
+}
+
+#[test]
+fn no_up_to_date_check_breaks_leader_completeness() {
+    let c = with_bug(Bug::NoUpToDateCheck, |c| {
+        c.restarts = 0;
+        c.max_log = 1;
+    });
+    assert_eq!(violation(&c).0, "Leader Completeness");
+}
+
+#[test]
+fn commit_previous_term_is_figure_8() {
+    let c = with_bug(Bug::CommitPreviousTerm, |c| c.max_in_flight = 3);
+    assert_eq!(violation(&c).0, "Leader Completeness");
+}
+
+#[test]
+fn truncate_on_every_append_loses_acknowledged_entries() {
+    let c = with_bug(Bug::TruncateOnEveryAppend, |c| {
+        c.restarts = 0;
+        c.duplicates = 1;
+        c.max_term = 2;
+    });
+    assert_eq!(violation(&c).0, "commit_index within log");
+}
+
+#[test]
+fn entries_stamped_with_leader_term_breaks_log_matching() {
+    let c = with_bug(Bug::EntriesStampedWithLeaderTerm, |c| {
+        c.restarts = 0;
+        c.duplicates = 0;
+    });
+    assert_eq!(violation(&c).0, "Log Matching");
+}
+
+#[test]
+fn vote_not_persisted_breaks_one_vote_per_term() {
+    let c = with_bug(Bug::VoteNotPersisted, |_| {});
+    assert_eq!(violation(&c), ("one vote per term", 4));
+}
+
+#[test]
+fn commit_beyond_last_new_entry_breaks_commit_bound() {
+    let c = with_bug(Bug::CommitBeyondLastNewEntry, |_| {});
+    assert_eq!(violation(&c).0, "commit_index within log");
+}
+
+#[test]
+fn commit_beyond_last_new_entry_is_masked_without_batching() {
+    // With whole-suffix AppendEntries, leader_commit never exceeds the last
+    // new entry, so the bug cannot show (docs/bug-catalog.md).
+    let c = with_bug(Bug::CommitBeyondLastNewEntry, |c| {
+        c.max_batch = 0;
+        c.max_term = 2;
+    });
+    assert_eq!(check_quietly(&c, Strategy::Dfs, true).verdict, Verdict::Ok);
+}
+
+#[test]
+fn log_not_persisted_breaks_leader_completeness() {
+    let c = with_bug(Bug::LogNotPersisted, |c| {
+        c.max_log = 1;
+        c.max_term = 2;
+    });
+    assert_eq!(violation(&c).0, "Leader Completeness");
+}
+
+#[test]
+fn every_bug_has_a_test() {
+    assert_eq!(Bug::ALL.len(), 9, "add a test for the new bug above");
+}
+
+#[test]
+fn reject_prev_below_commit_does_not_cure_a_missing_up_to_date_check() {
+    // The seed notes propose this fix against a stale leader overwriting
+    // committed entries; that stale leader got elected without the §5.4.1
+    // check, and the fix leaves that hole open.
+    let mut c = with_bug(Bug::NoUpToDateCheck, |c| {
+        c.restarts = 0;
+        c.max_log = 1;
+    });
+    c.fixes.insert(Fix::RejectPrevBelowCommit);
+    assert_eq!(violation(&c).0, "Leader Completeness");
+}
+
+#[test]
+fn reject_prev_below_commit_keeps_the_correct_model_correct() {
+    let mut c = common::small();
+    c.fixes.insert(Fix::RejectPrevBelowCommit);
+    assert_eq!(check_quietly(&c, Strategy::Dfs, true).verdict, Verdict::Ok);
+}

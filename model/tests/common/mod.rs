@@ -1,0 +1,94 @@
+//! Helpers shared by the model's integration tests.
+#![allow(dead_code)]
+
+use raft_model::state::{Body, Msg};
+use raft_model::{Action, Config, RaftModel, State};
+
+/// Drives the model through hand-picked actions, asserting each is enabled.
+pub struct Scenario {
+    pub model: RaftModel,
+    pub state: State,
+    pub steps: Vec<(State, Option<Action>)>,
+}
+
+impl Scenario {
+    pub fn new(config: Config) -> Self {
+        let model = RaftModel::new(config);
+        let state = model.init_state();
+        Scenario {
+            model,
+            state,
+            steps: Vec::new(),
+        }
+    }
+
+    pub fn act(&mut self, action: Action) -> &mut Self {
+        let mut enabled = Vec::new();
+        self.model.enabled_actions(&self.state, &mut enabled);
+        assert!(
+            enabled.contains(&action),
+            "not enabled: {action:?}\n{}",
+            raft_model::trace::table::state_text(&self.state).join("\n")
+        );
+        let next = self.model.step(&self.state, &action).expect("enabled action steps");
+        assert!(self.model.within_bounds(&next), "left the bounds: {action:?}");
+        self.steps.push((std::mem::replace(&mut self.state, next), Some(action)));
+        self
+    }
+
+    /// The one in-flight message from `from` to `to` whose kind is `kind`
+    /// and that satisfies `pred`.
+    pub fn find(&self, from: u8, to: u8, kind: &str, pred: impl Fn(&Body) -> bool) -> Msg {
+        let found: Vec<&Msg> = self
+            .state
+            .network
+            .iter()
+            .filter(|m| m.from == from && m.to == to && kind_of(&m.body) == kind && pred(&m.body))
+            .collect();
+        assert!(!found.is_empty(), "no {kind} from s{from} to s{to} in flight");
+        found[0].clone()
+    }
+
+    pub fn deliver(&mut self, from: u8, to: u8, kind: &str) -> &mut Self {
+        self.deliver_if(from, to, kind, |_| true)
+    }
+
+    /// Delivers the `kind` message of term `term` from `from` to `to`.
+    pub fn deliver_term(&mut self, from: u8, to: u8, kind: &str, term: u8) -> &mut Self {
+        self.deliver_if(from, to, kind, |b| b.term() == term)
+    }
+
+    pub fn deliver_if(&mut self, from: u8, to: u8, kind: &str, pred: impl Fn(&Body) -> bool) -> &mut Self {
+        let m = self.find(from, to, kind, pred);
+        self.act(Action::Deliver(m))
+    }
+
+    /// The whole path, last state included.
+    pub fn path(&self) -> Vec<(State, Option<Action>)> {
+        let mut p = self.steps.clone();
+        p.push((self.state.clone(), None));
+        p
+    }
+}
+
+pub fn kind_of(b: &Body) -> &'static str {
+    match b {
+        Body::RequestVote { .. } => "RequestVote",
+        Body::RequestVoteReply { .. } => "RequestVoteReply",
+        Body::AppendEntries { .. } => "AppendEntries",
+        Body::AppendEntriesReply { .. } => "AppendEntriesReply",
+    }
+}
+
+/// A small configuration every test can check in a few seconds.
+pub fn small() -> Config {
+    Config {
+        max_term: 2,
+        max_log: 1,
+        max_in_flight: 3,
+        restarts: 1,
+        drops: 0,
+        duplicates: 0,
+        ..Config::default()
+    }
+}
