@@ -108,7 +108,9 @@ struct StateMeta {
     index: usize,
 }
 
-/// Quint's option: `{"tag": "Some", "value": x}` or `{"tag": "None", "value": {"#tup": []}}`.
+/// An option as a Quint-style variant: `{"tag": "Some", "value": x}` or
+/// `{"tag": "None", "value": {}}`. (Quint writes unit as `{"#tup": []}`,
+/// which the `itf` crate 0.4 cannot read; both are accepted on input.)
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "tag", content = "value")]
 enum QOption<T> {
@@ -116,18 +118,18 @@ enum QOption<T> {
     None(Unit),
 }
 
-/// The empty tuple, `{"#tup": []}`.
+/// The unit value: written `{}`, read from `{}` or `{"#tup": []}`.
 #[derive(Clone, Serialize, Deserialize)]
 struct Unit {
-    #[serde(rename = "#tup")]
-    tup: [u8; 0],
+    #[serde(rename = "#tup", default, skip_serializing_if = "Option::is_none")]
+    tup: Option<[u8; 0]>,
 }
 
 impl<T> From<Option<T>> for QOption<T> {
     fn from(o: Option<T>) -> Self {
         match o {
             Some(x) => QOption::Some(x),
-            None => QOption::None(Unit { tup: [] }),
+            None => QOption::None(Unit { tup: None }),
         }
     }
 }

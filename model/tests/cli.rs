@@ -1,0 +1,99 @@
+//! The CLI contract scripts and CI rely on.
+
+use std::process::Command;
+
+fn raft_model(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_raft-model"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn last_line(s: &str) -> &str {
+    s.lines().last().unwrap_or_default()
+}
+
+const SMALL: &[&str] = &["check", "--max-term", "2", "--max-log", "1", "--max-in-flight", "3", "--no-loss", "--no-duplication"];
+
+#[test]
+fn exhaustive_check_exits_0_with_a_verdict_line() {
+    let (code, out, _) = raft_model(SMALL);
+    assert_eq!(code, 0, "{out}");
+    let last = last_line(&out);
+    assert!(last.starts_with("verdict: ok states="), "{last}");
+    assert!(last.contains("exhaustive=true"), "{last}");
+    for field in ["unique_states=", "max_depth=", "secs="] {
+        assert!(last.contains(field), "{last}");
+    }
+}
+
+#[test]
+fn a_bug_exits_1_and_prints_the_counterexample() {
+    let (code, out, _) = raft_model(&["check", "--bug", "vote-reset-on-same-term"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("VIOLATION of one vote per term"), "{out}");
+    assert!(out.contains("election timeout at s"), "{out}");
+    assert!(last_line(&out).starts_with("verdict: violation"));
+}
+
+#[test]
+fn a_stopped_search_exits_3_and_never_claims_a_proof() {
+    let (code, out, _) = raft_model(&["check", "--max-states", "1000"]);
+    assert_eq!(code, 3, "{out}");
+    let last = last_line(&out);
+    assert!(last.starts_with("verdict: incomplete"), "{last}");
+    assert!(last.contains("exhaustive=false"), "{last}");
+    assert!(!out.contains("property: holds"), "{out}");
+}
+
+#[test]
+fn bad_arguments_exit_2_naming_the_flag_or_value() {
+    let (code, _, err) = raft_model(&["check", "--bug", "no-such-bug"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no-such-bug") && err.contains("vote-reset-on-same-term"), "{err}");
+    let (code, _, err) = raft_model(&["check", "--servers", "9"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--servers"), "{err}");
+    let (code, _, err) = raft_model(&["check", "--frobnicate"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--frobnicate"), "{err}");
+}
+
+#[test]
+fn bugs_and_fixes_list_name_tab_description() {
+    let (code, out, _) = raft_model(&["bugs"]);
+    assert_eq!(code, 0);
+    let names: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert!(names.contains(&"commit-previous-term"));
+    assert!(out.lines().all(|l| l.split('\t').count() == 2 && !l.ends_with('\t')));
+    let (code, out, _) = raft_model(&["fixes"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("reject-prev-below-commit\t"));
+}
+
+#[test]
+fn trace_out_then_replay_reproduces_and_the_correct_model_departs() {
+    let dir = std::env::temp_dir().join(format!("raft-model-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("t.json");
+    let f = file.to_str().unwrap();
+    let (code, out, _) = raft_model(&["check", "--bug", "vote-not-persisted", "--trace-out", f]);
+    assert_eq!(code, 1);
+    assert!(out.contains("trace written to"), "{out}");
+    let (code, out, _) = raft_model(&["replay", f, "--bug", "vote-not-persisted"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("behaviour: yes") && out.contains("violation: one vote per term at step 4"), "{out}");
+    let (code, out, _) = raft_model(&["replay", f]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("behaviour: no") && out.contains("violation: none"), "{out}");
+    std::fs::write(&file, "{\"#meta\": {").unwrap();
+    let (code, _, err) = raft_model(&["replay", f]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
