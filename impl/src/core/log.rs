@@ -23,6 +23,10 @@ pub(crate) struct RaftLog {
     applied_handed: Index,
     /// Last index the runtime confirmed applied through `advance`.
     pub(crate) applied: Index,
+    /// Mutation testing only: a mutant may cut committed entries (as the
+    /// model's buggy rules do); the debug assertion against it is then off.
+    #[cfg(feature = "mutants")]
+    pub(crate) may_overwrite_committed: bool,
 }
 
 /// Outcome of matching an AppendEntries' entries against the log (§5.3).
@@ -135,8 +139,12 @@ impl RaftLog {
 
     /// Drops every entry with index >= `index`.
     fn truncate_from(&mut self, index: Index) {
+        #[cfg(feature = "mutants")]
+        let allowed = self.may_overwrite_committed;
+        #[cfg(not(feature = "mutants"))]
+        let allowed = false;
         debug_assert!(
-            index > self.commit_index,
+            allowed || index > self.commit_index,
             "truncating committed entry {index}"
         );
         self.entries.truncate((index - 1) as usize);

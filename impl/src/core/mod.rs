@@ -29,6 +29,8 @@ mod config;
 mod error;
 mod log;
 mod message;
+#[cfg(feature = "mutants")]
+mod mutation;
 mod node;
 mod progress;
 mod quorum;
@@ -47,6 +49,8 @@ pub use message::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
     RequestVoteResponse,
 };
+#[cfg(feature = "mutants")]
+pub use mutation::Mutation;
 pub use node::RawNode;
 pub use progress::ProgressState;
 pub use quorum::{committed_index, majority};

@@ -46,6 +46,9 @@ pub struct RawNode {
     pub(crate) rejected_messages: u64,
     /// Scratch space for the commit rule, reused to avoid allocation.
     pub(crate) match_scratch: Vec<Index>,
+    /// Mutation testing only: the catalog bug this node re-creates.
+    #[cfg(feature = "mutants")]
+    mutation: Option<super::mutation::Mutation>,
 }
 
 impl RawNode {
@@ -81,11 +84,33 @@ impl RawNode {
             last_hard_state: hard_state,
             rejected_messages: 0,
             match_scratch: Vec::with_capacity(cfg.cluster_size()),
+            #[cfg(feature = "mutants")]
+            mutation: None,
             cfg,
         };
         node.reset_election_timer();
         node.debug_check();
         Ok(node)
+    }
+
+    /// Mutation testing only: makes this node re-create a catalog bug
+    /// (`None`: the correct core). Not persisted: set it again after `restore`.
+    #[cfg(feature = "mutants")]
+    pub fn set_mutation(&mut self, mutation: Option<super::mutation::Mutation>) {
+        self.mutation = mutation;
+        self.log.may_overwrite_committed = mutation.is_some();
+    }
+
+    /// Mutation testing only: the mutation this node carries.
+    #[cfg(feature = "mutants")]
+    pub fn mutation(&self) -> Option<super::mutation::Mutation> {
+        self.mutation
+    }
+
+    /// Mutation testing only: whether this node re-creates `m`.
+    #[cfg(feature = "mutants")]
+    pub(crate) fn mutated(&self, m: super::mutation::Mutation) -> bool {
+        self.mutation == Some(m)
     }
 
     pub fn id(&self) -> NodeId {
@@ -252,6 +277,9 @@ impl RawNode {
             hs
         });
         let (truncate_from, entries) = self.log.take_unstable();
+        #[cfg(feature = "mutants")]
+        let (hard_state, truncate_from, entries) =
+            self.mutate_ready(hard_state, truncate_from, entries);
         Ready {
             hard_state,
             truncate_from,
@@ -261,6 +289,28 @@ impl RawNode {
             // than the Ready that persists them.
             committed_entries: self.log.take_committed(),
         }
+    }
+
+    /// Mutation testing only: what the persistence mutants drop from a Ready.
+    #[cfg(feature = "mutants")]
+    fn mutate_ready(
+        &self,
+        hard_state: Option<HardState>,
+        truncate_from: Option<Index>,
+        entries: Vec<Entry>,
+    ) -> (Option<HardState>, Option<Index>, Vec<Entry>) {
+        use super::mutation::Mutation;
+        let hard_state = match hard_state {
+            Some(hs) if self.mutated(Mutation::VoteNotPersisted) => Some(HardState {
+                voted_for: None,
+                ..hs
+            }),
+            hs => hs,
+        };
+        if self.mutated(Mutation::LogNotPersisted) {
+            return (hard_state, None, Vec::new());
+        }
+        (hard_state, truncate_from, entries)
     }
 
     /// Acknowledges that `ready` was persisted, sent and applied.
@@ -368,6 +418,11 @@ impl RawNode {
     /// Debug builds: panics if an invariant is broken (end of every step).
     #[inline]
     pub(crate) fn debug_check(&self) {
+        // A mutant breaks invariants by design; the conformance harness checks them.
+        #[cfg(all(debug_assertions, feature = "mutants"))]
+        if self.mutation.is_some() {
+            return;
+        }
         #[cfg(debug_assertions)]
         if let Err(e) = self.check_invariants() {
             panic!("raft invariant violated on node {}: {e}", self.cfg.id);

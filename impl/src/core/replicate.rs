@@ -80,7 +80,11 @@ impl RawNode {
         matches.extend(self.progress.iter().map(|p| p.match_index));
         let n = committed_index(&mut matches);
         self.match_scratch = matches;
-        if n > self.log.commit_index && self.log.term_at(n) == Some(self.current_term) {
+        let current_term = self.log.term_at(n) == Some(self.current_term);
+        #[cfg(feature = "mutants")]
+        let current_term =
+            current_term || self.mutated(super::mutation::Mutation::CommitPreviousTerm);
+        if n > self.log.commit_index && current_term {
             debug!(id = self.cfg.id, commit_index = n, "commit index advanced");
             self.log.commit_index = n;
             true

@@ -21,9 +21,12 @@ impl RawNode {
     /// [`Status::rejected_messages`](super::Status::rejected_messages)) and
     /// leaves the node unchanged.
     pub fn step(&mut self, env: Envelope) -> Result<(), InvalidMessage> {
-        if let Err(e) = validate(self.cfg.id, &self.cfg.peers, &env)
-            .and_then(|()| self.validate_against_state(&env))
-        {
+        let well_formed = validate(self.cfg.id, &self.cfg.peers, &env);
+        #[cfg(feature = "mutants")]
+        if well_formed.is_ok() {
+            self.mutant_reset_on_same_term(&env);
+        }
+        if let Err(e) = well_formed.and_then(|()| self.validate_against_state(&env)) {
             self.rejected_messages += 1;
             error!(
                 id = self.cfg.id,
@@ -65,6 +68,14 @@ impl RawNode {
     /// Checks that need node state. Run before any state changes, so a
     /// refused message cannot even raise the term.
     fn validate_against_state(&self, env: &Envelope) -> Result<(), InvalidMessage> {
+        // The model has only the two-leaders guard; a mutant must be able to
+        // overwrite committed entries and accept replies beyond its log.
+        #[cfg(feature = "mutants")]
+        if self.mutation().is_some()
+            && !matches!(&env.msg, Message::AppendEntries(m) if m.term == self.current_term && self.role == Role::Leader)
+        {
+            return Ok(());
+        }
         match &env.msg {
             Message::AppendEntries(m)
                 if m.term == self.current_term && self.role == Role::Leader =>
@@ -161,6 +172,8 @@ impl RawNode {
             let (my_term, my_index) = (self.log.last_term(), self.log.last_index());
             let up_to_date = m.last_log_term > my_term
                 || (m.last_log_term == my_term && m.last_log_index >= my_index);
+            #[cfg(feature = "mutants")]
+            let up_to_date = up_to_date || self.mutated(super::mutation::Mutation::NoUpToDateCheck);
             free && up_to_date
         };
         if granted {
@@ -216,6 +229,8 @@ impl RawNode {
         if m.term < self.current_term {
             return self.reject_stale_append(from, &m);
         }
+        #[cfg(feature = "mutants")]
+        let m = self.mutant_stamp_entries(m);
         self.leader_id = Some(from);
         self.heard_from_leader();
         let last_index = self.log.last_index();
@@ -255,12 +270,30 @@ impl RawNode {
         // Entries already present with the same term are kept, so a delayed
         // AppendEntries never deletes entries acknowledged since.
         let merge = self.log.find_merge(m.prev_log_index, &m.entries);
+        #[cfg(feature = "mutants")]
+        let merge = if self.mutated(super::mutation::Mutation::TruncateOnEveryAppend)
+            && !m.entries.is_empty()
+        {
+            Merge::Conflict {
+                offset: 0,
+                index: m.prev_log_index + 1,
+            }
+        } else {
+            merge
+        };
         self.log.merge(&m.entries, merge);
         let last_new: Index = m.prev_log_index + m.entries.len() as Index;
+        let commit_bound = last_new;
+        #[cfg(feature = "mutants")]
+        let commit_bound = if self.mutated(super::mutation::Mutation::CommitBeyondLastNewEntry) {
+            m.leader_commit // no bound at all
+        } else {
+            commit_bound
+        };
         // Step 5: "If leaderCommit > commitIndex, set commitIndex =
         // min(leaderCommit, index of last new entry)"; never decreases.
         if m.leader_commit > self.log.commit_index {
-            self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(last_new));
+            self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(commit_bound));
         }
         let reply = AppendEntriesResponse {
             term: self.current_term,
@@ -273,7 +306,12 @@ impl RawNode {
 
     /// Rule 8: a leader learns a follower's progress.
     fn handle_append_response(&mut self, from: NodeId, m: AppendEntriesResponse) {
-        if m.term < self.current_term {
+        #[cfg(feature = "mutants")]
+        let stale = m.term < self.current_term
+            && !self.mutated(super::mutation::Mutation::AcceptStaleReply);
+        #[cfg(not(feature = "mutants"))]
+        let stale = m.term < self.current_term;
+        if stale {
             trace!(id = self.cfg.id, from, "stale append response ignored");
             return;
         }
@@ -314,6 +352,33 @@ impl RawNode {
         if self.cfg.retry_on_reject {
             self.send_append(slot, true);
         }
+    }
+}
+
+/// Mutation testing only: the catalog bugs that rewrite a message's effect.
+#[cfg(feature = "mutants")]
+impl RawNode {
+    /// `vote-reset-on-same-term`: a request of the current term makes the
+    /// node a follower and clears `voted_for` (so it can vote twice).
+    fn mutant_reset_on_same_term(&mut self, env: &Envelope) {
+        let request = matches!(env.msg, Message::RequestVote(_) | Message::AppendEntries(_));
+        if self.mutated(super::mutation::Mutation::VoteResetOnSameTerm)
+            && request
+            && env.msg.term() == self.current_term
+        {
+            self.voted_for = None;
+            self.become_follower(self.current_term, None);
+        }
+    }
+
+    /// `entries-stamped-with-leader-term`: entries take the message's term.
+    fn mutant_stamp_entries(&self, mut m: AppendEntries) -> AppendEntries {
+        if self.mutated(super::mutation::Mutation::EntriesStampedWithLeaderTerm) {
+            for e in &mut m.entries {
+                e.term = m.term;
+            }
+        }
+        m
     }
 }
 

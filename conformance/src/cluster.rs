@@ -1,0 +1,217 @@
+//! N core nodes with in-memory storage and the bag of in-flight messages,
+//! driven one model action at a time.
+//!
+//! The harness is the runtime of the Ready contract: after every input it
+//! drains each node's Readies, persisting and syncing before it puts the
+//! messages in the bag. A restart therefore reloads exactly what a crash
+//! would have kept. The bag is owned here, not by the nodes: loss and
+//! duplication are network events no node sees.
+
+use crate::mapping::{self, Input, MapError};
+use raft_impl::core::{Envelope, Mutation, RawNode};
+use raft_impl::storage::{MemStorage, Storage};
+use raft_model::state::{Msg, Server};
+use raft_model::{Action, Config};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+struct Node {
+    raw: RawNode,
+    storage: MemStorage,
+}
+
+/// What one input did, as far as the network can see.
+#[derive(Debug, Default)]
+pub struct Effect {
+    /// Messages the nodes sent, mapped to the model (sorted).
+    pub sent: Vec<Msg>,
+    /// Sent messages the model cannot represent.
+    pub unmappable: Vec<String>,
+    /// Why the harness or the core refused the input, if it did (an invalid
+    /// message, `NotLeader`, a storage error, a panic, a message not in flight).
+    pub refused: Option<String>,
+}
+
+pub struct Cluster {
+    config: Config,
+    mutation: Option<Mutation>,
+    nodes: Vec<Node>,
+    /// In flight: each message with the exact envelope its sender emitted.
+    bag: Vec<(Msg, Envelope)>,
+}
+
+impl Cluster {
+    /// Fresh nodes (term 0, empty logs) for the model's `config`.
+    pub fn new(config: &Config, mutation: Option<Mutation>) -> Cluster {
+        let nodes = (0..config.servers)
+            .map(|s| {
+                let mut raw = RawNode::new(mapping::core_config(s, config))
+                    .expect("the conformance config of a valid model config is valid");
+                raw.set_mutation(mutation);
+                Node {
+                    raw,
+                    storage: MemStorage::new(),
+                }
+            })
+            .collect();
+        Cluster {
+            config: config.clone(),
+            mutation,
+            nodes,
+            bag: Vec::new(),
+        }
+    }
+
+    pub fn servers(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The model messages in flight, sorted like the model's network.
+    pub fn network(&self) -> Vec<Msg> {
+        let mut v: Vec<Msg> = self.bag.iter().map(|(m, _)| m.clone()).collect();
+        v.sort();
+        v
+    }
+
+    /// Every node's abstract state (see [`mapping::abstract_server`]).
+    pub fn abstract_servers(&self) -> Result<Vec<Server>, MapError> {
+        let n = self.nodes.len();
+        self.nodes
+            .iter()
+            .map(|node| mapping::abstract_server(&node.raw.status(), n))
+            .collect()
+    }
+
+    /// Applies the core input of one model action.
+    pub fn apply(&mut self, action: &Action) -> Effect {
+        let mut effect = Effect::default();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.input(mapping::input(action), &mut effect)
+        }));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => effect.refused = Some(why),
+            Err(panic) => {
+                let text = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                effect.refused = Some(format!("the core panicked: {text}"));
+            }
+        }
+        effect.sent.sort();
+        effect
+    }
+
+    fn input(&mut self, input: Input, effect: &mut Effect) -> Result<(), String> {
+        let node = |s: u8| s as usize;
+        match input {
+            Input::Deliver(m) => {
+                let env = self.take(&m)?;
+                let to = node(m.to);
+                let stepped = self.nodes[to].raw.step(env);
+                // Even a refused message may leave nothing to drain; drain anyway.
+                self.drain(to, effect)?;
+                stepped.map_err(|e| format!("the core refused the message: {e}"))?;
+            }
+            Input::ElectionTimeout(i) => {
+                let started = self.nodes[node(i)].raw.election_timeout_now();
+                self.drain(node(i), effect)?;
+                if !started {
+                    return Err("election_timeout_now: ignored (the node is leader)".into());
+                }
+            }
+            Input::Heartbeat(i) => {
+                let sent = self.nodes[node(i)].raw.heartbeat_now();
+                self.drain(node(i), effect)?;
+                sent.map_err(|e| format!("heartbeat_now: {e}"))?;
+            }
+            Input::Propose(i, data) => {
+                let proposed = self.nodes[node(i)].raw.propose(data);
+                self.drain(node(i), effect)?;
+                proposed.map_err(|e| format!("propose: {e}"))?;
+            }
+            Input::Restart(i) => self.restart(node(i))?,
+            Input::Lose(m) => {
+                self.take(&m)?;
+            }
+            Input::Duplicate(m) => {
+                let copy = self
+                    .bag
+                    .iter()
+                    .find(|(x, _)| *x == m)
+                    .cloned()
+                    .ok_or_else(|| not_in_flight(&m))?;
+                self.bag.push(copy);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes one copy of `m` from the bag and returns its envelope.
+    fn take(&mut self, m: &Msg) -> Result<Envelope, String> {
+        let at = self
+            .bag
+            .iter()
+            .position(|(x, _)| x == m)
+            .ok_or_else(|| not_in_flight(m))?;
+        Ok(self.bag.swap_remove(at).1)
+    }
+
+    /// Rule 9: the node loses its volatile state and comes back from what
+    /// its storage made durable.
+    fn restart(&mut self, i: usize) -> Result<(), String> {
+        let s = i as u8;
+        let durable = self.nodes[i].storage.durable_snapshot();
+        let mut raw = RawNode::restore(
+            mapping::core_config(s, &self.config),
+            durable.hard_state,
+            durable.entries,
+        )
+        .map_err(|e| format!("RawNode::restore refused the durable state: {e}"))?;
+        raw.set_mutation(self.mutation);
+        self.nodes[i].raw = raw;
+        Ok(())
+    }
+
+    /// The Ready contract: persist and sync, then send, then advance.
+    fn drain(&mut self, i: usize, effect: &mut Effect) -> Result<(), String> {
+        let n = self.nodes.len();
+        let node = &mut self.nodes[i];
+        while node.raw.has_ready() {
+            let rd = node.raw.ready();
+            let storage = &mut node.storage;
+            let persisted = (|| {
+                if let Some(hs) = rd.hard_state {
+                    storage.save_hard_state(hs)?;
+                }
+                if let Some(from) = rd.truncate_from {
+                    storage.truncate_suffix(from)?;
+                }
+                if !rd.entries.is_empty() {
+                    storage.append(&rd.entries)?;
+                }
+                storage.sync()
+            })();
+            persisted.map_err(|e| format!("storage refused the Ready: {e}"))?;
+            for env in &rd.messages {
+                match mapping::to_model_msg(env, n) {
+                    Ok(m) => {
+                        effect.sent.push(m.clone());
+                        self.bag.push((m, env.clone()));
+                    }
+                    Err(e) => effect.unmappable.push(format!("{env:?}: {e}")),
+                }
+            }
+            node.raw.advance(rd);
+        }
+        Ok(())
+    }
+}
+
+fn not_in_flight(m: &Msg) -> String {
+    format!(
+        "the harness has no `{}` in flight",
+        raft_model::trace::table::msg_text(m)
+    )
+}

@@ -1,0 +1,37 @@
+//! `raft-conformance`: does the Raft core (`raft-impl`) do what the Raft
+//! model (`raft-model`) says, step for step?
+//!
+//! - [`mapping`]: the one module that knows both sides: actions to core
+//!   inputs, messages both ways, the abstraction function.
+//! - [`cluster`]: N core nodes, in-memory storage, the harness's message bag.
+//! - [`replay`]: lockstep replay with one verdict per step.
+//! - [`observe`]: history variables, so the model's invariants can be
+//!   evaluated on the core.
+//! - [`coverage`], [`walks`], [`catalog`]: the generated suite's traces.
+//! - [`suite`]: running the suite with progress and a summary line.
+//! - [`fixcheck`]: replaying a saved counterexample on the core.
+//! - [`validate`]: the other direction, core runs checked against the model.
+//!
+//! The core is built with its `mutants` feature: each catalog bug can be
+//! switched on in the core ([`Mutation`]) to show the suite detects it.
+
+pub mod catalog;
+pub mod cluster;
+pub mod coverage;
+pub mod fixcheck;
+pub mod mapping;
+pub mod observe;
+pub mod replay;
+pub mod suite;
+pub mod validate;
+pub mod walks;
+
+pub use raft_impl::core::Mutation;
+
+/// A behaviour of the model: its states and the action taken between each
+/// pair (`actions.len() + 1 == states.len()`).
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    pub states: Vec<raft_model::State>,
+    pub actions: Vec<raft_model::Action>,
+}

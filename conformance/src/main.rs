@@ -1,0 +1,170 @@
+//! `raft-conformance`: the command line.
+//!
+//! Exit status: 0 pass, 1 divergence / violation / incomplete coverage,
+//! 2 bad input (an unreadable trace, an unknown mutant).
+
+use clap::{Parser, Subcommand};
+use raft_conformance::suite::{self, SuiteOptions};
+use raft_conformance::{catalog, fixcheck, validate, Mutation};
+use raft_model::Bug;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "raft-conformance",
+    about = "Checks the Raft core against the Raft model"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the generated suite (coverage, catalog, random walks) on the core.
+    Run {
+        /// Run it on a core carrying this catalog bug (see `mutants`); stops at the first divergence.
+        #[arg(long, value_name = "NAME")]
+        mutant: Option<String>,
+        /// A smaller suite (coverage in a smaller bound, fewer walks).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Replay a saved ITF trace on the core, evaluating the model's invariants on it.
+    Replay {
+        file: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        mutant: Option<String>,
+    },
+    /// List the mutants: name<TAB>where in the core.
+    Mutants,
+    /// Check runs of the core against the model (trace validation).
+    Validate {
+        /// Number of seeds (runs).
+        #[arg(long, default_value_t = 200)]
+        seeds: u64,
+        /// Events per run.
+        #[arg(long, default_value_t = 400)]
+        events: usize,
+        /// Write the first failing run's trace here (an ITF file `replay` reads).
+        #[arg(long, value_name = "FILE")]
+        trace_out: Option<PathBuf>,
+    },
+    /// Regenerate the saved catalog counterexamples with the model checker.
+    Counterexamples {
+        #[arg(long, default_value = "conformance/traces")]
+        out: PathBuf,
+        /// Give up on a bug after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+}
+
+fn mutant(name: Option<&str>) -> Result<Option<Mutation>, ExitCode> {
+    match name {
+        None => Ok(None),
+        Some(n) => match Mutation::from_name(n) {
+            Some(m) => Ok(Some(m)),
+            None => {
+                eprintln!("error: unknown mutant `{n}` (see `raft-conformance mutants`)");
+                Err(ExitCode::from(2))
+            }
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { mutant: name, quick } => {
+            let m = match mutant(name.as_deref()) {
+                Ok(m) => m,
+                Err(code) => return code,
+            };
+            let opts = if quick {
+                SuiteOptions::quick(m)
+            } else {
+                SuiteOptions::full(m)
+            };
+            let mut out = std::io::stdout();
+            match suite::run(&opts, &mut out) {
+                Ok(summary) => {
+                    if let (Some(m), Some(f)) = (m, &summary.first) {
+                        println!(
+                            "mutant {m} detected: {} at step {} of {} after {:.2}s",
+                            f.divergence.verdict.name(),
+                            f.divergence.step,
+                            f.source,
+                            f.at_secs
+                        );
+                    }
+                    println!("{}", summary.line());
+                    let _ = out.flush();
+                    ExitCode::from(if summary.passed() { 0 } else { 1 })
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Replay { file, mutant: name } => {
+            let m = match mutant(name.as_deref()) {
+                Ok(m) => m,
+                Err(code) => return code,
+            };
+            let trace = match raft_model::trace::read_trace(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            println!(
+                "replaying {}: {} steps, {}; core: {}",
+                file.display(),
+                trace.steps.len() - 1,
+                trace.config.summary(),
+                m.map_or("correct".to_string(), |m| format!("mutant {m}"))
+            );
+            let report = fixcheck::replay_trace(&trace, m);
+            print!("{}", report.text());
+            ExitCode::from(if report.failed() { 1 } else { 0 })
+        }
+        Command::Mutants => {
+            for m in Mutation::ALL {
+                println!("{}\t{}", m.name(), m.site());
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Validate {
+            seeds,
+            events,
+            trace_out,
+        } => {
+            let summary = validate::run(seeds, events, trace_out.as_deref(), &mut std::io::stdout());
+            println!("{}", summary.line());
+            ExitCode::from(if summary.failures == 0 { 0 } else { 1 })
+        }
+        Command::Counterexamples { out, timeout } => {
+            let mut code = ExitCode::SUCCESS;
+            for bug in Bug::ALL {
+                let path = out.join(format!("{bug}.json"));
+                match catalog::generate(bug, Duration::from_secs(timeout)) {
+                    Some(t) => match raft_model::trace::write_trace(&path, &t) {
+                        Ok(()) => println!("{bug}: {} steps -> {}", t.steps.len() - 1, path.display()),
+                        Err(e) => {
+                            eprintln!("error: {}: {e}", path.display());
+                            code = ExitCode::from(2);
+                        }
+                    },
+                    None => println!("{bug}: no counterexample in its preferred config (or timed out)"),
+                }
+            }
+            code
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The generated suite: transition coverage in a small bound, the catalog's
+//! counterexamples steered into the correct model, and random walks in
+//! larger bounds, all replayed on the core against the correct model.
+
+use crate::coverage::{self, Graph};
+use crate::replay::{render, Divergence, Replay};
+use crate::{catalog, walks, Behaviour, Mutation};
+use raft_model::{Action, Bug, Config, RaftModel, State};
+use std::io::Write;
+use std::time::Instant;
+
+/// What the suite runs.
+#[derive(Clone, Debug)]
+pub struct SuiteOptions {
+    /// The bounds whose every edge is covered.
+    pub coverage: Vec<Config>,
+    /// Random walks: (bound, seeds, steps per walk).
+    pub walks: Vec<(Config, u64, usize)>,
+    /// Replay the catalog counterexamples (steered into the correct model).
+    pub catalog: bool,
+    /// The core carries this catalog bug.
+    pub mutation: Option<Mutation>,
+    /// Stop at the first divergence (used with a mutant).
+    pub fail_fast: bool,
+}
+
+impl SuiteOptions {
+    /// The small bounds of the coverage part: 3 servers, two terms, one
+    /// entry; every fault once with 2 messages in flight, or no faults with 3.
+    pub fn coverage_bounds() -> Vec<Config> {
+        let faults = Config {
+            servers: 3,
+            values: 1,
+            max_term: 2,
+            max_log: 1,
+            max_in_flight: 2,
+            max_batch: 0,
+            restarts: 1,
+            drops: 1,
+            duplicates: 1,
+            ..Config::default()
+        };
+        let no_faults = Config {
+            max_in_flight: 3,
+            restarts: 0,
+            drops: 0,
+            duplicates: 0,
+            ..faults.clone()
+        };
+        vec![faults, no_faults]
+    }
+
+    /// The CI suite: coverage, catalog, walks in the default bound and in
+    /// every catalog bug's preferred bound (with the bug switched off).
+    pub fn full(mutation: Option<Mutation>) -> SuiteOptions {
+        let mut walks = vec![(Config::default(), 300, 80)];
+        let mut two_values = Config::default();
+        two_values.values = 2;
+        two_values.max_log = 3;
+        walks.push((two_values, 200, 80));
+        for bug in Bug::ALL {
+            let c = bug.preferred_config();
+            if !walks.iter().any(|(w, _, _)| *w == c) {
+                walks.push((c, 100, 80));
+            }
+        }
+        SuiteOptions {
+            coverage: Self::coverage_bounds(),
+            walks,
+            catalog: true,
+            mutation,
+            fail_fast: mutation.is_some(),
+        }
+    }
+
+    /// A smaller suite for unit tests.
+    pub fn quick(mutation: Option<Mutation>) -> SuiteOptions {
+        let mut o = SuiteOptions::full(mutation);
+        o.coverage.truncate(1);
+        for w in &mut o.walks {
+            w.1 = w.1.min(30);
+        }
+        o
+    }
+}
+
+/// The first divergence with where it came from.
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// Which trace: `coverage #12`, `walk seed=3 (...)`, `catalog NAME`.
+    pub source: String,
+    pub divergence: Divergence,
+    pub prefix: Vec<Action>,
+    /// Seconds from the start of the suite.
+    pub at_secs: f64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub traces: usize,
+    pub steps: usize,
+    pub edges_covered: usize,
+    pub edges_total: usize,
+    pub divergences: usize,
+    pub secs: f64,
+    pub first: Option<Found>,
+}
+
+impl Summary {
+    /// The suite's last stdout line; scripts rely on its shape.
+    pub fn line(&self) -> String {
+        format!(
+            "traces={} steps={} edges={}/{} divergences={} secs={:.1}",
+            self.traces, self.steps, self.edges_covered, self.edges_total, self.divergences, self.secs
+        )
+    }
+
+    pub fn passed(&self) -> bool {
+        self.divergences == 0 && self.edges_covered == self.edges_total
+    }
+}
+
+/// Replays `steps` from `init` on a fresh core cluster. Returns the steps
+/// that matched, and the divergence that ended the replay, if any.
+pub fn replay_steps<'a>(
+    config: &Config,
+    mutation: Option<Mutation>,
+    init: &State,
+    steps: impl Iterator<Item = (&'a Action, &'a State)>,
+) -> (usize, Option<Divergence>) {
+    let mut r = Replay::new(config, mutation, false);
+    if let Err(d) = r.start(init) {
+        return (0, Some(d));
+    }
+    let mut ok = 0;
+    for (action, next) in steps {
+        if let Err(d) = r.step(action, next) {
+            return (ok, Some(d));
+        }
+        ok += 1;
+    }
+    (ok, None)
+}
+
+pub fn replay_behaviour(
+    config: &Config,
+    mutation: Option<Mutation>,
+    b: &Behaviour,
+) -> (usize, Option<Divergence>) {
+    replay_steps(
+        config,
+        mutation,
+        &b.states[0],
+        b.actions.iter().zip(&b.states[1..]),
+    )
+}
+
+struct Run<'o> {
+    opts: &'o SuiteOptions,
+    start: Instant,
+    summary: Summary,
+    out: &'o mut dyn Write,
+}
+
+impl Run<'_> {
+    /// Records one replayed trace; true if the suite should stop.
+    fn record(
+        &mut self,
+        source: String,
+        ok: usize,
+        div: Option<Divergence>,
+        actions: &dyn Fn(usize) -> Vec<Action>,
+    ) -> bool {
+        self.summary.traces += 1;
+        self.summary.steps += ok;
+        let Some(d) = div else { return false };
+        self.summary.divergences += 1;
+        if self.summary.first.is_none() {
+            let found = Found {
+                source: source.clone(),
+                prefix: actions(d.step),
+                divergence: d,
+                at_secs: self.start.elapsed().as_secs_f64(),
+            };
+            let _ = writeln!(
+                self.out,
+                "DIVERGENCE in {source} ({:.2}s into the suite)",
+                found.at_secs
+            );
+            let _ = write!(self.out, "{}", render(&found.divergence, &found.prefix));
+            self.summary.first = Some(found);
+        } else if self.summary.divergences <= 10 {
+            let _ = writeln!(
+                self.out,
+                "DIVERGENCE in {source}: step {} {}",
+                d.step,
+                d.verdict.name()
+            );
+        }
+        self.opts.fail_fast
+    }
+
+    fn progress(&mut self, what: &str) {
+        let _ = writeln!(
+            self.out,
+            "progress: {what}: traces={} steps={} divergences={} elapsed={:.1}s",
+            self.summary.traces,
+            self.summary.steps,
+            self.summary.divergences,
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+
+    fn coverage(&mut self, config: &Config) -> Result<bool, String> {
+        let model = RaftModel::new(config.clone());
+        let g: Graph = coverage::explore(&model, 2_000_000)?;
+        let paths = coverage::cover(&g);
+        self.summary.edges_total += g.edge_count();
+        let _ = writeln!(
+            self.out,
+            "coverage: {} (states={} edges={} traces={})",
+            config.summary(),
+            g.states.len(),
+            g.edge_count(),
+            paths.len()
+        );
+        let mut covered = std::collections::HashSet::new();
+        let init = &g.states[0];
+        for (k, p) in paths.iter().enumerate() {
+            let (ok, div) = replay_steps(config, self.opts.mutation, init, p.steps(&g));
+            covered.extend(p.edges[..ok].iter().copied());
+            let prefix = |n: usize| p.steps(&g).take(n).map(|(a, _)| a.clone()).collect();
+            if self.record(format!("coverage trace #{k}"), ok, div, &prefix) {
+                self.summary.edges_covered += covered.len();
+                return Ok(true);
+            }
+            if k % 2000 == 1999 {
+                self.progress("coverage");
+            }
+        }
+        self.summary.edges_covered += covered.len();
+        self.progress("coverage done");
+        Ok(false)
+    }
+
+    fn catalog(&mut self) -> Result<bool, String> {
+        for bug in Bug::ALL {
+            let Some(cx) = catalog::saved(bug) else { continue };
+            let cx = cx.map_err(|e| format!("saved counterexample of {bug}: {e}"))?;
+            let b = catalog::steer(&cx);
+            let mut config = cx.config.clone();
+            config.bugs.clear();
+            let (ok, div) = replay_behaviour(&config, self.opts.mutation, &b);
+            let prefix = |n: usize| b.actions[..n.min(b.actions.len())].to_vec();
+            if self.record(
+                format!("catalog {bug} (steered, {} steps)", b.actions.len()),
+                ok,
+                div,
+                &prefix,
+            ) {
+                return Ok(true);
+            }
+        }
+        self.progress("catalog done");
+        Ok(false)
+    }
+
+    fn walks(&mut self) -> bool {
+        for (config, seeds, len) in &self.opts.walks {
+            let model = RaftModel::new(config.clone());
+            for seed in 0..*seeds {
+                let b = walks::walk(&model, seed, *len);
+                let (ok, div) = replay_behaviour(config, self.opts.mutation, &b);
+                let prefix = |n: usize| b.actions[..n.min(b.actions.len())].to_vec();
+                let source = format!("walk seed={seed} in {}", config.summary());
+                if self.record(source, ok, div, &prefix) {
+                    return true;
+                }
+            }
+            self.progress(&format!("walks in {}", config.summary()));
+        }
+        false
+    }
+}
+
+/// Runs the suite, printing progress and divergences to `out` (but not the
+/// summary line, which the caller prints last).
+pub fn run(opts: &SuiteOptions, out: &mut dyn Write) -> Result<Summary, String> {
+    let mut run = Run {
+        opts,
+        start: Instant::now(),
+        summary: Summary::default(),
+        out,
+    };
+    if let Some(m) = opts.mutation {
+        let _ = writeln!(run.out, "mutant: {m} ({})", m.site());
+    }
+    let mut stopped = false;
+    for config in &opts.coverage {
+        stopped = stopped || run.coverage(config)?;
+    }
+    let _stopped = stopped || (opts.catalog && run.catalog()?) || run.walks();
+    run.summary.secs = run.start.elapsed().as_secs_f64();
+    Ok(run.summary)
+}

@@ -1,0 +1,284 @@
+//! Trace validation, the other direction: the core chooses, the model judges.
+//!
+//! A seeded random driver runs a core cluster through the harness: at every
+//! event it picks, from what the core shows (the messages in flight, which
+//! nodes are leaders), a delivery, a loss, a duplication, an election
+//! timeout, a heartbeat, a proposal or a restart. It records each event and
+//! the abstract state it left. The validator then checks that every recorded
+//! step is an enabled transition of the correct model producing the
+//! recorded abstract state (on the compared fields and the network).
+//!
+//! The model's bounds are lifted for this: terms and logs up to 15 (its
+//! hard limits; the driver stays inside them), 255 messages in flight, and
+//! fault budgets no run can exhaust.
+//!
+//! Why not the simulator's trace (`raft_impl::sim::trace`): its records carry
+//! each node's last index and term but not its log or a leader's progress,
+//! entries are reduced to their terms, messages leave a node only when its
+//! asynchronous sync completes, and it runs the production configuration
+//! (pipelining, batching, immediate retry), none of which the model has.
+
+use crate::cluster::Cluster;
+use crate::mapping::comparable;
+use crate::replay::{multiset_minus, server_diff};
+use raft_model::state::{Msg, Role, Server};
+use raft_model::trace::table::{action_text, msg_text};
+use raft_model::trace::{write_trace, TraceFile};
+use raft_model::{Action, Config, RaftModel, State};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+/// The model with its bounds lifted for validation.
+pub fn lifted_config() -> Config {
+    Config {
+        servers: 3,
+        values: 2,
+        max_term: 15,
+        max_log: 15,
+        max_in_flight: 255,
+        max_batch: 0,
+        restarts: 255,
+        drops: 255,
+        duplicates: 255,
+        ..Config::default()
+    }
+}
+
+/// One recorded event of a core run: what happened and what it left.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub action: Action,
+    pub servers: Vec<Server>,
+    pub network: Vec<Msg>,
+}
+
+/// Runs the core for `events` random events from `seed`.
+pub fn record(config: &Config, seed: u64, events: usize) -> Vec<Recorded> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut cluster = Cluster::new(config, None);
+    let mut out = Vec::with_capacity(events);
+    let (mut restarts, mut drops, mut dups) = (0u8, 0u8, 0u8);
+    for _ in 0..events {
+        let servers = cluster
+            .abstract_servers()
+            .expect("the correct core stays representable");
+        let network = cluster.network();
+        let Some(action) = choose(&mut rng, config, &servers, &network, (restarts, drops, dups)) else {
+            break;
+        };
+        match action {
+            Action::Restart(_) => restarts += 1,
+            Action::Drop(_) => drops += 1,
+            Action::Duplicate(_) => dups += 1,
+            _ => {}
+        }
+        // A refused input leaves the core as it was; the record shows it.
+        let _ = cluster.apply(&action);
+        out.push(Recorded {
+            action,
+            servers: cluster
+                .abstract_servers()
+                .expect("the correct core stays representable"),
+            network: cluster.network(),
+        });
+    }
+    out
+}
+
+/// The driver: mostly deliveries, sometimes a fault or a timer.
+fn choose(
+    rng: &mut StdRng,
+    c: &Config,
+    servers: &[Server],
+    network: &[Msg],
+    spent: (u8, u8, u8),
+) -> Option<Action> {
+    let n = servers.len() as u8;
+    let pick = |rng: &mut StdRng| network[rng.random_range(0..network.len())].clone();
+    for _ in 0..32 {
+        let roll = rng.random_range(0..100);
+        let i = rng.random_range(0..n);
+        let s = &servers[i as usize];
+        let action = match roll {
+            0..=64 if !network.is_empty() => Action::Deliver(pick(rng)),
+            65..=69 if !network.is_empty() && spent.1 < c.drops => Action::Drop(pick(rng)),
+            70..=72 if !network.is_empty() && spent.2 < c.duplicates => Action::Duplicate(pick(rng)),
+            73..=80 if s.role != Role::Leader && s.current_term < c.max_term => Action::Timeout(i),
+            81..=88 if s.role == Role::Leader => Action::Heartbeat(i),
+            89..=96 if s.role == Role::Leader && s.log.len() < c.max_log as usize => {
+                Action::Propose(i, rng.random_range(1..=c.values))
+            }
+            97..=99 if spent.0 < c.restarts => Action::Restart(i),
+            _ => continue,
+        };
+        return Some(action);
+    }
+    None
+}
+
+/// Where a recorded run stops being a behaviour of the model.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub step: usize,
+    pub action: Action,
+    pub details: Vec<String>,
+}
+
+/// Checks a recorded run against `config`'s model. Returns the model's
+/// states along the run (as far as it is a behaviour) and the failure, if any.
+pub fn check(config: &Config, run: &[Recorded]) -> (Vec<State>, Option<Failure>) {
+    let model = RaftModel::new(config.clone());
+    let mut states = vec![model.init_state()];
+    let mut enabled = Vec::new();
+    for (k, rec) in run.iter().enumerate() {
+        let prev = states.last().expect("a behaviour has a state");
+        enabled.clear();
+        model.enabled_actions(prev, &mut enabled);
+        let fail = |details: Vec<String>| Failure {
+            step: k + 1,
+            action: rec.action.clone(),
+            details,
+        };
+        let next = match enabled
+            .contains(&rec.action)
+            .then(|| model.step(prev, &rec.action))
+            .flatten()
+        {
+            Some(next) => next,
+            None => {
+                return (
+                    states,
+                    Some(fail(vec!["not an enabled transition of the model".into()])),
+                )
+            }
+        };
+        let mut details = Vec::new();
+        for (i, (m, c)) in next.servers.iter().zip(&rec.servers).enumerate() {
+            let me = i as u8;
+            details.extend(server_diff(me, &comparable(m, me), &comparable(c, me)));
+        }
+        for m in multiset_minus(&next.network, &rec.network) {
+            details.push(format!("the model sent, the core did not: {}", msg_text(&m)));
+        }
+        for m in multiset_minus(&rec.network, &next.network) {
+            details.push(format!("the core sent, the model did not: {}", msg_text(&m)));
+        }
+        if !details.is_empty() {
+            return (states, Some(fail(details)));
+        }
+        states.push(next);
+    }
+    (states, None)
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ValidateSummary {
+    pub runs: u64,
+    pub steps: usize,
+    pub failures: u64,
+    pub secs: f64,
+}
+
+impl ValidateSummary {
+    pub fn line(&self) -> String {
+        format!(
+            "runs={} steps={} failures={} secs={:.1}",
+            self.runs, self.steps, self.failures, self.secs
+        )
+    }
+}
+
+/// Validates `seeds` runs of `events` events each; the first failing run's
+/// model prefix is written to `trace_out` (as an ITF trace) if given.
+pub fn run(seeds: u64, events: usize, trace_out: Option<&Path>, out: &mut dyn Write) -> ValidateSummary {
+    let config = lifted_config();
+    let start = Instant::now();
+    let mut summary = ValidateSummary::default();
+    let _ = writeln!(
+        out,
+        "validating core runs against the model: {}",
+        config.summary()
+    );
+    for seed in 0..seeds {
+        let recorded = record(&config, seed, events);
+        let (states, failure) = check(&config, &recorded);
+        summary.runs += 1;
+        summary.steps += states.len() - 1;
+        if let Some(f) = failure {
+            summary.failures += 1;
+            let _ = writeln!(
+                out,
+                "FAILURE seed={seed} step {}: `{}`",
+                f.step,
+                action_text(&f.action)
+            );
+            for d in &f.details {
+                let _ = writeln!(out, "    {d}");
+            }
+            if let (Some(path), 1) = (trace_out, summary.failures) {
+                let mut steps: Vec<_> = states
+                    .into_iter()
+                    .zip(recorded.iter().map(|r| Some(r.action.clone())))
+                    .collect();
+                if let Some(last) = steps.last_mut() {
+                    last.1 = None;
+                }
+                let file = TraceFile {
+                    config: config.clone(),
+                    violation: None,
+                    description: format!("validate seed={seed}: model prefix before step {}", f.step),
+                    steps,
+                };
+                let _ = write_trace(path, &file);
+            }
+        }
+        if seed % 50 == 49 {
+            let _ = writeln!(
+                out,
+                "progress: runs={} steps={} failures={}",
+                summary.runs, summary.steps, summary.failures
+            );
+        }
+    }
+    summary.secs = start.elapsed().as_secs_f64();
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_core_runs_are_model_behaviours() {
+        let config = lifted_config();
+        for seed in 0..10 {
+            let run = record(&config, seed, 300);
+            let (states, failure) = check(&config, &run);
+            assert!(failure.is_none(), "seed {seed}: {failure:?}");
+            assert_eq!(states.len(), run.len() + 1);
+        }
+    }
+
+    #[test]
+    fn a_tampered_record_is_caught_with_the_field() {
+        let config = lifted_config();
+        let mut run = record(&config, 1, 100);
+        let k = run
+            .iter()
+            .position(|r| matches!(r.action, Action::Timeout(_)))
+            .expect("some timeout");
+        run[k].servers[0].current_term += 1;
+        run[k].servers[1].current_term += 1;
+        let (_, failure) = check(&config, &run);
+        let f = failure.expect("a wrong term is not a model state");
+        assert_eq!(f.step, k + 1);
+        assert!(
+            f.details.iter().any(|d| d.contains("current_term")),
+            "{:?}",
+            f.details
+        );
+    }
+}

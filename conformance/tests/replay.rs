@@ -1,0 +1,117 @@
+//! Replaying saved traces: catalog counterexamples, and bad files.
+
+use raft_conformance::replay::Verdict;
+use raft_conformance::{catalog, fixcheck, Mutation};
+use raft_model::{Bug, RaftModel};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_raft-conformance"))
+}
+
+#[test]
+fn a_counterexample_is_reproduced_by_its_mutant_and_avoided_by_the_correct_core() {
+    for bug in Bug::ALL {
+        let Some(cx) = catalog::saved(bug) else { continue };
+        let cx = cx.unwrap();
+        let m = Mutation::from_name(bug.name()).unwrap();
+        let buggy = fixcheck::replay_trace(&cx, Some(m));
+        assert!(
+            buggy.divergence.is_none(),
+            "{bug}: the mutant follows its counterexample: {}",
+            buggy.text()
+        );
+        let (k, names) = buggy
+            .violation
+            .clone()
+            .unwrap_or_else(|| panic!("{bug}: {}", buggy.text()));
+        let model = raft_model::replay::replay(&RaftModel::new(cx.config.clone()), &cx);
+        let (model_k, model_names) = model.violation.expect("a counterexample violates an invariant");
+        assert_eq!(
+            (k, &names),
+            (model_k, &model_names),
+            "{bug}: the core breaks what the model breaks, where it does"
+        );
+        assert!(buggy.failed());
+
+        let fixed = fixcheck::replay_trace(&cx, None);
+        let d = fixed
+            .divergence
+            .as_ref()
+            .unwrap_or_else(|| panic!("{bug}: the correct core departs"));
+        assert_ne!(d.verdict, Verdict::NotEnabled, "{bug}");
+        assert!(fixed.violation.is_none(), "{bug}: {}", fixed.text());
+        assert!(!fixed.failed());
+    }
+}
+
+#[test]
+fn replay_cli_reports_the_reproduced_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.json");
+    std::fs::write(&path, catalog::saved_json(Bug::VoteResetOnSameTerm).unwrap()).unwrap();
+    let out = bin()
+        .args([
+            "replay",
+            path.to_str().unwrap(),
+            "--mutant",
+            "vote-reset-on-same-term",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("violation reproduced at step 8: one vote per term"),
+        "{stdout}"
+    );
+
+    let out = bin().args(["replay", path.to_str().unwrap()]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("the implementation departs from the trace at step"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("no invariant broke in the implementation"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_truncated_trace_is_an_error_naming_line_and_field_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = catalog::saved_json(Bug::VoteNotPersisted).unwrap();
+    let path = dir.path().join("cut.json");
+    std::fs::write(&path, &text[..text.len() / 2]).unwrap();
+    let out = bin().args(["replay", path.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line ") && stderr.contains("field `"), "{stderr}");
+
+    let wrong = text.replacen("\"current_term\": 0", "\"current_term\": \"zero\"", 1);
+    assert_ne!(wrong, text);
+    std::fs::write(&path, wrong).unwrap();
+    let out = bin().args(["replay", path.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("current_term"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_mutant_is_exit_2() {
+    let out = bin().args(["run", "--mutant", "no-such-bug"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_trace_that_is_not_a_behaviour_is_not_enabled() {
+    let mut cx = catalog::saved(Bug::NoUpToDateCheck).unwrap().unwrap();
+    cx.config.bugs.clear();
+    let report = fixcheck::replay_trace(&cx, None);
+    let d = report
+        .divergence
+        .expect("the correct model does not allow the bug's step");
+    assert_eq!(d.verdict, Verdict::NotEnabled);
+}

@@ -1,0 +1,92 @@
+//! Opt-in mutations of the core (cargo feature `mutants`, off by default).
+//!
+//! Each mutation re-creates one bug of the model's catalog (`raft-model
+//! bugs`), under the same name, so the conformance harness can show that it
+//! detects every one of them. Without the feature none of this is compiled:
+//! the production core has no mutation field, branch or check.
+//!
+//! A mutated node also stops asserting its own invariants in debug builds
+//! (a mutant breaks them by design; the conformance harness evaluates the
+//! model's invariants on the node's abstract state instead), and skips the
+//! bad-input guards the model does not have (an AppendEntries overwriting a
+//! committed entry, a success reply beyond the leader's log), because those
+//! are exactly the situations the catalog bugs create.
+
+use std::fmt;
+
+/// One catalog bug, re-created in the core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mutation {
+    /// A request of the current term clears `voted_for` and makes the node a follower.
+    VoteResetOnSameTerm,
+    /// Votes are granted without the §5.4.1 up-to-date check.
+    NoUpToDateCheck,
+    /// The commit rule counts replicas of entries from earlier terms (Figure 8).
+    CommitPreviousTerm,
+    /// A follower cuts its log at `prev_log_index + 1` on every non-empty AppendEntries.
+    TruncateOnEveryAppend,
+    /// A follower stores received entries with the message's term.
+    EntriesStampedWithLeaderTerm,
+    /// `voted_for` never reaches storage (the Ready's hard state carries no vote).
+    VoteNotPersisted,
+    /// A leader applies AppendEntries replies from older terms.
+    AcceptStaleReply,
+    /// A follower sets `commit_index = leader_commit`, not bounded by the last new entry.
+    CommitBeyondLastNewEntry,
+    /// Log entries never reach storage (the Ready carries no log change).
+    LogNotPersisted,
+}
+
+impl Mutation {
+    pub const ALL: [Mutation; 9] = [
+        Mutation::VoteResetOnSameTerm,
+        Mutation::NoUpToDateCheck,
+        Mutation::CommitPreviousTerm,
+        Mutation::TruncateOnEveryAppend,
+        Mutation::EntriesStampedWithLeaderTerm,
+        Mutation::VoteNotPersisted,
+        Mutation::AcceptStaleReply,
+        Mutation::CommitBeyondLastNewEntry,
+        Mutation::LogNotPersisted,
+    ];
+
+    /// The catalog name (identical to the model's bug name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mutation::VoteResetOnSameTerm => "vote-reset-on-same-term",
+            Mutation::NoUpToDateCheck => "no-up-to-date-check",
+            Mutation::CommitPreviousTerm => "commit-previous-term",
+            Mutation::TruncateOnEveryAppend => "truncate-on-every-append",
+            Mutation::EntriesStampedWithLeaderTerm => "entries-stamped-with-leader-term",
+            Mutation::VoteNotPersisted => "vote-not-persisted",
+            Mutation::AcceptStaleReply => "accept-stale-reply",
+            Mutation::CommitBeyondLastNewEntry => "commit-beyond-last-new-entry",
+            Mutation::LogNotPersisted => "log-not-persisted",
+        }
+    }
+
+    /// Where in the core the mutation lives.
+    pub fn site(self) -> &'static str {
+        match self {
+            Mutation::VoteResetOnSameTerm => "step.rs: RawNode::step, before the state checks",
+            Mutation::NoUpToDateCheck => "step.rs: handle_request_vote",
+            Mutation::CommitPreviousTerm => "replicate.rs: maybe_commit",
+            Mutation::TruncateOnEveryAppend => "step.rs: handle_append_entries (merge)",
+            Mutation::EntriesStampedWithLeaderTerm => "step.rs: handle_append_entries (entries)",
+            Mutation::VoteNotPersisted => "node.rs: RawNode::ready (hard_state)",
+            Mutation::AcceptStaleReply => "step.rs: handle_append_response",
+            Mutation::CommitBeyondLastNewEntry => "step.rs: handle_append_entries (commit)",
+            Mutation::LogNotPersisted => "node.rs: RawNode::ready (log change)",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mutation> {
+        Mutation::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl fmt::Display for Mutation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
