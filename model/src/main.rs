@@ -46,10 +46,10 @@ struct ModelArgs {
     /// Number of distinct client values [default: 1]
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=15))]
     values: Option<u8>,
-    /// Highest term an election may reach [default: 3]
+    /// Highest term an election may reach [default: 2]
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=15))]
     max_term: Option<u8>,
-    /// Longest log a leader may grow [default: 2]
+    /// Longest log a leader may grow [default: 1]
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=15))]
     max_log: Option<u8>,
     /// Most messages in flight at once [default: 4]
@@ -221,6 +221,9 @@ fn run_check(args: CheckArgs) -> ExitCode {
     }
     if let Some(bug) = preferred {
         eprintln!("using the configuration chosen for bug {bug} (flags override it; see docs/bug-catalog.md)");
+    }
+    for note in config.bugs.iter().filter_map(|b| b.note()) {
+        eprintln!("note: {note}");
     }
     let mut opts = Options {
         strategy: match args.search {
