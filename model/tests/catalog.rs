@@ -34,7 +34,7 @@ fn vote_reset_on_same_term_breaks_one_vote_per_term() {
 fn vote_reset_on_same_term_breaks_election_safety() {
     // The same bug, measured by the Figure 3 property: s2 votes for both
     // candidates of term 1 and both become leader.
-    let mut sc = common::Scenario::new(with_bug(Bug::VoteResetOnSameTerm, |_| {}));
+    let mut sc = common::Scenario::new(with_bug(Bug::VoteResetOnSameTerm, |c| c.max_in_flight = 8));
     sc.act(Action::Timeout(0)).act(Action::Timeout(1));
     sc.deliver(0, 2, "RequestVote").deliver(1, 2, "RequestVote");
     sc.deliver(2, 0, "RequestVoteReply").deliver(2, 1, "RequestVoteReply");
