@@ -98,15 +98,17 @@ fn choose(
 ) -> Option<Action> {
     let n = servers.len() as u8;
     let pick = |rng: &mut StdRng| network[rng.random_range(0..network.len())].clone();
-    for _ in 0..32 {
+    // Re-roll until something is possible; nothing is once every term is at
+    // the bound, no node leads and the network is empty.
+    for _ in 0..1000 {
         let roll = rng.random_range(0..100);
         let i = rng.random_range(0..n);
         let s = &servers[i as usize];
         let action = match roll {
-            0..=64 if !network.is_empty() => Action::Deliver(pick(rng)),
-            65..=69 if !network.is_empty() && spent.1 < c.drops => Action::Drop(pick(rng)),
-            70..=72 if !network.is_empty() && spent.2 < c.duplicates => Action::Duplicate(pick(rng)),
-            73..=80 if s.role != Role::Leader && s.current_term < c.max_term => Action::Timeout(i),
+            0..=69 if !network.is_empty() => Action::Deliver(pick(rng)),
+            70..=73 if !network.is_empty() && spent.1 < c.drops => Action::Drop(pick(rng)),
+            74..=76 if !network.is_empty() && spent.2 < c.duplicates => Action::Duplicate(pick(rng)),
+            77..=79 if s.role != Role::Leader && s.current_term < c.max_term => Action::Timeout(i),
             81..=88 if s.role == Role::Leader => Action::Heartbeat(i),
             89..=96 if s.role == Role::Leader && s.log.len() < c.max_log as usize => {
                 Action::Propose(i, rng.random_range(1..=c.values))
