@@ -36,7 +36,11 @@ fn coverage_traces(c: &mut Criterion) {
 }
 
 fn random_walks(c: &mut Criterion) {
-    let config = Config::default();
+    let config = Config {
+        max_term: 3,
+        max_log: 2,
+        ..Config::default()
+    };
     let model = RaftModel::new(config.clone());
     let walks: Vec<_> = (0..100).map(|seed| walk(&model, seed, 80)).collect();
     let steps: usize = walks.iter().map(|w| w.actions.len()).sum();

@@ -50,14 +50,36 @@ impl SuiteOptions {
         vec![faults, no_faults]
     }
 
-    /// The CI suite: coverage, catalog, walks in the default bound and in
-    /// every catalog bug's preferred bound (with the bug switched off).
+    /// The CI suite: coverage, catalog, and walks in larger bounds, spelled
+    /// out here so they do not move when the model's defaults do: 3 servers
+    /// with 3 terms and every fault once; the same with 2 values and 3
+    /// entries; 5 servers with 4 terms (where stale replies matter); and every
+    /// catalog bug's preferred bound with the bug switched off.
     pub fn full(mutation: Option<Mutation>) -> SuiteOptions {
-        let mut walks = vec![(Config::default(), 300, 80)];
-        let mut two_values = Config::default();
-        two_values.values = 2;
-        two_values.max_log = 3;
-        walks.push((two_values, 200, 80));
+        let three = Config {
+            servers: 3,
+            values: 1,
+            max_term: 3,
+            max_log: 2,
+            max_in_flight: 4,
+            max_batch: 0,
+            restarts: 1,
+            drops: 1,
+            duplicates: 1,
+            ..Config::default()
+        };
+        let two_values = Config {
+            values: 2,
+            max_log: 3,
+            ..three.clone()
+        };
+        let five = Config {
+            servers: 5,
+            max_term: 4,
+            max_in_flight: 8,
+            ..three.clone()
+        };
+        let mut walks = vec![(three, 300, 80), (two_values, 300, 80), (five, 200, 120)];
         for bug in Bug::ALL {
             let c = bug.preferred_config();
             if !walks.iter().any(|(w, _, _)| *w == c) {
