@@ -1,0 +1,319 @@
+//! The Clerk: a client session that finds the leader and retries until its operation is
+//! executed, exactly once.
+//!
+//! [`ClerkCore`] is the retry logic alone, sans-IO: it says which server to send to, after what
+//! delay and with what timeout, and digests replies and timeouts. The discrete-event simulator
+//! drives it directly; [`Clerk`] drives it over any blocking [`Transport`] (TCP later).
+//!
+//! Exactly once: every attempt of one operation carries the same `(client_id, seq)`, so however
+//! many copies reach the log, the state machine executes the first and answers the rest from
+//! its session table.
+
+use std::time::Duration;
+
+use raft_impl::types::NodeId;
+use thiserror::Error;
+
+use crate::command::{ClientId, Command, Op, OpResult, Seq};
+use crate::server::{Reply, ServerError};
+
+/// Retry policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClerkConfig {
+    /// How long one attempt waits for a reply before trying the next server. The request may
+    /// still execute; the retry carries the same sequence number.
+    pub attempt_timeout: Duration,
+    /// First pause after every server has been tried without success; doubles up to
+    /// `max_backoff`, and resets when an operation succeeds.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for ClerkConfig {
+    fn default() -> Self {
+        ClerkConfig {
+            attempt_timeout: Duration::from_millis(500),
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// One attempt to send: the request to `server` (a position in the server list) after
+/// `delay`, to be given up after `timeout`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    pub server: usize,
+    pub delay: Duration,
+    pub timeout: Duration,
+    pub cmd: Command,
+}
+
+/// What to do after a reply or a timeout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    Done(OpResult),
+    Retry(Attempt),
+}
+
+#[derive(Clone, Debug)]
+struct InFlight {
+    cmd: Command,
+    server: usize,
+    /// Servers tried since the last backoff pause; after all of them, pause.
+    tried_in_round: usize,
+}
+
+/// The Clerk's session state and retry decisions.
+#[derive(Clone, Debug)]
+pub struct ClerkCore {
+    cfg: ClerkConfig,
+    servers: Vec<NodeId>,
+    client_id: ClientId,
+    next_seq: Seq,
+    /// Position of the last server known to be leader (where every operation starts).
+    leader: usize,
+    backoff: Duration,
+    current: Option<InFlight>,
+}
+
+impl ClerkCore {
+    /// A session over the servers with these node ids (positions are indices into it).
+    /// `client_id` must be unique among clients: choose it randomly.
+    pub fn new(cfg: ClerkConfig, servers: Vec<NodeId>, client_id: ClientId) -> Self {
+        assert!(!servers.is_empty(), "a clerk needs at least one server");
+        let backoff = cfg.initial_backoff;
+        ClerkCore {
+            cfg,
+            servers,
+            client_id,
+            next_seq: 1,
+            leader: 0,
+            backoff,
+            current: None,
+        }
+    }
+
+    pub fn client_id(&self) -> ClientId {
+        self.client_id
+    }
+
+    /// The cached leader position.
+    pub fn leader(&self) -> usize {
+        self.leader
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// The sequence number of the operation in flight.
+    pub fn current_seq(&self) -> Option<Seq> {
+        self.current.as_ref().map(|c| c.cmd.seq)
+    }
+
+    /// Starts an operation; one at a time (the session table remembers one reply per client).
+    pub fn begin(&mut self, op: Op) -> Attempt {
+        assert!(self.current.is_none(), "one operation at a time per clerk");
+        let cmd = Command {
+            client_id: self.client_id,
+            seq: self.next_seq,
+            op,
+        };
+        self.next_seq += 1;
+        self.current = Some(InFlight {
+            cmd: cmd.clone(),
+            server: self.leader,
+            tried_in_round: 1,
+        });
+        Attempt {
+            server: self.leader,
+            delay: Duration::ZERO,
+            timeout: self.cfg.attempt_timeout,
+            cmd,
+        }
+    }
+
+    /// A reply from `server` to the operation in flight (`seq` as sent). Replies to earlier
+    /// operations or attempts at other servers are ignored (`None`).
+    pub fn on_reply(&mut self, server: usize, seq: Seq, reply: Reply) -> Option<Next> {
+        let cur = self.current.as_ref()?;
+        if cur.cmd.seq != seq || cur.server != server {
+            return None;
+        }
+        match reply {
+            Ok(result) => {
+                self.current = None;
+                self.leader = server;
+                self.backoff = self.cfg.initial_backoff;
+                Some(Next::Done(result))
+            }
+            Err(ServerError::NotLeader { leader_hint }) => {
+                let hinted = leader_hint
+                    .and_then(|id| self.servers.iter().position(|&s| s == id))
+                    .filter(|&p| p != server);
+                Some(Next::Retry(self.retry(hinted)))
+            }
+            // The request raced a leader change; the new leader is elsewhere.
+            Err(ServerError::LeadershipLost) => Some(Next::Retry(self.retry(None))),
+            // Our own in-flight request cannot be older than what we executed: a server with a
+            // session table ahead of this clerk means a duplicated client id. Retrying cannot
+            // help, but neither can giving up silently; surface it loudly and keep trying.
+            Err(ServerError::Stale) => {
+                tracing::error!(client = self.client_id, seq, "server reports stale request");
+                Some(Next::Retry(self.retry(None)))
+            }
+        }
+    }
+
+    /// The attempt in flight timed out (or the transport could not reach the server).
+    pub fn on_timeout(&mut self) -> Option<Next> {
+        self.current.as_ref()?;
+        Some(Next::Retry(self.retry(None)))
+    }
+
+    /// The next attempt: to `hint` at once if given, else to the next server, pausing with
+    /// exponential backoff once every server has been tried.
+    fn retry(&mut self, hint: Option<usize>) -> Attempt {
+        let n = self.servers.len();
+        let cur = self
+            .current
+            .as_mut()
+            .expect("retry only with an operation in flight");
+        let (server, delay) = match hint {
+            Some(h) if cur.tried_in_round < n => (h, Duration::ZERO),
+            _ => {
+                let next = (cur.server + 1) % n;
+                if cur.tried_in_round >= n {
+                    cur.tried_in_round = 0;
+                    let d = self.backoff;
+                    self.backoff = (self.backoff * 2).min(self.cfg.max_backoff);
+                    (hint.unwrap_or(next), d)
+                } else {
+                    (next, Duration::ZERO)
+                }
+            }
+        };
+        cur.server = server;
+        cur.tried_in_round += 1;
+        self.leader = server;
+        Attempt {
+            server,
+            delay,
+            timeout: self.cfg.attempt_timeout,
+            cmd: cur.cmd.clone(),
+        }
+    }
+}
+
+/// Why a transport call did not produce a reply.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum TransportError {
+    #[error("no reply within {0:?}")]
+    Timeout(Duration),
+    #[error("server unreachable: {0}")]
+    Unreachable(String),
+}
+
+/// A blocking request/reply channel to the servers (by position).
+pub trait Transport {
+    fn call(
+        &mut self,
+        server: usize,
+        cmd: &Command,
+        timeout: Duration,
+    ) -> Result<Reply, TransportError>;
+    /// Waits `d` (backoff). A simulated transport advances its clock instead.
+    fn sleep(&mut self, d: Duration);
+}
+
+/// Why a [`Clerk`] operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ClerkError {
+    /// The operation may or may not have executed; repeating it through this Clerk is not
+    /// exactly-once (it gets a new sequence number).
+    #[error("gave up after {attempts} attempts (last error: {last})")]
+    GaveUp { attempts: u32, last: String },
+}
+
+/// A blocking Clerk over a [`Transport`].
+pub struct Clerk<T> {
+    core: ClerkCore,
+    transport: T,
+    /// Attempts per operation before giving up (`None`: retry forever, as 6.824 clerks do).
+    max_attempts: Option<u32>,
+}
+
+impl<T: Transport> Clerk<T> {
+    pub fn new(core: ClerkCore, transport: T, max_attempts: Option<u32>) -> Self {
+        Clerk {
+            core,
+            transport,
+            max_attempts,
+        }
+    }
+
+    pub fn core(&self) -> &ClerkCore {
+        &self.core
+    }
+
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    pub fn get(&mut self, key: &str) -> Result<Option<String>, ClerkError> {
+        match self.run(Op::Get { key: key.into() })? {
+            OpResult::Value(v) => Ok(v),
+            OpResult::Done => Ok(None),
+        }
+    }
+
+    pub fn put(&mut self, key: &str, value: &str) -> Result<(), ClerkError> {
+        self.run(Op::Put {
+            key: key.into(),
+            value: value.into(),
+        })
+        .map(|_| ())
+    }
+
+    pub fn append(&mut self, key: &str, value: &str) -> Result<(), ClerkError> {
+        self.run(Op::Append {
+            key: key.into(),
+            value: value.into(),
+        })
+        .map(|_| ())
+    }
+
+    /// Runs one operation to completion (or until the attempt budget is spent).
+    pub fn run(&mut self, op: Op) -> Result<OpResult, ClerkError> {
+        let mut attempt = self.core.begin(op);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            if !attempt.delay.is_zero() {
+                self.transport.sleep(attempt.delay);
+            }
+            let seq = attempt.cmd.seq;
+            let (next, last) =
+                match self
+                    .transport
+                    .call(attempt.server, &attempt.cmd, attempt.timeout)
+                {
+                    Ok(reply) => {
+                        let last = format!("{reply:?}");
+                        (self.core.on_reply(attempt.server, seq, reply), last)
+                    }
+                    Err(e) => (self.core.on_timeout(), e.to_string()),
+                };
+            match next.expect("the operation is in flight") {
+                Next::Done(r) => return Ok(r),
+                Next::Retry(a) => attempt = a,
+            }
+            if self.max_attempts.is_some_and(|m| attempts >= m) {
+                // Abandon the session's operation: the next one gets a fresh sequence number.
+                self.core.current = None;
+                return Err(ClerkError::GaveUp { attempts, last });
+            }
+        }
+    }
+}

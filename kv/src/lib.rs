@@ -1,0 +1,20 @@
+//! `raft-kv`: a replicated key/value service (Put, Append, Get on string keys) over
+//! `raft-impl`, in the shape of MIT 6.824 Lab 3. See `docs/kv-service.md`.
+//!
+//! - [`command`]: operations, client sessions' commands, their versioned log encoding.
+//! - [`state_machine`]: the map plus the session table; duplicates are detected at apply time.
+//! - [`server`]: the sans-IO service layer (state machine + requests waiting on log indices).
+//! - [`clerk`]: the client: leader finding, retries with backoff, exactly-once sessions.
+//! - [`history`]: linearizability checking of client histories with stateright.
+//! - [`sim`]: a deterministic KV cluster on `raft_impl::sim` with simulated clients.
+
+pub mod clerk;
+pub mod command;
+pub mod history;
+pub mod server;
+pub mod sim;
+pub mod state_machine;
+
+pub use clerk::{Clerk, ClerkConfig, ClerkCore, ClerkError, Transport, TransportError};
+pub use command::{ClientId, Command, Op, OpResult, Seq};
+pub use server::{KvServer, Proposer, Reply, ServerError};

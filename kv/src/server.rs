@@ -1,0 +1,316 @@
+//! The service layer of one KV server: the state machine, plus the table of client requests
+//! waiting for their log entry to be applied. Sans-IO like the core: a runtime (the simulator
+//! here, a TCP runtime later) calls it with requests, applied entries and term changes, and
+//! sends the replies it returns.
+//!
+//! A waiter is keyed by the log index its command was proposed at. It is resolved when that
+//! index is applied: with the command's result if the entry there is the command it proposed,
+//! with [`ServerError::LeadershipLost`] if another command took the slot (this server lost
+//! leadership and a new leader overwrote the entry). Waiters from an older term are failed as
+//! soon as the server sees a newer term, and all are dropped on a crash, so none leak.
+
+use std::collections::BTreeMap;
+
+use raft_impl::core::NotLeader;
+use raft_impl::types::{Index, NodeId, Term};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::command::{ClientId, Command, OpResult, Seq};
+use crate::state_machine::{Applied, KvStateMachine};
+
+/// Why a server did not execute a request. Every variant means "try again" to a Clerk; they
+/// differ in where to try.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Error, Serialize, Deserialize)]
+pub enum ServerError {
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader { leader_hint: Option<NodeId> },
+    /// The request was proposed but this server lost leadership before it was applied here; it
+    /// may or may not have been executed. Retrying with the same sequence number is safe.
+    #[error("leadership lost before the request was applied; retry")]
+    LeadershipLost,
+    /// The request is older than the client's last executed one: a delayed duplicate.
+    #[error("request is older than the client's last executed request")]
+    Stale,
+}
+
+/// A server's answer to one request.
+pub type Reply = Result<OpResult, ServerError>;
+
+/// The Raft operations the service layer needs from its node.
+pub trait Proposer {
+    /// Appends `data` to the leader's log: its `(index, term)`, or who the leader may be.
+    fn propose(&mut self, data: Vec<u8>) -> Result<(Index, Term), NotLeader>;
+}
+
+#[derive(Debug)]
+struct Waiter<T> {
+    token: T,
+    term: Term,
+    client_id: ClientId,
+    seq: Seq,
+}
+
+/// One server's KV service. `T` identifies where to send a reply (a connection, a simulated
+/// client's attempt...).
+#[derive(Debug)]
+pub struct KvServer<T> {
+    sm: KvStateMachine,
+    waiting: BTreeMap<Index, Waiter<T>>,
+    /// Highest term this server has seen (from proposals or [`KvServer::on_term`]).
+    term: Term,
+}
+
+impl<T> Default for KvServer<T> {
+    fn default() -> Self {
+        KvServer {
+            sm: KvStateMachine::new(),
+            waiting: BTreeMap::new(),
+            term: 0,
+        }
+    }
+}
+
+impl<T> KvServer<T> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn state_machine(&self) -> &KvStateMachine {
+        &self.sm
+    }
+
+    /// Requests waiting for their entry to be applied.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// A client request. Returns a reply to send now, or `None` if the request now waits for
+    /// its log entry (its reply will come from [`KvServer::on_applied`] or
+    /// [`KvServer::on_term`]).
+    pub fn on_request(
+        &mut self,
+        token: T,
+        cmd: Command,
+        raft: &mut impl Proposer,
+    ) -> Option<(T, Reply)> {
+        // A retry of an operation already applied here was committed: its recorded result is
+        // the operation's one execution, so answering from the session table is linearizable
+        // even on a follower or a deposed leader.
+        if let Some(s) = self.sm.session(cmd.client_id) {
+            if cmd.seq == s.last_seq {
+                return Some((token, Ok(s.last_result.clone())));
+            }
+            if cmd.seq < s.last_seq {
+                return Some((token, Err(ServerError::Stale)));
+            }
+        }
+        let (client_id, seq) = (cmd.client_id, cmd.seq);
+        match raft.propose(cmd.encode()) {
+            Err(NotLeader { leader_hint }) => {
+                Some((token, Err(ServerError::NotLeader { leader_hint })))
+            }
+            Ok((index, term)) => {
+                self.term = self.term.max(term);
+                let waiter = Waiter {
+                    token,
+                    term,
+                    client_id,
+                    seq,
+                };
+                // An older waiter at this index belongs to an entry of an earlier term that
+                // this leader's log has replaced; it can no longer be applied.
+                self.waiting
+                    .insert(index, waiter)
+                    .map(|old| (old.token, Err(ServerError::LeadershipLost)))
+            }
+        }
+    }
+
+    /// The entry at `index` was committed and is applied now (indices in order, each once per
+    /// incarnation). Returns the reply for the request waiting on `index`, if any.
+    pub fn on_applied(&mut self, index: Index, data: &[u8]) -> Option<(T, Reply)> {
+        let waiter = self.waiting.remove(&index);
+        let applied = match Command::decode(data) {
+            Ok(cmd) => Some((cmd.client_id, cmd.seq, self.sm.apply(index, &cmd))),
+            Err(e) => {
+                // Every entry is proposed by this service, so this is a bug or a foreign log;
+                // skipping keeps the replicas identical (all skip it) and the index exact.
+                tracing::error!(index, error = %e, "skipping undecodable log entry");
+                self.sm.skip(index);
+                None
+            }
+        };
+        let w = waiter?;
+        let reply = match applied {
+            Some((c, s, applied)) if c == w.client_id && s == w.seq => match applied {
+                Applied::Executed(r) | Applied::Duplicate(r) => Ok(r),
+                Applied::Stale => Err(ServerError::Stale),
+            },
+            _ => Err(ServerError::LeadershipLost),
+        };
+        Some((w.token, reply))
+    }
+
+    /// The node's current term. Waiters proposed in an earlier term are failed: the leader that
+    /// accepted them is gone, and whether their entries survive is for the client's retry (with
+    /// the same sequence number) to find out.
+    pub fn on_term(&mut self, term: Term) -> Vec<(T, Reply)> {
+        // No early return when `term` is not new: a proposal may already have raised
+        // `self.term` while older waiters are still here.
+        self.term = self.term.max(term);
+        let term = self.term;
+        let stale: Vec<Index> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.term < term)
+            .map(|(&i, _)| i)
+            .collect();
+        stale
+            .into_iter()
+            .filter_map(|i| self.waiting.remove(&i))
+            .map(|w| (w.token, Err(ServerError::LeadershipLost)))
+            .collect()
+    }
+
+    /// The node crashed: volatile state is gone (the state machine is rebuilt by re-applying
+    /// the log after restart) and nobody will answer the waiting requests; returns their tokens
+    /// so a runtime holding connections can close them.
+    pub fn crash(&mut self) -> Vec<T> {
+        let tokens = std::mem::take(&mut self.waiting)
+            .into_values()
+            .map(|w| w.token)
+            .collect();
+        *self = KvServer::new();
+        tokens
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Op;
+
+    /// A log that accepts proposals while `leader` is set.
+    struct FakeRaft {
+        leader: bool,
+        term: Term,
+        log: Vec<Vec<u8>>,
+    }
+    impl Proposer for FakeRaft {
+        fn propose(&mut self, data: Vec<u8>) -> Result<(Index, Term), NotLeader> {
+            if !self.leader {
+                return Err(NotLeader {
+                    leader_hint: Some(3),
+                });
+            }
+            self.log.push(data);
+            Ok((self.log.len() as Index, self.term))
+        }
+    }
+
+    fn put(client: ClientId, seq: Seq, v: &str) -> Command {
+        Command {
+            client_id: client,
+            seq,
+            op: Op::Put {
+                key: "k".into(),
+                value: v.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_waiter_is_answered_when_its_index_is_applied() {
+        let mut raft = FakeRaft {
+            leader: true,
+            term: 1,
+            log: vec![],
+        };
+        let mut s = KvServer::new();
+        assert_eq!(s.on_request("a", put(1, 1, "x"), &mut raft), None);
+        assert_eq!(s.waiting(), 1);
+        assert_eq!(
+            s.on_applied(1, &raft.log[0].clone()),
+            Some(("a", Ok(OpResult::Done)))
+        );
+        assert_eq!(s.waiting(), 0);
+        // The retry after a lost reply is answered from the session table, not re-proposed.
+        assert_eq!(
+            s.on_request("a2", put(1, 1, "x"), &mut raft),
+            Some(("a2", Ok(OpResult::Done)))
+        );
+        assert_eq!(raft.log.len(), 1);
+    }
+
+    #[test]
+    fn a_follower_answers_not_leader_with_a_hint() {
+        let mut raft = FakeRaft {
+            leader: false,
+            term: 1,
+            log: vec![],
+        };
+        let mut s: KvServer<&str> = KvServer::new();
+        assert_eq!(
+            s.on_request("a", put(1, 1, "x"), &mut raft),
+            Some((
+                "a",
+                Err(ServerError::NotLeader {
+                    leader_hint: Some(3)
+                })
+            ))
+        );
+    }
+
+    #[test]
+    fn another_command_at_the_index_fails_the_waiter_with_retry() {
+        let mut raft = FakeRaft {
+            leader: true,
+            term: 1,
+            log: vec![],
+        };
+        let mut s = KvServer::new();
+        s.on_request("a", put(1, 1, "x"), &mut raft);
+        // A new leader overwrote index 1 with another client's command.
+        let other = put(2, 1, "y").encode();
+        assert_eq!(
+            s.on_applied(1, &other),
+            Some(("a", Err(ServerError::LeadershipLost)))
+        );
+        assert_eq!(s.state_machine().peek("k"), Some("y"));
+        assert_eq!(s.waiting(), 0);
+    }
+
+    #[test]
+    fn a_newer_term_fails_older_waiters_and_crash_drops_all() {
+        let mut raft = FakeRaft {
+            leader: true,
+            term: 1,
+            log: vec![],
+        };
+        let mut s = KvServer::new();
+        s.on_request("a", put(1, 1, "x"), &mut raft);
+        raft.term = 2;
+        s.on_request("b", put(2, 1, "y"), &mut raft);
+        assert_eq!(s.on_term(2), vec![("a", Err(ServerError::LeadershipLost))]);
+        assert_eq!(s.on_term(2), vec![]);
+        assert_eq!(s.crash(), vec!["b"]);
+        assert_eq!(s.waiting(), 0);
+    }
+
+    #[test]
+    fn undecodable_entries_are_skipped_and_fail_their_waiter() {
+        let mut raft = FakeRaft {
+            leader: true,
+            term: 1,
+            log: vec![],
+        };
+        let mut s = KvServer::new();
+        s.on_request("a", put(1, 1, "x"), &mut raft);
+        assert_eq!(
+            s.on_applied(1, b"junk"),
+            Some(("a", Err(ServerError::LeadershipLost)))
+        );
+        assert_eq!(s.state_machine().last_applied(), 1);
+    }
+}

@@ -1,0 +1,550 @@
+//! A deterministic simulated KV cluster: `raft_impl::sim::Cluster` (cores, storage, the Ready
+//! runtime, faulty server network, crashes, invariant checks) with a [`KvServer`] per node,
+//! simulated clients running [`ClerkCore`]s over a faulty client network, and every client
+//! operation recorded in a [`History`] for the linearizability check.
+//!
+//! Raft events and KV events share one simulated clock. The KV side has its own queue; between
+//! two KV events the Raft cluster runs, stopping whenever a node applies an entry or changes
+//! term so the node's service layer sees it at that instant.
+
+mod client;
+mod net;
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use raft_impl::core::NotLeader;
+use raft_impl::sim::{derive_seed, Cluster, SimConfig, SimError, MS};
+use raft_impl::types::{Index, Term};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+pub use client::{SimClient, Workload};
+pub use net::{ClientNet, ClientNetConfig};
+
+use crate::clerk::{Attempt, ClerkConfig, ClerkCore, Next};
+use crate::command::{Command, Op, OpResult, Seq};
+use crate::history::History;
+use crate::server::{KvServer, Proposer, Reply};
+
+/// How to build a [`KvSim`].
+#[derive(Clone, Debug)]
+pub struct KvSimConfig {
+    pub servers: usize,
+    pub clients: usize,
+    pub seed: u64,
+    pub clerk: ClerkConfig,
+    pub net: ClientNetConfig,
+    /// Pause between a workload client's operations, microseconds (inclusive range). Bounds
+    /// history length, which the linearizability search is sensitive to.
+    pub think_us: (u64, u64),
+}
+
+impl KvSimConfig {
+    pub fn new(servers: usize, clients: usize, seed: u64) -> Self {
+        KvSimConfig {
+            servers,
+            clients,
+            seed,
+            clerk: ClerkConfig {
+                attempt_timeout: Duration::from_millis(300),
+                ..ClerkConfig::default()
+            },
+            net: ClientNetConfig::default(),
+            think_us: (0, 100 * MS),
+        }
+    }
+}
+
+/// Where a server's reply goes: a client's attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    client: usize,
+    attempt: u64,
+    seq: Seq,
+}
+
+#[derive(Debug)]
+enum Event {
+    /// The client puts an attempt's request on the wire (after its backoff delay).
+    Transmit {
+        client: usize,
+        attempt: u64,
+        server: usize,
+        cmd: Command,
+    },
+    Request {
+        server: usize,
+        token: Token,
+        cmd: Command,
+    },
+    Reply {
+        server: usize,
+        token: Token,
+        reply: Reply,
+    },
+    Timeout {
+        client: usize,
+        attempt: u64,
+    },
+    /// A workload client starts its next operation.
+    Think {
+        client: usize,
+    },
+}
+
+#[derive(Debug)]
+struct Scheduled {
+    time: u64,
+    seq: u64,
+    event: Event,
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+
+/// Proposes through the simulated cluster's node `pos`.
+struct SimProposer<'a> {
+    cluster: &'a mut Cluster,
+    pos: usize,
+}
+
+impl Proposer for SimProposer<'_> {
+    fn propose(&mut self, data: Vec<u8>) -> Result<(Index, Term), NotLeader> {
+        self.cluster.start(self.pos, data).ok_or_else(|| NotLeader {
+            leader_hint: self.cluster.raw(self.pos).and_then(|r| r.leader_id()),
+        })
+    }
+}
+
+/// The simulated KV cluster. Servers are positions `0..servers` (node ids `1..=servers`),
+/// clients positions `0..clients`.
+pub struct KvSim {
+    cfg: KvSimConfig,
+    cluster: Cluster,
+    servers: Vec<KvServer<Token>>,
+    /// Per server: entries of the current incarnation handed to its service layer so far.
+    seen_applied: Vec<usize>,
+    seen_term: Vec<Term>,
+    clients: Vec<SimClient>,
+    net: ClientNet,
+    queue: BinaryHeap<Scheduled>,
+    next_seq: u64,
+    rng: StdRng,
+    history: History,
+}
+
+impl KvSim {
+    pub fn new(cfg: KvSimConfig) -> Self {
+        let cluster = Cluster::new(SimConfig::new(cfg.servers, cfg.seed));
+        let ids: Vec<_> = (0..cfg.servers).map(|i| cluster.id(i)).collect();
+        let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 0x6b76));
+        let clients = (0..cfg.clients)
+            .map(|_| SimClient::new(ClerkCore::new(cfg.clerk.clone(), ids.clone(), rng.random())))
+            .collect();
+        KvSim {
+            servers: (0..cfg.servers).map(|_| KvServer::new()).collect(),
+            seen_applied: vec![0; cfg.servers],
+            seen_term: vec![0; cfg.servers],
+            clients,
+            net: ClientNet::new(cfg.net.clone(), cfg.clients, cfg.servers),
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+            rng,
+            history: History::new(),
+            cluster,
+            cfg,
+        }
+    }
+
+    // ---- accessors ----
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+    /// The Raft cluster, for faults the KV layer does not wrap (the KV state of a node
+    /// crashed directly would be stale: crash through [`KvSim::crash`]).
+    pub fn cluster_mut(&mut self) -> &mut Cluster {
+        &mut self.cluster
+    }
+    pub fn now(&self) -> u64 {
+        self.cluster.now()
+    }
+    pub fn seed(&self) -> u64 {
+        self.cfg.seed
+    }
+    pub fn client(&self, c: usize) -> &SimClient {
+        &self.clients[c]
+    }
+    pub fn server(&self, i: usize) -> &KvServer<Token> {
+        &self.servers[i]
+    }
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+    pub fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+
+    /// A test failure at the current time (or the Raft violation that caused it).
+    pub fn failed(&self, what: impl Into<String>) -> SimError {
+        if let Err(e) = self.cluster.check() {
+            return e;
+        }
+        SimError::Failed {
+            seed: self.cfg.seed,
+            time_us: self.now(),
+            what: what.into(),
+        }
+    }
+
+    fn schedule(&mut self, delay: u64, event: Event) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push(Scheduled {
+            time: self.now() + delay,
+            seq,
+            event,
+        });
+    }
+
+    // ---- running ----
+
+    /// Runs Raft and KV events up to simulated time `until`.
+    pub fn run_until(&mut self, until: u64) -> Result<(), SimError> {
+        loop {
+            let next = self.queue.peek().map(|s| s.time).filter(|&t| t <= until);
+            let horizon = next.unwrap_or(until);
+            let (seen_applied, seen_term) = (&self.seen_applied, &self.seen_term);
+            let changed = self.cluster.run_until_pred(horizon, |c| {
+                (0..c.servers()).any(|i| {
+                    c.applied(i).len() != seen_applied[i]
+                        || c.get_state(i).is_some_and(|(t, _)| t != seen_term[i])
+                })
+            })?;
+            if changed {
+                self.poll_servers();
+                continue;
+            }
+            if next.is_none() {
+                return Ok(());
+            }
+            let s = self.queue.pop().expect("peeked");
+            self.handle(s.event);
+        }
+    }
+
+    pub fn run_for(&mut self, dur: u64) -> Result<(), SimError> {
+        self.run_until(self.now() + dur)
+    }
+
+    /// Hands new terms and applied entries to each live server's service layer.
+    fn poll_servers(&mut self) {
+        for i in 0..self.servers.len() {
+            let mut replies = Vec::new();
+            if let Some((term, _)) = self.cluster.get_state(i) {
+                if term != self.seen_term[i] {
+                    self.seen_term[i] = term;
+                    replies.extend(self.servers[i].on_term(term));
+                }
+            }
+            let applied = self.cluster.applied(i);
+            while self.seen_applied[i] < applied.len() {
+                let k = self.seen_applied[i];
+                self.seen_applied[i] += 1;
+                replies.extend(self.servers[i].on_applied(k as Index + 1, &applied[k]));
+            }
+            for (token, reply) in replies {
+                self.send_reply(i, token, reply);
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Transmit {
+                client,
+                attempt,
+                server,
+                cmd,
+            } => {
+                if !self.net.reaches(client, server) {
+                    return;
+                }
+                let token = Token {
+                    client,
+                    attempt,
+                    seq: cmd.seq,
+                };
+                for d in self.net.fate(&mut self.rng, true) {
+                    let cmd = cmd.clone();
+                    self.schedule(d, Event::Request { server, token, cmd });
+                }
+            }
+            Event::Request { server, token, cmd } => {
+                // Lost if the link was cut in flight or the server is down.
+                if !self.net.reaches(token.client, server) || !self.cluster.is_up(server) {
+                    return;
+                }
+                let mut raft = SimProposer {
+                    cluster: &mut self.cluster,
+                    pos: server,
+                };
+                if let Some((token, reply)) = self.servers[server].on_request(token, cmd, &mut raft)
+                {
+                    self.send_reply(server, token, reply);
+                }
+            }
+            Event::Reply {
+                server,
+                token,
+                reply,
+            } => {
+                if !self.net.reaches(token.client, server) {
+                    return;
+                }
+                let c = &mut self.clients[token.client];
+                if c.attempt != token.attempt {
+                    return;
+                }
+                if let Some(next) = c.clerk.on_reply(server, token.seq, reply) {
+                    self.on_next(token.client, next);
+                }
+            }
+            Event::Timeout { client, attempt } => {
+                let c = &mut self.clients[client];
+                if c.attempt != attempt {
+                    return;
+                }
+                if let Some(next) = c.clerk.on_timeout() {
+                    self.on_next(client, next);
+                }
+            }
+            Event::Think { client } => {
+                if !self.clients[client].is_idle() {
+                    return;
+                }
+                let c = &mut self.clients[client];
+                if let Some(w) = c.workload.as_mut() {
+                    let op = w.next_op(client, &mut self.rng);
+                    self.begin(client, op);
+                }
+            }
+        }
+    }
+
+    fn send_reply(&mut self, server: usize, token: Token, reply: Reply) {
+        if !self.net.reaches(token.client, server) {
+            return;
+        }
+        for d in self.net.fate(&mut self.rng, false) {
+            let reply = reply.clone();
+            self.schedule(
+                d,
+                Event::Reply {
+                    server,
+                    token,
+                    reply,
+                },
+            );
+        }
+    }
+
+    fn on_next(&mut self, client: usize, next: Next) {
+        match next {
+            Next::Retry(a) => self.send_attempt(client, a),
+            Next::Done(result) => {
+                let c = &mut self.clients[client];
+                let op = c.op.take().expect("an operation was in flight");
+                c.attempt += 1; // late events of the finished operation are stale
+                c.results.push((op, result.clone()));
+                self.history.ret(client, result);
+                if self.clients[client].workload.is_some() {
+                    let (lo, hi) = self.cfg.think_us;
+                    let d = self.rng.random_range(lo..=hi);
+                    self.schedule(d, Event::Think { client });
+                }
+            }
+        }
+    }
+
+    fn send_attempt(&mut self, client: usize, a: Attempt) {
+        let c = &mut self.clients[client];
+        c.attempt += 1;
+        let attempt = c.attempt;
+        let delay = a.delay.as_micros() as u64;
+        let timeout = a.timeout.as_micros() as u64;
+        self.schedule(delay + timeout, Event::Timeout { client, attempt });
+        let (server, cmd) = (a.server, a.cmd);
+        self.schedule(
+            delay,
+            Event::Transmit {
+                client,
+                attempt,
+                server,
+                cmd,
+            },
+        );
+    }
+
+    fn begin(&mut self, client: usize, op: Op) {
+        self.history.invoke(client, op.clone());
+        let c = &mut self.clients[client];
+        c.op = Some(op.clone());
+        let a = c.clerk.begin(op);
+        self.send_attempt(client, a);
+    }
+
+    // ---- clients ----
+
+    /// Starts `op` at idle client `c`; it runs as the simulation runs.
+    pub fn submit(&mut self, c: usize, op: Op) {
+        assert!(
+            self.clients[c].is_idle(),
+            "client {c} already has an operation in flight"
+        );
+        self.begin(c, op);
+    }
+
+    /// Runs until client `c` is idle or `within` has passed; its last result if it finished.
+    pub fn wait_for(&mut self, c: usize, within: u64) -> Result<Option<OpResult>, SimError> {
+        let deadline = self.now() + within;
+        while !self.clients[c].is_idle() && self.now() < deadline {
+            self.run_until((self.now() + 5 * MS).min(deadline))?;
+        }
+        Ok(self.clients[c]
+            .is_idle()
+            .then(|| self.clients[c].results.last().expect("done").1.clone()))
+    }
+
+    /// Runs `op` at client `c` to completion; fails if it takes longer than `within`.
+    pub fn op(&mut self, c: usize, op: Op, within: u64) -> Result<OpResult, SimError> {
+        let what = format!("{op:?}");
+        self.submit(c, op);
+        self.wait_for(c, within)?
+            .ok_or_else(|| self.failed(format!("client {c}: {what} did not complete")))
+    }
+
+    pub fn get(&mut self, c: usize, key: &str, within: u64) -> Result<Option<String>, SimError> {
+        match self.op(c, Op::Get { key: key.into() }, within)? {
+            OpResult::Value(v) => Ok(v),
+            OpResult::Done => Err(self.failed("Get answered Done")),
+        }
+    }
+
+    /// Client `c` keeps issuing random operations over `keys` until [`KvSim::stop_workloads`].
+    pub fn start_workload(&mut self, c: usize, keys: Vec<String>) {
+        self.clients[c].workload = Some(Workload::new(keys));
+        let d = self.rng.random_range(0..=10 * MS);
+        self.schedule(d, Event::Think { client: c });
+    }
+
+    /// Workload clients finish their current operation and start no new one.
+    pub fn stop_workloads(&mut self) {
+        for c in &mut self.clients {
+            c.workload = None;
+        }
+    }
+
+    /// Runs until every client is idle; fails after `within`.
+    pub fn wait_all_idle(&mut self, within: u64) -> Result<(), SimError> {
+        let deadline = self.now() + within;
+        while self.clients.iter().any(|c| !c.is_idle()) {
+            if self.now() >= deadline {
+                let busy: Vec<usize> = (0..self.clients.len())
+                    .filter(|&c| !self.clients[c].is_idle())
+                    .collect();
+                return Err(self.failed(format!("clients {busy:?} did not finish their operation")));
+            }
+            self.run_until((self.now() + 10 * MS).min(deadline))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the whole recorded history for linearizability.
+    pub fn check_linearizable(&self) -> Result<(), SimError> {
+        self.cluster.check()?;
+        // The tester's search recurses once per operation of a key; give it a deep stack.
+        let res = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(256 << 20)
+                .spawn_scoped(s, || self.history.check())
+                .expect("spawn checker thread")
+                .join()
+                .expect("checker thread")
+        });
+        res.map_err(|e| self.failed(e))
+    }
+
+    // ---- faults ----
+
+    /// Client and server networks unreliable (loss, duplication, delay) or not.
+    pub fn set_unreliable(&mut self, on: bool) {
+        self.cluster.set_unreliable(on);
+        self.net.unreliable = on;
+    }
+
+    /// Server `i` (Raft node and KV service) crashes at a random point of its sync cycle.
+    pub fn crash(&mut self, i: usize) {
+        if !self.cluster.is_up(i) {
+            return;
+        }
+        self.cluster.crash_random(i);
+        // Waiting clients get no answer from a dead server; they time out.
+        self.servers[i].crash();
+        self.seen_applied[i] = 0;
+        self.seen_term[i] = 0;
+    }
+
+    /// Restarts server `i`; its state machine is rebuilt as the log is re-applied.
+    pub fn restart(&mut self, i: usize) {
+        self.cluster.restart(i);
+    }
+
+    /// Servers in the same group can talk; others cannot.
+    pub fn partition(&mut self, group: &[usize]) {
+        let n = self.servers.len();
+        for a in 0..n {
+            for b in a + 1..n {
+                self.cluster.set_link(a, b, group[a] == group[b]);
+            }
+        }
+        self.cluster.note_links(format!("partition {group:?}"));
+    }
+
+    /// Every server link up (reliability unchanged).
+    pub fn heal_servers(&mut self) {
+        self.partition(&vec![0; self.servers.len()]);
+    }
+
+    /// Client `c` reaches exactly `servers`.
+    pub fn connect_client(&mut self, c: usize, servers: &[usize]) {
+        for s in 0..self.servers.len() {
+            self.net.set_reach(c, s, servers.contains(&s));
+        }
+    }
+
+    pub fn connect_client_all(&mut self, c: usize) {
+        let all: Vec<usize> = (0..self.servers.len()).collect();
+        self.connect_client(c, &all);
+    }
+
+    /// Position of a server that believes it is leader now, if any.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.servers.len()).find(|&i| self.cluster.get_state(i).is_some_and(|(_, l)| l))
+    }
+}

@@ -1,0 +1,207 @@
+//! The replicated state machine: the key/value map plus the session table.
+//!
+//! Duplicate detection happens here, at apply time, and the session table is part of the
+//! replicated state. Every replica applies the same log, so every replica builds the same table
+//! and a new leader already knows which operations were executed. Deduplicating when a request
+//! *arrives* instead would be wrong: a retry can reach a new leader before (or after) the first
+//! copy is committed, and both copies may end up in the log; only the apply loop sees them in
+//! their final order.
+
+use std::collections::HashMap;
+
+use raft_impl::types::Index;
+
+use crate::command::{ClientId, Command, Op, OpResult, Seq};
+
+/// The last operation executed for one client, and its result (to answer retries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub last_seq: Seq,
+    pub last_result: OpResult,
+}
+
+/// What applying one command did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Executed now (first time this `(client, seq)` reached the state machine).
+    Executed(OpResult),
+    /// A retry of the client's last executed operation: not executed again; its recorded result.
+    Duplicate(OpResult),
+    /// Older than the client's last executed operation. The client has already had that reply
+    /// (it sends one operation at a time), so nobody is waiting for this one.
+    Stale,
+}
+
+impl Applied {
+    /// The result to send to a waiting client, if any.
+    pub fn result(&self) -> Option<&OpResult> {
+        match self {
+            Applied::Executed(r) | Applied::Duplicate(r) => Some(r),
+            Applied::Stale => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct KvStateMachine {
+    data: HashMap<String, String>,
+    sessions: HashMap<ClientId, Session>,
+    last_applied: Index,
+}
+
+impl KvStateMachine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn last_applied(&self) -> Index {
+        self.last_applied
+    }
+
+    /// Applies the command at log `index`. Indices must come in order, each once.
+    pub fn apply(&mut self, index: Index, cmd: &Command) -> Applied {
+        self.note_index(index);
+        if let Some(s) = self.sessions.get(&cmd.client_id) {
+            if cmd.seq == s.last_seq {
+                return Applied::Duplicate(s.last_result.clone());
+            }
+            if cmd.seq < s.last_seq {
+                return Applied::Stale;
+            }
+        }
+        let result = self.execute(&cmd.op);
+        self.sessions.insert(
+            cmd.client_id,
+            Session {
+                last_seq: cmd.seq,
+                last_result: result.clone(),
+            },
+        );
+        Applied::Executed(result)
+    }
+
+    /// Consumes log `index` without a command (an entry that is not a KV command). Keeps the
+    /// applied index in step with the log so the service's index bookkeeping stays exact.
+    pub fn skip(&mut self, index: Index) {
+        self.note_index(index);
+    }
+
+    fn note_index(&mut self, index: Index) {
+        debug_assert_eq!(
+            index,
+            self.last_applied + 1,
+            "entries are applied in log order, each once"
+        );
+        self.last_applied = index;
+    }
+
+    fn execute(&mut self, op: &Op) -> OpResult {
+        match op {
+            Op::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                OpResult::Done
+            }
+            Op::Append { key, value } => {
+                self.data.entry(key.clone()).or_default().push_str(value);
+                OpResult::Done
+            }
+            Op::Get { key } => OpResult::Value(self.data.get(key).cloned()),
+        }
+    }
+
+    /// The recorded session of `client`, if it has executed anything.
+    pub fn session(&self, client: ClientId) -> Option<&Session> {
+        self.sessions.get(&client)
+    }
+
+    /// Current value of `key` (local, not linearizable: for tests and diagnostics).
+    pub fn peek(&self, key: &str) -> Option<&str> {
+        self.data.get(key).map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(client: ClientId, seq: Seq, op: Op) -> Command {
+        Command {
+            client_id: client,
+            seq,
+            op,
+        }
+    }
+    fn append(k: &str, v: &str) -> Op {
+        Op::Append {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn put_append_get() {
+        let mut sm = KvStateMachine::new();
+        let get = || Op::Get { key: "a".into() };
+        assert_eq!(
+            sm.apply(1, &cmd(1, 1, get())),
+            Applied::Executed(OpResult::Value(None))
+        );
+        sm.apply(
+            2,
+            &cmd(
+                1,
+                2,
+                Op::Put {
+                    key: "a".into(),
+                    value: "x".into(),
+                },
+            ),
+        );
+        sm.apply(3, &cmd(1, 3, append("a", "y")));
+        assert_eq!(
+            sm.apply(4, &cmd(1, 4, get())),
+            Applied::Executed(OpResult::Value(Some("xy".into())))
+        );
+    }
+
+    #[test]
+    fn a_retried_append_is_executed_once() {
+        let mut sm = KvStateMachine::new();
+        assert_eq!(
+            sm.apply(1, &cmd(9, 1, append("k", "a"))),
+            Applied::Executed(OpResult::Done)
+        );
+        // The same (client, seq) committed again, e.g. sent to two leaders in turn.
+        assert_eq!(
+            sm.apply(2, &cmd(9, 1, append("k", "a"))),
+            Applied::Duplicate(OpResult::Done)
+        );
+        assert_eq!(sm.peek("k"), Some("a"));
+        sm.apply(3, &cmd(9, 2, append("k", "b")));
+        assert_eq!(sm.apply(4, &cmd(9, 1, append("k", "a"))), Applied::Stale);
+        assert_eq!(sm.peek("k"), Some("ab"));
+        // Another client's sequence numbers are independent.
+        sm.apply(5, &cmd(10, 1, append("k", "c")));
+        assert_eq!(sm.peek("k"), Some("abc"));
+    }
+
+    #[test]
+    fn a_duplicate_get_returns_the_first_result() {
+        let mut sm = KvStateMachine::new();
+        let get = cmd(1, 1, Op::Get { key: "k".into() });
+        sm.apply(1, &get);
+        sm.apply(
+            2,
+            &cmd(
+                2,
+                1,
+                Op::Put {
+                    key: "k".into(),
+                    value: "new".into(),
+                },
+            ),
+        );
+        // The retry must not observe the later Put: the operation took effect once, at index 1.
+        assert_eq!(sm.apply(3, &get), Applied::Duplicate(OpResult::Value(None)));
+    }
+}
