@@ -60,8 +60,8 @@ pub enum Next {
 struct InFlight {
     cmd: Command,
     server: usize,
-    /// Servers tried since the last backoff pause; after all of them, pause.
-    tried_in_round: usize,
+    /// Servers tried since the last backoff pause (by position); after all of them, pause.
+    tried: Vec<bool>,
 }
 
 /// The Clerk's session state and retry decisions.
@@ -121,10 +121,12 @@ impl ClerkCore {
             op,
         };
         self.next_seq += 1;
+        let mut tried = vec![false; self.servers.len()];
+        tried[self.leader] = true;
         self.current = Some(InFlight {
             cmd: cmd.clone(),
             server: self.leader,
-            tried_in_round: 1,
+            tried,
         });
         Attempt {
             server: self.leader,
@@ -172,30 +174,33 @@ impl ClerkCore {
         Some(Next::Retry(self.retry(None)))
     }
 
-    /// The next attempt: to `hint` at once if given, else to the next server, pausing with
-    /// exponential backoff once every server has been tried.
+    /// The next attempt: to `hint` at once if it was not tried yet in this round, else to the
+    /// next untried server; once every server has been tried, pause with exponential backoff
+    /// and start a new round. Tracking the round (not just following hints) matters: followers
+    /// cut off with a dead leader keep naming it, and bouncing between them and the leader
+    /// would never reach the live majority.
     fn retry(&mut self, hint: Option<usize>) -> Attempt {
         let n = self.servers.len();
         let cur = self
             .current
             .as_mut()
             .expect("retry only with an operation in flight");
-        let (server, delay) = match hint {
-            Some(h) if cur.tried_in_round < n => (h, Duration::ZERO),
-            _ => {
-                let next = (cur.server + 1) % n;
-                if cur.tried_in_round >= n {
-                    cur.tried_in_round = 0;
-                    let d = self.backoff;
-                    self.backoff = (self.backoff * 2).min(self.cfg.max_backoff);
-                    (hint.unwrap_or(next), d)
-                } else {
-                    (next, Duration::ZERO)
-                }
+        let untried =
+            |from: usize, tried: &[bool]| (1..=n).map(|k| (from + k) % n).find(|&s| !tried[s]);
+        let (server, delay) = match hint
+            .filter(|&h| !cur.tried[h])
+            .or_else(|| untried(cur.server, &cur.tried))
+        {
+            Some(s) => (s, Duration::ZERO),
+            None => {
+                cur.tried = vec![false; n];
+                let d = self.backoff;
+                self.backoff = (self.backoff * 2).min(self.cfg.max_backoff);
+                (hint.unwrap_or((cur.server + 1) % n), d)
             }
         };
         cur.server = server;
-        cur.tried_in_round += 1;
+        cur.tried[server] = true;
         self.leader = server;
         Attempt {
             server,

@@ -6,7 +6,7 @@
 
 use raft_impl::sim::{SimError, ELECTION_TIMEOUT, MS, SEC};
 use raft_kv::command::{Op, OpResult};
-use raft_kv::sim::{KvSim, KvSimConfig};
+use raft_kv::sim::{KvSim, KvSimConfig, ServiceFault};
 use rand::Rng;
 
 /// Bound on waiting for clients to finish once faults stop (6.824 budgets are similar).
@@ -354,4 +354,66 @@ fn persist_partition_unreliable_linearizable() -> Result<(), SimError> {
         ..Generic::new(15)
     }
     .run_seeds(13000)
+}
+
+// ---- the checks can fail ----
+
+/// Without sessions, a retry after a lost reply appends twice; the linearizability check (and
+/// the exactly-once count) must notice on some seed.
+#[test]
+fn checker_catches_duplicate_execution_without_sessions() {
+    let caught = (0..10).any(|seed| {
+        let mut cfg = KvSimConfig::new(5, 3, 50_000 + seed);
+        cfg.fault = Some(ServiceFault::NoSessions);
+        let mut sim = KvSim::new(cfg);
+        sim.set_unreliable(true);
+        for c in 0..3 {
+            sim.start_workload(c, vec!["k".into()]);
+        }
+        sim.run_for(5 * SEC).expect("raft stays safe");
+        sim.stop_workloads();
+        sim.wait_all_idle(SETTLE).expect("clients finish");
+        sim.check_linearizable().is_err()
+    });
+    assert!(caught, "duplicate executions went unnoticed on every seed");
+}
+
+/// Reads answered locally by a server cut off from the majority miss a completed Put.
+#[test]
+fn checker_catches_stale_local_reads() -> Result<(), SimError> {
+    let mut cfg = KvSimConfig::new(5, 2, 51_000);
+    cfg.fault = Some(ServiceFault::LocalReads);
+    let mut sim = KvSim::new(cfg);
+    sim.op(
+        0,
+        Op::Put {
+            key: "1".into(),
+            value: "13".into(),
+        },
+        10 * SEC,
+    )?;
+    sim.run_for(SEC)?; // every server learns the commit and applies it
+    let leader = sim.leader().ok_or_else(|| sim.failed("no leader"))?;
+    let minority: Vec<usize> = (0..5).filter(|&i| i != leader).take(2).collect();
+    let group: Vec<usize> = (0..5).map(|i| usize::from(minority.contains(&i))).collect();
+    sim.partition(&group);
+    sim.connect_client(1, &minority);
+    sim.op(
+        0,
+        Op::Put {
+            key: "1".into(),
+            value: "14".into(),
+        },
+        10 * SEC,
+    )?;
+    assert_eq!(
+        sim.get(1, "1", 10 * SEC)?.as_deref(),
+        Some("13"),
+        "the read is stale"
+    );
+    assert!(
+        sim.check_linearizable().is_err(),
+        "the stale read was not caught"
+    );
+    Ok(())
 }

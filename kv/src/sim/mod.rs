@@ -39,6 +39,19 @@ pub struct KvSimConfig {
     /// Pause between a workload client's operations, microseconds (inclusive range). Bounds
     /// history length, which the linearizability search is sensitive to.
     pub think_us: (u64, u64),
+    /// A deliberate service bug, to show the checks catch it (`None`: correct service).
+    pub fault: Option<ServiceFault>,
+}
+
+/// Bugs the simulator can inject, each one a classic KV-service mistake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceFault {
+    /// Every attempt carries a fresh sequence number, as if the Clerk kept no session: a retry
+    /// after a lost reply executes the operation again.
+    NoSessions,
+    /// Any server answers Get from its local state machine without going through the log: a
+    /// deposed leader or a lagging follower returns stale values.
+    LocalReads,
 }
 
 impl KvSimConfig {
@@ -53,6 +66,7 @@ impl KvSimConfig {
             },
             net: ClientNetConfig::default(),
             think_us: (0, 100 * MS),
+            fault: None,
         }
     }
 }
@@ -280,7 +294,7 @@ impl KvSim {
                 client,
                 attempt,
                 server,
-                cmd,
+                mut cmd,
             } => {
                 if !self.net.reaches(client, server) {
                     return;
@@ -290,6 +304,10 @@ impl KvSim {
                     attempt,
                     seq: cmd.seq,
                 };
+                if self.cfg.fault == Some(ServiceFault::NoSessions) {
+                    // Attempt numbers grow per client, so the server sees a new operation.
+                    cmd.seq = attempt;
+                }
                 for d in self.net.fate(&mut self.rng, true) {
                     let cmd = cmd.clone();
                     self.schedule(d, Event::Request { server, token, cmd });
@@ -299,6 +317,14 @@ impl KvSim {
                 // Lost if the link was cut in flight or the server is down.
                 if !self.net.reaches(token.client, server) || !self.cluster.is_up(server) {
                     return;
+                }
+                if let (Some(ServiceFault::LocalReads), Op::Get { key }) = (self.cfg.fault, &cmd.op)
+                {
+                    let v = self.servers[server]
+                        .state_machine()
+                        .peek(key)
+                        .map(str::to_string);
+                    return self.send_reply(server, token, Ok(OpResult::Value(v)));
                 }
                 let mut raft = SimProposer {
                     cluster: &mut self.cluster,
