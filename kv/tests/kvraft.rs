@@ -89,8 +89,8 @@ impl Generic {
                 }
             }
             sim.wait_all_idle(SETTLE)?;
-            for c in 0..self.clients {
-                if sim.client(c).results.len() == before[c] {
+            for (c, &done_before) in before.iter().enumerate() {
+                if sim.client(c).results.len() == done_before {
                     return Err(sim.failed(format!("round {round}: client {c} completed nothing")));
                 }
             }
