@@ -7,7 +7,7 @@
 //! definitions the model's comments give. With it, `properties::violated`
 //! can be evaluated on the implementation exactly as on the model.
 
-use raft_model::state::{Commit, Faults, History, Msg, Role, Server, State};
+use raft_model::state::{Faults, History, Msg, Role, Server, State};
 use raft_model::Action;
 
 #[derive(Clone, Debug, Default)]
@@ -47,7 +47,7 @@ impl Observer {
             }
         }
         for (before, after) in self.prev.iter().zip(now) {
-            record_commits(&mut self.history.commits, before.commit_index, after);
+            self.history.record_commits(after, before.commit_index);
         }
         self.record(now);
         self.prev = now.to_vec();
@@ -94,22 +94,3 @@ impl Observer {
     }
 }
 
-/// The entries `s` committed since its commit index was `old_commit`,
-/// keeping for each the lowest term in which any server committed it.
-fn record_commits(commits: &mut Vec<Commit>, old_commit: u8, s: &Server) {
-    for index in old_commit + 1..=s.commit_index {
-        let Some(entry) = s.entry(index) else { break };
-        match commits.iter().position(|c| c.index == index && c.entry == entry) {
-            Some(at) => commits[at].term = commits[at].term.min(s.current_term),
-            None => {
-                let c = Commit {
-                    index,
-                    entry,
-                    term: s.current_term,
-                };
-                let at = commits.partition_point(|x| x < &c);
-                commits.insert(at, c);
-            }
-        }
-    }
-}

@@ -422,7 +422,7 @@ impl RaftModel {
                     s.commit_index = s.commit_index.max(req.leader_commit.min(bound));
                 }
                 let term = s.current_term;
-                record_commits(state, me, old_commit);
+                state.history.record_commits(&state.servers[me as usize], old_commit);
                 reply(term, true, last_new, None)
             }
         };
@@ -520,7 +520,7 @@ impl RaftModel {
                 break;
             }
         }
-        record_commits(state, me, old_commit);
+        state.history.record_commits(&state.servers[me as usize], old_commit);
     }
 }
 
@@ -564,29 +564,6 @@ fn consistency_check(s: &Server, prev_log_index: Index, prev_log_term: Term) -> 
         first_index: first,
         log_len: s.last_index(),
     })
-}
-
-/// History: record the entries server `i` just committed (indices above
-/// `old_commit`), keeping the lowest term in which each was committed.
-fn record_commits(state: &mut State, i: ServerId, old_commit: Index) {
-    let s = &state.servers[i as usize];
-    for index in old_commit + 1..=s.commit_index {
-        let Some(entry) = s.entry(index) else { break };
-        let commits = &mut state.history.commits;
-        match commits.iter().position(|c| c.index == index && c.entry == entry) {
-            Some(at) if commits[at].term <= s.current_term => {}
-            Some(at) => commits[at].term = s.current_term,
-            None => {
-                let c = Commit {
-                    index,
-                    entry,
-                    term: s.current_term,
-                };
-                let at = commits.partition_point(|x| x < &c);
-                commits.insert(at, c);
-            }
-        }
-    }
 }
 
 /// History: a server that was leader before and after the action, in the

@@ -184,6 +184,28 @@ pub struct History {
     pub leader_log_rewritten: bool,
 }
 
+impl History {
+    /// Records the entries `s` committed above `old_commit`, keeping for
+    /// each the lowest term in which any server committed it.
+    pub fn record_commits(&mut self, s: &Server, old_commit: Index) {
+        for index in old_commit + 1..=s.commit_index {
+            let Some(entry) = s.entry(index) else { break };
+            match self.commits.iter().position(|c| c.index == index && c.entry == entry) {
+                Some(at) => self.commits[at].term = self.commits[at].term.min(s.current_term),
+                None => {
+                    let c = Commit {
+                        index,
+                        entry,
+                        term: s.current_term,
+                    };
+                    let at = self.commits.partition_point(|x| x < &c);
+                    self.commits.insert(at, c);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct State {
     pub servers: Vec<Server>,
