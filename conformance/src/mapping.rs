@@ -238,10 +238,11 @@ pub fn to_model_msg(env: &Envelope, servers: usize) -> Result<Msg, MapError> {
 
 /// A core node's state as a model [`Server`].
 ///
-/// `votes_granted` (the candidate's tally) is private to the core and is
-/// returned as 0; `votes_cast` is a model history variable and is 0 too. A
-/// leader's own `next_index`/`match_index` slot, which the model keeps but
-/// never uses, is 0. [`comparable`] blanks the same fields on the model side.
+/// `votes_granted` is the candidate's tally from `Status::votes_granted`
+/// (itself included, as in the model; empty in the other roles, as the model
+/// clears it). `votes_cast` is a model history variable and is 0. A leader's
+/// own `next_index`/`match_index` slot, which the model keeps but never uses,
+/// is 0. [`comparable`] blanks the same fields on the model side.
 pub fn abstract_server(status: &Status<'_>, servers: usize) -> Result<Server, MapError> {
     let role = match status.role {
         CoreRole::Follower => Role::Follower,
@@ -258,6 +259,10 @@ pub fn abstract_server(status: &Status<'_>, servers: usize) -> Result<Server, Ma
             match_index[slot] = small("match_index", p.match_index)?;
         }
     }
+    let mut votes_granted = 0u8;
+    for &voter in &status.votes_granted {
+        votes_granted |= 1 << server_id(voter, servers)?;
+    }
     for (position, e) in status.log.iter().enumerate() {
         if e.index != position as u64 + 1 {
             return Err(MapError(format!(
@@ -272,7 +277,7 @@ pub fn abstract_server(status: &Status<'_>, servers: usize) -> Result<Server, Ma
         log: status.log.iter().map(to_model_entry).collect::<Result<_, _>>()?,
         role,
         commit_index: small("commit_index", status.commit_index)?,
-        votes_granted: 0,
+        votes_granted,
         next_index,
         match_index,
         votes_cast: 0,
@@ -280,12 +285,10 @@ pub fn abstract_server(status: &Status<'_>, servers: usize) -> Result<Server, Ma
 }
 
 /// The fields of model server `me` that the comparison looks at: everything
-/// but `votes_granted` (not observable in the core; a wrong tally still shows
-/// as a wrong role), `votes_cast` (history) and the leader's own
-/// `next_index`/`match_index` slot (unused by the model).
+/// but `votes_cast` (history) and the leader's own `next_index`/`match_index`
+/// slot (unused by the model).
 pub fn comparable(s: &Server, me: ServerId) -> Server {
     let mut c = s.clone();
-    c.votes_granted = 0;
     c.votes_cast = 0;
     if let Some(n) = c.next_index.get_mut(me as usize) {
         *n = 0;
@@ -405,7 +408,7 @@ mod tests {
         s.next_index = vec![3, 2, 1];
         s.match_index = vec![0, 1, 0];
         let c = comparable(&s, 0);
-        assert_eq!((c.votes_granted, c.votes_cast), (0, 0));
+        assert_eq!((c.votes_granted, c.votes_cast), (0b11, 0));
         assert_eq!(c.next_index, vec![0, 2, 1]);
         assert_eq!(c.match_index, vec![0, 1, 0]);
     }

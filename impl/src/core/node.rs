@@ -159,6 +159,13 @@ impl RawNode {
             log: self.log.entries(),
             commit_index: self.log.commit_index,
             applied_index: self.log.applied,
+            votes_granted: if self.role == Role::Candidate {
+                std::iter::once(self.cfg.id)
+                    .chain(self.votes.granted_slots().map(|slot| self.cfg.peers[slot]))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             progress: self
                 .progress
                 .iter()

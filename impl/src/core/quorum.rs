@@ -44,6 +44,15 @@ impl VoteTally {
         }
     }
 
+    /// Peer slots (positions in the config's `peers`) that granted their vote.
+    pub fn granted_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.granted
+            .iter()
+            .enumerate()
+            .filter(|(_, &g)| g)
+            .map(|(slot, _)| slot)
+    }
+
     /// Votes so far, the candidate's own included.
     pub fn count(&self) -> usize {
         1 + self.granted.iter().filter(|&&g| g).count()

@@ -36,6 +36,11 @@ pub struct Status<'a> {
     pub commit_index: Index,
     /// Last index the runtime confirmed applied (through `advance`).
     pub applied_index: Index,
+    /// Candidate only: the voters of its current election so far, itself first, then the
+    /// peers that granted their vote in config order. Empty in the other roles (the tally is
+    /// reset on becoming leader or follower). Exposed so conformance can compare the
+    /// candidate's tally with the model's `votes_granted`, not only its effect on the role.
+    pub votes_granted: Vec<NodeId>,
     /// Per-peer progress, in config order; empty unless leader.
     pub progress: Vec<PeerProgress>,
     /// Messages refused as malformed since the node was built.

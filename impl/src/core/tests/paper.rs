@@ -130,12 +130,15 @@ fn s5_2_candidate_wins_with_majority_and_sends_append_entries_in_same_step() {
 fn s5_2_candidate_needs_votes_from_a_majority_of_distinct_servers() {
     let mut c = node(1, 5);
     c.election_timeout_now();
+    assert_eq!(c.status().votes_granted, vec![1], "its own vote");
     c.step(env(2, 1, rvr(1, true))).unwrap();
     c.step(env(2, 1, rvr(1, true))).unwrap(); // duplicate: same voter
     c.step(env(3, 1, rvr(1, false))).unwrap();
     assert_eq!(c.role(), Role::Candidate);
+    assert_eq!(c.status().votes_granted, vec![1, 2], "the tally is a set of voters");
     c.step(env(4, 1, rvr(1, true))).unwrap();
     assert_eq!(c.role(), Role::Leader);
+    assert!(c.status().votes_granted.is_empty(), "only a candidate has a tally");
 }
 
 #[test]
