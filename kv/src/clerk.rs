@@ -9,7 +9,7 @@
 //! many copies reach the log, the state machine executes the first and answers the rest from
 //! its session table.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use raft_impl::types::NodeId;
 use thiserror::Error;
@@ -247,6 +247,9 @@ pub struct Clerk<T> {
     transport: T,
     /// Attempts per operation before giving up (`None`: retry forever, as 6.824 clerks do).
     max_attempts: Option<u32>,
+    /// Wall-clock budget per operation before giving up (`None`: no limit). Only meaningful
+    /// over a real transport; a simulated one does not advance the wall clock.
+    time_limit: Option<Duration>,
 }
 
 impl<T: Transport> Clerk<T> {
@@ -255,7 +258,18 @@ impl<T: Transport> Clerk<T> {
             core,
             transport,
             max_attempts,
+            time_limit: None,
         }
+    }
+
+    /// Gives up on an operation (`ClerkError::GaveUp`) once it has taken `limit` of wall time.
+    pub fn with_time_limit(mut self, limit: Option<Duration>) -> Self {
+        self.time_limit = limit;
+        self
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     pub fn core(&self) -> &ClerkCore {
@@ -291,6 +305,7 @@ impl<T: Transport> Clerk<T> {
 
     /// Runs one operation to completion (or until the attempt budget is spent).
     pub fn run(&mut self, op: Op) -> Result<OpResult, ClerkError> {
+        let started = Instant::now();
         let mut attempt = self.core.begin(op);
         let mut attempts = 0u32;
         loop {
@@ -314,7 +329,9 @@ impl<T: Transport> Clerk<T> {
                 Next::Done(r) => return Ok(r),
                 Next::Retry(a) => attempt = a,
             }
-            if self.max_attempts.is_some_and(|m| attempts >= m) {
+            if self.max_attempts.is_some_and(|m| attempts >= m)
+                || self.time_limit.is_some_and(|t| started.elapsed() >= t)
+            {
                 // Abandon the session's operation: the next one gets a fresh sequence number.
                 self.core.current = None;
                 return Err(ClerkError::GaveUp { attempts, last });

@@ -6,11 +6,14 @@
 //! - [`server`]: the sans-IO service layer (state machine + requests waiting on log indices).
 //! - [`clerk`]: the client: leader finding, retries with backoff, exactly-once sessions.
 //! - [`history`]: linearizability checking of client histories with stateright.
+//! - [`net`]: the real-network runtime: TCP framing, the node (tokio + a node-loop thread
+//!   with `FileStorage`), the Clerk's TCP transport.
 //! - [`sim`]: a deterministic KV cluster on `raft_impl::sim` with simulated clients.
 
 pub mod clerk;
 pub mod command;
 pub mod history;
+pub mod net;
 pub mod server;
 pub mod sim;
 pub mod state_machine;

@@ -1,0 +1,18 @@
+//! The KV service on a real network. See `docs/kv-service.md` ("Running it").
+//!
+//! - [`frame`]: the length-prefixed, versioned wire format (peers and clients share it).
+//! - [`io`]: reading/writing frames with timeouts, async and blocking.
+//! - [`node`]: one node: listener, per-peer connection tasks, the node loop thread.
+//! - `node_loop`: the thread owning `RawNode` + `FileStorage` + `KvServer` (persist, send,
+//!   apply).
+//! - [`client`]: the Clerk's TCP transport.
+
+pub mod client;
+pub mod frame;
+pub mod io;
+pub mod node;
+mod node_loop;
+
+pub use client::{tcp_clerk, TcpTransport};
+pub use frame::{Frame, FrameError, MAX_FRAME_LEN, WIRE_VERSION};
+pub use node::{NetConfig, Node, NodeConfig, NodeError};
