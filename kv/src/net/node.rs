@@ -72,24 +72,17 @@ pub struct NodeConfig {
 /// Why a node could not start (or stopped).
 #[derive(Debug, Error)]
 pub enum NodeError {
-    #[error("cannot listen on {addr}: {source}")]
+    // The cause is part of the message (and not also a `source`), so that printing the error
+    // chain does not repeat it.
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("data directory {}: {source}", dir.display())]
-    Storage {
-        dir: PathBuf,
-        #[source]
-        source: StorageError,
-    },
-    #[error("data directory {} does not fit this node: {source}", dir.display())]
-    Init {
-        dir: PathBuf,
-        #[source]
-        source: InitError,
-    },
+    #[error("data directory {}: {error}", dir.display())]
+    Storage { dir: PathBuf, error: StorageError },
+    #[error("data directory {} does not fit this node: {error}", dir.display())]
+    Init { dir: PathBuf, error: InitError },
     #[error("node loop thread: {0}")]
     Thread(String),
 }
@@ -116,34 +109,34 @@ impl Node {
     /// Must be called inside a tokio runtime.
     pub async fn start(cfg: NodeConfig) -> Result<Node, NodeError> {
         let dir = cfg.data_dir.clone();
-        let storage = FileStorage::open(&dir).map_err(|source| NodeError::Storage {
+        let storage = FileStorage::open(&dir).map_err(|error| NodeError::Storage {
             dir: dir.clone(),
-            source,
+            error,
         })?;
-        let stored = storage.load().map_err(|source| NodeError::Storage {
+        let stored = storage.load().map_err(|error| NodeError::Storage {
             dir: dir.clone(),
-            source,
+            error,
         })?;
         let peer_ids: Vec<NodeId> = cfg.peers.keys().copied().collect();
         // Seeded per node and per start, so restarted nodes do not replay the same timeouts.
         let seed = cfg.id ^ rand::random::<u64>();
         let raft_cfg = Config::production(cfg.id, peer_ids, seed);
         let node =
-            RawNode::restore(raft_cfg, stored.hard_state, stored.entries).map_err(|source| {
+            RawNode::restore(raft_cfg, stored.hard_state, stored.entries).map_err(|error| {
                 NodeError::Init {
                     dir: dir.clone(),
-                    source,
+                    error,
                 }
             })?;
         let listener = TcpListener::bind(cfg.listen)
             .await
-            .map_err(|source| NodeError::Bind {
+            .map_err(|error| NodeError::Bind {
                 addr: cfg.listen,
-                source,
+                error,
             })?;
-        let addr = listener.local_addr().map_err(|source| NodeError::Bind {
+        let addr = listener.local_addr().map_err(|error| NodeError::Bind {
             addr: cfg.listen,
-            source,
+            error,
         })?;
 
         let (stop, stop_rx) = watch::channel(false);
@@ -221,9 +214,9 @@ impl Node {
             .map_err(|e| NodeError::Thread(e.to_string()))?;
         match joined {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(source)) => Err(NodeError::Storage {
+            Ok(Err(error)) => Err(NodeError::Storage {
                 dir: self.data_dir.clone(),
-                source,
+                error,
             }),
             Err(_) => Err(NodeError::Thread("node loop panicked".into())),
         }

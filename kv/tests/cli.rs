@@ -1,0 +1,161 @@
+//! The `raftkv` binary's error reporting and the one-command local cluster (loopback only;
+//! every wait is bounded).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_raftkv");
+
+fn raftkv(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run raftkv")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn serve_args<'a>(dir: &'a str, listen: &'a str, peers: &'a str) -> Vec<&'a str> {
+    vec![
+        "serve",
+        "--id",
+        "1",
+        "--peers",
+        peers,
+        "--data-dir",
+        dir,
+        "--listen",
+        listen,
+    ]
+}
+
+#[test]
+fn a_bad_flag_exits_2_naming_it() {
+    let o = raftkv(&["serve", "--id", "1", "--bogus-flag"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--bogus-flag"), "{}", stderr(&o));
+    let o = raftkv(&["get", "--cluster", "not-an-address", "k"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not-an-address"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_port_in_use_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let other = common::free_addrs(1)[0];
+    let peers = format!("1={addr},2={other}");
+    let o = raftkv(&serve_args(dir.path().to_str().unwrap(), &addr, &peers));
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains(&addr) && e.contains("in use"), "{e}");
+}
+
+#[test]
+fn a_foreign_data_directory_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hardstate"),
+        b"{\"this\": \"is somebody else's file\"}",
+    )
+    .unwrap();
+    let a = common::free_addrs(2);
+    let peers = format!("1={},2={}", a[0], a[1]);
+    let o = raftkv(&serve_args(
+        dir.path().to_str().unwrap(),
+        &a[0].to_string(),
+        &peers,
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("hardstate") && e.contains("foreign"), "{e}");
+}
+
+#[test]
+fn an_unreachable_cluster_fails_in_bounded_time_naming_the_addresses() {
+    let a = common::free_addrs(2);
+    let list = format!("{},{}", a[0], a[1]);
+    let t = Instant::now();
+    let o = raftkv(&["get", "--cluster", &list, "--timeout", "1", "k"]);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&a[0].to_string()) && e.contains(&a[1].to_string()),
+        "{e}"
+    );
+}
+
+/// Kills the child if the test fails half-way.
+struct Reap(std::process::Child);
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn cluster_serves_clients_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three consecutive free ports: try a few random bases.
+    let base = (0..50)
+        .map(|i| 20000 + ((std::process::id() as u16).wrapping_mul(7) % 20000) + i * 97)
+        .find(|&p| (p..p + 3).all(|q| std::net::TcpListener::bind(("127.0.0.1", q)).is_ok()))
+        .expect("three free consecutive ports");
+    let mut child = Reap(
+        Command::new(BIN)
+            .args(["cluster", "--nodes", "3", "--base-port", &base.to_string()])
+            .args([
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+                "--tick-ms",
+                "20",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let list = lines
+        .by_ref()
+        .take(10)
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("cluster: ").map(str::to_string))
+        .expect("the cluster prints its addresses");
+    assert_eq!(
+        list,
+        format!(
+            "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+            base,
+            base + 1,
+            base + 2
+        )
+    );
+    let o = raftkv(&["put", "--cluster", &list, "k", "v1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = raftkv(&["append", "--cluster", &list, "k", "+v2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = raftkv(&["get", "--cluster", &list, "k"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "v1+v2\n");
+
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "cluster did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
