@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use super::invariants::{Checker, Finding};
 use super::network::{NetConfig, Network};
 use super::node::{Effects, RuntimeFault, SimNode};
+use super::steps::{StepAction, StepRecorder};
 use super::trace::{EventKind, MsgSummary, Trace, TraceEvent, TRACE_FORMAT};
 use crate::core::{Config, Envelope};
 use crate::types::{Entry, NodeId, Term};
@@ -39,6 +40,10 @@ pub struct SimConfig {
     pub core_config: fn(NodeId, Vec<NodeId>, u64) -> Config,
     /// A deliberate runtime bug in every node (`None`: the runtime follows the contract).
     pub runtime_fault: Option<RuntimeFault>,
+    /// Conformance mode (see [`SimConfig::conformance`] and `docs/simulator.md`): the runtime
+    /// behaves as the model's environment and a [`StepTrace`](super::StepTrace) is recorded.
+    /// Requires synchronous syncs (`sync_delay_us == (0, 0)`). Off by default.
+    pub conformance: bool,
 }
 
 impl SimConfig {
@@ -53,6 +58,7 @@ impl SimConfig {
             record_trace: false,
             core_config: Config::production,
             runtime_fault: None,
+            conformance: false,
         }
     }
 }
@@ -175,6 +181,8 @@ pub struct Cluster {
     pub(crate) violation: Option<Violation>,
     /// 6.824 `connected[]`: nodes not cut off by `disconnect`.
     pub(crate) connected: Vec<bool>,
+    /// The step trace, in conformance mode.
+    pub(crate) steps: Option<StepRecorder>,
 }
 
 /// Deterministically derives a 64-bit value from a seed and a salt (SplitMix64 finaliser).
@@ -188,6 +196,12 @@ pub fn derive_seed(seed: u64, salt: u64) -> u64 {
 impl Cluster {
     pub fn new(cfg: SimConfig) -> Self {
         assert!(cfg.servers >= 1, "a cluster needs at least one server");
+        // One event must be one protocol action: a sync that completes later would split an
+        // action's state change from its messages.
+        assert!(
+            !cfg.conformance || cfg.sync_delay_us == (0, 0),
+            "conformance mode needs synchronous syncs (sync_delay_us = (0, 0))"
+        );
         let n = cfg.servers;
         let ids: Vec<NodeId> = (1..=n as NodeId).collect();
         let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -213,9 +227,14 @@ impl Cluster {
             trace: cfg.record_trace.then(Vec::new),
             violation: None,
             connected: vec![true; n],
+            steps: None,
             rng: StdRng::seed_from_u64(0),
             cfg,
         };
+        if cluster.cfg.conformance {
+            let initial = cluster.node_states();
+            cluster.steps = Some(StepRecorder::new(initial));
+        }
         // Each node's clock starts at a random phase, so ticks do not line up.
         for pos in 0..n {
             let phase = rng.random_range(0..cluster.cfg.tick_us.max(1));
@@ -374,6 +393,9 @@ impl Cluster {
                 let Some(raw) = self.nodes[pos].raw.as_mut() else {
                     return;
                 };
+                if let Some(rec) = self.steps.as_mut() {
+                    rec.tick_term = Some(raw.current_term());
+                }
                 raw.tick();
                 self.after_input(pos, EventKind::Tick, None, None);
             }
@@ -385,7 +407,12 @@ impl Cluster {
                 // Lost if the receiver is down or the link was cut while in flight.
                 if !self.net.link_up(from, to) || !self.nodes[to].is_up() {
                     self.net.messages_lost += 1;
+                    self.record_loss(env);
                     return;
+                }
+                if let Some(rec) = self.steps.as_mut() {
+                    rec.take(&env);
+                    rec.pending = Some(StepAction::Deliver(env.clone()));
                 }
                 let summary = self.trace.is_some().then(|| MsgSummary::of(&env));
                 let raw = self.nodes[to].raw.as_mut().expect("checked up");
@@ -464,7 +491,11 @@ impl Cluster {
                     );
                 }
             }
-            for env in std::mem::take(&mut fx.send) {
+            let sent = std::mem::take(&mut fx.send);
+            if self.steps.is_some() {
+                self.record_event(p, kind, &sent);
+            }
+            for env in sent {
                 self.send(p, env);
             }
             self.observe(p, &fx.applied);
@@ -520,12 +551,15 @@ impl Cluster {
         }
     }
 
-    fn send(&mut self, from: usize, env: Envelope) {
+    pub(crate) fn send(&mut self, from: usize, env: Envelope) {
         let Some(to) = self.pos_of(env.to) else {
             let detail = format!("message addressed to unknown node {}", env.to);
             return self.checker.runtime_contract(from, detail);
         };
         let fate = self.net.route(&mut self.rng, from, to, &env.msg);
+        if self.steps.is_some() {
+            self.record_fate(&env, fate.first.is_some(), fate.duplicate.is_some());
+        }
         match (fate.first, fate.duplicate) {
             (Some(a), Some(b)) => {
                 self.schedule(a, Action::Deliver(env.clone()));

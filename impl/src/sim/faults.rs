@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use super::cluster::{derive_seed, Action, Cluster};
 use super::node::{CrashMode, Effects};
+use super::steps::StepAction;
 use super::trace::EventKind;
 use crate::types::{Index, Term};
 
@@ -15,8 +16,17 @@ impl Cluster {
             return None;
         }
         let raw = self.nodes[i].raw.as_mut()?;
-        let res = raw.propose(data).ok();
-        if res.is_some() && !self.nodes[i].replicate_scheduled {
+        let data: Bytes = data.into();
+        let res = raw.propose(data.clone()).ok();
+        if let (Some(rec), Some(_)) = (self.steps.as_mut(), res) {
+            rec.pending = Some(StepAction::Propose {
+                node: self.nodes[i].id,
+                data,
+            });
+        }
+        // In conformance mode a proposal sends nothing, as in the model: the next heartbeat
+        // carries it (`replicate_now` is an optimisation the model does not have).
+        if res.is_some() && !self.nodes[i].replicate_scheduled && !self.cfg.conformance {
             // Send new entries now rather than at the next heartbeat, but as one batch with
             // every other proposal of this instant (the core sends nothing on `propose`).
             self.nodes[i].replicate_scheduled = true;

@@ -1,5 +1,5 @@
 //! A deterministic, seeded discrete-event simulator of a Raft cluster, for tests, the
-//! `raft-sim` soak binary and (later) the conformance crate. See `docs/simulator.md`.
+//! `raft-sim` soak binary and trace validation (conformance mode). See `docs/simulator.md`.
 //!
 //! - [`Cluster`]: simulated clock and event queue, nodes (core + [`MemStorage`] + a runtime
 //!   that follows the Ready contract), a faulty network, crashes and restarts, invariant checks
@@ -16,11 +16,14 @@ mod faults;
 mod harness;
 mod network;
 mod node;
+mod record;
 
 pub mod clients;
+pub mod conformance;
 pub mod invariants;
 pub mod soak;
 
+pub mod steps;
 pub mod trace;
 
 pub use cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
@@ -28,4 +31,5 @@ pub use harness::{cmd, ELECTION_TIMEOUT};
 pub use invariants::{Checker, Finding, Invariant};
 pub use network::{wire_size, NetConfig};
 pub use node::{CrashMode, RuntimeFault};
+pub use steps::{NodeState, Step, StepAction, StepTrace};
 pub use trace::{EventKind, MsgBody, MsgSummary, NodeObs, Trace, TraceEvent};
