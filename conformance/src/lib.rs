@@ -10,7 +10,8 @@
 //! - [`coverage`], [`walks`], [`catalog`]: the generated suite's traces.
 //! - [`suite`]: running the suite with progress and a summary line.
 //! - [`fixcheck`]: replaying a saved counterexample on the core.
-//! - [`validate`]: the other direction, core runs checked against the model.
+//! - [`simvalidate`], [`validate`]: the other direction, simulator runs (and runs of
+//!   the harness's own random driver) checked against the model.
 //!
 //! The core is built with its `mutants` feature: each catalog bug can be
 //! switched on in the core ([`Mutation`]) to show the suite detects it.
@@ -22,6 +23,7 @@ pub mod fixcheck;
 pub mod mapping;
 pub mod observe;
 pub mod replay;
+pub mod simvalidate;
 pub mod suite;
 pub mod validate;
 pub mod walks;

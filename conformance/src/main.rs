@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use raft_conformance::suite::{self, SuiteOptions};
-use raft_conformance::{catalog, fixcheck, validate, Mutation};
+use raft_conformance::{catalog, fixcheck, simvalidate, validate, Mutation};
 use raft_model::Bug;
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,15 +41,20 @@ enum Command {
     },
     /// List the mutants: name<TAB>where in the core.
     Mutants,
-    /// Check runs of the core against the model (trace validation).
+    /// Check runs against the model (trace validation): simulator runs in conformance mode
+    /// (`--source sim`, the default) or the harness's own random driver (`--source own`).
     Validate {
+        /// Where the runs come from.
+        #[arg(long, value_enum, default_value_t = Source::Sim)]
+        source: Source,
         /// Number of seeds (runs).
         #[arg(long, default_value_t = 200)]
         seeds: u64,
-        /// Events per run.
+        /// Steps recorded per simulator run (`own`: events per run).
         #[arg(long, default_value_t = 400)]
         events: usize,
-        /// Write the first failing run's trace here (an ITF file `replay` reads).
+        /// Write the first failing run's model prefix here (an ITF file `replay` reads); for
+        /// `sim`, its step trace also goes to FILE with extension `.steps.json`.
         #[arg(long, value_name = "FILE")]
         trace_out: Option<PathBuf>,
     },
@@ -61,6 +66,14 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Source {
+    /// `raft_impl::sim` in conformance mode under random faults.
+    Sim,
+    /// The conformance harness's own random driver.
+    Own,
 }
 
 fn mutant(name: Option<&str>) -> Result<Option<Mutation>, ExitCode> {
@@ -141,13 +154,24 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate {
+            source,
             seeds,
             events,
             trace_out,
         } => {
-            let summary = validate::run(seeds, events, trace_out.as_deref(), &mut std::io::stdout());
-            println!("{}", summary.line());
-            ExitCode::from(if summary.failures == 0 { 0 } else { 1 })
+            let mut out = std::io::stdout();
+            let (line, failures) = match source {
+                Source::Sim => {
+                    let s = simvalidate::run(seeds, events, trace_out.as_deref(), &mut out);
+                    (s.line(), s.failures)
+                }
+                Source::Own => {
+                    let s = validate::run(seeds, events, trace_out.as_deref(), &mut out);
+                    (s.line(), s.failures)
+                }
+            };
+            println!("{line}");
+            ExitCode::from(if failures == 0 { 0 } else { 1 })
         }
         Command::Counterexamples { out, timeout } => {
             let mut code = ExitCode::SUCCESS;

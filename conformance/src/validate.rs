@@ -21,7 +21,7 @@
 use crate::cluster::Cluster;
 use crate::mapping::comparable;
 use crate::replay::{multiset_minus, server_diff};
-use raft_model::state::{Msg, Role, Server};
+use raft_model::state::{Faults, Msg, Role, Server};
 use raft_model::trace::table::{action_text, msg_text};
 use raft_model::trace::{write_trace, TraceFile};
 use raft_model::{Action, Config, RaftModel, State};
@@ -136,7 +136,12 @@ pub fn check(config: &Config, run: &[Recorded]) -> (Vec<State>, Option<Failure>)
     let mut states = vec![model.init_state()];
     let mut enabled = Vec::new();
     for (k, rec) in run.iter().enumerate() {
-        let prev = states.last().expect("a behaviour has a state");
+        // Unlimited fault budgets: the model counts faults in u8 budgets, which long runs
+        // exceed; the count is bookkeeping, not protocol state, so each step starts from an
+        // unspent budget.
+        let mut prev = states.last().expect("a behaviour has a state").clone();
+        prev.faults = Faults::default();
+        let prev = &prev;
         enabled.clear();
         model.enabled_actions(prev, &mut enabled);
         let fail = |details: Vec<String>| Failure {
