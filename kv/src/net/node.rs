@@ -198,7 +198,10 @@ impl Node {
 
     /// True once the node loop has ended (storage failure or shutdown).
     pub fn is_stopped(&self) -> bool {
-        self.node_loop.as_ref().map_or(true, |h| h.is_finished())
+        match &self.node_loop {
+            Some(h) => h.is_finished(),
+            None => true,
+        }
     }
 
     /// Stops every task and the node loop and waits for them, so the port and the data
