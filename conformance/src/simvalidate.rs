@@ -20,7 +20,6 @@ use raft_impl::sim::conformance::{record_run, ConformanceRun};
 use raft_impl::sim::{NodeState, StepAction, StepTrace};
 use raft_model::state::{Msg, Server};
 use raft_model::trace::table::action_text;
-use raft_model::trace::{write_trace, TraceFile};
 use raft_model::{Action, Config};
 use std::io::Write;
 use std::path::Path;
@@ -263,18 +262,6 @@ fn write_failure(path: &Path, config: &Config, seed: u64, trace: &StepTrace, f: 
     let _ = std::fs::write(&steps_path, trace.to_json());
     let (recorded, _) = to_recorded(trace);
     let (states, _) = validate::check(config, &recorded[..f.step.min(recorded.len())]);
-    let mut steps: Vec<_> = states
-        .into_iter()
-        .zip(recorded.iter().map(|r| Some(r.action.clone())))
-        .collect();
-    if let Some(last) = steps.last_mut() {
-        last.1 = None;
-    }
-    let file = TraceFile {
-        config: config.clone(),
-        violation: None,
-        description: format!("validate (simulator) seed={seed}: model prefix before step {}", f.step),
-        steps,
-    };
-    let _ = write_trace(path, &file);
+    let description = format!("validate (simulator) seed={seed}: model prefix before step {}", f.step);
+    validate::write_prefix(path, config, states, &recorded, description);
 }

@@ -181,6 +181,25 @@ pub fn check(config: &Config, run: &[Recorded]) -> (Vec<State>, Option<Failure>)
     (states, None)
 }
 
+/// Writes the model's states along a validated prefix of `recorded` as an
+/// ITF trace, so the prefix can be replayed and explored.
+pub fn write_prefix(path: &Path, config: &Config, states: Vec<State>, recorded: &[Recorded], description: String) {
+    let mut steps: Vec<_> = states
+        .into_iter()
+        .zip(recorded.iter().map(|r| Some(r.action.clone())))
+        .collect();
+    if let Some(last) = steps.last_mut() {
+        last.1 = None;
+    }
+    let file = TraceFile {
+        config: config.clone(),
+        violation: None,
+        description,
+        steps,
+    };
+    let _ = write_trace(path, &file);
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct ValidateSummary {
     pub runs: u64,
@@ -226,20 +245,8 @@ pub fn run(seeds: u64, events: usize, trace_out: Option<&Path>, out: &mut dyn Wr
                 let _ = writeln!(out, "    {d}");
             }
             if let (Some(path), 1) = (trace_out, summary.failures) {
-                let mut steps: Vec<_> = states
-                    .into_iter()
-                    .zip(recorded.iter().map(|r| Some(r.action.clone())))
-                    .collect();
-                if let Some(last) = steps.last_mut() {
-                    last.1 = None;
-                }
-                let file = TraceFile {
-                    config: config.clone(),
-                    violation: None,
-                    description: format!("validate seed={seed}: model prefix before step {}", f.step),
-                    steps,
-                };
-                let _ = write_trace(path, &file);
+                let description = format!("validate seed={seed}: model prefix before step {}", f.step);
+                write_prefix(path, &config, states, &recorded, description);
             }
         }
         if seed % 50 == 49 {
