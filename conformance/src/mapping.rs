@@ -182,6 +182,8 @@ pub fn to_core_msg(m: &Msg) -> Envelope {
                 .map(|(k, e)| to_core_entry(u64::from(*prev_log_index) + k as u64 + 1, e))
                 .collect(),
             leader_commit: (*leader_commit).into(),
+            // The model has no ReadIndex: a conformance-mode leader never starts a read round.
+            read_round: 0,
         }),
         Body::AppendEntriesReply {
             term,
@@ -193,6 +195,7 @@ pub fn to_core_msg(m: &Msg) -> Envelope {
             success: *success,
             match_index: (*match_index).into(),
             conflict: hint.as_ref().map(to_core_hint),
+            read_round: 0,
         }),
     };
     Envelope {

@@ -131,6 +131,12 @@ impl<T> KvServer<T> {
     /// incarnation). Returns the reply for the request waiting on `index`, if any.
     pub fn on_applied(&mut self, index: Index, data: &[u8]) -> Option<(T, Reply)> {
         let waiter = self.waiting.remove(&index);
+        if data.is_empty() {
+            // A new leader's no-op (`Config::leader_noop`): no command, but it takes its index,
+            // so a request proposed there by a deposed leader was not executed.
+            self.sm.skip(index);
+            return waiter.map(|w| (w.token, Err(ServerError::LeadershipLost)));
+        }
         let applied = match Command::decode(data) {
             Ok(cmd) => Some((cmd.client_id, cmd.seq, self.sm.apply(index, &cmd))),
             Err(e) => {
@@ -296,6 +302,23 @@ mod tests {
         assert_eq!(s.on_term(2), vec![]);
         assert_eq!(s.crash(), vec!["b"]);
         assert_eq!(s.waiting(), 0);
+    }
+
+    #[test]
+    fn a_leader_noop_is_skipped_and_fails_a_waiter_at_its_index() {
+        let mut raft = FakeRaft {
+            leader: true,
+            term: 1,
+            log: vec![],
+        };
+        let mut s = KvServer::new();
+        s.on_request("a", put(1, 1, "x"), &mut raft);
+        assert_eq!(
+            s.on_applied(1, b""),
+            Some(("a", Err(ServerError::LeadershipLost)))
+        );
+        assert_eq!(s.state_machine().last_applied(), 1);
+        assert_eq!(s.state_machine().peek("k"), None);
     }
 
     #[test]

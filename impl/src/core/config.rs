@@ -1,7 +1,7 @@
 //! Node configuration, validated once when a node is built.
 //!
 //! [`Config::conformance`] yields exactly the protocol of the model-checked
-//! specification: no batching limits, no pipelining, no immediate retry.
+//! specification: no batching limits, no pipelining, no immediate retry, no leader no-op.
 //! [`Config::production`] turns those extras on.
 
 use std::collections::HashSet;
@@ -37,6 +37,11 @@ pub struct Config {
     /// Resend to a follower as soon as it rejects an AppendEntries, instead of
     /// waiting for the next heartbeat.
     pub retry_on_reject: bool,
+    /// A new leader appends an entry with empty `data` (a no-op) in its term at once, so it
+    /// commits an entry of its own term (and with it every earlier entry) without waiting for
+    /// a client proposal; ReadIndex reads need this to make progress. Applications must skip
+    /// empty entries (and must not propose empty data themselves).
+    pub leader_noop: bool,
 }
 
 /// Why a [`Config`] was refused.
@@ -73,11 +78,13 @@ impl Config {
             max_bytes_per_append: usize::MAX,
             max_inflight: None,
             retry_on_reject: false,
+            leader_noop: false,
         }
     }
 
     /// A production default: batches of at most 512 entries / 1 MiB,
-    /// pipelining with up to 64 AppendEntries in flight, immediate retry.
+    /// pipelining with up to 64 AppendEntries in flight, immediate retry, and a
+    /// no-op entry from every new leader.
     pub fn production(id: NodeId, peers: impl IntoIterator<Item = NodeId>, seed: u64) -> Self {
         Config {
             id,
@@ -89,6 +96,7 @@ impl Config {
             max_bytes_per_append: 1 << 20,
             max_inflight: Some(64),
             retry_on_reject: true,
+            leader_noop: true,
         }
     }
 

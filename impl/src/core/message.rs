@@ -67,6 +67,10 @@ pub struct AppendEntries {
     pub prev_log_term: Term,
     pub entries: Vec<Entry>,
     pub leader_commit: Index,
+    /// ReadIndex: the leader's heartbeat round when this was sent (0 until the leader's
+    /// first read request); echoed in the response so the leader can tell an
+    /// acknowledgement of a message sent after a read request from an older one.
+    pub read_round: u64,
 }
 
 /// AppendEntries RPC results (Figure 2), extended with the index the follower
@@ -79,6 +83,8 @@ pub struct AppendEntriesResponse {
     pub match_index: Index,
     /// On failure of the consistency check: where the leader should back up to.
     pub conflict: Option<ConflictHint>,
+    /// The `read_round` of the AppendEntries this answers (0 for a refusal of an older term).
+    pub read_round: u64,
 }
 
 /// The fast-backup hint of MIT 6.824 (`XTerm`, `XIndex`, `XLen`).

@@ -21,7 +21,7 @@
 //!
 //! Module map (after etcd-io/raft): `node` (state, inputs, outputs, role
 //! transitions), `step` (message handling per role), `replicate` (leader
-//! sending and commit rule), `log`, `progress` (per-follower flow control),
+//! sending and commit rule), `read_index` (ReadIndex reads), `log`, `progress` (per-follower flow control),
 //! `quorum` (majority arithmetic), `validate` (malformed-input checks),
 //! `ready`, `status`, `config`, `message`, `error`.
 
@@ -34,6 +34,7 @@ mod mutation;
 mod node;
 mod progress;
 mod quorum;
+mod read_index;
 mod ready;
 mod replicate;
 mod status;
@@ -54,5 +55,6 @@ pub use mutation::Mutation;
 pub use node::RawNode;
 pub use progress::ProgressState;
 pub use quorum::{committed_index, majority};
+pub use read_index::ReadState;
 pub use ready::Ready;
 pub use status::{PeerProgress, Role, Status};

@@ -46,6 +46,8 @@ pub struct RawNode {
     pub(crate) rejected_messages: u64,
     /// Scratch space for the commit rule, reused to avoid allocation.
     pub(crate) match_scratch: Vec<Index>,
+    /// ReadIndex requests and their confirmation rounds (`read_index.rs`).
+    pub(crate) reads: super::read_index::ReadOnly,
     /// Mutation testing only: the catalog bug this node re-creates.
     #[cfg(feature = "mutants")]
     mutation: Option<super::mutation::Mutation>,
@@ -84,6 +86,7 @@ impl RawNode {
             last_hard_state: hard_state,
             rejected_messages: 0,
             match_scratch: Vec::with_capacity(cfg.cluster_size()),
+            reads: Default::default(),
             #[cfg(feature = "mutants")]
             mutation: None,
             cfg,
@@ -251,7 +254,9 @@ impl RawNode {
             index,
             data: data.into(),
         });
-        self.maybe_commit();
+        if self.maybe_commit() {
+            self.advance_reads();
+        }
         self.debug_check();
         Ok((index, term))
     }
@@ -273,6 +278,7 @@ impl RawNode {
             || self.hard_state() != self.last_hard_state
             || self.log.has_unstable()
             || self.log.has_committed_to_hand()
+            || self.reads.has_output()
     }
 
     /// Takes everything to persist, send and apply since the previous Ready.
@@ -295,6 +301,8 @@ impl RawNode {
             // After take_unstable: committed entries are handed out no earlier
             // than the Ready that persists them.
             committed_entries: self.log.take_committed(),
+            read_states: std::mem::take(&mut self.reads.ready),
+            dropped_reads: std::mem::take(&mut self.reads.dropped),
         }
     }
 
@@ -344,6 +352,7 @@ impl RawNode {
         self.leader_id = leader;
         self.votes = VoteTally::default();
         self.progress.clear();
+        self.reads.drop_pending();
         self.reset_election_timer();
     }
 
@@ -355,6 +364,7 @@ impl RawNode {
         self.leader_id = None;
         self.votes = VoteTally::new(self.cfg.peers.len());
         self.progress.clear();
+        self.reads.drop_pending();
         self.reset_election_timer();
         info!(
             id = self.cfg.id,
@@ -375,8 +385,9 @@ impl RawNode {
         }
     }
 
-    /// Rule 4: won the election. Initialise `nextIndex`/`matchIndex` and, in
-    /// the same step, send AppendEntries to every peer.
+    /// Rule 4: won the election. Initialise `nextIndex`/`matchIndex`, append
+    /// the no-op if configured, and in the same step send AppendEntries to
+    /// every peer.
     pub(crate) fn become_leader(&mut self) {
         debug_assert_eq!(self.voted_for, Some(self.cfg.id));
         self.role = Role::Leader;
@@ -390,7 +401,18 @@ impl RawNode {
             .map(|&p| Progress::new(p, last))
             .collect();
         self.heartbeat_elapsed = 0;
+        self.reads.reset_for_leader(self.cfg.peers.len());
         info!(id = self.cfg.id, term = self.current_term, "became leader");
+        if self.cfg.leader_noop {
+            // Committing an entry of its own term commits every earlier entry and lets the
+            // leader serve ReadIndex reads (thesis §6.4). Empty data marks the no-op.
+            self.log.append(Entry {
+                term: self.current_term,
+                index: last + 1,
+                data: Bytes::new(),
+            });
+            self.maybe_commit();
+        }
         self.broadcast_append(true);
     }
 

@@ -1,6 +1,7 @@
 //! [`Ready`]: the only way the core's decisions reach the outside world.
 
 use super::message::Envelope;
+use super::read_index::ReadState;
 use crate::types::{Entry, HardState, Index};
 
 /// A batch of work for the runtime, returned by
@@ -39,6 +40,12 @@ pub struct Ready {
     pub messages: Vec<Envelope>,
     /// Committed entries to apply, in index order, each exactly once.
     pub committed_entries: Vec<Entry>,
+    /// ReadIndex reads confirmed since the last Ready: answer each once the state machine has
+    /// applied its `index` (step 3 may already have done so). Nothing to persist.
+    pub read_states: Vec<ReadState>,
+    /// ReadIndex requests (their `ctx`) dropped because this node stopped leading: retry
+    /// them elsewhere.
+    pub dropped_reads: Vec<u64>,
 }
 
 impl Ready {
@@ -49,6 +56,8 @@ impl Ready {
             && self.entries.is_empty()
             && self.messages.is_empty()
             && self.committed_entries.is_empty()
+            && self.read_states.is_empty()
+            && self.dropped_reads.is_empty()
     }
 
     /// True if step 1 of the contract (persisting) has any work.

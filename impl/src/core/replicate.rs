@@ -63,6 +63,7 @@ impl RawNode {
             prev_log_term,
             entries,
             leader_commit: self.log.commit_index,
+            read_round: self.reads.round(),
         };
         self.send(to, Message::AppendEntries(ae));
     }

@@ -220,6 +220,7 @@ impl RawNode {
             success: false,
             match_index: 0,
             conflict: None,
+            read_round: m.read_round,
         };
         self.send(from, Message::AppendEntriesResponse(reply));
     }
@@ -262,6 +263,7 @@ impl RawNode {
                 success: false,
                 match_index: 0,
                 conflict,
+                read_round: m.read_round,
             };
             self.send(from, Message::AppendEntriesResponse(reply));
             return;
@@ -300,6 +302,7 @@ impl RawNode {
             success: true,
             match_index: last_new,
             conflict: None,
+            read_round: m.read_round,
         };
         self.send(from, Message::AppendEntriesResponse(reply));
     }
@@ -320,9 +323,18 @@ impl RawNode {
         };
         let pipelining = self.cfg.max_inflight.is_some();
         let last_index = self.log.last_index();
+        // A success or a hinted refusal answers an AppendEntries of this term (a follower
+        // runs the consistency check only for its own term): it acknowledges the round.
+        // A hintless refusal may echo a round of an older term, even of an earlier
+        // incarnation of this node, so it does not count.
+        if m.success || m.conflict.is_some() {
+            self.read_round_acked(slot, m.read_round);
+        }
         if m.success {
             self.progress[slot].on_success(m.match_index, pipelining);
-            self.maybe_commit();
+            if self.maybe_commit() {
+                self.advance_reads();
+            }
             // Pipelining: an acknowledgement frees in-flight room; use it.
             if pipelining && self.progress[slot].next_index <= last_index {
                 self.send_append(slot, false);

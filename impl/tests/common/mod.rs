@@ -1,11 +1,25 @@
 //! Shared setup for the simulated-cluster tests (6.824 `make_config`).
 #![allow(dead_code)]
 
+use raft_impl::core::Config;
 use raft_impl::sim::{Cluster, SimConfig};
+use raft_impl::types::NodeId;
 
-/// A reliable cluster of `servers` nodes with the production core config.
+/// The production core config without the leader's no-op: the 6.824 scenarios expect a
+/// client command's log index to count client commands only.
+pub fn lab_config(id: NodeId, peers: Vec<NodeId>, seed: u64) -> Config {
+    Config {
+        leader_noop: false,
+        ..Config::production(id, peers, seed)
+    }
+}
+
+/// A reliable cluster of `servers` nodes with the production core config (no no-op).
 pub fn make_cluster(servers: usize, seed: u64) -> Cluster {
-    Cluster::new(SimConfig::new(servers, seed))
+    Cluster::new(SimConfig {
+        core_config: lab_config,
+        ..SimConfig::new(servers, seed)
+    })
 }
 
 /// Like [`make_cluster`], with the network unreliable from the start.

@@ -195,6 +195,7 @@ mod tests {
                         data: cmd.encode().into(),
                     }],
                     leader_commit: 1,
+                    read_round: 0,
                 }),
             }),
             Frame::request(7, &cmd),

@@ -196,6 +196,7 @@ fn bad_input_append_response_fields() {
             success,
             match_index,
             conflict,
+            read_round: 0,
         })
     };
     assert_eq!(

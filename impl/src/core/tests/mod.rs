@@ -5,12 +5,14 @@
 //! - `ready`: the persist-before-send contract of `Ready`.
 //! - `bad_input`: one test per malformed field.
 //! - `production`: batching, pipelining, retry, and a lossy simulated cluster.
+//! - `read_index`: ReadIndex reads and the leader no-op.
 //! - `proptests`: random (also malformed) messages never panic or break invariants.
 
 mod bad_input;
 mod paper;
 mod production;
 mod proptests;
+mod read_index;
 mod ready;
 mod replication;
 
@@ -107,6 +109,7 @@ pub(crate) fn ae(
         prev_log_term,
         entries,
         leader_commit,
+        read_round: 0,
     })
 }
 
@@ -116,6 +119,7 @@ pub(crate) fn ok(term: Term, match_index: Index) -> Message {
         success: true,
         match_index,
         conflict: None,
+        read_round: 0,
     })
 }
 
@@ -125,6 +129,7 @@ pub(crate) fn refused(term: Term, conflict: Option<ConflictHint>) -> Message {
         success: false,
         match_index: 0,
         conflict,
+        read_round: 0,
     })
 }
 

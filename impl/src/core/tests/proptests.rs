@@ -63,6 +63,7 @@ fn message() -> impl Strategy<Value = Message> {
                     success,
                     match_index,
                     conflict,
+                    read_round: 0,
                 })
             }
         ),
