@@ -6,13 +6,20 @@
 //! - `node_loop`: the thread owning `RawNode` + `FileStorage` + `KvServer` (persist, send,
 //!   apply).
 //! - [`client`]: the Clerk's TCP transport.
+//! - [`async_clerk`]: the Clerk's retry logic on tokio, over TCP or in-process channels.
+//! - [`local`]: an in-process cluster (node loops over `MemStorage`, channels as transport)
+//!   for benchmarks.
 
+pub mod async_clerk;
 pub mod client;
 pub mod frame;
 pub mod io;
+pub mod local;
 pub mod node;
 mod node_loop;
 
+pub use async_clerk::{AsyncClerk, AsyncTcpTransport, AsyncTransport};
 pub use client::{tcp_clerk, TcpTransport};
 pub use frame::{Frame, FrameError, MAX_FRAME_LEN, WIRE_VERSION};
+pub use local::{LocalCluster, LocalTransport};
 pub use node::{NetConfig, Node, NodeConfig, NodeError};

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 
 use super::frame::{self, Frame};
 use super::io::{read_frame, write_bytes, IoError};
-use super::node_loop::{Event, NodeLoop};
+use super::node_loop::{Event, NodeLoop, PeerTx};
 use crate::command::Command;
 use crate::server::KvServer;
 
@@ -89,7 +89,7 @@ pub enum NodeError {
 
 /// Depth of the event queue into the node loop; beyond it, Raft frames are dropped (retransmitted
 /// later) and client requests wait in their connection (TCP backpressure).
-const EVENT_QUEUE: usize = 8192;
+pub(crate) const EVENT_QUEUE: usize = 8192;
 /// Per-peer queue of outgoing messages.
 const PEER_QUEUE: usize = 1024;
 
@@ -145,7 +145,7 @@ impl Node {
         let mut peers = HashMap::new();
         for (&pid, &paddr) in &cfg.peers {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            peers.insert(pid, tx);
+            peers.insert(pid, PeerTx::Tcp(tx));
             tasks.spawn(peer_task(pid, paddr, rx, cfg.net.clone(), stop_rx.clone()));
         }
         let ctx = ConnCtx {
@@ -265,7 +265,10 @@ async fn serve_conn(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+    let (rd, mut wr) = stream.into_split();
+    // Buffered: one `recv` brings in whatever frames have arrived (a peer's batch of
+    // AppendEntries, a pipelining client's requests) instead of three syscalls per frame.
+    let mut rd = tokio::io::BufReader::with_capacity(64 * 1024, rd);
     let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Frame>();
     let write_timeout = ctx.net.write_timeout;
     let writer = tokio::spawn(async move {

@@ -15,11 +15,11 @@
 //!    the waiting clients, then `advance`.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use raft_impl::core::{Envelope, NotLeader, ProposeError, RawNode};
-use raft_impl::storage::{FileStorage, Storage, StorageError};
+use raft_impl::storage::{Storage, StorageError};
 use raft_impl::types::{Index, NodeId, Term};
 use tokio::sync::mpsc;
 
@@ -45,12 +45,31 @@ pub(crate) enum Event {
     Shutdown,
 }
 
-/// What the loop owns.
-pub(crate) struct NodeLoop {
+/// Where a node loop sends a peer's messages.
+pub(crate) enum PeerTx {
+    /// The peer's connection task (TCP).
+    Tcp(mpsc::Sender<Envelope>),
+    /// The peer's own node loop, in this process (the in-process transport).
+    Local(SyncSender<Event>),
+}
+
+impl PeerTx {
+    /// Queues `env` without blocking; false if the queue is full or gone.
+    fn try_send(&self, env: Envelope) -> bool {
+        match self {
+            PeerTx::Tcp(tx) => tx.try_send(env).is_ok(),
+            PeerTx::Local(tx) => tx.try_send(Event::Raft(env)).is_ok(),
+        }
+    }
+}
+
+/// What the loop owns. `S` is `FileStorage` on a real node, `MemStorage` in the in-process
+/// benchmark cluster; the loop is the same.
+pub(crate) struct NodeLoop<S> {
     pub node: RawNode,
-    pub storage: FileStorage,
+    pub storage: S,
     pub kv: KvServer<Token>,
-    pub peers: HashMap<NodeId, mpsc::Sender<Envelope>>,
+    pub peers: HashMap<NodeId, PeerTx>,
     pub events: Receiver<Event>,
     pub tick: Duration,
 }
@@ -78,7 +97,7 @@ fn reply((to, id): Token, reply: Reply) {
     let _ = to.send(Frame::Response { id, reply });
 }
 
-impl NodeLoop {
+impl<S: Storage> NodeLoop<S> {
     /// Runs until a `Shutdown` event, every sender is dropped, or storage fails (the only
     /// error: after a failed fsync the node must not go on, see `Storage::sync`).
     pub fn run(mut self) -> Result<(), StorageError> {
@@ -168,7 +187,7 @@ impl NodeLoop {
                 // A full queue means the peer is slow or down; Raft retransmits on the next
                 // heartbeat, so dropping is safe and keeps this loop from blocking.
                 let (to, kind) = (env.to, env.msg.kind());
-                if tx.try_send(env).is_err() {
+                if !tx.try_send(env) {
                     tracing::debug!(to, kind, "peer queue full, dropped");
                 }
             }

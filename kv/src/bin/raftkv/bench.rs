@@ -1,20 +1,49 @@
-//! `raftkv bench`: a closed-loop load generator. Each of N client threads runs its own Clerk
+//! `raftkv bench`: a closed-loop load generator. Each of N clients runs its own Clerk session
 //! and issues one operation at a time for D seconds; every completed operation's latency is
 //! recorded. Reports throughput, p50 and p99.
+//!
+//! Clients are tokio tasks driving the Clerk's retry logic ([`AsyncClerk`]), so 256 of them
+//! cost two threads rather than 256; `--blocking` runs the blocking [`Clerk`] on one OS thread
+//! per client instead. `--in-process` benchmarks a cluster started inside this process:
+//! `MemStorage` (no fsync) and channels for a transport, the real node loop and service.
+//!
+//! [`Clerk`]: raft_kv::Clerk
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
-use raft_kv::net::tcp_clerk;
+use anyhow::{bail, Context, Result};
+use raft_impl::types::NodeId;
+use raft_kv::net::{tcp_clerk, AsyncClerk, AsyncTcpTransport, AsyncTransport, LocalCluster};
 use raft_kv::ClerkConfig;
 
 use crate::Target;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    #[command(flatten)]
-    target: Target,
-    /// Concurrent clients (one thread and one session each).
+    /// Server addresses ADDR,ADDR,... (node ids 1, 2, ... in this order) or ID=ADDR,...
+    #[arg(long, value_parser = crate::parse_server, value_delimiter = ',',
+          required_unless_present = "in_process", conflicts_with = "in_process")]
+    cluster: Vec<(Option<NodeId>, SocketAddr)>,
+    /// Give up (and fail the run) after this many seconds without a successful answer.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Start a cluster inside this process (in-memory storage, channel transport) and load it.
+    #[arg(long)]
+    in_process: bool,
+    /// Nodes of the in-process cluster.
+    #[arg(long, default_value_t = 3, requires = "in_process",
+          value_parser = clap::value_parser!(u64).range(1..=9))]
+    nodes: u64,
+    /// Raft tick of the in-process cluster, in milliseconds.
+    #[arg(long, default_value_t = 50, requires = "in_process",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    tick_ms: u64,
+    /// One OS thread with a blocking Clerk per client (TCP only).
+    #[arg(long, conflicts_with = "in_process")]
+    blocking: bool,
+    /// Concurrent clients (one session each).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
     clients: u64,
     /// Seconds of load.
@@ -28,70 +57,213 @@ pub struct BenchArgs {
     get_percent: u8,
 }
 
+/// What one run measured.
+struct Outcome {
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
 pub fn run(args: BenchArgs) -> Result<()> {
-    let (ids, addrs) = args.target.servers();
     let dur = Duration::from_secs_f64(args.duration.max(0.1));
-    let value = "x".repeat(args.value_size);
-    let start = Instant::now();
-    let end = start + dur;
-    let threads: Vec<_> = (0..args.clients)
-        .map(|c| {
-            let (ids, addrs, value) = (ids.clone(), addrs.clone(), value.clone());
-            let limit = args.target.time_limit();
-            let get_percent = args.get_percent as u64;
-            std::thread::spawn(move || -> Result<Vec<Duration>, String> {
-                let mut clerk = tcp_clerk(ids, addrs, ClerkConfig::default(), Some(limit));
+    let limit = Duration::from_secs_f64(args.timeout.max(0.001));
+    let value: Arc<str> = "x".repeat(args.value_size).into();
+    let load = Load {
+        clients: args.clients,
+        dur,
+        limit,
+        value,
+        get_percent: args.get_percent as u64,
+    };
+    let (what, out) = if args.in_process {
+        let what = format!("in-process cluster of {} nodes", args.nodes);
+        let rt = runtime()?;
+        let cluster = LocalCluster::start(args.nodes as usize, Duration::from_millis(args.tick_ms));
+        let out =
+            rt.block_on(load.run_async(|| cluster.clerk(ClerkConfig::default(), Some(limit))));
+        cluster
+            .shutdown()
+            .map_err(|e| anyhow::anyhow!("in-process node failed: {e}"))?;
+        (what, out)
+    } else {
+        let target = Target {
+            cluster: args.cluster.clone(),
+            timeout: args.timeout,
+        };
+        let (ids, addrs) = target.servers();
+        let what = format!("cluster {}", target.addr_list());
+        let out = if args.blocking {
+            load.run_blocking(&ids, &addrs)
+        } else {
+            let rt = runtime()?;
+            rt.block_on(load.run_async(|| {
+                AsyncClerk::new(
+                    ids.clone(),
+                    AsyncTcpTransport::new(addrs.clone()),
+                    ClerkConfig::default(),
+                    Some(limit),
+                )
+            }))
+        };
+        (what, out)
+    };
+    let Outcome {
+        elapsed,
+        mut latencies,
+    } = out.with_context(|| what.clone())?;
+    if latencies.is_empty() {
+        bail!("no operation completed ({what})");
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "clients={} duration={:.1}s ops={} throughput={:.0} ops/s p50={:.2}ms p99={:.2}ms",
+        args.clients,
+        elapsed.as_secs_f64(),
+        latencies.len(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+    );
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")
+}
+
+struct Load {
+    clients: u64,
+    dur: Duration,
+    limit: Duration,
+    value: Arc<str>,
+    get_percent: u64,
+}
+
+/// Operation `i` of client `c`: a cheap deterministic mix, no RNG needed for a load shape.
+fn is_get(c: u64, i: u64, get_percent: u64) -> bool {
+    (i * 37 + c) % 100 < get_percent
+}
+
+impl Load {
+    /// Async clients. One warm-up Put (waits out the first election) before the clock starts.
+    async fn run_async<T, F>(&self, mut make: F) -> Result<Outcome>
+    where
+        T: AsyncTransport + Send + 'static,
+        F: FnMut() -> AsyncClerk<T>,
+    {
+        let mut warm = make();
+        warm.put("bench-warmup", "x")
+            .await
+            .map_err(|e| anyhow::anyhow!("warm-up put failed: {e}"))?;
+        let start = Instant::now();
+        let end = start + self.dur;
+        let mut tasks = tokio::task::JoinSet::new();
+        for c in 0..self.clients {
+            let mut clerk = make();
+            let value = self.value.clone();
+            let get_percent = self.get_percent;
+            tasks.spawn(async move {
                 let mut lat = Vec::new();
                 let mut i = 0u64;
                 while Instant::now() < end {
                     let key = format!("bench-{c}-{}", i % 100);
                     let t = Instant::now();
-                    // A cheap deterministic mix; no RNG needed for a load shape.
-                    let r = if (i * 37 + c) % 100 < get_percent {
-                        clerk.get(&key).map(|_| ())
+                    let r = if is_get(c, i, get_percent) {
+                        clerk.get(&key).await.map(|_| ())
                     } else {
-                        clerk.put(&key, &value)
+                        clerk.put(&key, &value).await
                     };
                     r.map_err(|e| e.to_string())?;
                     lat.push(t.elapsed());
                     i += 1;
                 }
-                Ok(lat)
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    let mut failures = Vec::new();
-    for t in threads {
-        match t.join() {
-            Ok(Ok(l)) => all.extend(l),
-            Ok(Err(e)) => failures.push(e),
-            Err(_) => failures.push("client thread panicked".into()),
+                Ok::<_, String>(lat)
+            });
         }
+        self.collect(
+            start,
+            async move {
+                let mut all = Vec::new();
+                while let Some(r) = tasks.join_next().await {
+                    all.push(r.unwrap_or_else(|_| Err("client task panicked".into())));
+                }
+                all
+            }
+            .await,
+        )
     }
-    let elapsed = start.elapsed();
-    if !failures.is_empty() {
-        bail!(
-            "{} of {} clients failed (cluster {}); first: {}",
-            failures.len(),
-            args.clients,
-            args.target.addr_list(),
-            failures[0]
+
+    /// One OS thread and blocking Clerk per client.
+    fn run_blocking(&self, ids: &[NodeId], addrs: &[SocketAddr]) -> Result<Outcome> {
+        let mut warm = tcp_clerk(
+            ids.to_vec(),
+            addrs.to_vec(),
+            ClerkConfig::default(),
+            Some(self.limit),
         );
+        warm.put("bench-warmup", "x")
+            .map_err(|e| anyhow::anyhow!("warm-up put failed: {e}"))?;
+        let start = Instant::now();
+        let end = start + self.dur;
+        let threads: Vec<_> = (0..self.clients)
+            .map(|c| {
+                let (ids, addrs, value) = (ids.to_vec(), addrs.to_vec(), self.value.clone());
+                let (limit, get_percent) = (self.limit, self.get_percent);
+                std::thread::spawn(move || -> Result<Vec<Duration>, String> {
+                    let mut clerk = tcp_clerk(ids, addrs, ClerkConfig::default(), Some(limit));
+                    let mut lat = Vec::new();
+                    let mut i = 0u64;
+                    while Instant::now() < end {
+                        let key = format!("bench-{c}-{}", i % 100);
+                        let t = Instant::now();
+                        let r = if is_get(c, i, get_percent) {
+                            clerk.get(&key).map(|_| ())
+                        } else {
+                            clerk.put(&key, &value)
+                        };
+                        r.map_err(|e| e.to_string())?;
+                        lat.push(t.elapsed());
+                        i += 1;
+                    }
+                    Ok(lat)
+                })
+            })
+            .collect();
+        let results = threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err("client thread panicked".into()))
+            })
+            .collect();
+        self.collect(start, results)
     }
-    if all.is_empty() {
-        bail!("no operation completed");
+
+    fn collect(
+        &self,
+        start: Instant,
+        results: Vec<Result<Vec<Duration>, String>>,
+    ) -> Result<Outcome> {
+        let elapsed = start.elapsed();
+        let mut latencies = Vec::new();
+        let mut failures = Vec::new();
+        for r in results {
+            match r {
+                Ok(l) => latencies.extend(l),
+                Err(e) => failures.push(e),
+            }
+        }
+        if !failures.is_empty() {
+            bail!(
+                "{} of {} clients failed; first: {}",
+                failures.len(),
+                self.clients,
+                failures[0]
+            );
+        }
+        Ok(Outcome { elapsed, latencies })
     }
-    all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    println!(
-        "clients={} duration={:.1}s ops={} throughput={:.0} ops/s p50={:.2}ms p99={:.2}ms",
-        args.clients,
-        elapsed.as_secs_f64(),
-        all.len(),
-        all.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-    );
-    Ok(())
 }

@@ -136,7 +136,7 @@ fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
     Ok((id, addr))
 }
 
-fn parse_server(s: &str) -> Result<(Option<NodeId>, SocketAddr), String> {
+pub(crate) fn parse_server(s: &str) -> Result<(Option<NodeId>, SocketAddr), String> {
     if s.contains('=') {
         return parse_peer(s).map(|(id, a)| (Some(id), a));
     }
