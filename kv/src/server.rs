@@ -8,6 +8,8 @@
 //! with [`ServerError::LeadershipLost`] if another command took the slot (this server lost
 //! leadership and a new leader overwrote the entry). Waiters from an older term are failed as
 //! soon as the server sees a newer term, and all are dropped on a crash, so none leak.
+//!
+//! In [`ReadMode::ReadIndex`] a Get does not go through the log: see [`crate::reads`].
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,8 @@ use raft_impl::types::{Index, NodeId, Term};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::command::{ClientId, Command, OpResult, Seq};
+use crate::command::{ClientId, Command, Op, OpResult, Seq};
+use crate::reads::{ReadMode, ReadWaiters};
 use crate::state_machine::{Applied, KvStateMachine};
 
 /// Why a server did not execute a request. Every variant means "try again" to a Clerk; they
@@ -41,6 +44,15 @@ pub type Reply = Result<OpResult, ServerError>;
 pub trait Proposer {
     /// Appends `data` to the leader's log: its `(index, term)`, or who the leader may be.
     fn propose(&mut self, data: Vec<u8>) -> Result<(Index, Term), NotLeader>;
+
+    /// Asks the leader for a ReadIndex read tagged `ctx`: its current term, or who the leader
+    /// may be. The runtime reports the outcome through [`KvServer::on_read_state`] /
+    /// [`KvServer::on_read_dropped`]. `None`: this runtime does not deliver those, and the
+    /// server serves the Get through the log instead.
+    fn read_index(&mut self, ctx: u64) -> Option<Result<Term, NotLeader>> {
+        let _ = ctx;
+        None
+    }
 }
 
 #[derive(Debug)]
@@ -57,6 +69,8 @@ struct Waiter<T> {
 pub struct KvServer<T> {
     sm: KvStateMachine,
     waiting: BTreeMap<Index, Waiter<T>>,
+    read_mode: ReadMode,
+    reads: ReadWaiters<T>,
     /// Highest term this server has seen (from proposals or [`KvServer::on_term`]).
     term: Term,
 }
@@ -66,6 +80,8 @@ impl<T> Default for KvServer<T> {
         KvServer {
             sm: KvStateMachine::new(),
             waiting: BTreeMap::new(),
+            read_mode: ReadMode::Log,
+            reads: ReadWaiters::default(),
             term: 0,
         }
     }
@@ -76,13 +92,25 @@ impl<T> KvServer<T> {
         Self::default()
     }
 
+    /// A server executing Gets in `mode`.
+    pub fn with_read_mode(mode: ReadMode) -> Self {
+        KvServer {
+            read_mode: mode,
+            ..Self::default()
+        }
+    }
+
+    pub fn read_mode(&self) -> ReadMode {
+        self.read_mode
+    }
+
     pub fn state_machine(&self) -> &KvStateMachine {
         &self.sm
     }
 
-    /// Requests waiting for their entry to be applied.
+    /// Requests waiting for their entry to be applied (or, ReadIndex Gets, for their read).
     pub fn waiting(&self) -> usize {
-        self.waiting.len()
+        self.waiting.len() + self.reads.len()
     }
 
     /// A client request. Returns a reply to send now, or `None` if the request now waits for
@@ -103,6 +131,20 @@ impl<T> KvServer<T> {
             }
             if cmd.seq < s.last_seq {
                 return Some((token, Err(ServerError::Stale)));
+            }
+        }
+        if let (ReadMode::ReadIndex, Op::Get { key }) = (self.read_mode, &cmd.op) {
+            let ctx = self.reads.next_ctx();
+            match raft.read_index(ctx) {
+                Some(Err(NotLeader { leader_hint })) => {
+                    return Some((token, Err(ServerError::NotLeader { leader_hint })));
+                }
+                Some(Ok(term)) => {
+                    self.term = self.term.max(term);
+                    self.reads.wait_confirm(ctx, token, key.clone(), term);
+                    return None;
+                }
+                None => {} // no ReadIndex in this runtime: through the log
             }
         }
         let (client_id, seq) = (cmd.client_id, cmd.seq);
@@ -158,6 +200,36 @@ impl<T> KvServer<T> {
         Some((w.token, reply))
     }
 
+    /// The core confirmed the ReadIndex read `ctx` at `index`. Answers it if `index` is
+    /// applied already; otherwise it is answered by [`KvServer::take_read_replies`] once it is.
+    pub fn on_read_state(&mut self, ctx: u64, index: Index) -> Option<(T, Reply)> {
+        let applied = self.sm.last_applied();
+        let (token, key) = self.reads.confirm(ctx, index, applied)?;
+        Some((token, Ok(self.read(&key))))
+    }
+
+    /// The core dropped the ReadIndex read `ctx` (this node stopped leading).
+    pub fn on_read_dropped(&mut self, ctx: u64) -> Option<(T, Reply)> {
+        let token = self.reads.drop_ctx(ctx)?;
+        Some((token, Err(ServerError::LeadershipLost)))
+    }
+
+    /// Replies to ReadIndex reads whose index has been applied; call after applying entries.
+    pub fn take_read_replies(&mut self) -> Vec<(T, Reply)> {
+        let ready = self.reads.applied(self.sm.last_applied());
+        ready
+            .into_iter()
+            .map(|(token, key)| {
+                let r = self.read(&key);
+                (token, Ok(r))
+            })
+            .collect()
+    }
+
+    fn read(&self, key: &str) -> OpResult {
+        OpResult::Value(self.sm.peek(key).map(str::to_string))
+    }
+
     /// The node's current term. Waiters proposed in an earlier term are failed: the leader that
     /// accepted them is gone, and whether their entries survive is for the client's retry (with
     /// the same sequence number) to find out.
@@ -172,22 +244,30 @@ impl<T> KvServer<T> {
             .filter(|(_, w)| w.term < term)
             .map(|(&i, _)| i)
             .collect();
-        stale
+        let mut out: Vec<(T, Reply)> = stale
             .into_iter()
             .filter_map(|i| self.waiting.remove(&i))
             .map(|w| (w.token, Err(ServerError::LeadershipLost)))
-            .collect()
+            .collect();
+        out.extend(
+            self.reads
+                .older_than(term)
+                .into_iter()
+                .map(|t| (t, Err(ServerError::LeadershipLost))),
+        );
+        out
     }
 
     /// The node crashed: volatile state is gone (the state machine is rebuilt by re-applying
     /// the log after restart) and nobody will answer the waiting requests; returns their tokens
     /// so a runtime holding connections can close them.
     pub fn crash(&mut self) -> Vec<T> {
-        let tokens = std::mem::take(&mut self.waiting)
+        let mut tokens: Vec<T> = std::mem::take(&mut self.waiting)
             .into_values()
             .map(|w| w.token)
             .collect();
-        *self = KvServer::new();
+        tokens.extend(self.reads.take_all());
+        *self = KvServer::with_read_mode(self.read_mode);
         tokens
     }
 }
@@ -302,6 +382,116 @@ mod tests {
         assert_eq!(s.on_term(2), vec![]);
         assert_eq!(s.crash(), vec!["b"]);
         assert_eq!(s.waiting(), 0);
+    }
+
+    /// FakeRaft that also serves ReadIndex requests, recording their contexts.
+    struct ReadRaft {
+        inner: FakeRaft,
+        reads: Vec<u64>,
+    }
+    impl Proposer for ReadRaft {
+        fn propose(&mut self, data: Vec<u8>) -> Result<(Index, Term), NotLeader> {
+            self.inner.propose(data)
+        }
+        fn read_index(&mut self, ctx: u64) -> Option<Result<Term, NotLeader>> {
+            if !self.inner.leader {
+                return Some(Err(NotLeader {
+                    leader_hint: Some(3),
+                }));
+            }
+            self.reads.push(ctx);
+            Some(Ok(self.inner.term))
+        }
+    }
+
+    fn get(client: ClientId, seq: Seq) -> Command {
+        Command {
+            client_id: client,
+            seq,
+            op: Op::Get { key: "k".into() },
+        }
+    }
+
+    #[test]
+    fn a_read_index_get_waits_for_confirmation_then_for_apply_and_takes_no_entry() {
+        let mut raft = ReadRaft {
+            inner: FakeRaft {
+                leader: true,
+                term: 1,
+                log: vec![],
+            },
+            reads: vec![],
+        };
+        let mut s = KvServer::with_read_mode(ReadMode::ReadIndex);
+        s.on_request("w", put(1, 1, "x"), &mut raft);
+        assert_eq!(s.on_request("r", get(2, 1), &mut raft), None);
+        assert_eq!(raft.inner.log.len(), 1, "a ReadIndex Get proposes nothing");
+        assert_eq!(s.waiting(), 2);
+        let ctx = raft.reads[0];
+        // Confirmed at index 1, not yet applied: still waiting.
+        assert_eq!(s.on_read_state(ctx, 1), None);
+        assert_eq!(s.take_read_replies(), vec![]);
+        let w = raft.inner.log[0].clone();
+        assert_eq!(s.on_applied(1, &w), Some(("w", Ok(OpResult::Done))));
+        assert_eq!(
+            s.take_read_replies(),
+            vec![("r", Ok(OpResult::Value(Some("x".into()))))]
+        );
+        assert_eq!(s.waiting(), 0);
+        // Confirmed at an index already applied: answered at once.
+        s.on_request("r2", get(2, 2), &mut raft);
+        assert_eq!(
+            s.on_read_state(raft.reads[1], 1),
+            Some(("r2", Ok(OpResult::Value(Some("x".into())))))
+        );
+    }
+
+    #[test]
+    fn a_read_index_get_is_failed_when_dropped_or_outlived_and_refused_by_followers() {
+        let mut raft = ReadRaft {
+            inner: FakeRaft {
+                leader: true,
+                term: 1,
+                log: vec![],
+            },
+            reads: vec![],
+        };
+        let mut s = KvServer::with_read_mode(ReadMode::ReadIndex);
+        s.on_request("a", get(1, 1), &mut raft);
+        s.on_request("b", get(2, 1), &mut raft);
+        assert_eq!(
+            s.on_read_dropped(raft.reads[0]),
+            Some(("a", Err(ServerError::LeadershipLost)))
+        );
+        assert_eq!(s.on_term(2), vec![("b", Err(ServerError::LeadershipLost))]);
+        // A late confirmation of a failed read is ignored.
+        assert_eq!(s.on_read_state(raft.reads[1], 0), None);
+        raft.inner.leader = false;
+        assert_eq!(
+            s.on_request("c", get(3, 1), &mut raft),
+            Some((
+                "c",
+                Err(ServerError::NotLeader {
+                    leader_hint: Some(3)
+                })
+            ))
+        );
+        assert_eq!(s.waiting(), 0);
+        // A crash keeps the mode.
+        s.crash();
+        assert_eq!(s.read_mode(), ReadMode::ReadIndex);
+    }
+
+    #[test]
+    fn without_runtime_support_a_read_index_get_goes_through_the_log() {
+        let mut raft = FakeRaft {
+            leader: true,
+            term: 1,
+            log: vec![],
+        };
+        let mut s: KvServer<&str> = KvServer::with_read_mode(ReadMode::ReadIndex);
+        assert_eq!(s.on_request("a", get(1, 1), &mut raft), None);
+        assert_eq!(raft.log.len(), 1);
     }
 
     #[test]

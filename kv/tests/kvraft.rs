@@ -1,18 +1,29 @@
 //! The MIT 6.824 Lab 3A kvraft scenarios on the simulated network, every history checked for
 //! linearizability against the sequential key/value specification (stateright).
 //!
+//! Every scenario runs with Gets through the log and, the `*_read_index` twins, with ReadIndex
+//! Gets (`ReadMode::ReadIndex`).
+//!
 //! Time is simulated: a "5 second" phase costs milliseconds of real time, and a seed fixes the
 //! run bit for bit (the failure message names it).
 
 use raft_impl::sim::{SimError, ELECTION_TIMEOUT, MS, SEC};
 use raft_kv::command::{Op, OpResult};
 use raft_kv::sim::{KvSim, KvSimConfig, ServiceFault};
+use raft_kv::ReadMode;
 use rand::Rng;
 
 /// Bound on waiting for clients to finish once faults stop (6.824 budgets are similar).
 const SETTLE: u64 = 30 * SEC;
 /// Seeds per generic scenario.
 const SEEDS: u64 = 8;
+
+fn config(servers: usize, clients: usize, seed: u64, read_mode: ReadMode) -> KvSimConfig {
+    KvSimConfig {
+        read_mode,
+        ..KvSimConfig::new(servers, clients, seed)
+    }
+}
 
 struct Generic {
     servers: usize,
@@ -22,6 +33,7 @@ struct Generic {
     partitions: bool,
     /// Clients pick among every client's key (contention) instead of their own key.
     random_keys: bool,
+    read_mode: ReadMode,
 }
 
 impl Generic {
@@ -33,6 +45,14 @@ impl Generic {
             crash: false,
             partitions: false,
             random_keys: false,
+            read_mode: ReadMode::Log,
+        }
+    }
+
+    fn read_index(self) -> Self {
+        Generic {
+            read_mode: ReadMode::ReadIndex,
+            ..self
         }
     }
 
@@ -52,7 +72,7 @@ impl Generic {
     /// 6.824 `GenericTest`: three rounds of 5 s of client load under the chosen faults, then
     /// heal / crash-and-restart, wait for every client, and check the whole history.
     fn run(&self, seed: u64) -> Result<(), SimError> {
-        let mut sim = KvSim::new(KvSimConfig::new(self.servers, self.clients, seed));
+        let mut sim = KvSim::new(config(self.servers, self.clients, seed, self.read_mode));
         for round in 0..3 {
             sim.set_unreliable(self.unreliable);
             let before: Vec<usize> = (0..self.clients)
@@ -116,7 +136,16 @@ impl Generic {
 
 #[test]
 fn basic() -> Result<(), SimError> {
-    let mut sim = KvSim::new(KvSimConfig::new(5, 1, 1));
+    basic_in(ReadMode::Log)
+}
+
+#[test]
+fn basic_read_index() -> Result<(), SimError> {
+    basic_in(ReadMode::ReadIndex)
+}
+
+fn basic_in(mode: ReadMode) -> Result<(), SimError> {
+    let mut sim = KvSim::new(config(5, 1, 1, mode));
     assert_eq!(sim.get(0, "a", 5 * SEC)?, None);
     let put = Op::Put {
         key: "a".into(),
@@ -132,12 +161,38 @@ fn basic() -> Result<(), SimError> {
         5 * SEC,
     )?;
     assert_eq!(sim.get(0, "a", 5 * SEC)?.as_deref(), Some("12"));
-    Generic::new(1).run_seeds(1000)
+    sim.run_for(SEC)?; // every server applies what is committed so far
+    let log_entries = sim.cluster().applied(0).len();
+    assert_eq!(sim.get(0, "a", 5 * SEC)?.as_deref(), Some("12"));
+    sim.run_for(SEC)?;
+    // A log Get takes an entry; a ReadIndex Get does not.
+    let grew = sim.cluster().applied(0).len() - log_entries;
+    assert_eq!(grew, usize::from(mode == ReadMode::Log));
+    Generic {
+        read_mode: mode,
+        ..Generic::new(1)
+    }
+    .run_seeds(1000)
 }
 
 #[test]
 fn concurrent() -> Result<(), SimError> {
     Generic::new(5).run_seeds(2000)
+}
+
+#[test]
+fn concurrent_read_index() -> Result<(), SimError> {
+    Generic::new(5).read_index().run_seeds(2000)
+}
+
+#[test]
+fn unreliable_read_index() -> Result<(), SimError> {
+    Generic {
+        unreliable: true,
+        ..Generic::new(5)
+    }
+    .read_index()
+    .run_seeds(3000)
 }
 
 #[test]
@@ -219,7 +274,16 @@ fn unreliable_one_key() -> Result<(), SimError> {
 /// they do not, and they complete once the partition heals.
 #[test]
 fn one_partition() -> Result<(), SimError> {
-    let mut sim = KvSim::new(KvSimConfig::new(5, 3, 105));
+    one_partition_in(ReadMode::Log)
+}
+
+#[test]
+fn one_partition_read_index() -> Result<(), SimError> {
+    one_partition_in(ReadMode::ReadIndex)
+}
+
+fn one_partition_in(mode: ReadMode) -> Result<(), SimError> {
+    let mut sim = KvSim::new(config(5, 3, 105, mode));
     sim.op(
         0,
         Op::Put {
@@ -293,6 +357,16 @@ fn many_partitions_many_clients() -> Result<(), SimError> {
 }
 
 #[test]
+fn many_partitions_many_clients_read_index() -> Result<(), SimError> {
+    Generic {
+        partitions: true,
+        ..Generic::new(5)
+    }
+    .read_index()
+    .run_seeds(7000)
+}
+
+#[test]
 fn persist_one_client() -> Result<(), SimError> {
     Generic {
         crash: true,
@@ -356,6 +430,32 @@ fn persist_partition_unreliable_linearizable() -> Result<(), SimError> {
     .run_seeds(13000)
 }
 
+#[test]
+fn persist_partition_unreliable_linearizable_read_index() -> Result<(), SimError> {
+    Generic {
+        servers: 7,
+        crash: true,
+        partitions: true,
+        unreliable: true,
+        random_keys: true,
+        ..Generic::new(15)
+    }
+    .read_index()
+    .run_seeds(13000)
+}
+
+#[test]
+fn persist_partition_unreliable_read_index() -> Result<(), SimError> {
+    Generic {
+        crash: true,
+        partitions: true,
+        unreliable: true,
+        ..Generic::new(5)
+    }
+    .read_index()
+    .run_seeds(12000)
+}
+
 // ---- the checks can fail ----
 
 /// Without sessions, a retry after a lost reply appends twice; the linearizability check (and
@@ -409,6 +509,78 @@ fn checker_catches_stale_local_reads() -> Result<(), SimError> {
     assert_eq!(
         sim.get(1, "1", 10 * SEC)?.as_deref(),
         Some("13"),
+        "the read is stale"
+    );
+    assert!(
+        sim.check_linearizable().is_err(),
+        "the stale read was not caught"
+    );
+    Ok(())
+}
+
+/// A deposed leader cut off with a minority: ReadIndex cannot confirm its leadership, so its
+/// Get waits until the partition heals and then sees the newer Put; with the heartbeat round
+/// skipped (`ServiceFault::ReadIndexWithoutHeartbeat`) it answers from its stale commit index
+/// and the checker catches the stale read.
+fn stale_leader_read(fault: Option<ServiceFault>) -> Result<KvSim, SimError> {
+    let mut cfg = config(5, 2, 52_000, ReadMode::ReadIndex);
+    cfg.fault = fault;
+    let mut sim = KvSim::new(cfg);
+    let put = |v: &str| Op::Put {
+        key: "1".into(),
+        value: v.into(),
+    };
+    sim.op(0, put("13"), 10 * SEC)?;
+    sim.run_for(SEC)?;
+    let old = sim.leader().ok_or_else(|| sim.failed("no leader"))?;
+    let minority = [old, (old + 1) % 5];
+    let group: Vec<usize> = (0..5).map(|i| usize::from(minority.contains(&i))).collect();
+    sim.partition(&group);
+    let majority: Vec<usize> = (0..5).filter(|i| !minority.contains(i)).collect();
+    sim.connect_client(0, &majority);
+    sim.connect_client(1, &[old]);
+    sim.op(0, put("14"), 10 * SEC)?;
+    sim.submit(1, Op::Get { key: "1".into() });
+    sim.run_for(SEC)?;
+    Ok(sim)
+}
+
+#[test]
+fn read_index_at_a_deposed_leader_waits_for_the_partition_to_heal() -> Result<(), SimError> {
+    let mut sim = stale_leader_read(None)?;
+    assert!(
+        !sim.client(1).is_idle(),
+        "a read completed at a deposed leader"
+    );
+    sim.heal_servers();
+    sim.connect_client_all(1);
+    sim.wait_all_idle(SETTLE)?;
+    let (_, result) = sim
+        .client(1)
+        .results
+        .last()
+        .expect("the Get finished")
+        .clone();
+    assert_eq!(result, OpResult::Value(Some("14".into())));
+    sim.check_linearizable()
+}
+
+#[test]
+fn checker_catches_read_index_without_heartbeat_round() -> Result<(), SimError> {
+    let sim = stale_leader_read(Some(ServiceFault::ReadIndexWithoutHeartbeat))?;
+    assert!(
+        sim.client(1).is_idle(),
+        "the faulty read should be answered at once"
+    );
+    let (_, result) = sim
+        .client(1)
+        .results
+        .last()
+        .expect("the Get finished")
+        .clone();
+    assert_eq!(
+        result,
+        OpResult::Value(Some("13".into())),
         "the read is stale"
     );
     assert!(

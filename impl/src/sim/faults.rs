@@ -47,6 +47,38 @@ impl Cluster {
         res
     }
 
+    /// ReadIndex at node `i` (see [`RawNode::read_index`](crate::core::RawNode::read_index)):
+    /// `Ok` if it is leader; the outcome appears in [`Cluster::take_reads`].
+    pub fn read_index(&mut self, i: usize, ctx: u64) -> Result<(), crate::core::NotLeader> {
+        let Some(raw) = self.nodes[i].raw.as_mut() else {
+            return Err(crate::core::NotLeader { leader_hint: None });
+        };
+        if self.violation.is_some() {
+            return Err(crate::core::NotLeader { leader_hint: None });
+        }
+        let res = raw.read_index(ctx);
+        let detail = Some(match res {
+            Ok(()) => format!("ctx {ctx} accepted"),
+            Err(_) => format!("ctx {ctx} rejected: not leader"),
+        });
+        self.after_input(i, EventKind::ReadIndex, None, detail);
+        res
+    }
+
+    /// Whether node `i` has ReadIndex outcomes its service layer has not taken.
+    pub fn has_reads(&self, i: usize) -> bool {
+        !self.nodes[i].read_states.is_empty() || !self.nodes[i].dropped_reads.is_empty()
+    }
+
+    /// Node `i`'s confirmed and dropped ReadIndex reads since the last call.
+    pub fn take_reads(&mut self, i: usize) -> (Vec<crate::core::ReadState>, Vec<u64>) {
+        let n = &mut self.nodes[i];
+        (
+            std::mem::take(&mut n.read_states),
+            std::mem::take(&mut n.dropped_reads),
+        )
+    }
+
     /// Crashes node `i`; unsynced writes are lost as `mode` says.
     pub fn crash_with(&mut self, i: usize, mode: CrashMode) {
         if !self.nodes[i].is_up() {

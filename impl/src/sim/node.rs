@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::invariants::Checker;
-use crate::core::{Config, Envelope, RawNode, Ready, Role};
+use crate::core::{Config, Envelope, RawNode, ReadState, Ready, Role};
 use crate::storage::{MemStorage, Storage};
 use crate::types::{Entry, Index, NodeId, Term};
 
@@ -59,6 +59,10 @@ pub(crate) struct SimNode {
     pub applied: Vec<Bytes>,
     /// Deliberately broken runtime, to show the checks catch it.
     pub fault: Option<RuntimeFault>,
+    /// ReadIndex reads confirmed in released Readies, not yet taken by the service layer.
+    pub read_states: Vec<ReadState>,
+    /// ReadIndex requests dropped (leadership lost), not yet taken by the service layer.
+    pub dropped_reads: Vec<u64>,
 }
 
 /// A deliberate runtime bug, for testing that the simulator's checks catch unsafe runtimes.
@@ -84,6 +88,8 @@ impl SimNode {
             incarnation: 0,
             applied: Vec::new(),
             fault: None,
+            read_states: Vec::new(),
+            dropped_reads: Vec::new(),
         })
     }
 
@@ -144,6 +150,8 @@ impl SimNode {
     /// Steps 2-4 of the contract for one Ready whose writes are durable.
     fn release(&mut self, mut rd: Ready, checker: &mut Checker, fx: &mut Effects) {
         fx.send.append(&mut rd.messages);
+        self.read_states.append(&mut rd.read_states);
+        self.dropped_reads.append(&mut rd.dropped_reads);
         for e in &rd.committed_entries {
             // Committed entries must be among those already persisted (core-design.md).
             if self.storage.term(e.index) != Some(e.term) || self.storage.has_unsynced() {
@@ -172,6 +180,8 @@ impl SimNode {
         self.sync_in_flight = false;
         self.incarnation += 1;
         self.applied.clear();
+        self.read_states.clear();
+        self.dropped_reads.clear();
         match mode {
             CrashMode::BeforeSync => self.storage.crash(),
             CrashMode::DuringSync { landed_log_ops } => {

@@ -39,6 +39,8 @@ pub enum EventKind {
     Replicate,
     /// A client proposed a command at `node` (`detail` says whether it was accepted).
     Propose,
+    /// A client asked `node` for a ReadIndex read (`detail` says whether it was accepted).
+    ReadIndex,
     /// `node` crashed; its storage kept only what was synced.
     Crash,
     /// `node` crashed inside a sync: the hard state and a prefix of the staged log writes

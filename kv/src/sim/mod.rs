@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use raft_impl::core::NotLeader;
+use raft_impl::core::{NotLeader, Role};
 use raft_impl::sim::{derive_seed, Cluster, SimConfig, SimError, MS};
 use raft_impl::types::{Index, Term};
 use rand::rngs::StdRng;
@@ -26,6 +26,7 @@ pub use net::{ClientNet, ClientNetConfig};
 use crate::clerk::{Attempt, ClerkConfig, ClerkCore, Next};
 use crate::command::{Command, Op, OpResult, Seq};
 use crate::history::History;
+use crate::reads::ReadMode;
 use crate::server::{KvServer, Proposer, Reply};
 
 /// How to build a [`KvSim`].
@@ -41,6 +42,8 @@ pub struct KvSimConfig {
     pub think_us: (u64, u64),
     /// A deliberate service bug, to show the checks catch it (`None`: correct service).
     pub fault: Option<ServiceFault>,
+    /// How servers execute Get.
+    pub read_mode: ReadMode,
 }
 
 /// Bugs the simulator can inject, each one a classic KV-service mistake.
@@ -52,6 +55,11 @@ pub enum ServiceFault {
     /// Any server answers Get from its local state machine without going through the log: a
     /// deposed leader or a lagging follower returns stale values.
     LocalReads,
+    /// ReadIndex without the heartbeat round: a node that believes it leads takes its commit
+    /// index as the read index at once (still waiting for it to be applied), so a deposed
+    /// leader cut off from the new one serves stale reads. Only matters in
+    /// [`ReadMode::ReadIndex`].
+    ReadIndexWithoutHeartbeat,
 }
 
 impl KvSimConfig {
@@ -67,6 +75,7 @@ impl KvSimConfig {
             net: ClientNetConfig::default(),
             think_us: (0, 100 * MS),
             fault: None,
+            read_mode: ReadMode::Log,
         }
     }
 }
@@ -135,6 +144,8 @@ impl Eq for Scheduled {}
 struct SimProposer<'a> {
     cluster: &'a mut Cluster,
     pos: usize,
+    /// [`ServiceFault::ReadIndexWithoutHeartbeat`]: reads "confirmed" at once, `(ctx, index)`.
+    unconfirmed_reads: Option<Vec<(u64, Index)>>,
 }
 
 impl Proposer for SimProposer<'_> {
@@ -142,6 +153,24 @@ impl Proposer for SimProposer<'_> {
         self.cluster.start(self.pos, data).ok_or_else(|| NotLeader {
             leader_hint: self.cluster.raw(self.pos).and_then(|r| r.leader_id()),
         })
+    }
+
+    fn read_index(&mut self, ctx: u64) -> Option<Result<Term, NotLeader>> {
+        let raw = self.cluster.raw(self.pos)?;
+        let term = raw.current_term();
+        if let Some(reads) = self.unconfirmed_reads.as_mut() {
+            let res = match raw.role() {
+                Role::Leader => {
+                    reads.push((ctx, raw.commit_index()));
+                    Ok(term)
+                }
+                _ => Err(NotLeader {
+                    leader_hint: raw.leader_id(),
+                }),
+            };
+            return Some(res);
+        }
+        Some(self.cluster.read_index(self.pos, ctx).map(|()| term))
     }
 }
 
@@ -171,7 +200,9 @@ impl KvSim {
             .map(|_| SimClient::new(ClerkCore::new(cfg.clerk.clone(), ids.clone(), rng.random())))
             .collect();
         KvSim {
-            servers: (0..cfg.servers).map(|_| KvServer::new()).collect(),
+            servers: (0..cfg.servers)
+                .map(|_| KvServer::with_read_mode(cfg.read_mode))
+                .collect(),
             seen_applied: vec![0; cfg.servers],
             seen_term: vec![0; cfg.servers],
             clients,
@@ -246,7 +277,8 @@ impl KvSim {
             let (seen_applied, seen_term) = (&self.seen_applied, &self.seen_term);
             let changed = self.cluster.run_until_pred(horizon, |c| {
                 (0..c.servers()).any(|i| {
-                    c.applied(i).len() != seen_applied[i]
+                    c.has_reads(i)
+                        || c.applied(i).len() != seen_applied[i]
                         || c.get_state(i).is_some_and(|(t, _)| t != seen_term[i])
                 })
             })?;
@@ -282,6 +314,16 @@ impl KvSim {
                 self.seen_applied[i] += 1;
                 replies.extend(self.servers[i].on_applied(k as Index + 1, &applied[k]));
             }
+            // After the entries of the same Ready: a read's index may be among them.
+            let (confirmed, dropped) = self.cluster.take_reads(i);
+            let server = &mut self.servers[i];
+            for r in confirmed {
+                replies.extend(server.on_read_state(r.ctx, r.index));
+            }
+            for ctx in dropped {
+                replies.extend(server.on_read_dropped(ctx));
+            }
+            replies.extend(server.take_read_replies());
             for (token, reply) in replies {
                 self.send_reply(i, token, reply);
             }
@@ -326,12 +368,20 @@ impl KvSim {
                         .map(str::to_string);
                     return self.send_reply(server, token, Ok(OpResult::Value(v)));
                 }
+                let fault = self.cfg.fault == Some(ServiceFault::ReadIndexWithoutHeartbeat);
                 let mut raft = SimProposer {
                     cluster: &mut self.cluster,
                     pos: server,
+                    unconfirmed_reads: fault.then(Vec::new),
                 };
-                if let Some((token, reply)) = self.servers[server].on_request(token, cmd, &mut raft)
-                {
+                let mut replies: Vec<(Token, Reply)> = self.servers[server]
+                    .on_request(token, cmd, &mut raft)
+                    .into_iter()
+                    .collect();
+                for (ctx, index) in raft.unconfirmed_reads.unwrap_or_default() {
+                    replies.extend(self.servers[server].on_read_state(ctx, index));
+                }
+                for (token, reply) in replies {
                     self.send_reply(server, token, reply);
                 }
             }
