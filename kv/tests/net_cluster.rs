@@ -9,11 +9,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use raft_kv::net::{tcp_clerk, NetConfig, Node, NodeConfig};
-use raft_kv::ClerkConfig;
+use raft_kv::{ClerkConfig, ReadMode};
 
 const TICK: Duration = Duration::from_millis(20);
 
 fn node_config(id: u64, addrs: &[SocketAddr], dir: &Path) -> NodeConfig {
+    node_config_in(id, addrs, dir, ReadMode::Log)
+}
+
+fn node_config_in(id: u64, addrs: &[SocketAddr], dir: &Path, read_mode: ReadMode) -> NodeConfig {
     let peers: BTreeMap<u64, SocketAddr> = (1..=addrs.len() as u64)
         .filter(|&p| p != id)
         .map(|p| (p, addrs[p as usize - 1]))
@@ -25,6 +29,7 @@ fn node_config(id: u64, addrs: &[SocketAddr], dir: &Path) -> NodeConfig {
         data_dir: dir.join(format!("node-{id}")),
         net: NetConfig {
             tick: TICK,
+            read_mode,
             ..NetConfig::default()
         },
     }
@@ -41,6 +46,15 @@ fn clerk(addrs: &[SocketAddr]) -> raft_kv::Clerk<raft_kv::net::TcpTransport> {
 
 #[test]
 fn put_append_get_and_leader_failover_over_tcp() {
+    failover_over_tcp(ReadMode::Log);
+}
+
+#[test]
+fn put_append_get_and_leader_failover_over_tcp_with_read_index() {
+    failover_over_tcp(ReadMode::ReadIndex);
+}
+
+fn failover_over_tcp(mode: ReadMode) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -51,7 +65,7 @@ fn put_append_get_and_leader_failover_over_tcp() {
     let mut nodes: Vec<Option<Node>> = (1..=3)
         .map(|id| {
             Some(
-                rt.block_on(Node::start(node_config(id, &addrs, dir.path())))
+                rt.block_on(Node::start(node_config_in(id, &addrs, dir.path(), mode)))
                     .unwrap(),
             )
         })
@@ -74,13 +88,13 @@ fn put_append_get_and_leader_failover_over_tcp() {
         // Bring it back on the same data directory: it recovers its log and catches up.
         let id = leader as u64 + 1;
         nodes[leader] = Some(
-            rt.block_on(Node::start(node_config(id, &addrs, dir.path())))
+            rt.block_on(Node::start(node_config_in(id, &addrs, dir.path(), mode)))
                 .unwrap(),
         );
     }
     assert_eq!(ck.get("a").unwrap().as_deref(), Some("12-0-1"));
 
-    // A second client sees the same state (linearizable reads go through the log).
+    // A second client sees the same state (linearizable reads, by log or ReadIndex).
     let mut other = clerk(&addrs);
     assert_eq!(other.get("a").unwrap().as_deref(), Some("12-0-1"));
 

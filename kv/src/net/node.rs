@@ -25,6 +25,7 @@ use super::frame::{self, Frame};
 use super::io::{read_frame, write_bytes, IoError};
 use super::node_loop::{Event, NodeLoop, PeerTx};
 use crate::command::Command;
+use crate::reads::ReadMode;
 use crate::server::KvServer;
 
 /// Timeouts and limits of the network side.
@@ -41,6 +42,8 @@ pub struct NetConfig {
     pub idle_timeout: Duration,
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// How the node executes Get (through the log by default).
+    pub read_mode: ReadMode,
 }
 
 impl Default for NetConfig {
@@ -53,6 +56,7 @@ impl Default for NetConfig {
             idle_timeout: Duration::from_secs(120),
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_secs(1),
+            read_mode: ReadMode::Log,
         }
     }
 }
@@ -159,7 +163,7 @@ impl Node {
         let node_loop = NodeLoop {
             node,
             storage,
-            kv: KvServer::new(),
+            kv: KvServer::with_read_mode(cfg.net.read_mode),
             peers,
             events: events_rx,
             tick: cfg.net.tick,

@@ -91,6 +91,11 @@ impl Proposer for RaftProposer<'_> {
             Err(ProposeError::NotLeader { leader_hint }) => Err(NotLeader { leader_hint }),
         }
     }
+
+    fn read_index(&mut self, ctx: u64) -> Option<Result<Term, NotLeader>> {
+        // The heartbeat round goes out with this pass's Ready.
+        Some(self.node.read_index(ctx).map(|()| self.node.current_term()))
+    }
 }
 
 fn reply((to, id): Token, reply: Reply) {
@@ -210,6 +215,20 @@ impl<S: Storage> NodeLoop<S> {
         }
         // 3. Apply the rest, answering the clients whose entries these are.
         self.apply(&rd.committed_entries[early..]);
+        // ReadIndex Gets: confirmed ones are answered once their index is applied.
+        for rs in std::mem::take(&mut rd.read_states) {
+            if let Some((tok, r)) = self.kv.on_read_state(rs.ctx, rs.index) {
+                reply(tok, r);
+            }
+        }
+        for ctx in std::mem::take(&mut rd.dropped_reads) {
+            if let Some((tok, r)) = self.kv.on_read_dropped(ctx) {
+                reply(tok, r);
+            }
+        }
+        for (tok, r) in self.kv.take_read_replies() {
+            reply(tok, r);
+        }
         self.node.advance(rd);
         Ok(())
     }
