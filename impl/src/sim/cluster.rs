@@ -2,7 +2,6 @@
 //! and trace recording. Every random choice comes from one RNG seeded by [`SimConfig::seed`],
 //! and ties in the queue are broken by insertion order, so a seed fixes the run bit for bit.
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
 
@@ -13,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use super::invariants::{Checker, Finding};
 use super::network::{NetConfig, Network};
 use super::node::{Effects, RuntimeFault, SimNode};
+use super::schedule::Scheduled;
 use super::steps::{StepAction, StepRecorder};
 use super::trace::{EventKind, MsgSummary, Trace, TraceEvent, TRACE_FORMAT};
 use crate::core::{Config, Envelope};
@@ -140,36 +140,12 @@ pub(crate) enum Action {
     },
 }
 
-#[derive(Debug)]
-struct Scheduled {
-    time: u64,
-    seq: u64,
-    action: Action,
-}
-
-// Min-heap on (time, insertion order).
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl Eq for Scheduled {}
 
 /// A simulated Raft cluster. Node positions `0..servers` (as in 6.824) have ids `1..=servers`.
 pub struct Cluster {
     pub(crate) cfg: SimConfig,
     now: u64,
-    queue: BinaryHeap<Scheduled>,
+    queue: BinaryHeap<Scheduled<Action>>,
     next_seq: u64,
     pub(crate) rng: StdRng,
     pub(crate) nodes: Vec<SimNode>,
@@ -250,7 +226,7 @@ impl Cluster {
         self.queue.push(Scheduled {
             time: self.now + delay,
             seq,
-            action,
+            item: action,
         });
     }
 
@@ -348,7 +324,7 @@ impl Cluster {
             }
             let s = self.queue.pop().expect("peeked");
             self.now = s.time;
-            self.handle(s.action);
+            self.handle(s.item);
         }
         if self.violation.is_none() {
             self.now = self.now.max(until);
@@ -377,7 +353,7 @@ impl Cluster {
             }
             let s = self.queue.pop().expect("peeked");
             self.now = s.time;
-            self.handle(s.action);
+            self.handle(s.item);
         }
     }
 

@@ -17,6 +17,7 @@ mod harness;
 mod network;
 mod node;
 mod record;
+mod schedule;
 
 pub mod clients;
 pub mod conformance;
@@ -26,6 +27,7 @@ pub mod soak;
 pub mod steps;
 pub mod trace;
 
+pub use schedule::Scheduled;
 pub use cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
 pub use harness::{cmd, ELECTION_TIMEOUT};
 pub use invariants::{Checker, Finding, Invariant};

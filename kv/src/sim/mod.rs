@@ -10,12 +10,11 @@
 mod client;
 mod net;
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use raft_impl::core::{NotLeader, Role};
-use raft_impl::sim::{derive_seed, Cluster, SimConfig, SimError, MS};
+use raft_impl::sim::{derive_seed, Cluster, Scheduled, SimConfig, SimError, MS};
 use raft_impl::types::{Index, Term};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -117,28 +116,6 @@ enum Event {
     },
 }
 
-#[derive(Debug)]
-struct Scheduled {
-    time: u64,
-    seq: u64,
-    event: Event,
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl Eq for Scheduled {}
 
 /// Proposes through the simulated cluster's node `pos`.
 struct SimProposer<'a> {
@@ -185,7 +162,7 @@ pub struct KvSim {
     seen_term: Vec<Term>,
     clients: Vec<SimClient>,
     net: ClientNet,
-    queue: BinaryHeap<Scheduled>,
+    queue: BinaryHeap<Scheduled<Event>>,
     next_seq: u64,
     rng: StdRng,
     history: History,
@@ -263,7 +240,7 @@ impl KvSim {
         self.queue.push(Scheduled {
             time: self.now() + delay,
             seq,
-            event,
+            item: event,
         });
     }
 
@@ -290,7 +267,7 @@ impl KvSim {
                 return Ok(());
             }
             let s = self.queue.pop().expect("peeked");
-            self.handle(s.event);
+            self.handle(s.item);
         }
     }
 
