@@ -18,7 +18,7 @@ use crate::observe::Observer;
 use raft_impl::core::Mutation;
 use raft_model::properties::violated;
 use raft_model::state::{Msg, Server, State};
-use raft_model::trace::table::{action_text, msg_text};
+use raft_model::trace::table::{action_text, msg_text, multiset_minus, server_fields};
 use raft_model::{Action, Config, RaftModel};
 use std::fmt;
 
@@ -235,70 +235,11 @@ impl Replay {
 
 /// Field-by-field differences of server `me`, model first.
 pub fn server_diff(me: u8, model: &Server, core: &Server) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut field = |name: &str, m: String, c: String| {
-        if m != c {
-            out.push(format!("s{me}.{name}: model {m}, core {c}"));
-        }
-    };
-    field(
-        "current_term",
-        model.current_term.to_string(),
-        core.current_term.to_string(),
-    );
-    field(
-        "voted_for",
-        format!("{:?}", model.voted_for),
-        format!("{:?}", core.voted_for),
-    );
-    field(
-        "log",
-        raft_model::trace::table::log_text(&model.log),
-        raft_model::trace::table::log_text(&core.log),
-    );
-    field("role", format!("{:?}", model.role), format!("{:?}", core.role));
-    field(
-        "commit_index",
-        model.commit_index.to_string(),
-        core.commit_index.to_string(),
-    );
-    field(
-        "votes_granted",
-        model.votes_granted.to_string(),
-        core.votes_granted.to_string(),
-    );
-    field(
-        "next_index",
-        format!("{:?}", model.next_index),
-        format!("{:?}", core.next_index),
-    );
-    field(
-        "match_index",
-        format!("{:?}", model.match_index),
-        format!("{:?}", core.match_index),
-    );
-    field(
-        "votes_cast",
-        model.votes_cast.to_string(),
-        core.votes_cast.to_string(),
-    );
-    out
+    server_fields(model)
+        .into_iter()
+        .zip(server_fields(core))
+        .filter(|((_, m), (_, c))| m != c)
+        .map(|((name, m), (_, c))| format!("s{me}.{name}: model {m}, core {c}"))
+        .collect()
 }
 
-/// `a - b` for sorted multisets.
-pub fn multiset_minus(a: &[Msg], b: &[Msg]) -> Vec<Msg> {
-    let mut out = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() {
-        if j < b.len() && b[j] < a[i] {
-            j += 1;
-        } else if j < b.len() && b[j] == a[i] {
-            i += 1;
-            j += 1;
-        } else {
-            out.push(a[i].clone());
-            i += 1;
-        }
-    }
-    out
-}

@@ -20,7 +20,8 @@
 
 use crate::cluster::Cluster;
 use crate::mapping::comparable;
-use crate::replay::{multiset_minus, server_diff};
+use crate::replay::server_diff;
+use raft_model::trace::table::multiset_minus;
 use raft_model::state::{Faults, Msg, Role, Server};
 use raft_model::trace::table::{action_text, msg_text};
 use raft_model::trace::{write_trace, TraceFile};

@@ -69,24 +69,34 @@ pub fn action_text(a: &Action) -> String {
     }
 }
 
+/// Each field of a server (Figure 2 state, then the `votes_cast` history),
+/// rendered for diffs. The model's step table and conformance's
+/// model-versus-core diff both read this list.
+pub fn server_fields(s: &Server) -> [(&'static str, String); 9] {
+    [
+        ("current_term", s.current_term.to_string()),
+        ("role", format!("{:?}", s.role)),
+        ("voted_for", opt(s.voted_for.map(|v| format!("s{v}")))),
+        ("log", log_text(&s.log)),
+        ("commit_index", s.commit_index.to_string()),
+        ("votes_granted", bits_text(s.votes_granted)),
+        ("next_index", format!("{:?}", s.next_index)),
+        ("match_index", format!("{:?}", s.match_index)),
+        ("votes_cast", bits_text(s.votes_cast)),
+    ]
+}
+
 /// What changed from `a` to `b`, one item per line.
 pub fn state_diff(a: &State, b: &State) -> Vec<String> {
     let mut out = Vec::new();
     for (i, (x, y)) in a.servers.iter().zip(&b.servers).enumerate() {
-        let mut f = Vec::new();
-        let mut field = |name: &str, before: String, after: String| {
-            if before != after {
-                f.push(format!("{name} {before} -> {after}"));
-            }
-        };
-        field("current_term", x.current_term.to_string(), y.current_term.to_string());
-        field("role", format!("{:?}", x.role), format!("{:?}", y.role));
-        field("voted_for", opt(x.voted_for.map(|v| format!("s{v}"))), opt(y.voted_for.map(|v| format!("s{v}"))));
-        field("log", log_text(&x.log), log_text(&y.log));
-        field("commit_index", x.commit_index.to_string(), y.commit_index.to_string());
-        field("votes_granted", bits_text(x.votes_granted), bits_text(y.votes_granted));
-        field("next_index", format!("{:?}", x.next_index), format!("{:?}", y.next_index));
-        field("match_index", format!("{:?}", x.match_index), format!("{:?}", y.match_index));
+        // votes_cast mirrors voted_for in a correct model: leave it out of tables.
+        let f: Vec<String> = server_fields(x)
+            .into_iter()
+            .zip(server_fields(y))
+            .filter(|((name, before), (_, after))| *name != "votes_cast" && before != after)
+            .map(|((name, before), (_, after))| format!("{name} {before} -> {after}"))
+            .collect();
         if !f.is_empty() {
             out.push(format!("s{i}: {}", f.join(", ")));
         }
@@ -120,7 +130,7 @@ fn bits_text(b: u8) -> String {
 }
 
 /// Elements of sorted multiset `a` not matched in sorted multiset `b`.
-fn multiset_minus<'a>(a: &'a [Msg], b: &[Msg]) -> Vec<&'a Msg> {
+pub fn multiset_minus<'a>(a: &'a [Msg], b: &[Msg]) -> Vec<&'a Msg> {
     let mut out = Vec::new();
     let mut j = 0;
     for m in a {
