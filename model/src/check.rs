@@ -36,6 +36,19 @@ pub struct Options {
     pub max_states: Option<usize>,
     /// How often to print a progress line (None: never).
     pub progress_every: Option<Duration>,
+    /// Check only these invariants (bit i is `INVARIANTS[i]`).
+    pub invariants: u16,
+}
+
+/// Every invariant.
+pub const ALL_INVARIANTS: u16 = (1 << INVARIANTS.len()) - 1;
+
+/// The mask of the invariants named in `names`, or the first unknown name.
+pub fn invariant_mask<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<u16, &'a str> {
+    names.into_iter().try_fold(0, |mask, name| {
+        let i = INVARIANTS.iter().position(|inv| inv.name.eq_ignore_ascii_case(name)).ok_or(name)?;
+        Ok(mask | 1 << i)
+    })
 }
 
 impl Default for Options {
@@ -47,6 +60,7 @@ impl Default for Options {
             timeout: None,
             max_states: None,
             progress_every: Some(Duration::from_secs(3)),
+            invariants: ALL_INVARIANTS,
         }
     }
 }
@@ -147,6 +161,10 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
         Search::Dfs { symmetry: false } => "dfs",
     };
     let _ = writeln!(progress, "checking ({label}, {} threads): {}", opts.threads, config.summary());
+    if opts.invariants != ALL_INVARIANTS {
+        let names: Vec<&str> = checked_invariants(opts.invariants).collect();
+        let _ = writeln!(progress, "checking only: {}", names.join(", "));
+    }
     let phase = run(config, first, opts.threads, opts, progress);
     let mut outcome = Outcome {
         verdict: if phase.violation.is_some() {
@@ -199,6 +217,7 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
 fn run(config: &Config, search: Search, threads: usize, opts: &Options, progress: &mut dyn Write) -> Phase {
     let mut model = RaftModel::new(config.clone());
     model.canonical = matches!(search, Search::Bfs { symmetry: true });
+    model.only_invariants(opts.invariants);
     // No stateright timeout or state target: a single-threaded DFS never
     // consults its timeout. `drive` stops the search through the model.
     let builder = model
@@ -271,8 +290,11 @@ fn drive<C: Checker<RaftModel>>(checker: C, start: Instant, opts: &Options, prog
     let stopped_early = model.stop.swap(false, Ordering::Relaxed);
     let discoveries = checker.discoveries();
     // A discovery of an "always" property is a violation; report the first
-    // in catalog order so the choice is stable.
-    let violation = INVARIANTS.iter().find_map(|inv| {
+    // checked one in catalog order so the choice is stable.
+    let violation = INVARIANTS.iter().enumerate().find_map(|(i, inv)| {
+        if opts.invariants & (1 << i) == 0 {
+            return None;
+        }
         let path = discoveries.get(inv.name)?.clone().into_vec();
         let path = if model.canonical {
             decanonicalize(&model.config, path)
@@ -309,6 +331,11 @@ pub fn check_quietly(config: &Config, strategy: Strategy, symmetry: bool) -> Out
         opts.threads = 1; // Strictly level by level: shortest counterexamples.
     }
     check(config, &opts, &mut std::io::sink())
+}
+
+/// The names of the invariants in `mask`, in catalog order.
+pub fn checked_invariants(mask: u16) -> impl Iterator<Item = &'static str> {
+    INVARIANTS.iter().enumerate().filter(move |(i, _)| mask & (1 << i) != 0).map(|(_, inv)| inv.name)
 }
 
 /// The properties' names, for listings.

@@ -92,7 +92,7 @@ impl Bug {
     pub fn note(self) -> Option<&'static str> {
         match self {
             Bug::AcceptStaleReply => Some(
-                "with 3 servers a stale acknowledgement is always still true (the acknowledged prefix sits on a majority), so no violation exists in the default bounds; the smallest counterexample has 5 servers and 4 terms (docs/bug-catalog.md)",
+                "a stale acknowledgement is false only after another leader rewrote the acknowledged entries: with 3 servers that takes 5 terms and about 31 steps, beyond an exhaustive search in a minute, so these bounds (3 terms) prove it harmless instead; model/tests/stale_reply.rs builds the counterexamples (docs/bug-catalog.md)",
             ),
             Bug::CommitBeyondLastNewEntry => Some(
                 "only a batched AppendEntries (max_batch > 0) can end before leader_commit; with whole-suffix AppendEntries the bug is masked",
@@ -151,9 +151,8 @@ impl Bug {
                 max_batch: 1,
                 ..base
             },
-            // Harmless with 3 servers (docs/bug-catalog.md); the smallest
-            // counterexample has 5 servers and 4 terms, out of reach of an
-            // exhaustive search in a minute.
+            // Harmless below 5 terms with 3 servers (docs/bug-catalog.md);
+            // the counterexamples are out of reach of a search in a minute.
             Bug::AcceptStaleReply => Config {
                 max_term: 3,
                 max_log: 2,

@@ -49,6 +49,10 @@ pub const INVARIANTS: &[Invariant] = &[
         name: "one vote per term",
         holds: one_vote_per_term,
     },
+    Invariant {
+        name: "match_index is accurate",
+        holds: match_index_accurate,
+    },
 ];
 
 /// The names of the invariants `state` violates, in catalog order.
@@ -140,6 +144,27 @@ pub fn current_term_covers_log(state: &State) -> bool {
 /// At most one vote per (server, term), even across restarts.
 pub fn one_vote_per_term(state: &State) -> bool {
     state.servers.iter().all(|s| s.votes_cast.count_ones() <= 1)
+}
+
+/// A leader's match_index is true: every server not in a newer term holds
+/// the leader's entries up to it. A success reply of the leader's term T
+/// comes from a server in term T and describes its log then; while that
+/// server stays in term T only the leader (which only appends) changes its
+/// log, and a server in an older term has acknowledged nothing (its
+/// match_index is 0). The leader's own slot is unused and 0. The commit rule (Figure 2, Rules for Servers,
+/// Leaders, last bullet) counts replicas by match_index, so a false one
+/// can commit an entry that is not on a majority.
+pub fn match_index_accurate(state: &State) -> bool {
+    let leaders = state.servers.iter().filter(|s| s.role == Role::Leader);
+    leaders.into_iter().all(|l| {
+        let followers = state.servers.iter().zip(&l.match_index);
+        followers
+            .filter(|(f, _)| f.current_term <= l.current_term)
+            .all(|(f, &m)| {
+                let m = m as usize;
+                m <= l.log.len() && m <= f.log.len() && l.log[..m] == f.log[..m]
+            })
+    })
 }
 
 /// Sanity properties that a single state shows.

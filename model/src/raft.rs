@@ -37,6 +37,12 @@ impl RaftModel {
         }
     }
 
+    /// Checks only the invariants whose bit is set in `mask` (bit i is
+    /// `INVARIANTS[i]`): the others count as already reported.
+    pub fn only_invariants(&mut self, mask: u16) {
+        self.reported = AtomicU16::new(!mask);
+    }
+
     /// True if invariant `i` already failed once in this search; marks it.
     pub fn already_reported(&self, i: usize) -> bool {
         self.reported.fetch_or(1 << i, Ordering::Relaxed) & (1 << i) != 0
@@ -485,7 +491,9 @@ impl RaftModel {
         let f = follower as usize;
         if success {
             s.match_index[f] = s.match_index[f].max(match_index);
-            s.next_index[f] = s.next_index[f].max(match_index + 1);
+            // The clamp only matters with a stale reply (accept-stale-reply):
+            // it may describe a longer log than the leader now holds.
+            s.next_index[f] = s.next_index[f].max(match_index + 1).min(s.last_index() + 1);
             self.advance_commit_index(state, me);
         } else if let Some(hint) = hint {
             // Fast backup (the 6.824 guide's XTerm/XIndex/XLen).
@@ -496,7 +504,7 @@ impl RaftModel {
                     None => hint.first_index,
                 },
             };
-            s.next_index[f] = next.clamp(s.match_index[f] + 1, s.last_index() + 1);
+            s.next_index[f] = next.max(s.match_index[f] + 1).min(s.last_index() + 1);
         }
     }
 
@@ -577,3 +585,4 @@ fn check_leader_append_only(before: &State, after: &mut State) {
         }
     }
 }
+

@@ -49,7 +49,7 @@ impl Model for RaftModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        const _: () = assert!(INVARIANTS.len() == 9 && SANITY.len() == 3);
+        const _: () = assert!(INVARIANTS.len() == 10 && SANITY.len() == 3);
         vec![
             always!(0),
             always!(1),
@@ -60,6 +60,7 @@ impl Model for RaftModel {
             always!(6),
             always!(7),
             always!(8),
+            always!(9),
             sometimes!(0),
             sometimes!(1),
             sometimes!(2),

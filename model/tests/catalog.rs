@@ -3,7 +3,7 @@
 
 mod common;
 
-use raft_model::check::{check_quietly, Strategy, Verdict};
+use raft_model::check::{check, check_quietly, invariant_mask, Options, Strategy, Verdict};
 use raft_model::properties::violated;
 use raft_model::{Action, Bug, Config, Fix};
 
@@ -12,6 +12,21 @@ use raft_model::{Action, Bug, Config, Fix};
 fn violation(config: &Config) -> (&'static str, usize) {
     let outcome = check_quietly(config, Strategy::Bfs, true);
     assert_eq!(outcome.verdict, Verdict::Violation, "{}", config.summary());
+    let cx = outcome.counterexample.expect("a violation has a counterexample");
+    assert!(cx.shortest);
+    (cx.property, cx.steps.len() - 1)
+}
+
+/// Like [`violation`], checking only the invariants named.
+fn violation_of(config: &Config, names: &[&str]) -> (&'static str, usize) {
+    let opts = Options {
+        strategy: Strategy::Bfs,
+        threads: 1,
+        progress_every: None,
+        invariants: invariant_mask(names.iter().copied()).expect("known names"),
+        ..Options::default()
+    };
+    let outcome = check(config, &opts, &mut std::io::sink());
     let cx = outcome.counterexample.expect("a violation has a counterexample");
     assert!(cx.shortest);
     (cx.property, cx.steps.len() - 1)
@@ -63,7 +78,11 @@ fn truncate_on_every_append_loses_acknowledged_entries() {
         c.duplicates = 1;
         c.max_term = 2;
     });
-    assert_eq!(violation(&c).0, "commit_index within log");
+    // The root cause first: s0 still counts s1 as holding the entries the
+    // delayed AppendEntries made s1 delete.
+    assert_eq!(violation(&c), ("match_index is accurate", 16));
+    // Then its consequence: s1 learns a commit_index beyond its shortened log.
+    assert_eq!(violation_of(&c, &["commit_index within log"]), ("commit_index within log", 20));
 }
 
 #[test]
@@ -104,7 +123,22 @@ fn log_not_persisted_breaks_leader_completeness() {
         c.max_log = 1;
         c.max_term = 2;
     });
-    assert_eq!(violation(&c).0, "Leader Completeness");
+    // The root cause first: the leader still counts s1 as holding the entry
+    // s1 lost in the restart.
+    assert_eq!(violation(&c), ("match_index is accurate", 10));
+    // Then its consequence: s1 helps elect a leader without a committed entry.
+    assert_eq!(violation_of(&c, &["Leader Completeness"]), ("Leader Completeness", 17));
+}
+
+#[test]
+fn accept_stale_reply_is_harmless_in_its_preferred_bounds() {
+    // With 3 servers a false match_index needs five terms (docs/bug-catalog.md);
+    // model/tests/stale_reply.rs builds the counterexamples by hand.
+    let c = with_bug(Bug::AcceptStaleReply, |c| {
+        c.max_log = 1;
+        c.max_in_flight = 3;
+    });
+    assert_eq!(check_quietly(&c, Strategy::Dfs, true).verdict, Verdict::Ok);
 }
 
 #[test]

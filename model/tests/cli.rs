@@ -62,6 +62,22 @@ fn bad_arguments_exit_2_naming_the_flag_or_value() {
     let (code, _, err) = raft_model(&["check", "--frobnicate"]);
     assert_eq!(code, 2);
     assert!(err.contains("--frobnicate"), "{err}");
+    let (code, _, err) = raft_model(&["check", "--property", "Leader Happiness"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--property") && err.contains("Leader Happiness"), "{err}");
+}
+
+#[test]
+fn property_selects_which_invariants_are_checked() {
+    // log-not-persisted breaks "match_index is accurate" first; asked for
+    // Leader Completeness only, the checker finds that instead.
+    let (code, out, err) = raft_model(&["check", "--bug", "log-not-persisted", "--property", "leader completeness"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("VIOLATION of Leader Completeness after 17 steps"), "{out}");
+    assert!(err.contains("checking only: Leader Completeness"), "{err}");
+    let (code, out, _) = raft_model(&["check", "--bug", "log-not-persisted"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("VIOLATION of match_index is accurate after 10 steps"), "{out}");
 }
 
 #[test]

@@ -145,7 +145,35 @@ fn one_vote_per_term_fires() {
 }
 
 #[test]
+fn match_index_accurate_fires_when_the_follower_disagrees() {
+    // s0 believes s2 holds index 2, but s2 holds only index 1.
+    let mut s = legal();
+    s.servers[0].match_index[2] = 2;
+    assert_eq!(only(&s), vec!["match_index is accurate"]);
+    // s2 holds two entries, but a different one at index 2.
+    let mut s = legal();
+    s.servers[0].match_index[2] = 2;
+    s.servers[2].log.push(e(1, 1));
+    assert!(only(&s).contains(&"match_index is accurate"));
+    // A follower in an older term is held to the same claim.
+    let mut s = legal();
+    s.servers[2].current_term = 1;
+    s.servers[2].log = vec![];
+    assert_eq!(only(&s), vec!["match_index is accurate"]);
+}
+
+#[test]
+fn match_index_accurate_ignores_a_follower_in_a_newer_term() {
+    // A newer leader may already have rewritten s2's log; s0 is stale and
+    // its match_index says nothing about that log.
+    let mut s = legal();
+    s.servers[2].current_term = 3;
+    s.servers[2].log = vec![e(3, 1)];
+    assert!(!only(&s).contains(&"match_index is accurate"));
+}
+
+#[test]
 fn every_invariant_has_a_test_above() {
     // Guard: adding an invariant without a test here fails this count.
-    assert_eq!(INVARIANTS.len(), 9);
+    assert_eq!(INVARIANTS.len(), 10);
 }

@@ -1,7 +1,9 @@
-//! `accept-stale-reply` is harmless with 3 servers (the acknowledged prefix
-//! sits on a majority, so every later leader keeps it); it needs 5 servers
-//! and 4 terms. This hand-built scenario shows the violation with the bug
-//! and its absence without it.
+//! `accept-stale-reply` needs a deep scenario: a stale acknowledgement is
+//! false only after another leader rewrote the acknowledged entries, which
+//! takes five terms with 3 servers (a false match_index) and 5 servers and
+//! four terms for a Figure 3 property (Leader Completeness). These
+//! hand-built scenarios show the violations with the bug and their absence
+//! without it.
 
 mod common;
 
@@ -53,8 +55,11 @@ fn run(bug: bool) -> Scenario {
     sc.deliver_term(0, 3, "RequestVote", 3).deliver_term(0, 4, "RequestVote", 3);
     sc.deliver_term(3, 0, "RequestVoteReply", 3).deliver_term(4, 0, "RequestVoteReply", 3);
     sc.act(Action::Propose(0, 1));
-    // The stale term-1 acknowledgement from s1 arrives.
+    // The stale term-1 acknowledgement from s1 arrives: s0 now believes s1
+    // holds its (rewritten) first two entries.
+    assert!(violated(&sc.state).is_empty(), "{:?}", violated(&sc.state));
     sc.deliver_if(1, 0, "AppendEntriesReply", |b| matches!(b, Body::AppendEntriesReply { term: 1, .. }));
+    assert_eq!(violated(&sc.state).is_empty(), !bug, "{:?}", violated(&sc.state));
     // s3 catches up: rejected probe, back off, then accepts both entries.
     sc.act(Action::Heartbeat(0));
     sc.deliver_if(0, 3, "AppendEntries", |b| matches!(b, Body::AppendEntries { term: 3, prev_log_index: 1, .. }));
@@ -78,6 +83,88 @@ fn stale_acknowledgement_commits_an_unreplicated_entry_and_a_later_leader_lacks_
     sc.deliver_if(1, 2, "RequestVoteReply", |b| matches!(b, Body::RequestVoteReply { term: 4, .. }));
     sc.deliver_if(4, 2, "RequestVoteReply", |b| matches!(b, Body::RequestVoteReply { term: 4, .. }));
     assert!(violated(&sc.state).contains(&"Leader Completeness"), "{:?}", violated(&sc.state));
+}
+
+fn has_entries(b: &Body) -> bool {
+    matches!(b, Body::AppendEntries { entries, .. } if !entries.is_empty())
+}
+
+fn term_is(kind_term: u8) -> impl Fn(&Body) -> bool {
+    move |b| b.term() == kind_term
+}
+
+/// Three servers: s0 (term 1) and s2 (term 2) each append an entry nobody
+/// else holds; s0 leads term 3 and gets s1 to acknowledge its term-1 entry
+/// (the reply is held back); s2 leads term 4 with s1's vote and rewrites
+/// s1's entry; s0 leads term 5 with s1's vote; the stale acknowledgement
+/// arrives. Returns the scenario just before it does.
+fn three_servers(bug: bool) -> Scenario {
+    let mut c = Config {
+        servers: 3,
+        max_term: 5,
+        max_log: 2,
+        max_in_flight: 20,
+        restarts: 0,
+        drops: 0,
+        duplicates: 0,
+        ..Config::default()
+    };
+    if bug {
+        c.bugs.insert(Bug::AcceptStaleReply);
+    }
+    let mut sc = Scenario::new(c);
+    let reply_of = |t: u8| move |b: &Body| matches!(b, Body::AppendEntriesReply { term, .. } if *term == t);
+    // Term 1: s0 elected by s1; appends (1,1).
+    sc.act(Action::Timeout(0));
+    sc.deliver_term(0, 1, "RequestVote", 1).deliver_term(1, 0, "RequestVoteReply", 1);
+    sc.act(Action::Propose(0, 1));
+    // Term 2: s2 learns term 1, times out, is elected by s1 (still empty); appends (2,1).
+    sc.deliver_term(0, 2, "RequestVote", 1);
+    sc.act(Action::Timeout(2));
+    sc.deliver_term(2, 1, "RequestVote", 2).deliver_term(1, 2, "RequestVoteReply", 2);
+    sc.act(Action::Propose(2, 1));
+    // Term 3: s0 steps down, is elected by s1, backs up and replicates (1,1).
+    sc.deliver_term(2, 0, "RequestVote", 2);
+    sc.act(Action::Timeout(0));
+    sc.deliver_term(0, 1, "RequestVote", 3).deliver_term(1, 0, "RequestVoteReply", 3);
+    sc.deliver_if(0, 1, "AppendEntries", term_is(3));
+    sc.deliver_if(1, 0, "AppendEntriesReply", reply_of(3));
+    sc.act(Action::Heartbeat(0));
+    sc.deliver_if(0, 1, "AppendEntries", |b| b.term() == 3 && has_entries(b));
+    // s1's acknowledgement of index 1 (term 3) stays in flight; s0 appends (3,1).
+    sc.act(Action::Propose(0, 1));
+    // Term 4: s2 steps down, is elected by s1 (last term 2 > 1), rewrites s1.
+    sc.deliver_term(0, 2, "RequestVote", 3);
+    sc.act(Action::Timeout(2));
+    sc.deliver_term(2, 1, "RequestVote", 4).deliver_term(1, 2, "RequestVoteReply", 4);
+    sc.deliver_if(2, 1, "AppendEntries", term_is(4));
+    sc.deliver_if(1, 2, "AppendEntriesReply", reply_of(4));
+    sc.act(Action::Heartbeat(2));
+    sc.deliver_if(2, 1, "AppendEntries", |b| b.term() == 4 && has_entries(b));
+    // Term 5: s0 steps down, is elected by s1 (last term 3 > 2).
+    sc.deliver_term(2, 0, "RequestVote", 4);
+    sc.act(Action::Timeout(0));
+    sc.deliver_term(0, 1, "RequestVote", 5).deliver_term(1, 0, "RequestVoteReply", 5);
+    assert_eq!(sc.state.servers[1].log, vec![raft_model::state::Entry { term: 2, value: 1 }]);
+    assert!(violated(&sc.state).is_empty(), "{:?}", violated(&sc.state));
+    sc
+}
+
+#[test]
+fn with_three_servers_a_stale_acknowledgement_is_false_after_five_terms() {
+    let mut sc = three_servers(true);
+    sc.deliver_if(1, 0, "AppendEntriesReply", |b| b.term() == 3);
+    assert_eq!(sc.state.servers[0].match_index[1], 1);
+    assert_eq!(violated(&sc.state), vec!["match_index is accurate"]);
+    assert_eq!(sc.steps.len(), 31);
+}
+
+#[test]
+fn with_three_servers_the_correct_leader_ignores_the_stale_acknowledgement() {
+    let mut sc = three_servers(false);
+    sc.deliver_if(1, 0, "AppendEntriesReply", |b| b.term() == 3);
+    assert_eq!(sc.state.servers[0].match_index[1], 0);
+    assert!(violated(&sc.state).is_empty());
 }
 
 #[test]
