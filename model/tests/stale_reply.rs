@@ -12,10 +12,11 @@ use raft_model::properties::violated;
 use raft_model::state::Body;
 use raft_model::{Action, Bug, Config};
 
-fn config(bug: bool) -> Config {
+/// No faults, room for every message the scenarios leave in flight.
+fn config(servers: u8, max_term: u8, bug: bool) -> Config {
     let mut c = Config {
-        servers: 5,
-        max_term: 4,
+        servers,
+        max_term,
         max_log: 2,
         max_in_flight: 40,
         restarts: 0,
@@ -33,7 +34,7 @@ fn config(bug: bool) -> Config {
 /// held back); s2 leads term 2 with s3, s4 and overwrites s0; s0 leads term
 /// 3 with s3, s4; the stale acknowledgement arrives.
 fn run(bug: bool) -> Scenario {
-    let mut sc = Scenario::new(config(bug));
+    let mut sc = Scenario::new(config(5, 4, bug));
     let has_entries = |b: &Body| matches!(b, Body::AppendEntries { entries, .. } if !entries.is_empty());
     // Term 1: s0 elected by s2, s3.
     sc.act(Action::Timeout(0));
@@ -99,20 +100,7 @@ fn term_is(kind_term: u8) -> impl Fn(&Body) -> bool {
 /// s1's entry; s0 leads term 5 with s1's vote; the stale acknowledgement
 /// arrives. Returns the scenario just before it does.
 fn three_servers(bug: bool) -> Scenario {
-    let mut c = Config {
-        servers: 3,
-        max_term: 5,
-        max_log: 2,
-        max_in_flight: 20,
-        restarts: 0,
-        drops: 0,
-        duplicates: 0,
-        ..Config::default()
-    };
-    if bug {
-        c.bugs.insert(Bug::AcceptStaleReply);
-    }
-    let mut sc = Scenario::new(c);
+    let mut sc = Scenario::new(config(3, 5, bug));
     let reply_of = |t: u8| move |b: &Body| matches!(b, Body::AppendEntriesReply { term, .. } if *term == t);
     // Term 1: s0 elected by s1; appends (1,1).
     sc.act(Action::Timeout(0));
