@@ -151,9 +151,10 @@ pub fn one_vote_per_term(state: &State) -> bool {
 /// comes from a server in term T and describes its log then; while that
 /// server stays in term T only the leader (which only appends) changes its
 /// log, and a server in an older term has acknowledged nothing (its
-/// match_index is 0). The leader's own slot is unused and 0. The commit rule (Figure 2, Rules for Servers,
-/// Leaders, last bullet) counts replicas by match_index, so a false one
-/// can commit an entry that is not on a majority.
+/// match_index is 0). The leader's own slot is unused and 0. The commit
+/// rule (Figure 2, Rules for Servers, Leaders, last bullet) counts
+/// replicas by match_index, so a false one can commit an entry that is
+/// not on a majority.
 pub fn match_index_accurate(state: &State) -> bool {
     let leaders = state.servers.iter().filter(|s| s.role == Role::Leader);
     leaders.into_iter().all(|l| {

@@ -504,6 +504,7 @@ impl RaftModel {
                     None => hint.first_index,
                 },
             };
+            // Not clamp(): a stale match_index may exceed the log (accept-stale-reply).
             s.next_index[f] = next.max(s.match_index[f] + 1).min(s.last_index() + 1);
         }
     }
@@ -585,4 +586,3 @@ fn check_leader_append_only(before: &State, after: &mut State) {
         }
     }
 }
-
