@@ -320,7 +320,12 @@ impl<T: Transport> Clerk<T> {
                     .call(attempt.server, &attempt.cmd, attempt.timeout)
                 {
                     Ok(reply) => {
-                        let last = format!("{reply:?}");
+                        // Only an error reply can lead to another attempt, so only it is described (an
+                        // Ok reply completes the operation; no string per operation).
+                        let last = match &reply {
+                            Ok(_) => String::new(),
+                            Err(e) => format!("Err({e:?})"),
+                        };
                         (self.core.on_reply(attempt.server, seq, reply), last)
                     }
                     Err(e) => (self.core.on_timeout(), e.to_string()),

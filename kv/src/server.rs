@@ -18,7 +18,7 @@ use raft_impl::types::{Index, NodeId, Term};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::command::{ClientId, Command, Op, OpResult, Seq};
+use crate::command::{self, ClientId, Command, Op, OpResult, Seq};
 use crate::reads::{ReadMode, ReadWaiters};
 use crate::state_machine::{Applied, KvStateMachine};
 
@@ -179,8 +179,11 @@ impl<T> KvServer<T> {
             self.sm.skip(index);
             return waiter.map(|w| (w.token, Err(ServerError::LeadershipLost)));
         }
-        let applied = match Command::decode(data) {
-            Ok(cmd) => Some((cmd.client_id, cmd.seq, self.sm.apply(index, &cmd))),
+        let sm = &mut self.sm;
+        let applied = match command::with_decoded(data, |cmd| {
+            (cmd.client_id, cmd.seq, sm.apply_ref(index, cmd))
+        }) {
+            Ok(applied) => Some(applied),
             Err(e) => {
                 // Every entry is proposed by this service, so this is a bug or a foreign log;
                 // skipping keeps the replicas identical (all skip it) and the index exact.

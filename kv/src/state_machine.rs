@@ -7,11 +7,12 @@
 //! copy is committed, and both copies may end up in the log; only the apply loop sees them in
 //! their final order.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use raft_impl::types::Index;
 
-use crate::command::{ClientId, Command, Op, OpResult, Seq};
+use crate::command::{ClientId, Command, CommandRef, OpRef, OpResult, Seq};
 
 /// The last operation executed for one client, and its result (to answer retries).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,24 +61,36 @@ impl KvStateMachine {
 
     /// Applies the command at log `index`. Indices must come in order, each once.
     pub fn apply(&mut self, index: Index, cmd: &Command) -> Applied {
+        self.apply_ref(index, cmd.as_ref())
+    }
+
+    /// [`KvStateMachine::apply`] on a borrowed command (decoded in place from a log entry):
+    /// copies only the strings the map keeps.
+    pub fn apply_ref(&mut self, index: Index, cmd: CommandRef<'_>) -> Applied {
         self.note_index(index);
-        if let Some(s) = self.sessions.get(&cmd.client_id) {
-            if cmd.seq == s.last_seq {
-                return Applied::Duplicate(s.last_result.clone());
+        match self.sessions.entry(cmd.client_id) {
+            Entry::Occupied(mut o) => {
+                let s = o.get_mut();
+                if cmd.seq == s.last_seq {
+                    return Applied::Duplicate(s.last_result.clone());
+                }
+                if cmd.seq < s.last_seq {
+                    return Applied::Stale;
+                }
+                let result = execute(&mut self.data, cmd.op);
+                s.last_seq = cmd.seq;
+                s.last_result = result.clone();
+                Applied::Executed(result)
             }
-            if cmd.seq < s.last_seq {
-                return Applied::Stale;
+            Entry::Vacant(v) => {
+                let result = execute(&mut self.data, cmd.op);
+                v.insert(Session {
+                    last_seq: cmd.seq,
+                    last_result: result.clone(),
+                });
+                Applied::Executed(result)
             }
         }
-        let result = self.execute(&cmd.op);
-        self.sessions.insert(
-            cmd.client_id,
-            Session {
-                last_seq: cmd.seq,
-                last_result: result.clone(),
-            },
-        );
-        Applied::Executed(result)
     }
 
     /// Consumes log `index` without a command (an entry that is not a KV command). Keeps the
@@ -95,20 +108,6 @@ impl KvStateMachine {
         self.last_applied = index;
     }
 
-    fn execute(&mut self, op: &Op) -> OpResult {
-        match op {
-            Op::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
-                OpResult::Done
-            }
-            Op::Append { key, value } => {
-                self.data.entry(key.clone()).or_default().push_str(value);
-                OpResult::Done
-            }
-            Op::Get { key } => OpResult::Value(self.data.get(key).cloned()),
-        }
-    }
-
     /// The recorded session of `client`, if it has executed anything.
     pub fn session(&self, client: ClientId) -> Option<&Session> {
         self.sessions.get(&client)
@@ -120,9 +119,39 @@ impl KvStateMachine {
     }
 }
 
+/// Executes `op` on the map. An existing key's value is overwritten in place (no new
+/// allocation when it fits); only a new key is copied.
+fn execute(data: &mut HashMap<String, String>, op: OpRef<'_>) -> OpResult {
+    match op {
+        OpRef::Put { key, value } => {
+            match data.get_mut(key) {
+                Some(v) => {
+                    v.clear();
+                    v.push_str(value);
+                }
+                None => {
+                    data.insert(key.to_owned(), value.to_owned());
+                }
+            }
+            OpResult::Done
+        }
+        OpRef::Append { key, value } => {
+            match data.get_mut(key) {
+                Some(v) => v.push_str(value),
+                None => {
+                    data.insert(key.to_owned(), value.to_owned());
+                }
+            }
+            OpResult::Done
+        }
+        OpRef::Get { key } => OpResult::Value(data.get(key).cloned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::Op;
 
     fn cmd(client: ClientId, seq: Seq, op: Op) -> Command {
         Command {

@@ -97,7 +97,12 @@ impl<T: AsyncTransport> AsyncClerk<T> {
                 .await;
             let (next, last) = match r {
                 Ok(reply) => {
-                    let last = format!("{reply:?}");
+                    // Only an error reply can lead to another attempt, so only it is described (an
+                    // Ok reply completes the operation; no string per operation).
+                    let last = match &reply {
+                        Ok(_) => String::new(),
+                        Err(e) => format!("Err({e:?})"),
+                    };
                     (self.core.on_reply(attempt.server, seq, reply), last)
                 }
                 Err(e) => (self.core.on_timeout(), e.to_string()),

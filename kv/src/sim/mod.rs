@@ -116,7 +116,6 @@ enum Event {
     },
 }
 
-
 /// Proposes through the simulated cluster's node `pos`.
 struct SimProposer<'a> {
     cluster: &'a mut Cluster,
