@@ -337,9 +337,3 @@ pub fn check_quietly(config: &Config, strategy: Strategy, symmetry: bool) -> Out
 pub fn checked_invariants(mask: u16) -> impl Iterator<Item = &'static str> {
     INVARIANTS.iter().enumerate().filter(move |(i, _)| mask & (1 << i) != 0).map(|(_, inv)| inv.name)
 }
-
-/// The properties' names, for listings.
-pub fn property_names() -> Vec<&'static str> {
-    let model = RaftModel::new(Config::default());
-    model.properties().iter().map(|p| p.name).collect()
-}
