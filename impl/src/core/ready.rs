@@ -22,6 +22,12 @@ use crate::types::{Entry, HardState, Index};
 ///    among the entries persisted by this or an earlier Ready.
 /// 4. Call [`RawNode::advance`](super::RawNode::advance) with this Ready.
 ///
+/// Exception, only with
+/// [`RawNode::set_self_ack_on_persist`](super::RawNode::set_self_ack_on_persist)
+/// (Raft thesis §10.2.1): a leader's `AppendEntries` may be sent before step 1,
+/// and the runtime reports each completed step 1 with
+/// [`RawNode::on_persisted`](super::RawNode::on_persisted).
+///
 /// Inputs (`step`, `tick`, `propose`, ...) may be fed between `ready` and
 /// `advance`; their effects go into the next Ready. Several Readies may be
 /// outstanding, but they must be persisted, sent and applied in the order they

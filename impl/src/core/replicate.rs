@@ -71,13 +71,14 @@ impl RawNode {
     /// Rule 8 / Figure 2 leaders: "If there exists an N such that N >
     /// commitIndex, a majority of matchIndex[i] >= N, and log[N].term ==
     /// currentTerm: set commitIndex = N". The leader counts itself with its
-    /// last index. Only current-term entries commit by counting (Figure 8);
+    /// last index (with `set_self_ack_on_persist`, its last durable index).
+    /// Only current-term entries commit by counting (Figure 8);
     /// since terms never decrease along the log, checking the largest
     /// majority-replicated N suffices.
     pub(crate) fn maybe_commit(&mut self) -> bool {
         let mut matches = std::mem::take(&mut self.match_scratch);
         matches.clear();
-        matches.push(self.log.last_index());
+        matches.push(self.self_match_index());
         matches.extend(self.progress.iter().map(|p| p.match_index));
         let n = committed_index(&mut matches);
         self.match_scratch = matches;

@@ -6,10 +6,12 @@
 //! - `bad_input`: one test per malformed field.
 //! - `production`: batching, pipelining, retry, and a lossy simulated cluster.
 //! - `read_index`: ReadIndex reads and the leader no-op.
+//! - `parallel_persist`: the leader's commit rule with parallel writes (`set_self_ack_on_persist`).
 //! - `proptests`: random (also malformed) messages never panic or break invariants.
 
 mod bad_input;
 mod paper;
+mod parallel_persist;
 mod production;
 mod proptests;
 mod read_index;
