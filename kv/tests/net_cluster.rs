@@ -14,10 +14,16 @@ use raft_kv::{ClerkConfig, ReadMode};
 const TICK: Duration = Duration::from_millis(20);
 
 fn node_config(id: u64, addrs: &[SocketAddr], dir: &Path) -> NodeConfig {
-    node_config_in(id, addrs, dir, ReadMode::Log)
+    node_config_in(id, addrs, dir, ReadMode::Log, false)
 }
 
-fn node_config_in(id: u64, addrs: &[SocketAddr], dir: &Path, read_mode: ReadMode) -> NodeConfig {
+fn node_config_in(
+    id: u64,
+    addrs: &[SocketAddr],
+    dir: &Path,
+    read_mode: ReadMode,
+    persist_thread: bool,
+) -> NodeConfig {
     let peers: BTreeMap<u64, SocketAddr> = (1..=addrs.len() as u64)
         .filter(|&p| p != id)
         .map(|p| (p, addrs[p as usize - 1]))
@@ -30,6 +36,7 @@ fn node_config_in(id: u64, addrs: &[SocketAddr], dir: &Path, read_mode: ReadMode
         net: NetConfig {
             tick: TICK,
             read_mode,
+            persist_thread,
             ..NetConfig::default()
         },
     }
@@ -46,15 +53,22 @@ fn clerk(addrs: &[SocketAddr]) -> raft_kv::Clerk<raft_kv::net::TcpTransport> {
 
 #[test]
 fn put_append_get_and_leader_failover_over_tcp() {
-    failover_over_tcp(ReadMode::Log);
+    failover_over_tcp(ReadMode::Log, false);
 }
 
 #[test]
 fn put_append_get_and_leader_failover_over_tcp_with_read_index() {
-    failover_over_tcp(ReadMode::ReadIndex);
+    failover_over_tcp(ReadMode::ReadIndex, false);
 }
 
-fn failover_over_tcp(mode: ReadMode) {
+/// Writes on a persist thread, the leader's in parallel with replication.
+#[test]
+fn put_append_get_and_leader_failover_over_tcp_with_a_persist_thread() {
+    failover_over_tcp(ReadMode::Log, true);
+    failover_over_tcp(ReadMode::ReadIndex, true);
+}
+
+fn failover_over_tcp(mode: ReadMode, persist_thread: bool) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -65,8 +79,14 @@ fn failover_over_tcp(mode: ReadMode) {
     let mut nodes: Vec<Option<Node>> = (1..=3)
         .map(|id| {
             Some(
-                rt.block_on(Node::start(node_config_in(id, &addrs, dir.path(), mode)))
-                    .unwrap(),
+                rt.block_on(Node::start(node_config_in(
+                    id,
+                    &addrs,
+                    dir.path(),
+                    mode,
+                    persist_thread,
+                )))
+                .unwrap(),
             )
         })
         .collect();
@@ -88,8 +108,14 @@ fn failover_over_tcp(mode: ReadMode) {
         // Bring it back on the same data directory: it recovers its log and catches up.
         let id = leader as u64 + 1;
         nodes[leader] = Some(
-            rt.block_on(Node::start(node_config_in(id, &addrs, dir.path(), mode)))
-                .unwrap(),
+            rt.block_on(Node::start(node_config_in(
+                id,
+                &addrs,
+                dir.path(),
+                mode,
+                persist_thread,
+            )))
+            .unwrap(),
         );
     }
     assert_eq!(ck.get("a").unwrap().as_deref(), Some("12-0-1"));

@@ -20,6 +20,7 @@ use super::node::EVENT_QUEUE;
 use super::node_loop::{Event, NodeLoop, PeerTx};
 use crate::clerk::{ClerkConfig, TransportError};
 use crate::command::Command;
+use crate::reads::ReadMode;
 use crate::server::{KvServer, Reply};
 
 /// `n` node loops (ids 1..=n) on their own threads, wired by channels. Dropping it stops them.
@@ -30,8 +31,13 @@ pub struct LocalCluster {
 }
 
 impl LocalCluster {
-    /// Starts `n` fresh nodes (in-memory logs) with Raft tick `tick`.
+    /// Starts `n` fresh nodes (in-memory logs) with Raft tick `tick`, serving log reads.
     pub fn start(n: usize, tick: Duration) -> LocalCluster {
+        Self::start_with(n, tick, ReadMode::Log)
+    }
+
+    /// [`LocalCluster::start`] with Gets served in `read_mode`.
+    pub fn start_with(n: usize, tick: Duration, read_mode: ReadMode) -> LocalCluster {
         assert!(n >= 1, "a cluster needs a node");
         let ids: Vec<NodeId> = (1..=n as NodeId).collect();
         let (events, receivers): (Vec<_>, Vec<_>) =
@@ -51,10 +57,12 @@ impl LocalCluster {
                 let node_loop = NodeLoop {
                     node,
                     storage: MemStorage::new(),
-                    kv: KvServer::new(),
+                    kv: KvServer::with_read_mode(read_mode),
                     peers,
                     events: rx,
                     tick,
+                    // MemStorage has nothing to wait for: each Ready is "synced" in place.
+                    persist_wake: None,
                 };
                 std::thread::Builder::new()
                     .name(format!("raftkv-local-{id}"))
@@ -179,7 +187,16 @@ mod tests {
 
     #[test]
     fn local_cluster_serves_concurrent_clerks() {
-        let cluster = LocalCluster::start(3, Duration::from_millis(10));
+        serves_concurrent_clerks(ReadMode::Log);
+    }
+
+    #[test]
+    fn local_cluster_serves_concurrent_clerks_with_read_index() {
+        serves_concurrent_clerks(ReadMode::ReadIndex);
+    }
+
+    fn serves_concurrent_clerks(mode: ReadMode) {
+        let cluster = LocalCluster::start_with(3, Duration::from_millis(10), mode);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

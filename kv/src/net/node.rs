@@ -44,6 +44,11 @@ pub struct NetConfig {
     pub max_backoff: Duration,
     /// How the node executes Get (through the log by default).
     pub read_mode: ReadMode,
+    /// Write and fsync on a thread of its own instead of on the node loop, with the leader's
+    /// writes in parallel with replication (Raft thesis §10.2.1; see `node_loop.rs` and
+    /// `pipeline.rs`). Off by default: on the 2-core machine of `docs/performance.md` it costs
+    /// more CPU than it saves in latency.
+    pub persist_thread: bool,
 }
 
 impl Default for NetConfig {
@@ -57,6 +62,7 @@ impl Default for NetConfig {
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_secs(1),
             read_mode: ReadMode::Log,
+            persist_thread: false,
         }
     }
 }
@@ -167,6 +173,7 @@ impl Node {
             peers,
             events: events_rx,
             tick: cfg.net.tick,
+            persist_wake: cfg.net.persist_thread.then(|| events.clone()),
         };
         let id = cfg.id;
         let node_loop = std::thread::Builder::new()
@@ -212,13 +219,18 @@ impl Node {
     /// directory are free when this returns. Reports a storage failure that stopped the loop.
     pub async fn shutdown(mut self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
-        // The loop may be blocked on a full queue only in try_send paths, so this cannot hang.
-        let _ = self.events.try_send(Event::Shutdown);
         while self.tasks.join_next().await.is_some() {}
         let handle = self.node_loop.take().expect("shut down once");
-        let joined = tokio::task::spawn_blocking(move || handle.join())
-            .await
-            .map_err(|e| NodeError::Thread(e.to_string()))?;
+        let events = self.events.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            // The loop keeps draining its queue, so a full queue only delays this; it fails
+            // only if the loop has already ended. (A persist thread holds a sender too, so the
+            // loop would not see the queue disconnect.)
+            let _ = events.send(Event::Shutdown);
+            handle.join()
+        })
+        .await
+        .map_err(|e| NodeError::Thread(e.to_string()))?;
         match joined {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(NodeError::Storage {

@@ -1,30 +1,43 @@
-//! The node loop: the one thread that owns a node's `RawNode`, `FileStorage` and `KvServer`.
+//! The node loop: the one thread that owns a node's `RawNode` and `KvServer`; on a real node a
+//! second thread owns the `FileStorage` and does every write and fsync.
 //!
-//! It runs on a plain OS thread, not a tokio task, because `FileStorage::sync` is a blocking
-//! fsync taking milliseconds; on a task it would stall every socket sharing the worker. The
-//! network tasks feed it [`Event`]s through a bounded channel and it hands messages back through
-//! per-peer and per-connection channels whose `try_send`/`send` never block.
+//! The loop runs on a plain OS thread, not a tokio task, because it may run a blocking fsync
+//! itself (inline persistence, the in-process benchmark's `MemStorage`). The network tasks feed
+//! it [`Event`]s through a bounded channel and it hands messages back through per-peer and
+//! per-connection channels whose `try_send`/`send` never block.
 //!
 //! One pass of the loop:
 //! 1. wait for an event or the next tick, then drain whatever else is queued (a batch);
 //! 2. feed the batch to the core: Raft messages to `step`, client requests to the `KvServer`
 //!    (which proposes them); tick when due;
 //! 3. after the batch, one `replicate_now` sends every new proposal together;
-//! 4. handle the Ready: apply the committed entries that were already durable here (earlier
-//!    Readies) and answer their clients; stage the hard state and log change, **one `sync()`**
-//!    for all of them (group commit), only then send its messages, then apply the remaining
-//!    committed entries, then `advance`.
+//! 4. take the Ready and hand it to the [`Pipeline`]: its writes go to the persister as a job,
+//!    and what has become allowed is done in Ready order: messages of Readies whose writes are
+//!    durable are sent, committed entries durable here are applied (answering their clients),
+//!    finished Readies are passed to `advance`.
+//!
+//! By default the loop persists each Ready itself (stage, one `sync()`), so every job is durable
+//! before the next pass. With a persist thread ([`NodeLoop::persist_wake`],
+//! `NetConfig::persist_thread`) the loop does not wait for a sync: it keeps
+//! stepping acknowledgements and taking proposals while one runs, and the thread syncs every job
+//! queued meanwhile in one go (group commit across Readies). When a sync ends the thread wakes
+//! the loop with [`Event::Persisted`]. Persist-before-send is kept by the pipeline (see
+//! `pipeline.rs`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use raft_impl::core::{Envelope, NotLeader, ProposeError, RawNode};
 use raft_impl::storage::{Storage, StorageError};
-use raft_impl::types::{Entry, Index, NodeId, Term};
+use raft_impl::types::{Index, NodeId, Term};
 use tokio::sync::mpsc;
 
 use super::frame::Frame;
+use super::pipeline::{Job, Pipeline};
 use crate::command::Command;
 use crate::server::{KvServer, Proposer, Reply};
 
@@ -43,6 +56,9 @@ pub(crate) enum Event {
         cmd: Command,
         reply_to: mpsc::UnboundedSender<Frame>,
     },
+    /// The persist thread finished a sync (or failed); the loop reads which from the
+    /// persister.
+    Persisted,
     Shutdown,
 }
 
@@ -73,6 +89,9 @@ pub(crate) struct NodeLoop<S> {
     pub peers: HashMap<NodeId, PeerTx>,
     pub events: Receiver<Event>,
     pub tick: Duration,
+    /// `Some(a sender into events)`: persist on a thread of its own, which wakes the loop
+    /// through it when a sync ends. `None`: the loop stages and syncs each Ready itself.
+    pub persist_wake: Option<SyncSender<Event>>,
 }
 
 /// Lets the service layer propose through the core, noting that something was proposed.
@@ -103,26 +122,217 @@ fn reply((to, id): Token, reply: Reply) {
     let _ = to.send(Frame::Response { id, reply });
 }
 
-impl<S: Storage> NodeLoop<S> {
+impl<S: Storage + Send + 'static> NodeLoop<S> {
     /// Runs until a `Shutdown` event, every sender is dropped, or storage fails (the only
-    /// error: after a failed fsync the node must not go on, see `Storage::sync`).
-    pub fn run(mut self) -> Result<(), StorageError> {
+    /// error: after a failed fsync the node must not go on, see `Storage::sync`). Returns after
+    /// the persist thread, if any, has finished its last sync.
+    pub fn run(self) -> Result<(), StorageError> {
+        let NodeLoop {
+            node,
+            storage,
+            kv,
+            peers,
+            events,
+            tick,
+            persist_wake,
+        } = self;
+        let id = node.id();
+        let mut node = node;
+        let (persister, pipe) = match persist_wake {
+            None => (Persister::Inline(storage), Pipeline::default()),
+            Some(wake) => {
+                // Writes run in parallel with the loop, so the leader's own writes may run in
+                // parallel with replication too (see `Pipeline::with_parallel_leader_writes`).
+                node.set_self_ack_on_persist(true);
+                (
+                    Persister::spawn(id, storage, wake)?,
+                    Pipeline::with_parallel_leader_writes(),
+                )
+            }
+        };
+        let mut st = LoopState {
+            node,
+            kv,
+            peers,
+            persister,
+            pipe,
+        };
+        let r = st.run(events, tick);
+        let stopped = st.persister.stop();
+        r.and(stopped)
+    }
+}
+
+/// Where a Ready's writes are made durable.
+enum Persister<S> {
+    /// Staged and synced by the loop itself, before it goes on.
+    Inline(S),
+    /// By a thread of its own (see the module documentation).
+    Background {
+        jobs: Option<std::sync::mpsc::Sender<Job>>,
+        shared: Arc<PersistShared>,
+        thread: Option<JoinHandle<()>>,
+    },
+}
+
+/// What the persist thread reports to the loop.
+#[derive(Default)]
+struct PersistShared {
+    /// Highest job made durable (every job up to it is).
+    durable: AtomicU64,
+    failed: AtomicBool,
+    error: Mutex<Option<StorageError>>,
+}
+
+impl<S: Storage + Send + 'static> Persister<S> {
+    fn spawn(id: NodeId, storage: S, wake: SyncSender<Event>) -> Result<Self, StorageError> {
+        let (jobs, rx) = std::sync::mpsc::channel();
+        let shared = Arc::new(PersistShared::default());
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("raftkv-persist-{id}"))
+            .spawn(move || persist_thread(storage, rx, &sh, wake))
+            .map_err(|source| StorageError::Io {
+                path: "<persist thread>".into(),
+                source,
+            })?;
+        Ok(Persister::Background {
+            jobs: Some(jobs),
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands `job` over; inline, it is durable when this returns.
+    fn submit(&mut self, job: Job, pipe: &mut Pipeline) -> Result<(), StorageError> {
+        match self {
+            Persister::Inline(storage) => {
+                let id = job.id;
+                job.stage(storage)?;
+                storage.sync()?;
+                pipe.durable(id);
+                Ok(())
+            }
+            Persister::Background { jobs, shared, .. } => {
+                let sent = jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok());
+                if sent {
+                    Ok(())
+                } else {
+                    // The thread is gone: it failed (its error says why) or panicked.
+                    Err(shared.take_error())
+                }
+            }
+        }
+    }
+
+    /// Takes in the persist thread's progress; its error if it failed.
+    fn poll(&mut self, pipe: &mut Pipeline) -> Result<(), StorageError> {
+        if let Persister::Background { shared, .. } = self {
+            if shared.failed.load(Ordering::Acquire) {
+                return Err(shared.take_error());
+            }
+            let durable = shared.durable.load(Ordering::Acquire);
+            if durable > 0 {
+                pipe.durable(durable);
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets the persist thread finish what it was given and waits for it.
+    fn stop(&mut self) -> Result<(), StorageError> {
+        if let Persister::Background {
+            jobs,
+            shared,
+            thread,
+        } = self
+        {
+            jobs.take();
+            if let Some(t) = thread.take() {
+                if t.join().is_err() || shared.failed.load(Ordering::Acquire) {
+                    return Err(shared.take_error());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PersistShared {
+    fn take_error(&self) -> StorageError {
+        let mut e = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        // No recorded error: the thread panicked. Nothing it was given may be trusted.
+        e.take().unwrap_or(StorageError::Poisoned)
+    }
+}
+
+/// The persist thread: stages every job queued, syncs once, reports, repeats. Ends when the
+/// loop drops its sender or storage fails (then the loop sees the error and stops the node).
+fn persist_thread<S: Storage>(
+    mut storage: S,
+    jobs: Receiver<Job>,
+    shared: &PersistShared,
+    wake: SyncSender<Event>,
+) {
+    while let Ok(job) = jobs.recv() {
+        let mut last = job.id;
+        let mut r = job.stage(&mut storage);
+        while r.is_ok() {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    last = job.id;
+                    r = job.stage(&mut storage);
+                }
+                Err(_) => break,
+            }
+        }
+        match r.and_then(|()| storage.sync()) {
+            Ok(()) => shared.durable.store(last, Ordering::Release),
+            Err(e) => {
+                *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                shared.failed.store(true, Ordering::Release);
+                let _ = wake.try_send(Event::Persisted);
+                return;
+            }
+        }
+        // A full queue means the loop has events to take and will look at `shared` on its next
+        // pass anyway; a closed one means it has stopped.
+        let _ = wake.try_send(Event::Persisted);
+    }
+}
+
+/// The loop's state once running.
+struct LoopState<S> {
+    node: RawNode,
+    kv: KvServer<Token>,
+    peers: HashMap<NodeId, PeerTx>,
+    persister: Persister<S>,
+    pipe: Pipeline,
+}
+
+impl<S: Storage + Send + 'static> LoopState<S> {
+    fn run(&mut self, events: Receiver<Event>, tick: Duration) -> Result<(), StorageError> {
         let id = self.node.id();
-        let mut next_tick = Instant::now() + self.tick;
+        let mut next_tick = Instant::now() + tick;
         let mut last_term = self.node.current_term();
         let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(wait) {
+            match events.recv_timeout(wait) {
                 Ok(ev) => batch.push(ev),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
             while batch.len() < MAX_BATCH {
-                match self.events.try_recv() {
+                match events.try_recv() {
                     Ok(ev) => batch.push(ev),
                     Err(_) => break,
                 }
+            }
+            // A sync may have ended: tell the core (it may commit) before the new batch.
+            self.persister.poll(&mut self.pipe)?;
+            if let Some((index, term)) = self.pipe.take_persisted() {
+                self.node.on_persisted(index, term);
             }
             let mut raft = RaftProposer {
                 node: &mut self.node,
@@ -143,6 +353,8 @@ impl<S: Storage> NodeLoop<S> {
                             reply(tok, r);
                         }
                     }
+                    // Progress is read from the persister below.
+                    Event::Persisted => {}
                 }
             }
             let proposed = raft.proposed;
@@ -151,11 +363,7 @@ impl<S: Storage> NodeLoop<S> {
                 self.node.tick();
                 // After a long stall (a slow fsync), do not fire a burst of catch-up ticks:
                 // that would time out elections that were never really starved.
-                next_tick = (next_tick + self.tick).max(now);
-            }
-            if proposed {
-                // All proposals of the batch go out in one round of AppendEntries.
-                let _ = self.node.replicate_now();
+                next_tick = (next_tick + tick).max(now);
             }
             let term = self.node.current_term();
             if term != last_term {
@@ -165,79 +373,68 @@ impl<S: Storage> NodeLoop<S> {
                     reply(tok, r);
                 }
             }
+            if proposed {
+                // All proposals of the batch go out in one round of AppendEntries.
+                let _ = self.node.replicate_now();
+            }
             self.handle_ready()?;
         }
     }
 
     fn handle_ready(&mut self) -> Result<(), StorageError> {
-        if !self.node.has_ready() {
-            return Ok(());
-        }
-        let mut rd = self.node.ready();
-        // 0. Committed entries below the first index this Ready writes were made durable here
-        //    by an earlier Ready, and committed means a majority holds them durably: applying
-        //    them (and answering their clients) need not wait for this Ready's fsync. This
-        //    takes one fsync off every client's latency under load, when each Ready carries
-        //    both new proposals and the commits of earlier ones. Nothing of this Ready is sent
-        //    or applied early, so persist-before-send is untouched.
-        let writes_from = match (rd.truncate_from, rd.entries.first()) {
-            (Some(from), _) => from,
-            (None, Some(e)) => e.index,
-            (None, None) => Index::MAX,
-        };
-        let early = rd
-            .committed_entries
-            .partition_point(|e| e.index < writes_from);
-        self.apply(&rd.committed_entries[..early]);
-        // 1. Persist, one fsync for the whole batch.
-        if rd.must_persist() {
-            if let Some(hs) = rd.hard_state {
-                self.storage.save_hard_state(hs)?;
+        if self.node.has_ready() {
+            let mut rd = self.node.ready();
+            let read_states = std::mem::take(&mut rd.read_states);
+            let dropped_reads = std::mem::take(&mut rd.dropped_reads);
+            if let Some(job) = self.pipe.push(rd) {
+                // First apply (and answer) the committed entries already durable here: under
+                // load every Ready carries new proposals *and* the commits of earlier ones,
+                // and with inline persistence the sync below would otherwise delay those
+                // answers by one fsync. Nothing of this Ready is sent yet.
+                self.release();
+                self.persister.submit(job, &mut self.pipe)?;
             }
-            if let Some(from) = rd.truncate_from {
-                self.storage.truncate_suffix(from)?;
-            }
-            if !rd.entries.is_empty() {
-                self.storage.append(&rd.entries)?;
-            }
-            self.storage.sync()?;
-        }
-        // 2. Only now may messages that depend on it leave.
-        for env in std::mem::take(&mut rd.messages) {
-            if let Some(tx) = self.peers.get(&env.to) {
-                // A full queue means the peer is slow or down; Raft retransmits on the next
-                // heartbeat, so dropping is safe and keeps this loop from blocking.
-                let (to, kind) = (env.to, env.msg.kind());
-                if !tx.try_send(env) {
-                    tracing::debug!(to, kind, "peer queue full, dropped");
+            self.release();
+            // ReadIndex Gets: confirmed ones are answered once their index is applied.
+            for rs in read_states {
+                if let Some((tok, r)) = self.kv.on_read_state(rs.ctx, rs.index) {
+                    reply(tok, r);
                 }
             }
-        }
-        // 3. Apply the rest, answering the clients whose entries these are.
-        self.apply(&rd.committed_entries[early..]);
-        // ReadIndex Gets: confirmed ones are answered once their index is applied.
-        for rs in std::mem::take(&mut rd.read_states) {
-            if let Some((tok, r)) = self.kv.on_read_state(rs.ctx, rs.index) {
-                reply(tok, r);
+            for ctx in dropped_reads {
+                if let Some((tok, r)) = self.kv.on_read_dropped(ctx) {
+                    reply(tok, r);
+                }
             }
-        }
-        for ctx in std::mem::take(&mut rd.dropped_reads) {
-            if let Some((tok, r)) = self.kv.on_read_dropped(ctx) {
-                reply(tok, r);
-            }
+        } else {
+            self.release();
         }
         for (tok, r) in self.kv.take_read_replies() {
             reply(tok, r);
         }
-        self.node.advance(rd);
         Ok(())
     }
 
-    fn apply(&mut self, entries: &[Entry]) {
-        for e in entries {
-            if let Some((tok, r)) = self.kv.on_applied(e.index, &e.data) {
-                reply(tok, r);
-            }
-        }
+    /// Sends, applies and advances whatever the pipeline now allows.
+    fn release(&mut self) {
+        let (peers, kv, node) = (&self.peers, &mut self.kv, &mut self.node);
+        self.pipe.release(
+            |env| {
+                if let Some(tx) = peers.get(&env.to) {
+                    // A full queue means the peer is slow or down; Raft retransmits on the next
+                    // heartbeat, so dropping is safe and keeps this loop from blocking.
+                    let (to, kind) = (env.to, env.msg.kind());
+                    if !tx.try_send(env) {
+                        tracing::debug!(to, kind, "peer queue full, dropped");
+                    }
+                }
+            },
+            |e| {
+                if let Some((tok, r)) = kv.on_applied(e.index, &e.data) {
+                    reply(tok, r);
+                }
+            },
+            |rd| node.advance(rd),
+        );
     }
 }

@@ -1,0 +1,290 @@
+use std::collections::VecDeque;
+
+use raft_impl::core::{Config, Envelope, Message, RawNode, Ready, Role};
+use raft_impl::storage::{MemStorage, Storage};
+use raft_impl::types::{Entry, HardState, Index};
+
+use super::{Job, Pipeline};
+
+/// A core, its pipeline and a storage whose jobs complete only when the test says so.
+struct Node {
+    node: RawNode,
+    pipe: Pipeline,
+    storage: MemStorage,
+    jobs: VecDeque<Job>,
+    sent: Vec<Envelope>,
+    applied: Vec<Index>,
+}
+
+impl Node {
+    fn new(id: u64, peers: &[u64]) -> Node {
+        let cfg = Config::production(id, peers.iter().copied(), 7 + id);
+        Node {
+            node: RawNode::new(cfg).unwrap(),
+            pipe: Pipeline::default(),
+            storage: MemStorage::new(),
+            jobs: VecDeque::new(),
+            sent: vec![],
+            applied: vec![],
+        }
+    }
+
+    /// Takes every Ready and releases what is allowed.
+    fn pump(&mut self) {
+        while self.node.has_ready() {
+            let rd = self.node.ready();
+            if let Some(job) = self.pipe.push(rd) {
+                self.jobs.push_back(job);
+            }
+        }
+        self.release();
+    }
+
+    fn release(&mut self) {
+        let (sent, applied, node) = (&mut self.sent, &mut self.applied, &mut self.node);
+        self.pipe.release(
+            |e| sent.push(e),
+            |e| applied.push(e.index),
+            |rd| node.advance(rd),
+        );
+    }
+
+    /// Makes the oldest `n` jobs durable (one sync), then releases.
+    fn persist(&mut self, n: usize) {
+        let mut last = None;
+        for job in self.jobs.drain(..n) {
+            last = Some(job.id);
+            job.stage(&mut self.storage).unwrap();
+        }
+        self.storage.sync().unwrap();
+        if let Some(id) = last {
+            self.pipe.durable(id);
+        }
+        self.release();
+    }
+
+    fn persist_all(&mut self) {
+        self.persist(self.jobs.len());
+    }
+
+    fn take_sent(&mut self) -> Vec<Envelope> {
+        std::mem::take(&mut self.sent)
+    }
+}
+
+fn to(msgs: &[Envelope], id: u64) -> Envelope {
+    msgs.iter()
+        .find(|e| e.to == id)
+        .expect("a message to id")
+        .clone()
+}
+
+#[test]
+fn votes_appends_and_acknowledgements_leave_only_after_their_writes_are_durable() {
+    let mut n1 = Node::new(1, &[2, 3]);
+    let mut n2 = Node::new(2, &[1, 3]);
+
+    // A candidate's RequestVote waits for its new term and self-vote.
+    n1.node.election_timeout_now();
+    n1.pump();
+    assert!(n1.sent.is_empty(), "RequestVote before the term is durable");
+    assert_eq!(n1.pipe.jobs_in_flight(), 1);
+    n1.persist_all();
+    assert_eq!(n1.storage.hard_state().voted_for, Some(1));
+    let votes = n1.take_sent();
+    assert_eq!(votes.len(), 2);
+
+    // The vote grant waits for the voter's durable vote.
+    n2.node.step(to(&votes, 2)).unwrap();
+    n2.pump();
+    assert!(n2.sent.is_empty(), "vote granted before it is durable");
+    n2.persist_all();
+    assert_eq!(
+        n2.storage.hard_state(),
+        HardState {
+            current_term: 1,
+            voted_for: Some(1)
+        }
+    );
+    let grant = n2.take_sent();
+    assert!(matches!(&grant[0].msg, Message::RequestVoteResponse(r) if r.vote_granted));
+
+    // The new leader appends its no-op; its AppendEntries wait for its own write.
+    n1.node.step(grant[0].clone()).unwrap();
+    assert_eq!(n1.node.role(), Role::Leader);
+    n1.pump();
+    assert!(
+        n1.sent.is_empty(),
+        "AppendEntries before the leader's entries are durable"
+    );
+    n1.persist_all();
+    let appends = n1.take_sent();
+    let ae = to(&appends, 2);
+    assert!(matches!(&ae.msg, Message::AppendEntries(a) if a.entries.len() == 1));
+
+    // The follower's success waits for its own write.
+    n2.node.step(ae).unwrap();
+    n2.pump();
+    assert!(
+        n2.sent.is_empty(),
+        "acknowledged before the entries are durable"
+    );
+    n2.persist_all();
+    assert_eq!(n2.storage.last_index(), 1);
+    let ack = n2.take_sent();
+    assert!(matches!(&ack[0].msg, Message::AppendEntriesResponse(r) if r.success));
+
+    // Committed on the leader: durable there, so applied at once, no job needed.
+    n1.node.step(ack[0].clone()).unwrap();
+    n1.pump();
+    assert_eq!(n1.applied, vec![1]);
+    assert_eq!(n1.pipe.jobs_in_flight(), 0);
+
+    // Two proposals in two Readies; only the first's write completes: only its messages go,
+    // and the second Ready (with the heartbeat-carried second entry) waits.
+    n1.node.propose(b"a".to_vec()).unwrap();
+    n1.node.replicate_now().unwrap();
+    n1.pump();
+    n1.node.propose(b"b".to_vec()).unwrap();
+    n1.node.replicate_now().unwrap();
+    n1.pump();
+    assert_eq!(n1.pipe.jobs_in_flight(), 2);
+    assert!(n1.sent.is_empty());
+    n1.persist(1);
+    let first = n1.take_sent();
+    assert!(!first.is_empty());
+    for e in &first {
+        if let Message::AppendEntries(a) = &e.msg {
+            assert!(
+                a.entries.iter().all(|x| x.index <= 2),
+                "entry 3 sent before durable"
+            );
+        }
+    }
+    n1.persist(1);
+    let second = n1.take_sent();
+    assert!(second.iter().any(
+        |e| matches!(&e.msg, Message::AppendEntries(a) if a.entries.iter().any(|x| x.index == 3))
+    ));
+    assert_eq!(n1.pipe.readies_pending(), 0);
+}
+
+#[test]
+fn a_single_node_applies_its_own_commits_only_once_durable() {
+    let mut n = Node::new(1, &[]);
+    n.node.election_timeout_now();
+    assert_eq!(n.node.role(), Role::Leader);
+    n.node.propose(b"x".to_vec()).unwrap();
+    n.pump();
+    assert!(n.node.commit_index() >= 2, "a single node commits at once");
+    assert!(n.applied.is_empty(), "applied before durable");
+    n.persist_all();
+    assert_eq!(n.applied, vec![1, 2]);
+    assert_eq!(n.node.status().applied_index, 2);
+}
+
+fn entry(index: Index) -> Entry {
+    Entry {
+        term: 1,
+        index,
+        data: vec![index as u8].into(),
+    }
+}
+
+fn heartbeat(to: u64) -> Envelope {
+    Envelope {
+        from: 1,
+        to,
+        msg: Message::AppendEntries(raft_impl::core::AppendEntries {
+            term: 1,
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries: vec![],
+            leader_commit: 0,
+            read_round: 0,
+        }),
+    }
+}
+
+#[test]
+fn durable_entries_apply_early_in_log_order_and_readies_finish_in_order() {
+    let mut p = Pipeline::default();
+    let (mut sent, mut applied, mut advanced) = (vec![], vec![], vec![]);
+    let mut release = |p: &mut Pipeline| {
+        p.release(
+            |e| sent.push(e.to),
+            |e| applied.push(e.index),
+            |rd| advanced.push(rd.committed_entries.len()),
+        );
+        (sent.clone(), applied.clone(), advanced.clone())
+    };
+    // A: writes 5..=6, commits 3 and 4 (durable already): applied now, its message waits.
+    let a = p
+        .push(Ready {
+            entries: vec![entry(5), entry(6)],
+            committed_entries: vec![entry(3), entry(4)],
+            messages: vec![heartbeat(2)],
+            ..Ready::default()
+        })
+        .unwrap();
+    assert_eq!(release(&mut p), (vec![], vec![3, 4], vec![]));
+    // B: no writes, commits 5 (still being written by A): neither applied nor sent.
+    assert!(p
+        .push(Ready {
+            committed_entries: vec![entry(5)],
+            messages: vec![heartbeat(3)],
+            ..Ready::default()
+        })
+        .is_none());
+    // C: only a hard state (no log change): commits 6, which A is still writing.
+    let c = p
+        .push(Ready {
+            hard_state: Some(HardState {
+                current_term: 2,
+                voted_for: None,
+            }),
+            committed_entries: vec![entry(6)],
+            ..Ready::default()
+        })
+        .unwrap();
+    assert_eq!(release(&mut p), (vec![], vec![3, 4], vec![]));
+    // A durable: A's and B's messages go, 5 and 6 apply (no unfinished job writes the log),
+    // A and B finish; C waits for its hard state.
+    p.durable(a.id);
+    assert_eq!(release(&mut p), (vec![2, 3], vec![3, 4, 5, 6], vec![2, 1]));
+    assert_eq!(p.readies_pending(), 1);
+    p.durable(c.id);
+    assert_eq!(
+        release(&mut p),
+        (vec![2, 3], vec![3, 4, 5, 6], vec![2, 1, 1])
+    );
+    assert_eq!(p.readies_pending(), 0);
+}
+
+#[test]
+fn a_later_truncation_holds_back_entries_above_it() {
+    let mut p = Pipeline::default();
+    let mut applied = vec![];
+    let a = p
+        .push(Ready {
+            entries: vec![entry(10)],
+            ..Ready::default()
+        })
+        .unwrap();
+    // B rewrites from 4 while A is unfinished; an entry at 5 committed meanwhile (impossible in
+    // Raft, but the rule must hold anyway) must wait for B.
+    let b = p
+        .push(Ready {
+            truncate_from: Some(4),
+            entries: vec![entry(4)],
+            committed_entries: vec![entry(3), entry(5)],
+            ..Ready::default()
+        })
+        .unwrap();
+    p.durable(a.id);
+    p.release(|_| {}, |e| applied.push(e.index), |_| {});
+    assert_eq!(applied, vec![3]);
+    p.durable(b.id);
+    p.release(|_| {}, |e| applied.push(e.index), |_| {});
+    assert_eq!(applied, vec![3, 5]);
+}
