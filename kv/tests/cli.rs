@@ -100,10 +100,63 @@ impl Drop for Reap {
 
 #[test]
 fn cluster_serves_clients_and_stops_cleanly_on_sigterm() {
+    cluster_serves_clients(&[], 0);
+}
+
+#[test]
+fn cluster_with_read_index_and_a_persist_thread_serves_clients() {
+    cluster_serves_clients(&["--read-mode", "read-index", "--persist-thread"], 41);
+}
+
+#[test]
+fn a_bad_read_mode_exits_2_naming_the_values() {
+    let o = raftkv(&[
+        "cluster",
+        "--base-port",
+        "1",
+        "--data-dir",
+        "x",
+        "--read-mode",
+        "lease",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("--read-mode") && e.contains("read-index"), "{e}");
+    // The bench's flag is for its own in-process cluster only.
+    let o = raftkv(&["bench", "--cluster", "127.0.0.1:1", "--read-mode", "log"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn in_process_bench_runs_in_both_read_modes() {
+    for mode in ["log", "read-index"] {
+        let o = raftkv(&[
+            "bench",
+            "--in-process",
+            "--read-mode",
+            mode,
+            "--clients",
+            "4",
+            "--duration",
+            "0.3",
+            "--get-percent",
+            "50",
+            "--tick-ms",
+            "10",
+        ]);
+        assert!(o.status.success(), "{mode}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("throughput="), "{mode}: {out}");
+    }
+}
+
+/// `raftkv cluster` with `extra` flags serves put/append/get and stops on SIGTERM. `salt`
+/// keeps tests running at once from picking the same ports.
+fn cluster_serves_clients(extra: &[&str], salt: u16) {
     let dir = tempfile::tempdir().unwrap();
     // Three consecutive free ports: try a few random bases.
     let base = (0..50)
-        .map(|i| 20000 + ((std::process::id() as u16).wrapping_mul(7) % 20000) + i * 97)
+        .map(|i| 20000 + ((std::process::id() as u16).wrapping_mul(7) % 20000) + i * 97 + salt * 3)
         .find(|&p| (p..p + 3).all(|q| std::net::TcpListener::bind(("127.0.0.1", q)).is_ok()))
         .expect("three free consecutive ports");
     let mut child = Reap(
@@ -115,6 +168,7 @@ fn cluster_serves_clients_and_stops_cleanly_on_sigterm() {
                 "--tick-ms",
                 "20",
             ])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

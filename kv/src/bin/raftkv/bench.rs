@@ -18,7 +18,7 @@ use raft_impl::types::NodeId;
 use raft_kv::net::{tcp_clerk, AsyncClerk, AsyncTcpTransport, AsyncTransport, LocalCluster};
 use raft_kv::ClerkConfig;
 
-use crate::Target;
+use crate::{ReadModeArg, Target};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -40,6 +40,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 50, requires = "in_process",
           value_parser = clap::value_parser!(u64).range(1..))]
     tick_ms: u64,
+    /// How the in-process cluster serves Gets (a TCP cluster's mode is set where it runs).
+    #[arg(long, value_enum, default_value_t = ReadModeArg::Log, conflicts_with = "cluster")]
+    read_mode: ReadModeArg,
     /// One OS thread with a blocking Clerk per client (TCP only).
     #[arg(long, conflicts_with = "in_process")]
     blocking: bool,
@@ -52,7 +55,7 @@ pub struct BenchArgs {
     /// Bytes per value.
     #[arg(long, default_value_t = 16)]
     value_size: usize,
-    /// Percentage of operations that are Gets (the rest are Puts); both go through the log.
+    /// Percentage of operations that are Gets (the rest are Puts).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     get_percent: u8,
 }
@@ -77,7 +80,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (what, out) = if args.in_process {
         let what = format!("in-process cluster of {} nodes", args.nodes);
         let rt = runtime()?;
-        let cluster = LocalCluster::start(args.nodes as usize, Duration::from_millis(args.tick_ms));
+        let cluster = LocalCluster::start_with(
+            args.nodes as usize,
+            Duration::from_millis(args.tick_ms),
+            args.read_mode.into(),
+        );
         let out =
             rt.block_on(load.run_async(|| cluster.clerk(ClerkConfig::default(), Some(limit))));
         cluster

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use raft_impl::types::NodeId;
 use raft_kv::net::{tcp_clerk, NetConfig, Node, NodeConfig};
-use raft_kv::{ClerkConfig, Op, OpResult};
+use raft_kv::{ClerkConfig, Op, OpResult, ReadMode};
 
 mod bench;
 
@@ -46,6 +46,8 @@ enum Cmd {
         /// Raft tick in milliseconds (election timeout 10-20 ticks, heartbeat every 2).
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
         tick_ms: u64,
+        #[command(flatten)]
+        node: NodeArgs,
     },
     /// Run a local cluster in this process: node i listens on 127.0.0.1:(P+i-1) and keeps its
     /// data in DIR/node-i. Stops on Ctrl-C or SIGTERM.
@@ -58,6 +60,8 @@ enum Cmd {
         data_dir: PathBuf,
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
         tick_ms: u64,
+        #[command(flatten)]
+        node: NodeArgs,
     },
     /// Set KEY to VALUE.
     Put {
@@ -81,6 +85,38 @@ enum Cmd {
     },
     /// Load generator: N concurrent clients for D seconds; prints throughput and latency.
     Bench(bench::BenchArgs),
+}
+
+/// How a node serves Get.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+pub enum ReadModeArg {
+    /// Every Get is a log entry, like a write.
+    #[default]
+    Log,
+    /// The leader confirms its leadership with a heartbeat round and answers from its state
+    /// machine once it has applied the commit index it read (no log entry).
+    ReadIndex,
+}
+
+impl From<ReadModeArg> for ReadMode {
+    fn from(m: ReadModeArg) -> ReadMode {
+        match m {
+            ReadModeArg::Log => ReadMode::Log,
+            ReadModeArg::ReadIndex => ReadMode::ReadIndex,
+        }
+    }
+}
+
+/// Options of a serving node (`serve`, `cluster`).
+#[derive(clap::Args, Clone, Copy)]
+pub struct NodeArgs {
+    /// How Gets are served.
+    #[arg(long, value_enum, default_value_t = ReadModeArg::Log)]
+    read_mode: ReadModeArg,
+    /// Write and fsync on a separate thread per node, the leader's writes in parallel with
+    /// replication (see docs/kv-service.md).
+    #[arg(long)]
+    persist_thread: bool,
 }
 
 /// Which cluster a client command talks to.
@@ -176,6 +212,7 @@ fn run(cmd: Cmd) -> Result<()> {
             data_dir,
             listen,
             tick_ms,
+            node,
         } => {
             let mut map = BTreeMap::new();
             for (pid, addr) in peers {
@@ -191,7 +228,7 @@ fn run(cmd: Cmd) -> Result<()> {
                 peers: map,
                 listen,
                 data_dir,
-                net: net_config(tick_ms),
+                net: net_config(tick_ms, node),
             };
             runtime()?.block_on(serve(vec![cfg]))
         }
@@ -200,6 +237,7 @@ fn run(cmd: Cmd) -> Result<()> {
             base_port,
             data_dir,
             tick_ms,
+            node,
         } => {
             let addrs: Vec<SocketAddr> = (0..nodes)
                 .map(|i| {
@@ -218,7 +256,7 @@ fn run(cmd: Cmd) -> Result<()> {
                         .collect(),
                     listen: addrs[id as usize - 1],
                     data_dir: data_dir.join(format!("node-{id}")),
-                    net: net_config(tick_ms),
+                    net: net_config(tick_ms, node),
                 })
                 .collect();
             runtime()?.block_on(serve(cfgs))
@@ -230,9 +268,11 @@ fn run(cmd: Cmd) -> Result<()> {
     }
 }
 
-fn net_config(tick_ms: u64) -> NetConfig {
+fn net_config(tick_ms: u64, node: NodeArgs) -> NetConfig {
     NetConfig {
         tick: Duration::from_millis(tick_ms),
+        read_mode: node.read_mode.into(),
+        persist_thread: node.persist_thread,
         ..NetConfig::default()
     }
 }
