@@ -1,5 +1,6 @@
-//! The node loop: the one thread that owns a node's `RawNode` and `KvServer`; on a real node a
-//! second thread owns the `FileStorage` and does every write and fsync.
+//! The node loop: the one thread that owns a node's `RawNode` and `KvServer`, and by default the
+//! node's storage too; optionally a second thread owns the storage and does every write and
+//! fsync.
 //!
 //! The loop runs on a plain OS thread, not a tokio task, because it may run a blocking fsync
 //! itself (inline persistence, the in-process benchmark's `MemStorage`). The network tasks feed

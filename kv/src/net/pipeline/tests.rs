@@ -29,6 +29,20 @@ impl Node {
         }
     }
 
+    /// A node in parallel-writes mode, as the node loop sets it up with a persist thread.
+    fn parallel(id: u64, peers: &[u64]) -> Node {
+        let mut node = RawNode::new(Config::production(id, peers.iter().copied(), 7 + id)).unwrap();
+        node.set_self_ack_on_persist(true);
+        Node {
+            node,
+            pipe: Pipeline::with_parallel_leader_writes(),
+            storage: MemStorage::new(),
+            jobs: VecDeque::new(),
+            sent: vec![],
+            applied: vec![],
+        }
+    }
+
     /// Takes every Ready and releases what is allowed.
     fn pump(&mut self) {
         while self.node.has_ready() {
@@ -60,7 +74,10 @@ impl Node {
         if let Some(id) = last {
             self.pipe.durable(id);
         }
-        self.release();
+        if let Some((index, term)) = self.pipe.take_persisted() {
+            self.node.on_persisted(index, term);
+        }
+        self.pump();
     }
 
     fn persist_all(&mut self) {
@@ -287,4 +304,57 @@ fn a_later_truncation_holds_back_entries_above_it() {
     p.durable(b.id);
     p.release(|_| {}, |e| applied.push(e.index), |_| {});
     assert_eq!(applied, vec![3, 5]);
+}
+
+/// Thesis §10.2.1 (parallel leader writes): the leader's AppendEntries leave before its own write
+/// is durable, but it does not count itself until it is; votes and acknowledgements still wait.
+#[test]
+fn with_parallel_leader_writes_only_appends_leave_early_and_the_leader_counts_itself_once_durable()
+{
+    let mut n1 = Node::parallel(1, &[2, 3]);
+    let mut n2 = Node::parallel(2, &[1, 3]);
+    n1.node.election_timeout_now();
+    n1.pump();
+    assert!(n1.sent.is_empty(), "RequestVote before the term is durable");
+    n1.persist_all();
+    let votes = n1.take_sent();
+    n2.node.step(to(&votes, 2)).unwrap();
+    n2.pump();
+    assert!(n2.sent.is_empty(), "vote granted before it is durable");
+    n2.persist_all();
+    let grant = n2.take_sent();
+    n1.node.step(grant[0].clone()).unwrap();
+    assert_eq!(n1.node.role(), Role::Leader);
+
+    // The no-op's AppendEntries leave while the leader's write is still in flight.
+    n1.pump();
+    assert_eq!(n1.pipe.jobs_in_flight(), 1);
+    let appends = n1.take_sent();
+    let ae = to(&appends, 2);
+    assert!(matches!(&ae.msg, Message::AppendEntries(a) if a.entries.len() == 1));
+
+    // The follower still acknowledges only once durable.
+    n2.node.step(ae).unwrap();
+    n2.pump();
+    assert!(
+        n2.sent.is_empty(),
+        "acknowledged before the entries are durable"
+    );
+    n2.persist_all();
+    let ack = n2.take_sent();
+    assert!(matches!(&ack[0].msg, Message::AppendEntriesResponse(r) if r.success));
+
+    // One durable follower of three is not a majority while the leader's write is in flight.
+    n1.node.step(ack[0].clone()).unwrap();
+    n1.pump();
+    assert_eq!(
+        n1.node.commit_index(),
+        0,
+        "leader counted itself before its write"
+    );
+    assert!(n1.applied.is_empty());
+    // The leader's write completes: reported to the core, which commits and applies.
+    n1.persist_all();
+    assert_eq!(n1.node.commit_index(), 1);
+    assert_eq!(n1.applied, vec![1]);
 }
