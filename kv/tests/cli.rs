@@ -197,6 +197,23 @@ fn cluster_serves_clients(extra: &[&str], salt: u16) {
     let o = raftkv(&["get", "--cluster", &list, "k"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "v1+v2\n");
+    // The load generator, its clients sharing one connection per server.
+    let o = raftkv(&[
+        "bench",
+        "--cluster",
+        &list,
+        "--clients",
+        "8",
+        "--duration",
+        "0.5",
+        "--shared-connections",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("clients=8 ") && out.contains(" ops/s "),
+        "{out}"
+    );
 
     // SAFETY: plain kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);

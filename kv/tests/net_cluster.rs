@@ -163,3 +163,84 @@ fn a_taken_port_is_named() {
         .expect("must refuse");
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
+
+/// 32 sessions share one connection per server ([`MuxTcpTransport`]); the leader is stopped
+/// while they run, failing every request queued on its connection. Each session appends its
+/// own numbers to its own key: at the end every key holds each number exactly once, in order.
+#[test]
+fn sessions_sharing_connections_stay_exactly_once_across_a_leader_change() {
+    use raft_kv::net::{AsyncClerk, MuxTcpTransport};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = common::free_addrs(3);
+    let mut nodes: Vec<Option<Node>> = (1..=3)
+        .map(|id| {
+            Some(
+                rt.block_on(Node::start(node_config(id, &addrs, dir.path())))
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let shared = MuxTcpTransport::new(addrs.clone());
+    let cfg = ClerkConfig {
+        attempt_timeout: Duration::from_millis(400),
+        ..ClerkConfig::default()
+    };
+    let ids: Vec<u64> = (1..=3).collect();
+    let limit = Some(Duration::from_secs(15));
+    let mut probe = AsyncClerk::new(ids.clone(), shared.clone(), cfg.clone(), limit);
+    rt.block_on(probe.put("probe", "")).unwrap();
+    let leader = probe.core().leader();
+
+    const SESSIONS: usize = 32;
+    const OPS: usize = 200;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..SESSIONS)
+        .map(|c| {
+            let mut ck = AsyncClerk::new(ids.clone(), shared.clone(), cfg.clone(), limit);
+            let done = done.clone();
+            rt.spawn(async move {
+                for i in 0..OPS {
+                    ck.run(raft_kv::Op::Append {
+                        key: format!("k{c}"),
+                        value: format!("{i},"),
+                    })
+                    .await
+                    .unwrap();
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let progress = || done.load(std::sync::atomic::Ordering::Relaxed);
+    while progress() < SESSIONS * OPS / 3 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let at_stop = progress();
+    rt.block_on(nodes[leader].take().unwrap().shutdown())
+        .unwrap();
+    assert!(
+        at_stop < SESSIONS * OPS,
+        "the leader stopped while sessions were running"
+    );
+    for t in tasks {
+        rt.block_on(t).unwrap();
+    }
+    let expected: String = (0..OPS).map(|i| format!("{i},")).collect();
+    for c in 0..SESSIONS {
+        let got = rt.block_on(probe.get(&format!("k{c}"))).unwrap();
+        assert_eq!(got.as_deref(), Some(expected.as_str()), "session {c}");
+    }
+    assert_ne!(
+        probe.core().leader(),
+        leader,
+        "the stopped node cannot answer"
+    );
+    for n in nodes.into_iter().flatten() {
+        rt.block_on(n.shutdown()).unwrap();
+    }
+}

@@ -9,6 +9,7 @@
 //!   their writes are durable.
 //! - [`client`]: the Clerk's TCP transport.
 //! - [`async_clerk`]: the Clerk's retry logic on tokio, over TCP or in-process channels.
+//! - [`mux`]: many Clerk sessions over one connection per server.
 //! - [`local`]: an in-process cluster (node loops over `MemStorage`, channels as transport)
 //!   for benchmarks.
 
@@ -17,6 +18,7 @@ pub mod client;
 pub mod frame;
 pub mod io;
 pub mod local;
+pub mod mux;
 pub mod node;
 mod node_loop;
 mod pipeline;
@@ -25,4 +27,5 @@ pub use async_clerk::{AsyncClerk, AsyncTcpTransport, AsyncTransport};
 pub use client::{tcp_clerk, TcpTransport};
 pub use frame::{Frame, FrameError, MAX_FRAME_LEN, WIRE_VERSION};
 pub use local::{LocalCluster, LocalTransport};
+pub use mux::MuxTcpTransport;
 pub use node::{NetConfig, Node, NodeConfig, NodeError};

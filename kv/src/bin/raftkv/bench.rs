@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use raft_impl::types::NodeId;
-use raft_kv::net::{tcp_clerk, AsyncClerk, AsyncTcpTransport, AsyncTransport, LocalCluster};
+use raft_kv::net::{
+    tcp_clerk, AsyncClerk, AsyncTcpTransport, AsyncTransport, LocalCluster, MuxTcpTransport,
+};
 use raft_kv::ClerkConfig;
 
 use crate::{ReadModeArg, Target};
@@ -46,6 +48,10 @@ pub struct BenchArgs {
     /// One OS thread with a blocking Clerk per client (TCP only).
     #[arg(long, conflicts_with = "in_process")]
     blocking: bool,
+    /// All clients share one connection per server, replies routed by request id, as a
+    /// pooled client library does (TCP only; each client is still its own session).
+    #[arg(long, conflicts_with_all = ["in_process", "blocking"])]
+    shared_connections: bool,
     /// Concurrent clients (one session each).
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
     clients: u64,
@@ -100,6 +106,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let what = format!("cluster {}", target.addr_list());
         let out = if args.blocking {
             load.run_blocking(&ids, &addrs)
+        } else if args.shared_connections {
+            let rt = runtime()?;
+            let shared = MuxTcpTransport::new(addrs.clone());
+            rt.block_on(load.run_async(|| {
+                AsyncClerk::new(
+                    ids.clone(),
+                    shared.clone(),
+                    ClerkConfig::default(),
+                    Some(limit),
+                )
+            }))
         } else {
             let rt = runtime()?;
             rt.block_on(load.run_async(|| {
