@@ -230,3 +230,124 @@ fn cluster_serves_clients(extra: &[&str], salt: u16) {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// Bad frames (oversized, another wire version, an unknown variant, a bad client command, a
+/// frame type a client must not send) each cost only their own connection: the node logs an
+/// error naming what was wrong, closes that connection and keeps serving.
+#[test]
+fn bad_frames_drop_their_connection_with_a_clear_error_and_the_node_keeps_serving() {
+    use raft_kv::net::frame::{self, Frame};
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let addr = common::free_addrs(1)[0].to_string();
+    let peers = format!("1={addr}");
+    let data = dir.path().join("node");
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut node = Reap(
+        Command::new(BIN)
+            .args(serve_args(data.to_str().unwrap(), &addr, &peers))
+            .args(["--tick-ms", "20"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap(),
+    );
+    let o = raftkv(&["put", "--cluster", &addr, "k", "v"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let with_prefix = |body: &[u8]| {
+        let mut b = (body.len() as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(body);
+        b
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("oversized", vec![0xFF, 0xFF, 0xFF, 0xFF]),
+        ("another version", with_prefix(&[9, 0])),
+        ("unknown variant", with_prefix(&[frame::WIRE_VERSION, 7])),
+        (
+            "bad command",
+            frame::encode(&Frame::Request {
+                id: 1,
+                command: vec![0xAB, 1, 2],
+            })
+            .unwrap(),
+        ),
+        (
+            "a response from a client",
+            frame::encode(&Frame::Response {
+                id: 1,
+                reply: Ok(raft_kv::OpResult::Done),
+            })
+            .unwrap(),
+        ),
+    ];
+    for (what, bytes) in &cases {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("{what}: the node should close the connection, got {other:?}"),
+        }
+        let o = raftkv(&["get", "--cluster", &addr, "k"]);
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "v\n", "{what}");
+    }
+
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(node.0.id() as i32, libc::SIGTERM) }, 0);
+    let _ = node.0.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    for expected in [
+        "frame length 4294967295 exceeds the maximum",
+        "wire format version 9 is not supported",
+        "malformed frame body",
+        "malformed client command",
+        "unexpected frame type",
+    ] {
+        assert!(
+            log.contains(expected),
+            "missing {expected:?} in the node's log:\n{log}"
+        );
+    }
+}
+
+/// A node whose peers are down says so once per peer, naming it, and keeps retrying quietly.
+#[test]
+fn unreachable_peers_are_named_once_per_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = common::free_addrs(3);
+    let peers = format!("1={},2={},3={}", addrs[0], addrs[1], addrs[2]);
+    let listen = addrs[0].to_string();
+    let data = dir.path().join("node");
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut node = Reap(
+        Command::new(BIN)
+            .args(serve_args(data.to_str().unwrap(), &listen, &peers))
+            .args(["--tick-ms", "20"])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: plain kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(node.0.id() as i32, libc::SIGTERM) }, 0);
+    let _ = node.0.wait();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    for peer in &addrs[1..] {
+        let warnings = log
+            .lines()
+            .filter(|l| l.contains("peer unreachable") && l.contains(&peer.to_string()))
+            .count();
+        assert_eq!(
+            warnings, 1,
+            "one warning for {peer} (retries are debug):\n{log}"
+        );
+    }
+}

@@ -386,6 +386,8 @@ async fn peer_task(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = net.initial_backoff;
+    // The first failure of an outage is a warning naming the peer; the retries are debug.
+    let mut outage_reported = false;
     loop {
         let conn = tokio::select! {
             _ = stop.changed() => return,
@@ -396,6 +398,7 @@ async fn peer_task(
                 let _ = stream.set_nodelay(true);
                 tracing::info!(peer, %addr, "connected to peer");
                 backoff = net.initial_backoff;
+                outage_reported = false;
                 loop {
                     let first = tokio::select! {
                         _ = stop.changed() => return,
@@ -416,7 +419,15 @@ async fn peer_task(
                     }
                 }
             }
+            Ok(Err(e)) if !outage_reported => {
+                tracing::warn!(peer, %addr, error = %e, "peer unreachable; retrying with backoff");
+                outage_reported = true;
+            }
             Ok(Err(e)) => tracing::debug!(peer, %addr, error = %e, "cannot connect to peer"),
+            Err(_) if !outage_reported => {
+                tracing::warn!(peer, %addr, timeout = ?net.connect_timeout, "peer unreachable (connect timed out); retrying with backoff");
+                outage_reported = true;
+            }
             Err(_) => tracing::debug!(peer, %addr, "connect to peer timed out"),
         }
         while rx.try_recv().is_ok() {}
