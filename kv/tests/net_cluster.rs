@@ -68,28 +68,35 @@ fn put_append_get_and_leader_failover_over_tcp_with_a_persist_thread() {
     failover_over_tcp(ReadMode::ReadIndex, true);
 }
 
-fn failover_over_tcp(mode: ReadMode, persist_thread: bool) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Three nodes on `addrs`, each with its directory under `dir`.
+fn start_nodes(
+    rt: &tokio::runtime::Runtime,
+    addrs: &[SocketAddr],
+    dir: &Path,
+    mode: ReadMode,
+    persist_thread: bool,
+) -> Vec<Option<Node>> {
+    (1..=addrs.len() as u64)
+        .map(|id| {
+            let cfg = node_config_in(id, addrs, dir, mode, persist_thread);
+            Some(rt.block_on(Node::start(cfg)).unwrap())
+        })
+        .collect()
+}
+
+fn failover_over_tcp(mode: ReadMode, persist_thread: bool) {
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let addrs = common::free_addrs(3);
-    let mut nodes: Vec<Option<Node>> = (1..=3)
-        .map(|id| {
-            Some(
-                rt.block_on(Node::start(node_config_in(
-                    id,
-                    &addrs,
-                    dir.path(),
-                    mode,
-                    persist_thread,
-                )))
-                .unwrap(),
-            )
-        })
-        .collect();
+    let mut nodes = start_nodes(&rt, &addrs, dir.path(), mode, persist_thread);
 
     let mut ck = clerk(&addrs);
     ck.put("a", "1").unwrap();
@@ -170,21 +177,10 @@ fn a_taken_port_is_named() {
 #[test]
 fn sessions_sharing_connections_stay_exactly_once_across_a_leader_change() {
     use raft_kv::net::{AsyncClerk, MuxTcpTransport};
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let addrs = common::free_addrs(3);
-    let mut nodes: Vec<Option<Node>> = (1..=3)
-        .map(|id| {
-            Some(
-                rt.block_on(Node::start(node_config(id, &addrs, dir.path())))
-                    .unwrap(),
-            )
-        })
-        .collect();
+    let mut nodes = start_nodes(&rt, &addrs, dir.path(), ReadMode::Log, false);
     let shared = MuxTcpTransport::new(addrs.clone());
     let cfg = ClerkConfig {
         attempt_timeout: Duration::from_millis(400),

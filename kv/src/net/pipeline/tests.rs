@@ -84,6 +84,21 @@ impl Node {
         self.persist(self.jobs.len());
     }
 
+    /// Steps an AppendEntries and checks the success reply leaves only once the entries
+    /// are durable; returns what was sent then.
+    fn acknowledge_once_durable(&mut self, ae: Envelope) -> Vec<Envelope> {
+        self.node.step(ae).unwrap();
+        self.pump();
+        assert!(
+            self.sent.is_empty(),
+            "acknowledged before the entries are durable"
+        );
+        self.persist_all();
+        let ack = self.take_sent();
+        assert!(matches!(&ack[0].msg, Message::AppendEntriesResponse(r) if r.success));
+        ack
+    }
+
     fn take_sent(&mut self) -> Vec<Envelope> {
         std::mem::take(&mut self.sent)
     }
@@ -140,16 +155,8 @@ fn votes_appends_and_acknowledgements_leave_only_after_their_writes_are_durable(
     assert!(matches!(&ae.msg, Message::AppendEntries(a) if a.entries.len() == 1));
 
     // The follower's success waits for its own write.
-    n2.node.step(ae).unwrap();
-    n2.pump();
-    assert!(
-        n2.sent.is_empty(),
-        "acknowledged before the entries are durable"
-    );
-    n2.persist_all();
+    let ack = n2.acknowledge_once_durable(ae);
     assert_eq!(n2.storage.last_index(), 1);
-    let ack = n2.take_sent();
-    assert!(matches!(&ack[0].msg, Message::AppendEntriesResponse(r) if r.success));
 
     // Committed on the leader: durable there, so applied at once, no job needed.
     n1.node.step(ack[0].clone()).unwrap();
@@ -334,15 +341,7 @@ fn with_parallel_leader_writes_only_appends_leave_early_and_the_leader_counts_it
     assert!(matches!(&ae.msg, Message::AppendEntries(a) if a.entries.len() == 1));
 
     // The follower still acknowledges only once durable.
-    n2.node.step(ae).unwrap();
-    n2.pump();
-    assert!(
-        n2.sent.is_empty(),
-        "acknowledged before the entries are durable"
-    );
-    n2.persist_all();
-    let ack = n2.take_sent();
-    assert!(matches!(&ack[0].msg, Message::AppendEntriesResponse(r) if r.success));
+    let ack = n2.acknowledge_once_durable(ae);
 
     // One durable follower of three is not a majority while the leader's write is in flight.
     n1.node.step(ack[0].clone()).unwrap();
