@@ -26,6 +26,7 @@
 //! `ready`, `status`, `config`, `message`, `error`.
 
 mod config;
+mod durable;
 mod error;
 mod log;
 mod message;
