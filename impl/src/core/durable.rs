@@ -14,7 +14,7 @@ impl RawNode {
     /// index. That makes it safe for the runtime to send a leader's AppendEntries *before*
     /// the Ready's writes are durable: an entry then commits only once a majority holds it
     /// durably, whether or not the leader is among them. Every other message must still wait
-    /// for the writes (see [`Ready`]). Off by default (and in conformance): the leader counts
+    /// for the writes (see [`Ready`](super::Ready)). Off by default (and in conformance): the leader counts
     /// its last index, as the paper's Figure 2 does.
     pub fn set_self_ack_on_persist(&mut self, on: bool) {
         self.self_ack_on_persist = on;
