@@ -168,6 +168,26 @@ impl ClerkCore {
         }
     }
 
+    /// What a transport call for `attempt` returned: the next step, and a description of the
+    /// failure for a later `GaveUp` (empty on an Ok reply, which completes the operation, so
+    /// no string is built per operation).
+    pub fn on_result(
+        &mut self,
+        attempt: &Attempt,
+        result: Result<Reply, TransportError>,
+    ) -> (Option<Next>, String) {
+        match result {
+            Ok(reply) => {
+                let last = match &reply {
+                    Ok(_) => String::new(),
+                    Err(e) => format!("Err({e:?})"),
+                };
+                (self.on_reply(attempt.server, attempt.cmd.seq, reply), last)
+            }
+            Err(e) => (self.on_timeout(), e.to_string()),
+        }
+    }
+
     /// The attempt in flight timed out (or the transport could not reach the server).
     pub fn on_timeout(&mut self) -> Option<Next> {
         self.current.as_ref()?;
@@ -313,23 +333,10 @@ impl<T: Transport> Clerk<T> {
             if !attempt.delay.is_zero() {
                 self.transport.sleep(attempt.delay);
             }
-            let seq = attempt.cmd.seq;
-            let (next, last) =
-                match self
-                    .transport
-                    .call(attempt.server, &attempt.cmd, attempt.timeout)
-                {
-                    Ok(reply) => {
-                        // Only an error reply can lead to another attempt, so only it is described (an
-                        // Ok reply completes the operation; no string per operation).
-                        let last = match &reply {
-                            Ok(_) => String::new(),
-                            Err(e) => format!("Err({e:?})"),
-                        };
-                        (self.core.on_reply(attempt.server, seq, reply), last)
-                    }
-                    Err(e) => (self.core.on_timeout(), e.to_string()),
-                };
+            let result = self
+                .transport
+                .call(attempt.server, &attempt.cmd, attempt.timeout);
+            let (next, last) = self.core.on_result(&attempt, result);
             match next.expect("the operation is in flight") {
                 Next::Done(r) => return Ok(r),
                 Next::Retry(a) => attempt = a,

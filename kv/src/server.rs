@@ -286,6 +286,15 @@ mod tests {
         term: Term,
         log: Vec<Vec<u8>>,
     }
+    /// A leader of term 1 with an empty log.
+    fn leader() -> FakeRaft {
+        FakeRaft {
+            leader: true,
+            term: 1,
+            log: vec![],
+        }
+    }
+
     impl Proposer for FakeRaft {
         fn propose(&mut self, data: Vec<u8>) -> Result<(Index, Term), NotLeader> {
             if !self.leader {
@@ -311,11 +320,7 @@ mod tests {
 
     #[test]
     fn a_waiter_is_answered_when_its_index_is_applied() {
-        let mut raft = FakeRaft {
-            leader: true,
-            term: 1,
-            log: vec![],
-        };
+        let mut raft = leader();
         let mut s = KvServer::new();
         assert_eq!(s.on_request("a", put(1, 1, "x"), &mut raft), None);
         assert_eq!(s.waiting(), 1);
@@ -353,11 +358,7 @@ mod tests {
 
     #[test]
     fn another_command_at_the_index_fails_the_waiter_with_retry() {
-        let mut raft = FakeRaft {
-            leader: true,
-            term: 1,
-            log: vec![],
-        };
+        let mut raft = leader();
         let mut s = KvServer::new();
         s.on_request("a", put(1, 1, "x"), &mut raft);
         // A new leader overwrote index 1 with another client's command.
@@ -372,11 +373,7 @@ mod tests {
 
     #[test]
     fn a_newer_term_fails_older_waiters_and_crash_drops_all() {
-        let mut raft = FakeRaft {
-            leader: true,
-            term: 1,
-            log: vec![],
-        };
+        let mut raft = leader();
         let mut s = KvServer::new();
         s.on_request("a", put(1, 1, "x"), &mut raft);
         raft.term = 2;
@@ -487,11 +484,7 @@ mod tests {
 
     #[test]
     fn without_runtime_support_a_read_index_get_goes_through_the_log() {
-        let mut raft = FakeRaft {
-            leader: true,
-            term: 1,
-            log: vec![],
-        };
+        let mut raft = leader();
         let mut s: KvServer<&str> = KvServer::with_read_mode(ReadMode::ReadIndex);
         assert_eq!(s.on_request("a", get(1, 1), &mut raft), None);
         assert_eq!(raft.log.len(), 1);
@@ -499,11 +492,7 @@ mod tests {
 
     #[test]
     fn a_leader_noop_is_skipped_and_fails_a_waiter_at_its_index() {
-        let mut raft = FakeRaft {
-            leader: true,
-            term: 1,
-            log: vec![],
-        };
+        let mut raft = leader();
         let mut s = KvServer::new();
         s.on_request("a", put(1, 1, "x"), &mut raft);
         assert_eq!(
@@ -516,11 +505,7 @@ mod tests {
 
     #[test]
     fn undecodable_entries_are_skipped_and_fail_their_waiter() {
-        let mut raft = FakeRaft {
-            leader: true,
-            term: 1,
-            log: vec![],
-        };
+        let mut raft = leader();
         let mut s = KvServer::new();
         s.on_request("a", put(1, 1, "x"), &mut raft);
         assert_eq!(

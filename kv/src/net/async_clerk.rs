@@ -90,23 +90,11 @@ impl<T: AsyncTransport> AsyncClerk<T> {
             if !attempt.delay.is_zero() {
                 tokio::time::sleep(attempt.delay).await;
             }
-            let seq = attempt.cmd.seq;
-            let r = self
+            let result = self
                 .transport
                 .call(attempt.server, &attempt.cmd, attempt.timeout)
                 .await;
-            let (next, last) = match r {
-                Ok(reply) => {
-                    // Only an error reply can lead to another attempt, so only it is described (an
-                    // Ok reply completes the operation; no string per operation).
-                    let last = match &reply {
-                        Ok(_) => String::new(),
-                        Err(e) => format!("Err({e:?})"),
-                    };
-                    (self.core.on_reply(attempt.server, seq, reply), last)
-                }
-                Err(e) => (self.core.on_timeout(), e.to_string()),
-            };
+            let (next, last) = self.core.on_result(&attempt, result);
             match next.expect("the operation is in flight") {
                 Next::Done(r) => return Ok(r),
                 Next::Retry(a) => attempt = a,
