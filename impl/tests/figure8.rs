@@ -4,8 +4,19 @@
 mod common;
 
 use common::{make_cluster, make_unreliable};
-use raft_impl::sim::{cmd, SimError, ELECTION_TIMEOUT, MS};
+use raft_impl::sim::{cmd, Cluster, SimError, ELECTION_TIMEOUT, MS};
 use rand::Rng;
+
+/// Runs the cluster for the tests' random pause: usually under 13 ms, one time in ten up to
+/// half an election timeout.
+fn run_a_random_while(c: &mut Cluster) -> Result<(), SimError> {
+    let ms = if c.rng().random_range(0..1000) < 100 {
+        c.rng().random_range(0..ELECTION_TIMEOUT / MS / 2)
+    } else {
+        c.rng().random_range(0..13)
+    };
+    c.run_for(ms * MS)
+}
 
 /// TestFigure82C (5 servers, 1000 iterations). Crashes land before or inside a storage sync.
 #[test]
@@ -26,12 +37,7 @@ fn figure8() -> Result<(), SimError> {
             }
         }
 
-        let ms = if c.rng().random_range(0..1000) < 100 {
-            c.rng().random_range(0..ELECTION_TIMEOUT / MS / 2)
-        } else {
-            c.rng().random_range(0..13)
-        };
-        c.run_for(ms * MS)?;
+        run_a_random_while(&mut c)?;
 
         if let Some(l) = leader {
             c.crash_random(l);
@@ -86,12 +92,7 @@ fn figure8_unreliable() -> Result<(), SimError> {
             }
         }
 
-        let ms = if c.rng().random_range(0..1000) < 100 {
-            c.rng().random_range(0..ELECTION_TIMEOUT / MS / 2)
-        } else {
-            c.rng().random_range(0..13)
-        };
-        c.run_for(ms * MS)?;
+        run_a_random_while(&mut c)?;
 
         if let Some(l) = leader {
             if c.rng().random_range(0..1000) < ELECTION_TIMEOUT / MS / 2 {
