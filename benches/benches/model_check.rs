@@ -36,7 +36,9 @@ fn run(config: &Config, threads: usize, symmetry: bool) -> usize {
 fn unique_states_per_second(c: &mut Criterion) {
     let config = bench_config();
     let mut group = c.benchmark_group("model_check");
-    group.sample_size(10).measurement_time(Duration::from_secs(15));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(15));
     for symmetry in [false, true] {
         // The unique-state count is the same for every thread count.
         let unique = run(&config, 1, symmetry);

@@ -27,7 +27,9 @@ pub fn saved_json(bug: Bug) -> Option<&'static str> {
             include_str!("../traces/entries-stamped-with-leader-term.json")
         }
         Bug::VoteNotPersisted => include_str!("../traces/vote-not-persisted.json"),
-        Bug::CommitBeyondLastNewEntry => include_str!("../traces/commit-beyond-last-new-entry.json"),
+        Bug::CommitBeyondLastNewEntry => {
+            include_str!("../traces/commit-beyond-last-new-entry.json")
+        }
         Bug::LogNotPersisted => include_str!("../traces/log-not-persisted.json"),
         // Exhaustively checked in its preferred configuration without a
         // violation: the suite's walks and coverage still tell it apart.
@@ -84,7 +86,10 @@ pub fn generate(bug: Bug, timeout: Duration) -> Option<TraceFile> {
     Some(TraceFile {
         config,
         violation: Some(cx.property.to_string()),
-        description: format!("counterexample to {} found by raft-model check", cx.property),
+        description: format!(
+            "counterexample to {} found by raft-model check",
+            cx.property
+        ),
         steps: cx.steps,
     })
 }

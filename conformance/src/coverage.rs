@@ -175,6 +175,9 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), g.edge_count());
-        assert!(paths.len() < g.edge_count(), "paths cover several edges each");
+        assert!(
+            paths.len() < g.edge_count(),
+            "paths cover several edges each"
+        );
     }
 }

@@ -32,7 +32,8 @@ impl TraceReport {
     /// The exit status of `replay`: for a counterexample, 1 when the core
     /// reproduces a violation; for any other trace, 1 when the core departs.
     pub fn failed(&self) -> bool {
-        let not_a_behaviour = matches!(&self.divergence, Some(d) if d.verdict == Verdict::NotEnabled);
+        let not_a_behaviour =
+            matches!(&self.divergence, Some(d) if d.verdict == Verdict::NotEnabled);
         match self.trace_violation {
             Some(_) => self.violation.is_some() || not_a_behaviour,
             None => self.divergence.is_some() || self.violation.is_some(),
@@ -73,7 +74,9 @@ impl TraceReport {
             )),
         }
         if let Some(v) = &self.trace_violation {
-            out.push_str(&format!("(the trace was saved as a counterexample to {v})\n"));
+            out.push_str(&format!(
+                "(the trace was saved as a counterexample to {v})\n"
+            ));
         }
         out
     }

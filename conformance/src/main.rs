@@ -92,7 +92,10 @@ fn mutant(name: Option<&str>) -> Result<Option<Mutation>, ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { mutant: name, quick } => {
+        Command::Run {
+            mutant: name,
+            quick,
+        } => {
             let m = match mutant(name.as_deref()) {
                 Ok(m) => m,
                 Err(code) => return code,
@@ -179,13 +182,17 @@ fn main() -> ExitCode {
                 let path = out.join(format!("{bug}.json"));
                 match catalog::generate(bug, Duration::from_secs(timeout)) {
                     Some(t) => match raft_model::trace::write_trace(&path, &t) {
-                        Ok(()) => println!("{bug}: {} steps -> {}", t.steps.len() - 1, path.display()),
+                        Ok(()) => {
+                            println!("{bug}: {} steps -> {}", t.steps.len() - 1, path.display())
+                        }
                         Err(e) => {
                             eprintln!("error: {}: {e}", path.display());
                             code = ExitCode::from(2);
                         }
                     },
-                    None => println!("{bug}: no counterexample in its preferred config (or timed out)"),
+                    None => {
+                        println!("{bug}: no counterexample in its preferred config (or timed out)")
+                    }
                 }
             }
             code

@@ -21,8 +21,8 @@
 
 use bytes::Bytes;
 use raft_impl::core::{
-    AppendEntries, AppendEntriesResponse, Config as CoreConfig, ConflictHint as CoreHint, Envelope, Message,
-    RequestVote, RequestVoteResponse, Role as CoreRole, Status,
+    AppendEntries, AppendEntriesResponse, Config as CoreConfig, ConflictHint as CoreHint, Envelope,
+    Message, RequestVote, RequestVoteResponse, Role as CoreRole, Status,
 };
 use raft_impl::types::{Entry as CoreEntry, NodeId};
 use raft_model::state::{Body, ConflictHint, Entry, Msg, Role, Server, ServerId};
@@ -162,10 +162,12 @@ pub fn to_core_msg(m: &Msg) -> Envelope {
             last_log_index: (*last_log_index).into(),
             last_log_term: (*last_log_term).into(),
         }),
-        Body::RequestVoteReply { term, vote_granted } => Message::RequestVoteResponse(RequestVoteResponse {
-            term: (*term).into(),
-            vote_granted: *vote_granted,
-        }),
+        Body::RequestVoteReply { term, vote_granted } => {
+            Message::RequestVoteResponse(RequestVoteResponse {
+                term: (*term).into(),
+                vote_granted: *vote_granted,
+            })
+        }
         Body::AppendEntries {
             term,
             prev_log_index,
@@ -220,7 +222,11 @@ pub fn to_model_msg(env: &Envelope, servers: usize) -> Result<Msg, MapError> {
             term: small("term", m.term)?,
             prev_log_index: small("prev_log_index", m.prev_log_index)?,
             prev_log_term: small("prev_log_term", m.prev_log_term)?,
-            entries: m.entries.iter().map(to_model_entry).collect::<Result<_, _>>()?,
+            entries: m
+                .entries
+                .iter()
+                .map(to_model_entry)
+                .collect::<Result<_, _>>()?,
             leader_commit: small("leader_commit", m.leader_commit)?,
         },
         Message::AppendEntriesResponse(m) => Body::AppendEntriesReply {
@@ -276,8 +282,15 @@ pub fn abstract_server(status: &Status<'_>, servers: usize) -> Result<Server, Ma
     }
     Ok(Server {
         current_term: small("current_term", status.current_term)?,
-        voted_for: status.voted_for.map(|v| server_id(v, servers)).transpose()?,
-        log: status.log.iter().map(to_model_entry).collect::<Result<_, _>>()?,
+        voted_for: status
+            .voted_for
+            .map(|v| server_id(v, servers))
+            .transpose()?,
+        log: status
+            .log
+            .iter()
+            .map(to_model_entry)
+            .collect::<Result<_, _>>()?,
         role,
         commit_index: small("commit_index", status.commit_index)?,
         votes_granted,
@@ -369,7 +382,10 @@ mod tests {
         let Message::AppendEntries(ae) = env.msg else {
             panic!("an AppendEntries maps to an AppendEntries")
         };
-        assert_eq!(ae.entries.iter().map(|e| e.index).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            ae.entries.iter().map(|e| e.index).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         assert_eq!(ae.entries[0].data.as_ref(), &[2]);
     }
 

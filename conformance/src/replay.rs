@@ -80,14 +80,25 @@ pub fn render(div: &Divergence, prefix: &[Action]) -> String {
 }
 
 /// Checks on the model alone that `prev --action--> next` is a step of `model`.
-pub fn model_allows(model: &RaftModel, prev: &State, action: &Action, next: &State) -> Result<(), String> {
+pub fn model_allows(
+    model: &RaftModel,
+    prev: &State,
+    action: &Action,
+    next: &State,
+) -> Result<(), String> {
     let mut enabled = Vec::new();
     model.enabled_actions(prev, &mut enabled);
     if !enabled.contains(action) {
-        return Err(format!("`{}` is not enabled in the model", action_text(action)));
+        return Err(format!(
+            "`{}` is not enabled in the model",
+            action_text(action)
+        ));
     }
     match model.step(prev, action) {
-        None => Err(format!("`{}` is not enabled in the model", action_text(action))),
+        None => Err(format!(
+            "`{}` is not enabled in the model",
+            action_text(action)
+        )),
         Some(s) if s != *next => Err(format!(
             "the model's successor differs from the trace's: {}",
             raft_model::trace::table::state_diff(next, &s).join("; ")
@@ -184,7 +195,12 @@ impl Replay {
             .iter()
             .map(|m| format!("unexpected: {}", msg_text(m)))
             .collect();
-        unexpected.extend(notes.iter().filter(|n| n.starts_with("unmappable")).cloned());
+        unexpected.extend(
+            notes
+                .iter()
+                .filter(|n| n.starts_with("unmappable"))
+                .cloned(),
+        );
         let verdict = if !state_lines.is_empty() {
             Verdict::IncorrectState
         } else if !missing.is_empty() {
@@ -205,7 +221,12 @@ impl Replay {
             let sent: Vec<String> = sent.iter().map(msg_text).collect();
             details.push(format!("the core sent at this step: [{}]", sent.join(", ")));
         }
-        details.extend(notes.iter().filter(|n| !n.starts_with("unmappable")).cloned());
+        details.extend(
+            notes
+                .iter()
+                .filter(|n| !n.starts_with("unmappable"))
+                .cloned(),
+        );
         Err(Divergence {
             step: self.step,
             verdict,
@@ -242,4 +263,3 @@ pub fn server_diff(me: u8, model: &Server, core: &Server) -> Vec<String> {
         .map(|((name, m), (_, c))| format!("s{me}.{name}: model {m}, core {c}"))
         .collect()
 }
-

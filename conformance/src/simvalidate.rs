@@ -262,6 +262,9 @@ fn write_failure(path: &Path, config: &Config, seed: u64, trace: &StepTrace, f: 
     let _ = std::fs::write(&steps_path, trace.to_json());
     let (recorded, _) = to_recorded(trace);
     let (states, _) = validate::check(config, &recorded[..f.step.min(recorded.len())]);
-    let description = format!("validate (simulator) seed={seed}: model prefix before step {}", f.step);
+    let description = format!(
+        "validate (simulator) seed={seed}: model prefix before step {}",
+        f.step
+    );
     validate::write_prefix(path, config, states, &recorded, description);
 }

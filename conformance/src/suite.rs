@@ -133,7 +133,12 @@ impl Summary {
     pub fn line(&self) -> String {
         format!(
             "traces={} steps={} edges={}/{} divergences={} secs={:.1}",
-            self.traces, self.steps, self.edges_covered, self.edges_total, self.divergences, self.secs
+            self.traces,
+            self.steps,
+            self.edges_covered,
+            self.edges_total,
+            self.divergences,
+            self.secs
         )
     }
 
@@ -267,7 +272,9 @@ impl Run<'_> {
 
     fn catalog(&mut self) -> Result<bool, String> {
         for bug in Bug::ALL {
-            let Some(cx) = catalog::saved(bug) else { continue };
+            let Some(cx) = catalog::saved(bug) else {
+                continue;
+            };
             let cx = cx.map_err(|e| format!("saved counterexample of {bug}: {e}"))?;
             let b = catalog::steer(&cx);
             let mut config = cx.config.clone();

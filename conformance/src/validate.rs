@@ -21,8 +21,8 @@
 use crate::cluster::Cluster;
 use crate::mapping::comparable;
 use crate::replay::server_diff;
-use raft_model::trace::table::multiset_minus;
 use raft_model::state::{Faults, Msg, Role, Server};
+use raft_model::trace::table::multiset_minus;
 use raft_model::trace::table::{action_text, msg_text};
 use raft_model::trace::{write_trace, TraceFile};
 use raft_model::{Action, Config, RaftModel, State};
@@ -67,7 +67,13 @@ pub fn record(config: &Config, seed: u64, events: usize) -> Vec<Recorded> {
             .abstract_servers()
             .expect("the correct core stays representable");
         let network = cluster.network();
-        let Some(action) = choose(&mut rng, config, &servers, &network, (restarts, drops, dups)) else {
+        let Some(action) = choose(
+            &mut rng,
+            config,
+            &servers,
+            &network,
+            (restarts, drops, dups),
+        ) else {
             break;
         };
         match action {
@@ -108,7 +114,9 @@ fn choose(
         let action = match roll {
             0..=69 if !network.is_empty() => Action::Deliver(pick(rng)),
             70..=73 if !network.is_empty() && spent.1 < c.drops => Action::Drop(pick(rng)),
-            74..=76 if !network.is_empty() && spent.2 < c.duplicates => Action::Duplicate(pick(rng)),
+            74..=76 if !network.is_empty() && spent.2 < c.duplicates => {
+                Action::Duplicate(pick(rng))
+            }
             77..=79 if s.role != Role::Leader && s.current_term < c.max_term => Action::Timeout(i),
             81..=88 if s.role == Role::Leader => Action::Heartbeat(i),
             89..=96 if s.role == Role::Leader && s.log.len() < c.max_log as usize => {
@@ -169,10 +177,10 @@ pub fn check(config: &Config, run: &[Recorded]) -> (Vec<State>, Option<Failure>)
             details.extend(server_diff(me, &comparable(m, me), &comparable(c, me)));
         }
         for m in multiset_minus(&next.network, &rec.network) {
-            details.push(format!("the model sent, the core did not: {}", msg_text(&m)));
+            details.push(format!("the model sent, the core did not: {}", msg_text(m)));
         }
         for m in multiset_minus(&rec.network, &next.network) {
-            details.push(format!("the core sent, the model did not: {}", msg_text(&m)));
+            details.push(format!("the core sent, the model did not: {}", msg_text(m)));
         }
         if !details.is_empty() {
             return (states, Some(fail(details)));
@@ -184,7 +192,13 @@ pub fn check(config: &Config, run: &[Recorded]) -> (Vec<State>, Option<Failure>)
 
 /// Writes the model's states along a validated prefix of `recorded` as an
 /// ITF trace, so the prefix can be replayed and explored.
-pub fn write_prefix(path: &Path, config: &Config, states: Vec<State>, recorded: &[Recorded], description: String) {
+pub fn write_prefix(
+    path: &Path,
+    config: &Config,
+    states: Vec<State>,
+    recorded: &[Recorded],
+    description: String,
+) {
     let mut steps: Vec<_> = states
         .into_iter()
         .zip(recorded.iter().map(|r| Some(r.action.clone())))
@@ -220,7 +234,12 @@ impl ValidateSummary {
 
 /// Validates `seeds` runs of `events` events each; the first failing run's
 /// model prefix is written to `trace_out` (as an ITF trace) if given.
-pub fn run(seeds: u64, events: usize, trace_out: Option<&Path>, out: &mut dyn Write) -> ValidateSummary {
+pub fn run(
+    seeds: u64,
+    events: usize,
+    trace_out: Option<&Path>,
+    out: &mut dyn Write,
+) -> ValidateSummary {
     let config = lifted_config();
     let start = Instant::now();
     let mut summary = ValidateSummary::default();
@@ -246,7 +265,8 @@ pub fn run(seeds: u64, events: usize, trace_out: Option<&Path>, out: &mut dyn Wr
                 let _ = writeln!(out, "    {d}");
             }
             if let (Some(path), 1) = (trace_out, summary.failures) {
-                let description = format!("validate seed={seed}: model prefix before step {}", f.step);
+                let description =
+                    format!("validate seed={seed}: model prefix before step {}", f.step);
                 write_prefix(path, &config, states, &recorded, description);
             }
         }

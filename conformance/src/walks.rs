@@ -52,7 +52,10 @@ mod tests {
         assert_eq!(a.actions, b.actions);
         assert_eq!(a.states.len(), a.actions.len() + 1);
         for (k, action) in a.actions.iter().enumerate() {
-            assert_eq!(model.step(&a.states[k], action).as_ref(), Some(&a.states[k + 1]));
+            assert_eq!(
+                model.step(&a.states[k], action).as_ref(),
+                Some(&a.states[k + 1])
+            );
         }
     }
 }

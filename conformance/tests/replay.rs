@@ -12,7 +12,9 @@ fn bin() -> Command {
 #[test]
 fn a_counterexample_is_reproduced_by_its_mutant_and_avoided_by_the_correct_core() {
     for bug in Bug::ALL {
-        let Some(cx) = catalog::saved(bug) else { continue };
+        let Some(cx) = catalog::saved(bug) else {
+            continue;
+        };
         let cx = cx.unwrap();
         let m = Mutation::from_name(bug.name()).unwrap();
         let buggy = fixcheck::replay_trace(&cx, Some(m));
@@ -26,7 +28,9 @@ fn a_counterexample_is_reproduced_by_its_mutant_and_avoided_by_the_correct_core(
             .clone()
             .unwrap_or_else(|| panic!("{bug}: {}", buggy.text()));
         let model = raft_model::replay::replay(&RaftModel::new(cx.config.clone()), &cx);
-        let (model_k, model_names) = model.violation.expect("a counterexample violates an invariant");
+        let (model_k, model_names) = model
+            .violation
+            .expect("a counterexample violates an invariant");
         assert_eq!(
             (k, &names),
             (model_k, &model_names),
@@ -49,7 +53,11 @@ fn a_counterexample_is_reproduced_by_its_mutant_and_avoided_by_the_correct_core(
 fn replay_cli_reports_the_reproduced_violation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.json");
-    std::fs::write(&path, catalog::saved_json(Bug::VoteResetOnSameTerm).unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        catalog::saved_json(Bug::VoteResetOnSameTerm).unwrap(),
+    )
+    .unwrap();
     let out = bin()
         .args([
             "replay",
@@ -66,7 +74,10 @@ fn replay_cli_reports_the_reproduced_violation() {
         "{stdout}"
     );
 
-    let out = bin().args(["replay", path.to_str().unwrap()]).output().unwrap();
+    let out = bin()
+        .args(["replay", path.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
@@ -85,15 +96,24 @@ fn a_truncated_trace_is_an_error_naming_line_and_field_with_exit_2() {
     let text = catalog::saved_json(Bug::VoteNotPersisted).unwrap();
     let path = dir.path().join("cut.json");
     std::fs::write(&path, &text[..text.len() / 2]).unwrap();
-    let out = bin().args(["replay", path.to_str().unwrap()]).output().unwrap();
+    let out = bin()
+        .args(["replay", path.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("line ") && stderr.contains("field `"), "{stderr}");
+    assert!(
+        stderr.contains("line ") && stderr.contains("field `"),
+        "{stderr}"
+    );
 
     let wrong = text.replacen("\"current_term\": 0", "\"current_term\": \"zero\"", 1);
     assert_ne!(wrong, text);
     std::fs::write(&path, wrong).unwrap();
-    let out = bin().args(["replay", path.to_str().unwrap()]).output().unwrap();
+    let out = bin()
+        .args(["replay", path.to_str().unwrap()])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("current_term"), "{stderr}");
@@ -101,7 +121,10 @@ fn a_truncated_trace_is_an_error_naming_line_and_field_with_exit_2() {
 
 #[test]
 fn an_unknown_mutant_is_exit_2() {
-    let out = bin().args(["run", "--mutant", "no-such-bug"]).output().unwrap();
+    let out = bin()
+        .args(["run", "--mutant", "no-such-bug"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 

@@ -41,11 +41,25 @@ fn simulator_runs_in_conformance_mode_are_model_behaviours() {
         }
     }
     // The runs exercise every model action, faults included, and commit entries.
-    for k in ["deliver", "timeout", "heartbeat", "propose", "restart", "drop", "duplicate"] {
-        assert!(kinds.get(k).copied().unwrap_or(0) > 0, "no `{k}` step: {kinds:?}");
+    for k in [
+        "deliver",
+        "timeout",
+        "heartbeat",
+        "propose",
+        "restart",
+        "drop",
+        "duplicate",
+    ] {
+        assert!(
+            kinds.get(k).copied().unwrap_or(0) > 0,
+            "no `{k}` step: {kinds:?}"
+        );
     }
     assert!(!kinds.contains_key("unexplained"), "{kinds:?}");
-    assert!(steps >= 150 * 600 && max_commit >= 5, "steps={steps} max_commit={max_commit}");
+    assert!(
+        steps >= 150 * 600 && max_commit >= 5,
+        "steps={steps} max_commit={max_commit}"
+    );
 }
 
 #[test]
@@ -61,7 +75,11 @@ fn a_tampered_commit_index_fails_at_that_step() {
     let (valid, failure) = check_trace(&config, &trace);
     let f = failure.expect("a wrong commit_index is not the model's state");
     assert_eq!((f.step, valid), (k + 1, k));
-    assert!(f.details.iter().any(|d| d.contains("commit_index")), "{:?}", f.details);
+    assert!(
+        f.details.iter().any(|d| d.contains("commit_index")),
+        "{:?}",
+        f.details
+    );
 }
 
 #[test]
@@ -73,7 +91,10 @@ fn a_tampered_vote_tally_fails_now_that_it_is_compared() {
         .iter()
         .enumerate()
         .find_map(|(k, s)| {
-            let i = s.nodes.iter().position(|n| n.role == Role::Candidate && n.votes_granted.len() == 1)?;
+            let i = s
+                .nodes
+                .iter()
+                .position(|n| n.role == Role::Candidate && n.votes_granted.len() == 1)?;
             Some((k, i))
         })
         .expect("a candidate with only its own vote");
@@ -82,7 +103,11 @@ fn a_tampered_vote_tally_fails_now_that_it_is_compared() {
     let (_, failure) = check_trace(&config, &trace);
     let f = failure.expect("an extra vote is not the model's state");
     assert_eq!(f.step, k + 1);
-    assert!(f.details.iter().any(|d| d.contains("votes_granted")), "{:?}", f.details);
+    assert!(
+        f.details.iter().any(|d| d.contains("votes_granted")),
+        "{:?}",
+        f.details
+    );
 }
 
 #[test]
@@ -96,9 +121,15 @@ fn a_missing_message_and_an_unexplained_event_fail() {
         .expect("an election");
     let mut lost = trace.clone();
     lost.steps[k].in_flight.pop();
-    let f = check_trace(&config, &lost).1.expect("a message the model sent is missing");
+    let f = check_trace(&config, &lost)
+        .1
+        .expect("a message the model sent is missing");
     assert_eq!(f.step, k + 1);
-    assert!(f.details.iter().any(|d| d.contains("the model sent")), "{:?}", f.details);
+    assert!(
+        f.details.iter().any(|d| d.contains("the model sent")),
+        "{:?}",
+        f.details
+    );
 
     let mut odd = trace;
     odd.steps[k].action = StepAction::Unexplained {
@@ -107,5 +138,9 @@ fn a_missing_message_and_an_unexplained_event_fail() {
     };
     let f = check_trace(&config, &odd).1.expect("no model action");
     assert_eq!(f.step, k + 1);
-    assert!(f.details.iter().any(|d| d.contains("no model action")), "{:?}", f.details);
+    assert!(
+        f.details.iter().any(|d| d.contains("no model action")),
+        "{:?}",
+        f.details
+    );
 }

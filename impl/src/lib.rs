@@ -5,7 +5,7 @@
 //! - [`core`]: the deterministic, sans-IO Raft node.
 //! - [`sim`]: a deterministic simulated cluster with invariant checks (tests, soak).
 
-pub mod types;
-pub mod storage;
 pub mod core;
 pub mod sim;
+pub mod storage;
+pub mod types;

@@ -59,10 +59,16 @@ fn every_step_moves_exactly_the_messages_its_action_says() {
             }
             let sender_ok = match &s.action {
                 StepAction::Deliver(m) => rest.iter().all(|x| x.from == m.to),
-                StepAction::ElectionTimeout(i) | StepAction::Heartbeat(i) => rest.iter().all(|x| x.from == *i),
+                StepAction::ElectionTimeout(i) | StepAction::Heartbeat(i) => {
+                    rest.iter().all(|x| x.from == *i)
+                }
                 _ => rest.is_empty(),
             };
-            assert!(sender_ok, "seed {seed} step {k}: {:?} sent {rest:?}", s.action);
+            assert!(
+                sender_ok,
+                "seed {seed} step {k}: {:?} sent {rest:?}",
+                s.action
+            );
             prev = s.in_flight.clone();
         }
     }

@@ -46,7 +46,10 @@ pub const ALL_INVARIANTS: u16 = (1 << INVARIANTS.len()) - 1;
 /// The mask of the invariants named in `names`, or the first unknown name.
 pub fn invariant_mask<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<u16, &'a str> {
     names.into_iter().try_fold(0, |mask, name| {
-        let i = INVARIANTS.iter().position(|inv| inv.name.eq_ignore_ascii_case(name)).ok_or(name)?;
+        let i = INVARIANTS
+            .iter()
+            .position(|inv| inv.name.eq_ignore_ascii_case(name))
+            .ok_or(name)?;
         Ok(mask | 1 << i)
     })
 }
@@ -91,9 +94,12 @@ impl Verdict {
     }
 }
 
+/// A path of the search: each state with the action taken from it (None for the last).
+pub type Path = Vec<(State, Option<Action>)>;
+
 pub struct Counterexample {
     pub property: &'static str,
-    pub steps: Vec<(State, Option<Action>)>,
+    pub steps: Path,
     /// True when a breadth-first search produced it (so no shorter one exists).
     pub shortest: bool,
 }
@@ -140,7 +146,7 @@ struct Phase {
     max_depth: usize,
     secs: f64,
     stopped_early: bool,
-    violation: Option<(&'static str, Vec<(State, Option<Action>)>)>,
+    violation: Option<(&'static str, Path)>,
     sanity: Vec<(&'static str, bool)>,
 }
 
@@ -160,7 +166,12 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
         Search::Dfs { symmetry: true } => "dfs+symmetry",
         Search::Dfs { symmetry: false } => "dfs",
     };
-    let _ = writeln!(progress, "checking ({label}, {} threads): {}", opts.threads, config.summary());
+    let _ = writeln!(
+        progress,
+        "checking ({label}, {} threads): {}",
+        opts.threads,
+        config.summary()
+    );
     if opts.invariants != ALL_INVARIANTS {
         let names: Vec<&str> = checked_invariants(opts.invariants).collect();
         let _ = writeln!(progress, "checking only: {}", names.join(", "));
@@ -189,7 +200,10 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
     let needs_shortest = opts.strategy == Strategy::Auto
         && outcome.counterexample.as_ref().is_some_and(|c| !c.shortest);
     if needs_shortest {
-        let _ = writeln!(progress, "violation found; searching breadth-first for the shortest counterexample");
+        let _ = writeln!(
+            progress,
+            "violation found; searching breadth-first for the shortest counterexample"
+        );
         // One thread keeps BFS strictly level by level.
         let bfs = run(
             config,
@@ -208,13 +222,22 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
                 shortest: true,
             });
         } else {
-            let _ = writeln!(progress, "breadth-first search stopped early; keeping the depth-first counterexample");
+            let _ = writeln!(
+                progress,
+                "breadth-first search stopped early; keeping the depth-first counterexample"
+            );
         }
     }
     outcome
 }
 
-fn run(config: &Config, search: Search, threads: usize, opts: &Options, progress: &mut dyn Write) -> Phase {
+fn run(
+    config: &Config,
+    search: Search,
+    threads: usize,
+    opts: &Options,
+    progress: &mut dyn Write,
+) -> Phase {
     let mut model = RaftModel::new(config.clone());
     model.canonical = matches!(search, Search::Bfs { symmetry: true });
     model.only_invariants(opts.invariants);
@@ -226,7 +249,9 @@ fn run(config: &Config, search: Search, threads: usize, opts: &Options, progress
         .finish_when(HasDiscoveries::AnyFailures);
     let start = Instant::now();
     match search {
-        Search::Dfs { symmetry: true } => drive(builder.symmetry().spawn_dfs(), start, opts, progress),
+        Search::Dfs { symmetry: true } => {
+            drive(builder.symmetry().spawn_dfs(), start, opts, progress)
+        }
         Search::Dfs { symmetry: false } => drive(builder.spawn_dfs(), start, opts, progress),
         Search::Bfs { .. } => drive(builder.spawn_bfs(), start, opts, progress),
     }
@@ -236,7 +261,7 @@ fn run(config: &Config, search: Search, threads: usize, opts: &Options, progress
 /// back to a path of the real model with the same server names throughout:
 /// at each step, the real action whose successor is symmetric to the next
 /// canonical state.
-fn decanonicalize(config: &Config, path: Vec<(State, Option<Action>)>) -> Vec<(State, Option<Action>)> {
+fn decanonicalize(config: &Config, path: Path) -> Path {
     let model = RaftModel::new(config.clone());
     let mut real = model.init_state();
     let mut out = Vec::with_capacity(path.len());
@@ -247,14 +272,20 @@ fn decanonicalize(config: &Config, path: Vec<(State, Option<Action>)>) -> Vec<(S
             let next = model.step(&real, &a)?;
             (model.within_bounds(&next) && symmetric(&next, target)).then_some((a, next))
         });
-        let (action, next) = found.expect("a canonical path is symmetric to a real one step by step");
+        let (action, next) =
+            found.expect("a canonical path is symmetric to a real one step by step");
         out.push((std::mem::replace(&mut real, next), Some(action)));
     }
     out.push((real, None));
     out
 }
 
-fn drive<C: Checker<RaftModel>>(checker: C, start: Instant, opts: &Options, progress: &mut dyn Write) -> Phase {
+fn drive<C: Checker<RaftModel>>(
+    checker: C,
+    start: Instant,
+    opts: &Options,
+    progress: &mut dyn Write,
+) -> Phase {
     let mut last_print = Instant::now();
     let mut last_states = 0;
     let stop = &checker.model().stop;
@@ -335,5 +366,9 @@ pub fn check_quietly(config: &Config, strategy: Strategy, symmetry: bool) -> Out
 
 /// The names of the invariants in `mask`, in catalog order.
 pub fn checked_invariants(mask: u16) -> impl Iterator<Item = &'static str> {
-    INVARIANTS.iter().enumerate().filter(move |(i, _)| mask & (1 << i) != 0).map(|(_, inv)| inv.name)
+    INVARIANTS
+        .iter()
+        .enumerate()
+        .filter(move |(i, _)| mask & (1 << i) != 0)
+        .map(|(_, inv)| inv.name)
 }

@@ -129,7 +129,10 @@ impl Bug {
                 ..base
             },
             Bug::NoUpToDateCheck => base,
-            Bug::LogNotPersisted => Config { restarts: 1, ..base },
+            Bug::LogNotPersisted => Config {
+                restarts: 1,
+                ..base
+            },
             // A delayed AppendEntries with fewer entries than a later one.
             Bug::TruncateOnEveryAppend => Config {
                 max_log: 2,
@@ -144,7 +147,10 @@ impl Bug {
             // Figure 8 needs a fourth term: two stale leaders, then the one
             // that commits an old entry by counting, then the one that
             // overwrites it.
-            Bug::CommitPreviousTerm => Config { max_term: 4, ..base },
+            Bug::CommitPreviousTerm => Config {
+                max_term: 4,
+                ..base
+            },
             // Only a batched AppendEntries ends before leader_commit.
             Bug::CommitBeyondLastNewEntry => Config {
                 max_log: 2,

@@ -18,7 +18,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "raft-model", version, about = "Exhaustive model checking of Raft")]
+#[command(
+    name = "raft-model",
+    version,
+    about = "Exhaustive model checking of Raft"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -247,8 +251,14 @@ fn run_check(args: CheckArgs) -> ExitCode {
         match check::invariant_mask(args.properties.iter().map(String::as_str)) {
             Ok(mask) => opts.invariants = mask,
             Err(name) => {
-                let known: Vec<&str> = raft_model::properties::INVARIANTS.iter().map(|i| i.name).collect();
-                return bad_args(format!("--property: unknown invariant {name:?} (known: {})", known.join(", ")));
+                let known: Vec<&str> = raft_model::properties::INVARIANTS
+                    .iter()
+                    .map(|i| i.name)
+                    .collect();
+                return bad_args(format!(
+                    "--property: unknown invariant {name:?} (known: {})",
+                    known.join(", ")
+                ));
             }
         }
     }
@@ -259,14 +269,21 @@ fn run_check(args: CheckArgs) -> ExitCode {
             "VIOLATION of {} after {} steps ({}):",
             cx.property,
             cx.steps.len() - 1,
-            if cx.shortest { "a shortest counterexample" } else { "not necessarily shortest" }
+            if cx.shortest {
+                "a shortest counterexample"
+            } else {
+                "not necessarily shortest"
+            }
         );
         print!("{}", table::render(&cx.steps));
         if let Some(path) = &args.trace_out {
             let file = TraceFile {
                 config: config.clone(),
                 violation: Some(cx.property.to_string()),
-                description: format!("counterexample to {} found by raft-model check", cx.property),
+                description: format!(
+                    "counterexample to {} found by raft-model check",
+                    cx.property
+                ),
                 steps: cx.steps.clone(),
             };
             match trace::write_trace(path, &file) {
@@ -286,7 +303,11 @@ fn run_check(args: CheckArgs) -> ExitCode {
             }
         }
         for name in check::checked_invariants(opts.invariants) {
-            let status = if outcome.exhaustive { "holds" } else { "not violated so far" };
+            let status = if outcome.exhaustive {
+                "holds"
+            } else {
+                "not violated so far"
+            };
             println!("property: {status}: {name}");
         }
     }
@@ -305,7 +326,12 @@ fn run_replay(args: ReplayArgs) -> ExitCode {
     if let Err(e) = config.validate() {
         return bad_args(format!("{}: config: {e}", args.file.display()));
     }
-    println!("replaying {} ({} steps) against: {}", args.file.display(), file.steps.len() - 1, config.summary());
+    println!(
+        "replaying {} ({} steps) against: {}",
+        args.file.display(),
+        file.steps.len() - 1,
+        config.summary()
+    );
     let report = replay(&RaftModel::new(config), &file);
     print!("{}", report.summary());
     if report.violation.is_some() {
@@ -324,7 +350,11 @@ fn run_explore(args: ExploreArgs) -> ExitCode {
     if let Err(e) = std::net::TcpListener::bind(&args.addr) {
         return bad_args(format!("cannot listen on {}: {e}", args.addr));
     }
-    println!("Explorer for {} at http://{}/ (Ctrl-C to stop)", config.summary(), args.addr);
+    println!(
+        "Explorer for {} at http://{}/ (Ctrl-C to stop)",
+        config.summary(),
+        args.addr
+    );
     RaftModel::new(config).checker().serve(args.addr.as_str());
     ExitCode::SUCCESS
 }

@@ -124,7 +124,10 @@ pub fn state_machine_safety(state: &State) -> bool {
 }
 
 pub fn commit_index_within_log(state: &State) -> bool {
-    state.servers.iter().all(|s| s.commit_index <= s.last_index())
+    state
+        .servers
+        .iter()
+        .all(|s| s.commit_index <= s.last_index())
 }
 
 pub fn log_terms_monotonic(state: &State) -> bool {

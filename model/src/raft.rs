@@ -168,7 +168,8 @@ impl RaftModel {
 
     /// The state bound: the number of messages in flight.
     pub fn within_bounds(&self, state: &State) -> bool {
-        state.network.len() <= self.config.max_in_flight as usize && !self.stop.load(Ordering::Relaxed)
+        state.network.len() <= self.config.max_in_flight as usize
+            && !self.stop.load(Ordering::Relaxed)
     }
 
     fn restart(&self, state: &mut State, i: ServerId) -> Option<()> {
@@ -274,7 +275,15 @@ impl RaftModel {
                 success,
                 match_index,
                 hint,
-            } => self.on_append_entries_reply(state, m.from, me, *term, *success, *match_index, *hint),
+            } => self.on_append_entries_reply(
+                state,
+                m.from,
+                me,
+                *term,
+                *success,
+                *match_index,
+                *hint,
+            ),
         }
     }
 
@@ -337,7 +346,9 @@ impl RaftModel {
     fn maybe_become_leader(&self, state: &mut State, me: ServerId, events: &mut Vec<Event>) {
         let n = self.config.servers as usize;
         let s = &mut state.servers[me as usize];
-        if s.role != Role::Candidate || (s.votes_granted.count_ones() as usize) < self.config.quorum() {
+        if s.role != Role::Candidate
+            || (s.votes_granted.count_ones() as usize) < self.config.quorum()
+        {
             return;
         }
         s.role = Role::Leader;
@@ -402,7 +413,8 @@ impl RaftModel {
         } else {
             // Figure 2, Candidates: AppendEntries from the new leader: convert to follower.
             become_follower(s);
-            if self.config.fixed(Fix::RejectPrevBelowCommit) && req.prev_log_index < s.commit_index {
+            if self.config.fixed(Fix::RejectPrevBelowCommit) && req.prev_log_index < s.commit_index
+            {
                 let hint = ConflictHint {
                     term: None,
                     first_index: 0,
@@ -428,7 +440,9 @@ impl RaftModel {
                     s.commit_index = s.commit_index.max(req.leader_commit.min(bound));
                 }
                 let term = s.current_term;
-                state.history.record_commits(&state.servers[me as usize], old_commit);
+                state
+                    .history
+                    .record_commits(&state.servers[me as usize], old_commit);
                 reply(term, true, last_new, None)
             }
         };
@@ -529,7 +543,9 @@ impl RaftModel {
                 break;
             }
         }
-        state.history.record_commits(&state.servers[me as usize], old_commit);
+        state
+            .history
+            .record_commits(&state.servers[me as usize], old_commit);
     }
 }
 
@@ -555,7 +571,11 @@ fn become_follower(s: &mut Server) {
 
 /// The conflict hint if the log does not contain an entry at
 /// `prev_log_index` whose term is `prev_log_term`; None if it does.
-fn consistency_check(s: &Server, prev_log_index: Index, prev_log_term: Term) -> Option<ConflictHint> {
+fn consistency_check(
+    s: &Server,
+    prev_log_index: Index,
+    prev_log_term: Term,
+) -> Option<ConflictHint> {
     if prev_log_index > s.last_index() {
         return Some(ConflictHint {
             term: None,

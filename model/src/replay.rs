@@ -43,7 +43,9 @@ impl ReplayReport {
             )),
         }
         match &self.violation {
-            Some((k, names)) => out.push_str(&format!("violation: {} at step {k}\n", names.join(", "))),
+            Some((k, names)) => {
+                out.push_str(&format!("violation: {} at step {k}\n", names.join(", ")))
+            }
             None => out.push_str(&format!(
                 "violation: none: no invariant is violated in steps 0..={}\n",
                 self.replayed().saturating_sub(1)
@@ -85,11 +87,21 @@ pub fn replay(model: &RaftModel, trace: &TraceFile) -> ReplayReport {
             return report;
         };
         if !model.within_bounds(&next) {
-            report.divergence = diverge(k, format!("`{}` leaves the model's bounds", action_text(action)));
+            report.divergence = diverge(
+                k,
+                format!("`{}` leaves the model's bounds", action_text(action)),
+            );
             return report;
         }
         if next != trace.steps[k].0 {
-            report.divergence = diverge(k, format!("after `{}`: {}", action_text(action), differs(&trace.steps[k].0, &next)));
+            report.divergence = diverge(
+                k,
+                format!(
+                    "after `{}`: {}",
+                    action_text(action),
+                    differs(&trace.steps[k].0, &next)
+                ),
+            );
             return report;
         }
         note_violation(&mut report, k, &next);
@@ -109,5 +121,8 @@ fn note_violation(report: &mut ReplayReport, step: usize, state: &State) {
 
 fn differs(recorded: &State, model: &State) -> String {
     let lines = state_diff(recorded, model);
-    format!("the model's state differs from the trace's (trace -> model): {}", lines.join("; "))
+    format!(
+        "the model's state differs from the trace's (trace -> model): {}",
+        lines.join("; ")
+    )
 }

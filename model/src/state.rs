@@ -83,7 +83,9 @@ impl Server {
     }
 
     pub fn entry(&self, index: Index) -> Option<Entry> {
-        (index >= 1).then(|| self.log.get(index as usize - 1).copied()).flatten()
+        (index >= 1)
+            .then(|| self.log.get(index as usize - 1).copied())
+            .flatten()
     }
 }
 
@@ -165,7 +167,9 @@ pub struct Commit {
 }
 
 /// Fault budget spent so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Faults {
     pub restarts: u8,
     pub drops: u8,
@@ -190,7 +194,11 @@ impl History {
     pub fn record_commits(&mut self, s: &Server, old_commit: Index) {
         for index in old_commit + 1..=s.commit_index {
             let Some(entry) = s.entry(index) else { break };
-            match self.commits.iter().position(|c| c.index == index && c.entry == entry) {
+            match self
+                .commits
+                .iter()
+                .position(|c| c.index == index && c.entry == entry)
+            {
                 Some(at) => self.commits[at].term = self.commits[at].term.min(s.current_term),
                 None => {
                     let c = Commit {

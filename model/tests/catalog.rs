@@ -12,7 +12,9 @@ use raft_model::{Action, Bug, Config, Fix};
 fn violation(config: &Config) -> (&'static str, usize) {
     let outcome = check_quietly(config, Strategy::Bfs, true);
     assert_eq!(outcome.verdict, Verdict::Violation, "{}", config.summary());
-    let cx = outcome.counterexample.expect("a violation has a counterexample");
+    let cx = outcome
+        .counterexample
+        .expect("a violation has a counterexample");
     assert!(cx.shortest);
     (cx.property, cx.steps.len() - 1)
 }
@@ -27,7 +29,9 @@ fn violation_of(config: &Config, names: &[&str]) -> (&'static str, usize) {
         ..Options::default()
     };
     let outcome = check(config, &opts, &mut std::io::sink());
-    let cx = outcome.counterexample.expect("a violation has a counterexample");
+    let cx = outcome
+        .counterexample
+        .expect("a violation has a counterexample");
     assert!(cx.shortest);
     (cx.property, cx.steps.len() - 1)
 }
@@ -52,8 +56,13 @@ fn vote_reset_on_same_term_breaks_election_safety() {
     let mut sc = common::Scenario::new(with_bug(Bug::VoteResetOnSameTerm, |c| c.max_in_flight = 8));
     sc.act(Action::Timeout(0)).act(Action::Timeout(1));
     sc.deliver(0, 2, "RequestVote").deliver(1, 2, "RequestVote");
-    sc.deliver(2, 0, "RequestVoteReply").deliver(2, 1, "RequestVoteReply");
-    assert!(violated(&sc.state).contains(&"Election Safety"), "{:?}", violated(&sc.state));
+    sc.deliver(2, 0, "RequestVoteReply")
+        .deliver(2, 1, "RequestVoteReply");
+    assert!(
+        violated(&sc.state).contains(&"Election Safety"),
+        "{:?}",
+        violated(&sc.state)
+    );
 }
 
 #[test]
@@ -82,7 +91,10 @@ fn truncate_on_every_append_loses_acknowledged_entries() {
     // delayed AppendEntries made s1 delete.
     assert_eq!(violation(&c), ("match_index is accurate", 16));
     // Then its consequence: s1 learns a commit_index beyond its shortened log.
-    assert_eq!(violation_of(&c, &["commit_index within log"]), ("commit_index within log", 20));
+    assert_eq!(
+        violation_of(&c, &["commit_index within log"]),
+        ("commit_index within log", 20)
+    );
 }
 
 #[test]
@@ -127,7 +139,10 @@ fn log_not_persisted_breaks_leader_completeness() {
     // s1 lost in the restart.
     assert_eq!(violation(&c), ("match_index is accurate", 10));
     // Then its consequence: s1 helps elect a leader without a committed entry.
-    assert_eq!(violation_of(&c, &["Leader Completeness"]), ("Leader Completeness", 17));
+    assert_eq!(
+        violation_of(&c, &["Leader Completeness"]),
+        ("Leader Completeness", 17)
+    );
 }
 
 #[test]

@@ -18,7 +18,17 @@ fn last_line(s: &str) -> &str {
     s.lines().last().unwrap_or_default()
 }
 
-const SMALL: &[&str] = &["check", "--max-term", "2", "--max-log", "1", "--max-in-flight", "3", "--no-loss", "--no-duplication"];
+const SMALL: &[&str] = &[
+    "check",
+    "--max-term",
+    "2",
+    "--max-log",
+    "1",
+    "--max-in-flight",
+    "3",
+    "--no-loss",
+    "--no-duplication",
+];
 
 #[test]
 fn exhaustive_check_exits_0_with_a_verdict_line() {
@@ -55,7 +65,10 @@ fn a_stopped_search_exits_3_and_never_claims_a_proof() {
 fn bad_arguments_exit_2_naming_the_flag_or_value() {
     let (code, _, err) = raft_model(&["check", "--bug", "no-such-bug"]);
     assert_eq!(code, 2);
-    assert!(err.contains("no-such-bug") && err.contains("vote-reset-on-same-term"), "{err}");
+    assert!(
+        err.contains("no-such-bug") && err.contains("vote-reset-on-same-term"),
+        "{err}"
+    );
     let (code, _, err) = raft_model(&["check", "--servers", "9"]);
     assert_eq!(code, 2);
     assert!(err.contains("--servers"), "{err}");
@@ -64,20 +77,35 @@ fn bad_arguments_exit_2_naming_the_flag_or_value() {
     assert!(err.contains("--frobnicate"), "{err}");
     let (code, _, err) = raft_model(&["check", "--property", "Leader Happiness"]);
     assert_eq!(code, 2);
-    assert!(err.contains("--property") && err.contains("Leader Happiness"), "{err}");
+    assert!(
+        err.contains("--property") && err.contains("Leader Happiness"),
+        "{err}"
+    );
 }
 
 #[test]
 fn property_selects_which_invariants_are_checked() {
     // log-not-persisted breaks "match_index is accurate" first; asked for
     // Leader Completeness only, the checker finds that instead.
-    let (code, out, err) = raft_model(&["check", "--bug", "log-not-persisted", "--property", "leader completeness"]);
+    let (code, out, err) = raft_model(&[
+        "check",
+        "--bug",
+        "log-not-persisted",
+        "--property",
+        "leader completeness",
+    ]);
     assert_eq!(code, 1, "{err}");
-    assert!(out.contains("VIOLATION of Leader Completeness after 17 steps"), "{out}");
+    assert!(
+        out.contains("VIOLATION of Leader Completeness after 17 steps"),
+        "{out}"
+    );
     assert!(err.contains("checking only: Leader Completeness"), "{err}");
     let (code, out, _) = raft_model(&["check", "--bug", "log-not-persisted"]);
     assert_eq!(code, 1);
-    assert!(out.contains("VIOLATION of match_index is accurate after 10 steps"), "{out}");
+    assert!(
+        out.contains("VIOLATION of match_index is accurate after 10 steps"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -86,7 +114,9 @@ fn bugs_and_fixes_list_name_tab_description() {
     assert_eq!(code, 0);
     let names: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
     assert!(names.contains(&"commit-previous-term"));
-    assert!(out.lines().all(|l| l.split('\t').count() == 2 && !l.ends_with('\t')));
+    assert!(out
+        .lines()
+        .all(|l| l.split('\t').count() == 2 && !l.ends_with('\t')));
     let (code, out, _) = raft_model(&["fixes"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("reject-prev-below-commit\t"));
@@ -103,10 +133,16 @@ fn trace_out_then_replay_reproduces_and_the_correct_model_departs() {
     assert!(out.contains("trace written to"), "{out}");
     let (code, out, _) = raft_model(&["replay", f, "--bug", "vote-not-persisted"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("behaviour: yes") && out.contains("violation: one vote per term at step 4"), "{out}");
+    assert!(
+        out.contains("behaviour: yes") && out.contains("violation: one vote per term at step 4"),
+        "{out}"
+    );
     let (code, out, _) = raft_model(&["replay", f]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("behaviour: no") && out.contains("violation: none"), "{out}");
+    assert!(
+        out.contains("behaviour: no") && out.contains("violation: none"),
+        "{out}"
+    );
     std::fs::write(&file, "{\"#meta\": {").unwrap();
     let (code, _, err) = raft_model(&["replay", f]);
     assert_eq!(code, 2);

@@ -32,8 +32,16 @@ fn legal() -> State {
     s.history.leaders[1] = 0b010;
     s.history.leaders[2] = 0b001;
     s.history.commits = vec![
-        Commit { index: 1, entry: e(1, 1), term: 2 },
-        Commit { index: 2, entry: e(2, 1), term: 2 },
+        Commit {
+            index: 1,
+            entry: e(1, 1),
+            term: 2,
+        },
+        Commit {
+            index: 2,
+            entry: e(2, 1),
+            term: 2,
+        },
     ];
     s
 }
@@ -101,7 +109,11 @@ fn leader_completeness_ignores_leaders_of_the_commit_term_or_earlier() {
 #[test]
 fn state_machine_safety_fires_on_two_entries_committed_at_one_index() {
     let mut s = legal();
-    s.history.commits.push(Commit { index: 2, entry: e(1, 1), term: 1 });
+    s.history.commits.push(Commit {
+        index: 2,
+        entry: e(1, 1),
+        term: 1,
+    });
     s.history.commits.sort();
     assert!(only(&s).contains(&"State Machine Safety"));
 }

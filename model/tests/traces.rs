@@ -25,7 +25,12 @@ fn walk(config: &Config, seed: u64, len: usize) -> Vec<(State, Option<Action>)> 
         model.enabled_actions(&state, &mut actions);
         let successors: Vec<(Action, State)> = actions
             .into_iter()
-            .filter_map(|a| model.step(&state, &a).filter(|n| model.within_bounds(n)).map(|n| (a, n)))
+            .filter_map(|a| {
+                model
+                    .step(&state, &a)
+                    .filter(|n| model.within_bounds(n))
+                    .map(|n| (a, n))
+            })
             .collect();
         if successors.is_empty() {
             break;
@@ -123,7 +128,11 @@ fn the_itf_crate_reads_our_traces() {
             assert_eq!(a.voted_for, b.voted_for.map(i64::from));
             assert_eq!(a.role, format!("{:?}", b.role));
             let log: Vec<(i64, i64)> = a.log.iter().map(|e| (e.term, e.value)).collect();
-            let want: Vec<(i64, i64)> = b.log.iter().map(|e| (e.term as i64, e.value as i64)).collect();
+            let want: Vec<(i64, i64)> = b
+                .log
+                .iter()
+                .map(|e| (e.term as i64, e.value as i64))
+                .collect();
             assert_eq!(log, want);
         }
     }
@@ -158,7 +167,10 @@ fn the_correct_model_departs_from_a_counterexample_before_its_violation() {
     let mut correct = t.config.clone();
     correct.bugs.clear();
     let report = replay(&RaftModel::new(correct), &t);
-    let d = report.divergence.clone().expect("not a behaviour of the correct model");
+    let d = report
+        .divergence
+        .clone()
+        .expect("not a behaviour of the correct model");
     assert_eq!(d.step, t.steps.len() - 1, "{}", d.reason);
     assert!(d.reason.contains("differs"), "{}", d.reason);
     assert_eq!(report.violation, None);
@@ -195,7 +207,14 @@ fn bad_files_get_errors_naming_line_and_field() {
         other => panic!("expected a syntax error, got {other:?}"),
     }
     // An unknown action.
-    let bad = json.replacen("\"mbt::actionTaken\": \"timeout\"", "\"mbt::actionTaken\": \"teleport\"", 1);
+    let bad = json.replacen(
+        "\"mbt::actionTaken\": \"timeout\"",
+        "\"mbt::actionTaken\": \"teleport\"",
+        1,
+    );
     let err = from_json(&bad).expect_err("unknown action");
-    assert!(err.to_string().contains("unknown action `teleport`"), "{err}");
+    assert!(
+        err.to_string().contains("unknown action `teleport`"),
+        "{err}"
+    );
 }

@@ -140,7 +140,6 @@ pub(crate) enum Action {
     },
 }
 
-
 /// A simulated Raft cluster. Node positions `0..servers` (as in 6.824) have ids `1..=servers`.
 pub struct Cluster {
     pub(crate) cfg: SimConfig,
@@ -488,7 +487,7 @@ impl Cluster {
                 });
             }
         }
-        if self.trace.is_some() {
+        if let Some(trace) = &mut self.trace {
             let state = self.nodes.iter().map(|n| n.obs()).collect();
             let ev = TraceEvent {
                 seq,
@@ -499,7 +498,7 @@ impl Cluster {
                 detail,
                 state,
             };
-            self.trace.as_mut().expect("checked").push(ev);
+            trace.push(ev);
         }
     }
 

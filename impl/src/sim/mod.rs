@@ -27,11 +27,11 @@ pub mod soak;
 pub mod steps;
 pub mod trace;
 
-pub use schedule::Scheduled;
 pub use cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
 pub use harness::{cmd, ELECTION_TIMEOUT};
 pub use invariants::{Checker, Finding, Invariant};
 pub use network::{wire_size, NetConfig};
 pub use node::{CrashMode, RuntimeFault};
+pub use schedule::Scheduled;
 pub use steps::{NodeState, Step, StepAction, StepTrace};
 pub use trace::{EventKind, MsgBody, MsgSummary, NodeObs, Trace, TraceEvent};

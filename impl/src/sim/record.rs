@@ -41,7 +41,9 @@ impl Cluster {
     pub(crate) fn record_event(&mut self, p: usize, kind: EventKind, sent: &[Envelope]) {
         let nodes = self.node_states();
         let (event, now, id) = (self.events(), self.now(), self.id(p));
-        let Some(rec) = self.steps.as_mut() else { return };
+        let Some(rec) = self.steps.as_mut() else {
+            return;
+        };
         let pending = rec.pending.take();
         let tick_term = rec.tick_term.take();
         let action = match kind {
@@ -80,7 +82,9 @@ impl Cluster {
         } else if duplicated {
             let nodes = self.node_states();
             let (event, now) = (self.events(), self.now());
-            let Some(rec) = self.steps.as_mut() else { return };
+            let Some(rec) = self.steps.as_mut() else {
+                return;
+            };
             rec.bag.push(env.clone());
             rec.push(event, now, StepAction::Duplicate(env.clone()), nodes);
         }

@@ -237,7 +237,9 @@ fn set_to_bits(s: &Set<u8>, path: &str) -> Result<u8, TraceError> {
         if i < 8 {
             Ok(acc | (1 << i))
         } else {
-            Err(TraceError::Schema(format!("{path}: server id {i} out of range")))
+            Err(TraceError::Schema(format!(
+                "{path}: server id {i} out of range"
+            )))
         }
     })
 }
@@ -309,7 +311,9 @@ impl From<ItfMsg> for m::Msg {
                 last_log_index,
                 last_log_term,
             },
-            ItfBody::RequestVoteReply { term, vote_granted } => m::Body::RequestVoteReply { term, vote_granted },
+            ItfBody::RequestVoteReply { term, vote_granted } => {
+                m::Body::RequestVoteReply { term, vote_granted }
+            }
             ItfBody::AppendEntries {
                 term,
                 prev_log_index,
@@ -381,7 +385,12 @@ fn encode_action(a: Option<&Action>) -> (String, Picks) {
 
 fn decode_action(name: &str, picks: Picks, at: usize) -> Result<Option<Action>, TraceError> {
     let path = |field: &str| format!("states[{at}].mbt::nondetPicks.{field}");
-    let missing = |field: &str| TraceError::Schema(format!("{}: action `{name}` needs this parameter", path(field)));
+    let missing = |field: &str| {
+        TraceError::Schema(format!(
+            "{}: action `{name}` needs this parameter",
+            path(field)
+        ))
+    };
     let server: Option<u8> = picks.server.into();
     let value: Option<u8> = picks.value.into();
     let msg: Option<m::Msg> = Option::<ItfMsg>::from(picks.msg).map(Into::into);
@@ -466,7 +475,10 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
     network.sort();
     let mut leaders = Vec::new();
     for (t, set) in st.history.leaders.iter().enumerate() {
-        leaders.push(set_to_bits(set, &format!("states[{at}].history.leaders[{t}]"))?);
+        leaders.push(set_to_bits(
+            set,
+            &format!("states[{at}].history.leaders[{t}]"),
+        )?);
     }
     let mut commits = st.history.commits.set;
     commits.sort();
@@ -512,7 +524,13 @@ pub fn to_json(trace: &TraceFile) -> String {
             .steps
             .iter()
             .enumerate()
-            .map(|(k, (s, _))| encode_state(k, s, k.checked_sub(1).and_then(|p| trace.steps[p].1.as_ref())))
+            .map(|(k, (s, _))| {
+                encode_state(
+                    k,
+                    s,
+                    k.checked_sub(1).and_then(|p| trace.steps[p].1.as_ref()),
+                )
+            })
             .collect(),
     };
     serde_json::to_string_pretty(&doc).expect("trace values always serialize")
@@ -527,7 +545,12 @@ pub fn from_json(text: &str) -> Result<TraceFile, TraceError> {
             path,
             line: inner.line(),
             column: inner.column(),
-            message: inner.to_string().split(" at line").next().unwrap_or_default().to_string(),
+            message: inner
+                .to_string()
+                .split(" at line")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
         }
     })?;
     if doc.meta.schema_version != SCHEMA_VERSION {
@@ -537,7 +560,9 @@ pub fn from_json(text: &str) -> Result<TraceFile, TraceError> {
         )));
     }
     if doc.states.is_empty() {
-        return Err(TraceError::Schema("states: a trace needs at least its initial state".into()));
+        return Err(TraceError::Schema(
+            "states: a trace needs at least its initial state".into(),
+        ));
     }
     let decoded: Vec<(m::State, Option<Action>)> = doc
         .states
@@ -546,7 +571,9 @@ pub fn from_json(text: &str) -> Result<TraceFile, TraceError> {
         .map(|(k, st)| decode_state(k, st))
         .collect::<Result<_, _>>()?;
     if decoded[0].1.is_some() {
-        return Err(TraceError::Schema("states[0].mbt::actionTaken: the first state must be `init`".into()));
+        return Err(TraceError::Schema(
+            "states[0].mbt::actionTaken: the first state must be `init`".into(),
+        ));
     }
     // Move each action back onto the state it was taken from.
     let mut steps = Vec::with_capacity(decoded.len());

@@ -8,7 +8,10 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 pub fn log_text(log: &[Entry]) -> String {
-    let entries: Vec<String> = log.iter().map(|e| format!("({},{})", e.term, e.value)).collect();
+    let entries: Vec<String> = log
+        .iter()
+        .map(|e| format!("({},{})", e.term, e.value))
+        .collect();
     format!("[{}]", entries.join(" "))
 }
 
@@ -112,7 +115,12 @@ pub fn state_diff(a: &State, b: &State) -> Vec<String> {
             out.push(format!("history: leader(s) of term {t}: {}", bits_text(*y)));
         }
     }
-    for c in b.history.commits.iter().filter(|c| !a.history.commits.contains(c)) {
+    for c in b
+        .history
+        .commits
+        .iter()
+        .filter(|c| !a.history.commits.contains(c))
+    {
         out.push(format!(
             "history: entry ({},{}) at index {} committed in term {}",
             c.entry.term, c.entry.value, c.index, c.term
@@ -125,7 +133,10 @@ pub fn state_diff(a: &State, b: &State) -> Vec<String> {
 }
 
 fn bits_text(b: u8) -> String {
-    let ids: Vec<String> = (0..8).filter(|i| b & (1 << i) != 0).map(|i| format!("s{i}")).collect();
+    let ids: Vec<String> = (0..8)
+        .filter(|i| b & (1 << i) != 0)
+        .map(|i| format!("s{i}"))
+        .collect();
     format!("{{{}}}", ids.join(","))
 }
 
@@ -163,14 +174,18 @@ pub fn state_text(s: &State) -> Vec<String> {
             )
         })
         .collect();
-    out.extend(s.network.iter().map(|m| format!("in flight: {}", msg_text(m))));
+    out.extend(
+        s.network
+            .iter()
+            .map(|m| format!("in flight: {}", msg_text(m))),
+    );
     out
 }
 
 /// The readable step table of a trace.
 pub fn render(steps: &[(State, Option<Action>)]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:>4}  {}", "step", "action / what changed");
+    let _ = writeln!(out, "{:>4}  action / what changed", "step");
     let mut prev: Option<&State> = None;
     for (k, (state, _)) in steps.iter().enumerate() {
         match prev {

@@ -30,9 +30,16 @@ impl Scenario {
             "not enabled: {action:?}\n{}",
             raft_model::trace::table::state_text(&self.state).join("\n")
         );
-        let next = self.model.step(&self.state, &action).expect("enabled action steps");
-        assert!(self.model.within_bounds(&next), "left the bounds: {action:?}");
-        self.steps.push((std::mem::replace(&mut self.state, next), Some(action)));
+        let next = self
+            .model
+            .step(&self.state, &action)
+            .expect("enabled action steps");
+        assert!(
+            self.model.within_bounds(&next),
+            "left the bounds: {action:?}"
+        );
+        self.steps
+            .push((std::mem::replace(&mut self.state, next), Some(action)));
         self
     }
 
@@ -45,7 +52,10 @@ impl Scenario {
             .iter()
             .filter(|m| m.from == from && m.to == to && kind_of(&m.body) == kind && pred(&m.body))
             .collect();
-        assert!(!found.is_empty(), "no {kind} from s{from} to s{to} in flight");
+        assert!(
+            !found.is_empty(),
+            "no {kind} from s{from} to s{to} in flight"
+        );
         found[0].clone()
     }
 
@@ -58,7 +68,13 @@ impl Scenario {
         self.deliver_if(from, to, kind, |b| b.term() == term)
     }
 
-    pub fn deliver_if(&mut self, from: u8, to: u8, kind: &str, pred: impl Fn(&Body) -> bool) -> &mut Self {
+    pub fn deliver_if(
+        &mut self,
+        from: u8,
+        to: u8,
+        kind: &str,
+        pred: impl Fn(&Body) -> bool,
+    ) -> &mut Self {
         let m = self.find(from, to, kind, pred);
         self.act(Action::Deliver(m))
     }

@@ -135,10 +135,17 @@ fn s5_2_candidate_needs_votes_from_a_majority_of_distinct_servers() {
     c.step(env(2, 1, rvr(1, true))).unwrap(); // duplicate: same voter
     c.step(env(3, 1, rvr(1, false))).unwrap();
     assert_eq!(c.role(), Role::Candidate);
-    assert_eq!(c.status().votes_granted, vec![1, 2], "the tally is a set of voters");
+    assert_eq!(
+        c.status().votes_granted,
+        vec![1, 2],
+        "the tally is a set of voters"
+    );
     c.step(env(4, 1, rvr(1, true))).unwrap();
     assert_eq!(c.role(), Role::Leader);
-    assert!(c.status().votes_granted.is_empty(), "only a candidate has a tally");
+    assert!(
+        c.status().votes_granted.is_empty(),
+        "only a candidate has a tally"
+    );
 }
 
 #[test]
