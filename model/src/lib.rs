@@ -1,21 +1,25 @@
 //! `raft-model`: an exhaustive stateright model of Raft.
 //!
 //! - [`state`]: Figure 2 state, the network, and history variables.
+//! - [`message`]: the four Figure 2 messages and their envelope.
 //! - [`raft`]: the actions and what each does (the protocol).
+//! - [`history`]: the history variables, computed from the states before
+//!   and after each step (shared with conformance).
 //! - [`properties`]: Figure 3 properties, project invariants, sanity checks.
 //! - [`config`]: bounds, fault budgets, the bug catalog and proposed fixes.
 //! - [`symmetry`]: reduction over server identities.
-//! - [`check`]: running the checker with progress and a verdict.
+//! - [`search`]: the stateright adapter and running the checker with
+//!   progress and a verdict.
 //! - [`trace`]: readable step tables and the JSON (ITF) trace format.
 //! - [`replay`]: re-checking a saved trace against a model.
 
-pub mod check;
 pub mod config;
-pub mod events;
+pub mod history;
+pub mod message;
 pub mod properties;
 pub mod raft;
 pub mod replay;
-pub mod spec;
+pub mod search;
 pub mod state;
 pub mod symmetry;
 pub mod trace;

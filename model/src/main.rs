@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 // The checker allocates and frees states at a high rate.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use raft_model::check::{self, Options, Strategy};
 use raft_model::replay::replay;
+use raft_model::search::adapter::Searched;
+use raft_model::search::{self, Options, Strategy};
 use raft_model::trace::{self, table, TraceFile};
 use raft_model::{Bug, Config, Fix, RaftModel};
 use stateright::Model;
@@ -248,7 +249,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
         opts.threads = t as usize;
     }
     if !args.properties.is_empty() {
-        match check::invariant_mask(args.properties.iter().map(String::as_str)) {
+        match search::invariant_mask(args.properties.iter().map(String::as_str)) {
             Ok(mask) => opts.invariants = mask,
             Err(name) => {
                 let known: Vec<&str> = raft_model::properties::INVARIANTS
@@ -262,7 +263,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
             }
         }
     }
-    let outcome = check::check(&config, &opts, &mut std::io::stderr());
+    let outcome = search::check(&config, &opts, &mut std::io::stderr());
 
     if let Some(cx) = &outcome.counterexample {
         println!(
@@ -302,7 +303,7 @@ fn run_check(args: CheckArgs) -> ExitCode {
                 println!("sanity: NOT REACHED: {name} (the search may be vacuous here; raise the bounds)");
             }
         }
-        for name in check::checked_invariants(opts.invariants) {
+        for name in search::checked_invariants(opts.invariants) {
             let status = if outcome.exhaustive {
                 "holds"
             } else {
@@ -355,6 +356,8 @@ fn run_explore(args: ExploreArgs) -> ExitCode {
         config.summary(),
         args.addr
     );
-    RaftModel::new(config).checker().serve(args.addr.as_str());
+    Searched::new(RaftModel::new(config))
+        .checker()
+        .serve(args.addr.as_str());
     ExitCode::SUCCESS
 }

@@ -146,7 +146,7 @@ pub fn current_term_covers_log(state: &State) -> bool {
 
 /// At most one vote per (server, term), even across restarts.
 pub fn one_vote_per_term(state: &State) -> bool {
-    state.servers.iter().all(|s| s.votes_cast.count_ones() <= 1)
+    state.history.votes_cast.iter().all(|v| v.count_ones() <= 1)
 }
 
 /// A leader's match_index is true: every server not in a newer term holds

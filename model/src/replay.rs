@@ -75,14 +75,7 @@ pub fn replay(model: &RaftModel, trace: &TraceFile) -> ReplayReport {
             report.divergence = diverge(k, "the trace has no action for this step".into());
             return report;
         };
-        let mut enabled = Vec::new();
-        model.enabled_actions(&state, &mut enabled);
-        let next = if enabled.contains(action) {
-            model.step(&state, action)
-        } else {
-            None
-        };
-        let Some(next) = next else {
+        let Some(next) = model.next_state(&state, action) else {
             report.divergence = diverge(k, format!("`{}` is not enabled", action_text(action)));
             return report;
         };

@@ -4,6 +4,7 @@
 //! Everything is a small integer. Indices are 1-based as in the paper:
 //! `log[0]` holds index 1, and index 0 (the empty prefix) has term 0.
 
+pub use crate::message::*;
 use serde::{Deserialize, Serialize};
 
 /// A server's identity: `0..servers`.
@@ -44,10 +45,6 @@ pub struct Server {
     /// Leader only (empty otherwise): indexed by server id; the leader's own
     /// slot is unused (it always matches its own last index).
     pub match_index: Vec<Index>,
-    /// History (not protocol state): a bit per candidate this server granted
-    /// a vote to in `current_term`, kept across restarts and bugs. Cleared
-    /// when `current_term` grows, since no vote can be cast in an older term.
-    pub votes_cast: u8,
 }
 
 impl Server {
@@ -61,7 +58,6 @@ impl Server {
             votes_granted: 0,
             next_index: Vec::new(),
             match_index: Vec::new(),
-            votes_cast: 0,
         }
     }
 
@@ -95,68 +91,6 @@ impl Default for Server {
     }
 }
 
-/// The follower's hint in a failed AppendEntries reply, for fast backup
-/// (the XTerm / XIndex / XLen of the 6.824 guide).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ConflictHint {
-    /// Term of the conflicting entry at prev_log_index; None if the log is too short.
-    pub term: Option<Term>,
-    /// First index in the follower's log holding `term` (0 when `term` is None).
-    pub first_index: Index,
-    /// The follower's log length.
-    pub log_len: Index,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Body {
-    RequestVote {
-        term: Term,
-        last_log_index: Index,
-        last_log_term: Term,
-    },
-    RequestVoteReply {
-        term: Term,
-        vote_granted: bool,
-    },
-    AppendEntries {
-        term: Term,
-        prev_log_index: Index,
-        prev_log_term: Term,
-        entries: Vec<Entry>,
-        leader_commit: Index,
-    },
-    AppendEntriesReply {
-        term: Term,
-        success: bool,
-        /// On success: prev_log_index + entries.len() of the request.
-        match_index: Index,
-        /// On a failed consistency check: where the follower's log diverges.
-        hint: Option<ConflictHint>,
-    },
-}
-
-impl Body {
-    pub fn term(&self) -> Term {
-        match *self {
-            Body::RequestVote { term, .. }
-            | Body::RequestVoteReply { term, .. }
-            | Body::AppendEntries { term, .. }
-            | Body::AppendEntriesReply { term, .. } => term,
-        }
-    }
-
-    pub fn is_request(&self) -> bool {
-        matches!(self, Body::RequestVote { .. } | Body::AppendEntries { .. })
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Msg {
-    pub from: ServerId,
-    pub to: ServerId,
-    pub body: Body,
-}
-
 /// An entry some server committed (and so applied), with the lowest term in
 /// which any server committed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -177,7 +111,8 @@ pub struct Faults {
 }
 
 /// History variables: facts about the past that the properties need and
-/// that the protocol state alone cannot show.
+/// that the protocol state alone cannot show. Only `history::observe`
+/// writes them, from the states before and after each step.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct History {
     /// `leaders[t]` has a bit per server ever elected leader in term `t`.
@@ -186,39 +121,17 @@ pub struct History {
     pub commits: Vec<Commit>,
     /// Set when a leader's log changed other than by appending.
     pub leader_log_rewritten: bool,
-}
-
-impl History {
-    /// Records the entries `s` committed above `old_commit`, keeping for
-    /// each the lowest term in which any server committed it.
-    pub fn record_commits(&mut self, s: &Server, old_commit: Index) {
-        for index in old_commit + 1..=s.commit_index {
-            let Some(entry) = s.entry(index) else { break };
-            match self
-                .commits
-                .iter()
-                .position(|c| c.index == index && c.entry == entry)
-            {
-                Some(at) => self.commits[at].term = self.commits[at].term.min(s.current_term),
-                None => {
-                    let c = Commit {
-                        index,
-                        entry,
-                        term: s.current_term,
-                    };
-                    let at = self.commits.partition_point(|x| x < &c);
-                    self.commits.insert(at, c);
-                }
-            }
-        }
-    }
+    /// Per server: a bit per candidate it granted a vote to in its
+    /// `current_term`, kept across restarts and bugs; cleared when the term
+    /// grows, since no vote can be cast in an older term.
+    pub votes_cast: Vec<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct State {
     pub servers: Vec<Server>,
     /// The bag of in-flight messages, kept sorted (a multiset: duplicates repeat).
-    pub network: Vec<Msg>,
+    pub network: Vec<Envelope>,
     pub faults: Faults,
     pub history: History,
 }
@@ -231,18 +144,19 @@ impl State {
             faults: Faults::default(),
             history: History {
                 leaders: vec![0; max_term as usize + 1],
+                votes_cast: vec![0; servers],
                 ..History::default()
             },
         }
     }
 
-    pub fn send(&mut self, msg: Msg) {
+    pub fn send(&mut self, msg: Envelope) {
         let at = self.network.partition_point(|m| m < &msg);
         self.network.insert(at, msg);
     }
 
     /// Removes one copy of `msg`; false if none is in flight.
-    pub fn take(&mut self, msg: &Msg) -> bool {
+    pub fn take(&mut self, msg: &Envelope) -> bool {
         match self.network.binary_search(msg) {
             Ok(at) => {
                 self.network.remove(at);
@@ -253,7 +167,7 @@ impl State {
     }
 
     /// Distinct messages in flight, in order.
-    pub fn distinct_messages(&self) -> impl Iterator<Item = &Msg> {
+    pub fn distinct_messages(&self) -> impl Iterator<Item = &Envelope> {
         self.network
             .iter()
             .enumerate()
@@ -266,9 +180,9 @@ impl State {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Action {
     /// The network delivers one copy of the message to `msg.to`.
-    Deliver(Msg),
+    Deliver(Envelope),
     /// Election timeout at a follower or candidate.
-    Timeout(ServerId),
+    ElectionTimeout(ServerId),
     /// Heartbeat/replicate tick at a leader: AppendEntries to every peer.
     Heartbeat(ServerId),
     /// A client proposes a value at a leader.
@@ -276,7 +190,7 @@ pub enum Action {
     /// The server crashes and restarts: volatile state is lost.
     Restart(ServerId),
     /// The network loses one copy of the message.
-    Drop(Msg),
+    Drop(Envelope),
     /// The network duplicates the message.
-    Duplicate(Msg),
+    Duplicate(Envelope),
 }

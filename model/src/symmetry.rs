@@ -58,20 +58,19 @@ impl State {
                 Server {
                     voted_for: s.voted_for.map(id),
                     votes_granted: bits(s.votes_granted),
-                    votes_cast: bits(s.votes_cast),
                     next_index: permute(&s.next_index),
                     match_index: permute(&s.match_index),
                     ..s.clone()
                 }
             })
             .collect();
-        let mut network: Vec<Msg> = self
+        let mut network: Vec<Envelope> = self
             .network
             .iter()
-            .map(|m| Msg {
+            .map(|m| Envelope {
                 from: id(m.from),
                 to: id(m.to),
-                body: m.body.clone(),
+                msg: m.msg.clone(),
             })
             .collect();
         network.sort();
@@ -81,6 +80,10 @@ impl State {
             faults: self.faults,
             history: History {
                 leaders: self.history.leaders.iter().map(|&b| bits(b)).collect(),
+                votes_cast: order
+                    .iter()
+                    .map(|&old| bits(self.history.votes_cast[old]))
+                    .collect(),
                 ..self.history.clone()
             },
         }

@@ -3,8 +3,8 @@
 
 mod common;
 
-use raft_model::check::{check, check_quietly, invariant_mask, Options, Strategy, Verdict};
 use raft_model::properties::violated;
+use raft_model::search::{check, check_quietly, invariant_mask, Options, Strategy, Verdict};
 use raft_model::{Action, Bug, Config, Fix};
 
 /// Checks `config` breadth-first with symmetry and returns the violated
@@ -54,10 +54,11 @@ fn vote_reset_on_same_term_breaks_election_safety() {
     // The same bug, measured by the Figure 3 property: s2 votes for both
     // candidates of term 1 and both become leader.
     let mut sc = common::Scenario::new(with_bug(Bug::VoteResetOnSameTerm, |c| c.max_in_flight = 8));
-    sc.act(Action::Timeout(0)).act(Action::Timeout(1));
+    sc.act(Action::ElectionTimeout(0))
+        .act(Action::ElectionTimeout(1));
     sc.deliver(0, 2, "RequestVote").deliver(1, 2, "RequestVote");
-    sc.deliver(2, 0, "RequestVoteReply")
-        .deliver(2, 1, "RequestVoteReply");
+    sc.deliver(2, 0, "RequestVoteResponse")
+        .deliver(2, 1, "RequestVoteResponse");
     assert!(
         violated(&sc.state).contains(&"Election Safety"),
         "{:?}",

@@ -3,7 +3,7 @@
 
 mod common;
 
-use raft_model::check::{check_quietly, Strategy, Verdict};
+use raft_model::search::{check_quietly, Strategy, Verdict};
 use raft_model::{Bug, Config};
 
 #[test]
@@ -54,6 +54,6 @@ fn symmetry_keeps_violation_verdicts_and_shortest_lengths() {
     let reduced = check_quietly(&c, Strategy::Bfs, true);
     assert_eq!(plain.verdict, Verdict::Violation);
     assert_eq!(reduced.verdict, Verdict::Violation);
-    let len = |o: &raft_model::check::Outcome| o.counterexample.as_ref().map(|c| c.steps.len());
+    let len = |o: &raft_model::search::Outcome| o.counterexample.as_ref().map(|c| c.steps.len());
     assert_eq!(len(&plain), len(&reduced));
 }

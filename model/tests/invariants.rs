@@ -26,7 +26,7 @@ fn legal() -> State {
     s.servers[0].next_index = vec![3, 3, 2];
     s.servers[0].match_index = vec![0, 2, 1];
     s.servers[0].voted_for = Some(0);
-    s.servers[0].votes_cast = 1;
+    s.history.votes_cast[0] = 1;
     s.servers[1] = server(2, Role::Follower, &[e(1, 1), e(2, 1)], 1);
     s.servers[2] = server(2, Role::Follower, &[e(1, 1)], 0);
     s.history.leaders[1] = 0b010;
@@ -152,7 +152,7 @@ fn current_term_covers_log_fires() {
 #[test]
 fn one_vote_per_term_fires() {
     let mut s = legal();
-    s.servers[1].votes_cast = 0b101;
+    s.history.votes_cast[1] = 0b101;
     assert_eq!(only(&s), vec!["one vote per term"]);
 }
 

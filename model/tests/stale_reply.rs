@@ -9,7 +9,9 @@ mod common;
 
 use common::Scenario;
 use raft_model::properties::violated;
-use raft_model::state::Body;
+use raft_model::state::{
+    AppendEntries, AppendEntriesResponse, Message, RequestVote, RequestVoteResponse,
+};
 use raft_model::{Action, Bug, Config};
 
 /// No faults, room for every message the scenarios leave in flight.
@@ -35,39 +37,41 @@ fn config(servers: u8, max_term: u8, bug: bool) -> Config {
 /// 3 with s3, s4; the stale acknowledgement arrives.
 fn run(bug: bool) -> Scenario {
     let mut sc = Scenario::new(config(5, 4, bug));
-    let has_entries =
-        |b: &Body| matches!(b, Body::AppendEntries { entries, .. } if !entries.is_empty());
+    let has_entries = |b: &Message| matches!(b, Message::AppendEntries(AppendEntries { entries, .. }) if !entries.is_empty());
     // Term 1: s0 elected by s2, s3.
-    sc.act(Action::Timeout(0));
+    sc.act(Action::ElectionTimeout(0));
     sc.deliver_term(0, 2, "RequestVote", 1)
         .deliver_term(0, 3, "RequestVote", 1);
-    sc.deliver_term(2, 0, "RequestVoteReply", 1)
-        .deliver_term(3, 0, "RequestVoteReply", 1);
+    sc.deliver_term(2, 0, "RequestVoteResponse", 1)
+        .deliver_term(3, 0, "RequestVoteResponse", 1);
     sc.act(Action::Propose(0, 1)).act(Action::Propose(0, 1));
     sc.act(Action::Heartbeat(0));
     // s1 acknowledges both entries; the reply stays in flight.
     sc.deliver_if(0, 1, "AppendEntries", has_entries);
     // Term 2: s2 elected by s3, s4 (both still empty).
-    sc.act(Action::Timeout(2));
+    sc.act(Action::ElectionTimeout(2));
     sc.deliver_term(2, 3, "RequestVote", 2)
         .deliver_term(2, 4, "RequestVote", 2);
-    sc.deliver_term(3, 2, "RequestVoteReply", 2)
-        .deliver_term(4, 2, "RequestVoteReply", 2);
+    sc.deliver_term(3, 2, "RequestVoteResponse", 2)
+        .deliver_term(4, 2, "RequestVoteResponse", 2);
     sc.act(Action::Propose(2, 1)).act(Action::Heartbeat(2));
     // s0 steps down and its term-1 entries are overwritten.
     sc.deliver_if(2, 0, "AppendEntries", has_entries);
     // Term 3: s0 elected by s3, s4.
-    sc.act(Action::Timeout(0));
+    sc.act(Action::ElectionTimeout(0));
     sc.deliver_term(0, 3, "RequestVote", 3)
         .deliver_term(0, 4, "RequestVote", 3);
-    sc.deliver_term(3, 0, "RequestVoteReply", 3)
-        .deliver_term(4, 0, "RequestVoteReply", 3);
+    sc.deliver_term(3, 0, "RequestVoteResponse", 3)
+        .deliver_term(4, 0, "RequestVoteResponse", 3);
     sc.act(Action::Propose(0, 1));
     // The stale term-1 acknowledgement from s1 arrives: s0 now believes s1
     // holds its (rewritten) first two entries.
     assert!(violated(&sc.state).is_empty(), "{:?}", violated(&sc.state));
-    sc.deliver_if(1, 0, "AppendEntriesReply", |b| {
-        matches!(b, Body::AppendEntriesReply { term: 1, .. })
+    sc.deliver_if(1, 0, "AppendEntriesResponse", |b| {
+        matches!(
+            b,
+            Message::AppendEntriesResponse(AppendEntriesResponse { term: 1, .. })
+        )
     });
     assert_eq!(
         violated(&sc.state).is_empty(),
@@ -80,35 +84,38 @@ fn run(bug: bool) -> Scenario {
     sc.deliver_if(0, 3, "AppendEntries", |b| {
         matches!(
             b,
-            Body::AppendEntries {
+            Message::AppendEntries(AppendEntries {
                 term: 3,
                 prev_log_index: 1,
                 ..
-            }
+            })
         )
     });
-    sc.deliver_if(3, 0, "AppendEntriesReply", |b| {
-        matches!(b, Body::AppendEntriesReply { success: false, .. })
+    sc.deliver_if(3, 0, "AppendEntriesResponse", |b| {
+        matches!(
+            b,
+            Message::AppendEntriesResponse(AppendEntriesResponse { success: false, .. })
+        )
     });
     sc.act(Action::Heartbeat(0));
     sc.deliver_if(0, 3, "AppendEntries", |b| {
         matches!(
             b,
-            Body::AppendEntries {
+            Message::AppendEntries(AppendEntries {
                 term: 3,
                 prev_log_index: 0,
                 ..
-            }
+            })
         )
     });
-    sc.deliver_if(3, 0, "AppendEntriesReply", |b| {
+    sc.deliver_if(3, 0, "AppendEntriesResponse", |b| {
         matches!(
             b,
-            Body::AppendEntriesReply {
+            Message::AppendEntriesResponse(AppendEntriesResponse {
                 success: true,
                 term: 3,
                 ..
-            }
+            })
         )
     });
     sc
@@ -121,20 +128,26 @@ fn stale_acknowledgement_commits_an_unreplicated_entry_and_a_later_leader_lacks_
     assert_eq!(sc.state.servers[0].commit_index, 2);
     // Term 4: s2 steps down, then wins with s1 and s4, which lack the entry.
     sc.deliver_if(0, 2, "RequestVote", |b| {
-        matches!(b, Body::RequestVote { term: 3, .. })
+        matches!(b, Message::RequestVote(RequestVote { term: 3, .. }))
     });
-    sc.act(Action::Timeout(2));
+    sc.act(Action::ElectionTimeout(2));
     sc.deliver_if(2, 1, "RequestVote", |b| {
-        matches!(b, Body::RequestVote { term: 4, .. })
+        matches!(b, Message::RequestVote(RequestVote { term: 4, .. }))
     });
     sc.deliver_if(2, 4, "RequestVote", |b| {
-        matches!(b, Body::RequestVote { term: 4, .. })
+        matches!(b, Message::RequestVote(RequestVote { term: 4, .. }))
     });
-    sc.deliver_if(1, 2, "RequestVoteReply", |b| {
-        matches!(b, Body::RequestVoteReply { term: 4, .. })
+    sc.deliver_if(1, 2, "RequestVoteResponse", |b| {
+        matches!(
+            b,
+            Message::RequestVoteResponse(RequestVoteResponse { term: 4, .. })
+        )
     });
-    sc.deliver_if(4, 2, "RequestVoteReply", |b| {
-        matches!(b, Body::RequestVoteReply { term: 4, .. })
+    sc.deliver_if(4, 2, "RequestVoteResponse", |b| {
+        matches!(
+            b,
+            Message::RequestVoteResponse(RequestVoteResponse { term: 4, .. })
+        )
     });
     assert!(
         violated(&sc.state).contains(&"Leader Completeness"),
@@ -143,11 +156,11 @@ fn stale_acknowledgement_commits_an_unreplicated_entry_and_a_later_leader_lacks_
     );
 }
 
-fn has_entries(b: &Body) -> bool {
-    matches!(b, Body::AppendEntries { entries, .. } if !entries.is_empty())
+fn has_entries(b: &Message) -> bool {
+    matches!(b, Message::AppendEntries(AppendEntries { entries, .. }) if !entries.is_empty())
 }
 
-fn term_is(kind_term: u8) -> impl Fn(&Body) -> bool {
+fn term_is(kind_term: u8) -> impl Fn(&Message) -> bool {
     move |b| b.term() == kind_term
 }
 
@@ -158,44 +171,43 @@ fn term_is(kind_term: u8) -> impl Fn(&Body) -> bool {
 /// arrives. Returns the scenario just before it does.
 fn three_servers(bug: bool) -> Scenario {
     let mut sc = Scenario::new(config(3, 5, bug));
-    let reply_of =
-        |t: u8| move |b: &Body| matches!(b, Body::AppendEntriesReply { term, .. } if *term == t);
+    let reply_of = |t: u8| move |b: &Message| matches!(b, Message::AppendEntriesResponse(AppendEntriesResponse { term, .. }) if *term == t);
     // Term 1: s0 elected by s1; appends (1,1).
-    sc.act(Action::Timeout(0));
+    sc.act(Action::ElectionTimeout(0));
     sc.deliver_term(0, 1, "RequestVote", 1)
-        .deliver_term(1, 0, "RequestVoteReply", 1);
+        .deliver_term(1, 0, "RequestVoteResponse", 1);
     sc.act(Action::Propose(0, 1));
     // Term 2: s2 learns term 1, times out, is elected by s1 (still empty); appends (2,1).
     sc.deliver_term(0, 2, "RequestVote", 1);
-    sc.act(Action::Timeout(2));
+    sc.act(Action::ElectionTimeout(2));
     sc.deliver_term(2, 1, "RequestVote", 2)
-        .deliver_term(1, 2, "RequestVoteReply", 2);
+        .deliver_term(1, 2, "RequestVoteResponse", 2);
     sc.act(Action::Propose(2, 1));
     // Term 3: s0 steps down, is elected by s1, backs up and replicates (1,1).
     sc.deliver_term(2, 0, "RequestVote", 2);
-    sc.act(Action::Timeout(0));
+    sc.act(Action::ElectionTimeout(0));
     sc.deliver_term(0, 1, "RequestVote", 3)
-        .deliver_term(1, 0, "RequestVoteReply", 3);
+        .deliver_term(1, 0, "RequestVoteResponse", 3);
     sc.deliver_if(0, 1, "AppendEntries", term_is(3));
-    sc.deliver_if(1, 0, "AppendEntriesReply", reply_of(3));
+    sc.deliver_if(1, 0, "AppendEntriesResponse", reply_of(3));
     sc.act(Action::Heartbeat(0));
     sc.deliver_if(0, 1, "AppendEntries", |b| b.term() == 3 && has_entries(b));
     // s1's acknowledgement of index 1 (term 3) stays in flight; s0 appends (3,1).
     sc.act(Action::Propose(0, 1));
     // Term 4: s2 steps down, is elected by s1 (last term 2 > 1), rewrites s1.
     sc.deliver_term(0, 2, "RequestVote", 3);
-    sc.act(Action::Timeout(2));
+    sc.act(Action::ElectionTimeout(2));
     sc.deliver_term(2, 1, "RequestVote", 4)
-        .deliver_term(1, 2, "RequestVoteReply", 4);
+        .deliver_term(1, 2, "RequestVoteResponse", 4);
     sc.deliver_if(2, 1, "AppendEntries", term_is(4));
-    sc.deliver_if(1, 2, "AppendEntriesReply", reply_of(4));
+    sc.deliver_if(1, 2, "AppendEntriesResponse", reply_of(4));
     sc.act(Action::Heartbeat(2));
     sc.deliver_if(2, 1, "AppendEntries", |b| b.term() == 4 && has_entries(b));
     // Term 5: s0 steps down, is elected by s1 (last term 3 > 2).
     sc.deliver_term(2, 0, "RequestVote", 4);
-    sc.act(Action::Timeout(0));
+    sc.act(Action::ElectionTimeout(0));
     sc.deliver_term(0, 1, "RequestVote", 5)
-        .deliver_term(1, 0, "RequestVoteReply", 5);
+        .deliver_term(1, 0, "RequestVoteResponse", 5);
     assert_eq!(
         sc.state.servers[1].log,
         vec![raft_model::state::Entry { term: 2, value: 1 }]
@@ -207,7 +219,7 @@ fn three_servers(bug: bool) -> Scenario {
 #[test]
 fn with_three_servers_a_stale_acknowledgement_is_false_after_five_terms() {
     let mut sc = three_servers(true);
-    sc.deliver_if(1, 0, "AppendEntriesReply", |b| b.term() == 3);
+    sc.deliver_if(1, 0, "AppendEntriesResponse", |b| b.term() == 3);
     assert_eq!(sc.state.servers[0].match_index[1], 1);
     assert_eq!(violated(&sc.state), vec!["match_index is accurate"]);
     assert_eq!(sc.steps.len(), 31);
@@ -216,7 +228,7 @@ fn with_three_servers_a_stale_acknowledgement_is_false_after_five_terms() {
 #[test]
 fn with_three_servers_the_correct_leader_ignores_the_stale_acknowledgement() {
     let mut sc = three_servers(false);
-    sc.deliver_if(1, 0, "AppendEntriesReply", |b| b.term() == 3);
+    sc.deliver_if(1, 0, "AppendEntriesResponse", |b| b.term() == 3);
     assert_eq!(sc.state.servers[0].match_index[1], 0);
     assert!(violated(&sc.state).is_empty());
 }

@@ -5,9 +5,9 @@
 mod common;
 
 use proptest::prelude::*;
-use raft_model::check::{check_quietly, Strategy};
 use raft_model::properties::violated;
 use raft_model::replay::replay;
+use raft_model::search::{check_quietly, Strategy};
 use raft_model::trace::itf::{from_json, to_json};
 use raft_model::trace::{TraceError, TraceFile};
 use raft_model::{Action, Bug, Config, RaftModel, State};
@@ -22,12 +22,12 @@ fn walk(config: &Config, seed: u64, len: usize) -> Vec<(State, Option<Action>)> 
     let mut steps = Vec::new();
     for _ in 0..len {
         let mut actions = Vec::new();
-        model.enabled_actions(&state, &mut actions);
+        model.actions(&state, &mut actions);
         let successors: Vec<(Action, State)> = actions
             .into_iter()
             .filter_map(|a| {
                 model
-                    .step(&state, &a)
+                    .next_state(&state, &a)
                     .filter(|n| model.within_bounds(n))
                     .map(|n| (a, n))
             })
@@ -208,7 +208,7 @@ fn bad_files_get_errors_naming_line_and_field() {
     }
     // An unknown action.
     let bad = json.replacen(
-        "\"mbt::actionTaken\": \"timeout\"",
+        "\"mbt::actionTaken\": \"election_timeout\"",
         "\"mbt::actionTaken\": \"teleport\"",
         1,
     );
@@ -217,4 +217,43 @@ fn bad_files_get_errors_naming_line_and_field() {
         err.to_string().contains("unknown action `teleport`"),
         "{err}"
     );
+}
+
+#[test]
+fn schema_1_files_with_the_old_message_and_action_names_still_read() {
+    let config = Config {
+        max_in_flight: 8,
+        ..Config::default()
+    };
+    let trace = trace_of(config.clone(), walk(&config, 7, 40));
+    let json = to_json(&trace);
+    assert!(json.contains("AppendEntriesResponse") && json.contains("election_timeout"));
+    // Schema 1 named the message `body`, the responses `...Reply`, the
+    // conflict hint `hint` and the election timeout `timeout`.
+    let old = rename_envelope_msg_to_body(&json)
+        .replace("\"schema_version\": \"2\"", "\"schema_version\": \"1\"")
+        .replace("RequestVoteResponse", "RequestVoteReply")
+        .replace("AppendEntriesResponse", "AppendEntriesReply")
+        .replace("\"conflict\":", "\"hint\":")
+        .replace("\"election_timeout\"", "\"timeout\"");
+    assert_ne!(old, json);
+    assert_eq!(from_json(&old).expect("schema 1 reads"), trace);
+    let future = json.replace("\"schema_version\": \"2\"", "\"schema_version\": \"9\"");
+    let err = from_json(&future).expect_err("unknown schema");
+    assert!(err.to_string().contains("schema_version"), "{err}");
+}
+
+/// `"msg": {` of an envelope (not the `msg` pick, an option) becomes `"body": {`.
+fn rename_envelope_msg_to_body(json: &str) -> String {
+    let mut out = String::new();
+    let mut rest = json;
+    while let Some(at) = rest.find("\"msg\": {") {
+        let after = &rest[at + 8..];
+        let tag = after.split("\"tag\": \"").nth(1).unwrap_or("");
+        let is_option = tag.starts_with("Some") || tag.starts_with("None");
+        out.push_str(&rest[..at]);
+        out.push_str(if is_option { "\"msg\": {" } else { "\"body\": {" });
+        rest = after;
+    }
+    out + rest
 }

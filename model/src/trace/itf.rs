@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
+/// Older schemas this version still reads (schema 1 used other message and
+/// action names, accepted as aliases).
+const READABLE_SCHEMAS: [&str; 2] = ["1", "2"];
 pub const FORMAT_DESCRIPTION: &str = "https://apalache-mc.org/docs/adr/015adr-trace.html";
 
 /// A trace as the rest of the crate sees it.
@@ -177,33 +180,26 @@ struct ItfServer {
 struct ItfMsg {
     from: u8,
     to: u8,
-    body: ItfBody,
+    /// Schema 1 called this `body`.
+    #[serde(alias = "body")]
+    msg: ItfMessage,
 }
 
+/// Schema 1 named the responses `...Reply` and the conflict hint `hint`.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "tag", content = "value")]
-enum ItfBody {
-    RequestVote {
-        term: u8,
-        last_log_index: u8,
-        last_log_term: u8,
-    },
-    RequestVoteReply {
-        term: u8,
-        vote_granted: bool,
-    },
-    AppendEntries {
-        term: u8,
-        prev_log_index: u8,
-        prev_log_term: u8,
-        entries: Vec<m::Entry>,
-        leader_commit: u8,
-    },
-    AppendEntriesReply {
+enum ItfMessage {
+    RequestVote(m::RequestVote),
+    #[serde(alias = "RequestVoteReply")]
+    RequestVoteResponse(m::RequestVoteResponse),
+    AppendEntries(m::AppendEntries),
+    #[serde(alias = "AppendEntriesReply")]
+    AppendEntriesResponse {
         term: u8,
         success: bool,
         match_index: u8,
-        hint: QOption<ItfHint>,
+        #[serde(alias = "hint")]
+        conflict: QOption<ItfHint>,
     },
 }
 
@@ -244,45 +240,18 @@ fn set_to_bits(s: &Set<u8>, path: &str) -> Result<u8, TraceError> {
     })
 }
 
-impl From<&m::Msg> for ItfMsg {
-    fn from(msg: &m::Msg) -> Self {
-        let body = match &msg.body {
-            m::Body::RequestVote {
-                term,
-                last_log_index,
-                last_log_term,
-            } => ItfBody::RequestVote {
-                term: *term,
-                last_log_index: *last_log_index,
-                last_log_term: *last_log_term,
-            },
-            m::Body::RequestVoteReply { term, vote_granted } => ItfBody::RequestVoteReply {
-                term: *term,
-                vote_granted: *vote_granted,
-            },
-            m::Body::AppendEntries {
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            } => ItfBody::AppendEntries {
-                term: *term,
-                prev_log_index: *prev_log_index,
-                prev_log_term: *prev_log_term,
-                entries: entries.clone(),
-                leader_commit: *leader_commit,
-            },
-            m::Body::AppendEntriesReply {
-                term,
-                success,
-                match_index,
-                hint,
-            } => ItfBody::AppendEntriesReply {
-                term: *term,
-                success: *success,
-                match_index: *match_index,
-                hint: hint
+impl From<&m::Envelope> for ItfMsg {
+    fn from(env: &m::Envelope) -> Self {
+        let msg = match &env.msg {
+            m::Message::RequestVote(rv) => ItfMessage::RequestVote(*rv),
+            m::Message::RequestVoteResponse(r) => ItfMessage::RequestVoteResponse(*r),
+            m::Message::AppendEntries(ae) => ItfMessage::AppendEntries(ae.clone()),
+            m::Message::AppendEntriesResponse(r) => ItfMessage::AppendEntriesResponse {
+                term: r.term,
+                success: r.success,
+                match_index: r.match_index,
+                conflict: r
+                    .conflict
                     .map(|h| ItfHint {
                         term: h.term.into(),
                         first_index: h.first_index,
@@ -292,61 +261,39 @@ impl From<&m::Msg> for ItfMsg {
             },
         };
         ItfMsg {
-            from: msg.from,
-            to: msg.to,
-            body,
+            from: env.from,
+            to: env.to,
+            msg,
         }
     }
 }
 
-impl From<ItfMsg> for m::Msg {
-    fn from(msg: ItfMsg) -> Self {
-        let body = match msg.body {
-            ItfBody::RequestVote {
-                term,
-                last_log_index,
-                last_log_term,
-            } => m::Body::RequestVote {
-                term,
-                last_log_index,
-                last_log_term,
-            },
-            ItfBody::RequestVoteReply { term, vote_granted } => {
-                m::Body::RequestVoteReply { term, vote_granted }
-            }
-            ItfBody::AppendEntries {
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            } => m::Body::AppendEntries {
-                term,
-                prev_log_index,
-                prev_log_term,
-                entries,
-                leader_commit,
-            },
-            ItfBody::AppendEntriesReply {
+impl From<ItfMsg> for m::Envelope {
+    fn from(env: ItfMsg) -> Self {
+        let msg = match env.msg {
+            ItfMessage::RequestVote(rv) => m::Message::RequestVote(rv),
+            ItfMessage::RequestVoteResponse(r) => m::Message::RequestVoteResponse(r),
+            ItfMessage::AppendEntries(ae) => m::Message::AppendEntries(ae),
+            ItfMessage::AppendEntriesResponse {
                 term,
                 success,
                 match_index,
-                hint,
-            } => m::Body::AppendEntriesReply {
+                conflict,
+            } => m::Message::AppendEntriesResponse(m::AppendEntriesResponse {
                 term,
                 success,
                 match_index,
-                hint: Option::from(hint).map(|h: ItfHint| m::ConflictHint {
+                conflict: Option::from(conflict).map(|h: ItfHint| m::ConflictHint {
                     term: h.term.into(),
                     first_index: h.first_index,
                     log_len: h.log_len,
                 }),
-            },
+            }),
         };
-        m::Msg {
-            from: msg.from,
-            to: msg.to,
-            body,
+        m::Envelope {
+            from: env.from,
+            to: env.to,
+            msg,
         }
     }
 }
@@ -361,14 +308,14 @@ fn encode_action(a: Option<&Action>) -> (String, Picks) {
         server: Some(i).into(),
         ..none()
     };
-    let msg = |m: &m::Msg| Picks {
+    let msg = |m: &m::Envelope| Picks {
         msg: Some(ItfMsg::from(m)).into(),
         ..none()
     };
     match a {
         None => ("init".into(), none()),
         Some(Action::Deliver(m)) => ("deliver".into(), msg(m)),
-        Some(Action::Timeout(i)) => ("timeout".into(), server(*i)),
+        Some(Action::ElectionTimeout(i)) => ("election_timeout".into(), server(*i)),
         Some(Action::Heartbeat(i)) => ("heartbeat".into(), server(*i)),
         Some(Action::Propose(i, v)) => (
             "propose".into(),
@@ -393,13 +340,14 @@ fn decode_action(name: &str, picks: Picks, at: usize) -> Result<Option<Action>, 
     };
     let server: Option<u8> = picks.server.into();
     let value: Option<u8> = picks.value.into();
-    let msg: Option<m::Msg> = Option::<ItfMsg>::from(picks.msg).map(Into::into);
+    let msg: Option<m::Envelope> = Option::<ItfMsg>::from(picks.msg).map(Into::into);
     let server = || server.ok_or_else(|| missing("server"));
     let msg = || msg.clone().ok_or_else(|| missing("msg"));
     Ok(Some(match name {
         "init" => return Ok(None),
         "deliver" => Action::Deliver(msg()?),
-        "timeout" => Action::Timeout(server()?),
+        // Schema 1 called it `timeout`.
+        "election_timeout" | "timeout" => Action::ElectionTimeout(server()?),
         "heartbeat" => Action::Heartbeat(server()?),
         "propose" => Action::Propose(server()?, value.ok_or_else(|| missing("value"))?),
         "restart" => Action::Restart(server()?),
@@ -407,7 +355,7 @@ fn decode_action(name: &str, picks: Picks, at: usize) -> Result<Option<Action>, 
         "duplicate" => Action::Duplicate(msg()?),
         other => {
             return Err(TraceError::Schema(format!(
-                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, timeout, heartbeat, propose, restart, drop, duplicate)"
+                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, election_timeout, heartbeat, propose, restart, drop, duplicate)"
             )))
         }
     }))
@@ -433,7 +381,7 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
                 votes_granted: bits_to_set(x.votes_granted),
                 next_index: x.next_index.clone(),
                 match_index: x.match_index.clone(),
-                votes_cast: bits_to_set(x.votes_cast),
+                votes_cast: bits_to_set(s.history.votes_cast.get(i).copied().unwrap_or(0)),
             })
             .collect(),
         network: s.network.iter().map(ItfMsg::from).collect(),
@@ -451,6 +399,7 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
 fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), TraceError> {
     let action = decode_action(&st.action_taken, st.picks, at)?;
     let mut servers = Vec::new();
+    let mut votes_cast = Vec::new();
     for (i, x) in st.servers.into_iter().enumerate() {
         if x.id as usize != i {
             return Err(TraceError::Schema(format!(
@@ -468,10 +417,10 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             votes_granted: set_to_bits(&x.votes_granted, &format!("{p}.votes_granted"))?,
             next_index: x.next_index,
             match_index: x.match_index,
-            votes_cast: set_to_bits(&x.votes_cast, &format!("{p}.votes_cast"))?,
         });
+        votes_cast.push(set_to_bits(&x.votes_cast, &format!("{p}.votes_cast"))?);
     }
-    let mut network: Vec<m::Msg> = st.network.into_iter().map(Into::into).collect();
+    let mut network: Vec<m::Envelope> = st.network.into_iter().map(Into::into).collect();
     network.sort();
     let mut leaders = Vec::new();
     for (t, set) in st.history.leaders.iter().enumerate() {
@@ -490,6 +439,7 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             leaders,
             commits,
             leader_log_rewritten: st.history.leader_log_rewritten,
+            votes_cast,
         },
     };
     Ok((state, action))
@@ -553,9 +503,10 @@ pub fn from_json(text: &str) -> Result<TraceFile, TraceError> {
                 .to_string(),
         }
     })?;
-    if doc.meta.schema_version != SCHEMA_VERSION {
+    if !READABLE_SCHEMAS.contains(&doc.meta.schema_version.as_str()) {
         return Err(TraceError::Schema(format!(
-            "#meta.schema_version: this raft-model reads schema {SCHEMA_VERSION}, the file has {}",
+            "#meta.schema_version: this raft-model reads schemas {}, the file has {}",
+            READABLE_SCHEMAS.join(" and "),
             doc.meta.schema_version
         )));
     }

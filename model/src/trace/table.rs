@@ -15,37 +15,33 @@ pub fn log_text(log: &[Entry]) -> String {
     format!("[{}]", entries.join(" "))
 }
 
-pub fn body_text(b: &Body) -> String {
-    match b {
-        Body::RequestVote {
-            term,
-            last_log_index,
-            last_log_term,
-        } => format!("RequestVote(term={term} last_log_index={last_log_index} last_log_term={last_log_term})"),
-        Body::RequestVoteReply { term, vote_granted } => {
-            format!("RequestVoteReply(term={term} vote_granted={vote_granted})")
-        }
-        Body::AppendEntries {
-            term,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-        } => format!(
-            "AppendEntries(term={term} prev_log_index={prev_log_index} prev_log_term={prev_log_term} entries={} leader_commit={leader_commit})",
-            log_text(entries)
+pub fn message_text(m: &Message) -> String {
+    match m {
+        Message::RequestVote(rv) => format!(
+            "RequestVote(term={} last_log_index={} last_log_term={})",
+            rv.term, rv.last_log_index, rv.last_log_term
         ),
-        Body::AppendEntriesReply {
-            term,
-            success,
-            match_index,
-            hint,
-        } => {
-            let mut s = format!("AppendEntriesReply(term={term} success={success} match_index={match_index}");
-            if let Some(h) = hint {
+        Message::RequestVoteResponse(r) => format!(
+            "RequestVoteResponse(term={} vote_granted={})",
+            r.term, r.vote_granted
+        ),
+        Message::AppendEntries(ae) => format!(
+            "AppendEntries(term={} prev_log_index={} prev_log_term={} entries={} leader_commit={})",
+            ae.term,
+            ae.prev_log_index,
+            ae.prev_log_term,
+            log_text(&ae.entries),
+            ae.leader_commit
+        ),
+        Message::AppendEntriesResponse(r) => {
+            let mut s = format!(
+                "AppendEntriesResponse(term={} success={} match_index={}",
+                r.term, r.success, r.match_index
+            );
+            if let Some(h) = r.conflict {
                 let _ = write!(
                     s,
-                    " hint=(term={} first_index={} log_len={})",
+                    " conflict=(term={} first_index={} log_len={})",
                     opt(h.term),
                     h.first_index,
                     h.log_len
@@ -56,26 +52,25 @@ pub fn body_text(b: &Body) -> String {
     }
 }
 
-pub fn msg_text(m: &Msg) -> String {
-    format!("s{}->s{} {}", m.from, m.to, body_text(&m.body))
+pub fn envelope_text(m: &Envelope) -> String {
+    format!("s{}->s{} {}", m.from, m.to, message_text(&m.msg))
 }
 
 pub fn action_text(a: &Action) -> String {
     match a {
-        Action::Deliver(m) => format!("deliver {}", msg_text(m)),
-        Action::Timeout(i) => format!("election timeout at s{i}"),
+        Action::Deliver(m) => format!("deliver {}", envelope_text(m)),
+        Action::ElectionTimeout(i) => format!("election timeout at s{i}"),
         Action::Heartbeat(i) => format!("heartbeat at leader s{i}"),
         Action::Propose(i, v) => format!("client proposes {v} at s{i}"),
         Action::Restart(i) => format!("restart s{i}"),
-        Action::Drop(m) => format!("network drops {}", msg_text(m)),
-        Action::Duplicate(m) => format!("network duplicates {}", msg_text(m)),
+        Action::Drop(m) => format!("network drops {}", envelope_text(m)),
+        Action::Duplicate(m) => format!("network duplicates {}", envelope_text(m)),
     }
 }
 
-/// Each field of a server (Figure 2 state, then the `votes_cast` history),
-/// rendered for diffs. The model's step table and conformance's
-/// model-versus-core diff both read this list.
-pub fn server_fields(s: &Server) -> [(&'static str, String); 9] {
+/// Each Figure 2 field of a server, rendered for diffs. The model's step
+/// table and conformance's model-versus-core diff both read this list.
+pub fn server_fields(s: &Server) -> [(&'static str, String); 8] {
     [
         ("current_term", s.current_term.to_string()),
         ("role", format!("{:?}", s.role)),
@@ -85,7 +80,6 @@ pub fn server_fields(s: &Server) -> [(&'static str, String); 9] {
         ("votes_granted", bits_text(s.votes_granted)),
         ("next_index", format!("{:?}", s.next_index)),
         ("match_index", format!("{:?}", s.match_index)),
-        ("votes_cast", bits_text(s.votes_cast)),
     ]
 }
 
@@ -93,11 +87,10 @@ pub fn server_fields(s: &Server) -> [(&'static str, String); 9] {
 pub fn state_diff(a: &State, b: &State) -> Vec<String> {
     let mut out = Vec::new();
     for (i, (x, y)) in a.servers.iter().zip(&b.servers).enumerate() {
-        // votes_cast mirrors voted_for in a correct model: leave it out of tables.
         let f: Vec<String> = server_fields(x)
             .into_iter()
             .zip(server_fields(y))
-            .filter(|((name, before), (_, after))| *name != "votes_cast" && before != after)
+            .filter(|((_, before), (_, after))| before != after)
             .map(|((name, before), (_, after))| format!("{name} {before} -> {after}"))
             .collect();
         if !f.is_empty() {
@@ -105,10 +98,10 @@ pub fn state_diff(a: &State, b: &State) -> Vec<String> {
         }
     }
     for m in multiset_minus(&b.network, &a.network) {
-        out.push(format!("+ {}", msg_text(m)));
+        out.push(format!("+ {}", envelope_text(m)));
     }
     for m in multiset_minus(&a.network, &b.network) {
-        out.push(format!("- {}", msg_text(m)));
+        out.push(format!("- {}", envelope_text(m)));
     }
     for (t, (x, y)) in a.history.leaders.iter().zip(&b.history.leaders).enumerate() {
         if x != y {
@@ -141,7 +134,7 @@ fn bits_text(b: u8) -> String {
 }
 
 /// Elements of sorted multiset `a` not matched in sorted multiset `b`.
-pub fn multiset_minus<'a>(a: &'a [Msg], b: &[Msg]) -> Vec<&'a Msg> {
+pub fn multiset_minus<'a>(a: &'a [Envelope], b: &[Envelope]) -> Vec<&'a Envelope> {
     let mut out = Vec::new();
     let mut j = 0;
     for m in a {
@@ -177,7 +170,7 @@ pub fn state_text(s: &State) -> Vec<String> {
     out.extend(
         s.network
             .iter()
-            .map(|m| format!("in flight: {}", msg_text(m))),
+            .map(|m| format!("in flight: {}", envelope_text(m))),
     );
     out
 }

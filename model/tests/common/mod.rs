@@ -1,7 +1,7 @@
 //! Helpers shared by the model's integration tests.
 #![allow(dead_code)]
 
-use raft_model::state::{Body, Msg};
+use raft_model::state::{Envelope, Message};
 use raft_model::{Action, Config, RaftModel, State};
 
 /// Drives the model through hand-picked actions, asserting each is enabled.
@@ -23,16 +23,14 @@ impl Scenario {
     }
 
     pub fn act(&mut self, action: Action) -> &mut Self {
-        let mut enabled = Vec::new();
-        self.model.enabled_actions(&self.state, &mut enabled);
         assert!(
-            enabled.contains(&action),
+            self.model.enabled(&self.state, &action),
             "not enabled: {action:?}\n{}",
             raft_model::trace::table::state_text(&self.state).join("\n")
         );
         let next = self
             .model
-            .step(&self.state, &action)
+            .next_state(&self.state, &action)
             .expect("enabled action steps");
         assert!(
             self.model.within_bounds(&next),
@@ -45,12 +43,12 @@ impl Scenario {
 
     /// The one in-flight message from `from` to `to` whose kind is `kind`
     /// and that satisfies `pred`.
-    pub fn find(&self, from: u8, to: u8, kind: &str, pred: impl Fn(&Body) -> bool) -> Msg {
-        let found: Vec<&Msg> = self
+    pub fn find(&self, from: u8, to: u8, kind: &str, pred: impl Fn(&Message) -> bool) -> Envelope {
+        let found: Vec<&Envelope> = self
             .state
             .network
             .iter()
-            .filter(|m| m.from == from && m.to == to && kind_of(&m.body) == kind && pred(&m.body))
+            .filter(|m| m.from == from && m.to == to && m.msg.kind() == kind && pred(&m.msg))
             .collect();
         assert!(
             !found.is_empty(),
@@ -73,7 +71,7 @@ impl Scenario {
         from: u8,
         to: u8,
         kind: &str,
-        pred: impl Fn(&Body) -> bool,
+        pred: impl Fn(&Message) -> bool,
     ) -> &mut Self {
         let m = self.find(from, to, kind, pred);
         self.act(Action::Deliver(m))
@@ -84,15 +82,6 @@ impl Scenario {
         let mut p = self.steps.clone();
         p.push((self.state.clone(), None));
         p
-    }
-}
-
-pub fn kind_of(b: &Body) -> &'static str {
-    match b {
-        Body::RequestVote { .. } => "RequestVote",
-        Body::RequestVoteReply { .. } => "RequestVoteReply",
-        Body::AppendEntries { .. } => "AppendEntries",
-        Body::AppendEntriesReply { .. } => "AppendEntriesReply",
     }
 }
 

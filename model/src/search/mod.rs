@@ -1,5 +1,8 @@
 //! Running the checker: search strategy, progress lines, and an honest verdict.
 //!
+//! - `adapter`: the model as a stateright `Model`, with the search's own
+//!   controls (stop, canonical successors, first-failure reporting, events).
+//!
 //! stateright 0.31 has traps this module steps around:
 //! - BFS ignores `.symmetry()`: symmetry is only ever used with DFS.
 //! - DFS with `target_max_depth` is incomplete: no depth bound is ever set;
@@ -7,12 +10,15 @@
 //! - A run stopped by a timeout or state cap still "passes": a run that hit
 //!   either limit is reported as incomplete, never as a proof.
 
+pub mod adapter;
+
 use crate::config::Config;
-use crate::events::Event;
+use crate::history::Event;
 use crate::properties::{INVARIANTS, SANITY};
 use crate::raft::RaftModel;
 use crate::state::{Action, State};
 use crate::symmetry::symmetric;
+use adapter::Searched;
 use stateright::{Checker, HasDiscoveries, Model};
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -238,7 +244,7 @@ fn run(
     opts: &Options,
     progress: &mut dyn Write,
 ) -> Phase {
-    let mut model = RaftModel::new(config.clone());
+    let mut model = Searched::new(RaftModel::new(config.clone()));
     model.canonical = matches!(search, Search::Bfs { symmetry: true });
     model.only_invariants(opts.invariants);
     // No stateright timeout or state target: a single-threaded DFS never
@@ -267,9 +273,9 @@ fn decanonicalize(config: &Config, path: Path) -> Path {
     let mut out = Vec::with_capacity(path.len());
     for (target, _) in path.iter().skip(1) {
         let mut actions = Vec::new();
-        model.enabled_actions(&real, &mut actions);
+        model.actions(&real, &mut actions);
         let found = actions.into_iter().find_map(|a| {
-            let next = model.step(&real, &a)?;
+            let next = model.next_state(&real, &a)?;
             (model.within_bounds(&next) && symmetric(&next, target)).then_some((a, next))
         });
         let (action, next) =
@@ -280,7 +286,7 @@ fn decanonicalize(config: &Config, path: Path) -> Path {
     out
 }
 
-fn drive<C: Checker<RaftModel>>(
+fn drive<C: Checker<Searched>>(
     checker: C,
     start: Instant,
     opts: &Options,
@@ -328,7 +334,7 @@ fn drive<C: Checker<RaftModel>>(
         }
         let path = discoveries.get(inv.name)?.clone().into_vec();
         let path = if model.canonical {
-            decanonicalize(&model.config, path)
+            decanonicalize(&model.model.config, path)
         } else {
             path
         };
@@ -338,7 +344,7 @@ fn drive<C: Checker<RaftModel>>(
         .iter()
         .map(|s| (s.name, discoveries.contains_key(s.name)))
         .collect();
-    sanity.extend(Event::ALL.iter().map(|e| (e.name(), model.events.seen(*e))));
+    sanity.extend(Event::ALL.iter().map(|e| (e.name(), model.seen(*e))));
     Phase {
         states: checker.state_count(),
         unique_states: checker.unique_state_count(),

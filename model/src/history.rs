@@ -1,0 +1,135 @@
+//! History: what the properties need to know about the past, computed in one
+//! place from the states before and after a step.
+//!
+//! The protocol functions (`raft.rs`) touch only Figure 2 state. After every
+//! step, [`observe`] updates the history variables (who was elected, what
+//! was committed, the votes cast, whether a leader rewrote its log) and
+//! reports the sanity events the step performed. Conformance calls the same
+//! function on the implementation's abstract states, so the model and the
+//! implementation are judged by one definition of history.
+
+use crate::state::{Action, Commit, History, Index, Role, Server, State};
+
+/// Things that happen inside a transition (an entry is overwritten, a stale
+/// leader steps down) and that no single state shows. They only feed the
+/// "is the search vacuous?" report; no safety property depends on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    ConflictingEntryOverwritten,
+    LeaderElectedAfterRestart,
+    StaleLeaderSteppedDown,
+}
+
+impl Event {
+    pub const ALL: [Event; 3] = [
+        Event::ConflictingEntryOverwritten,
+        Event::LeaderElectedAfterRestart,
+        Event::StaleLeaderSteppedDown,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::ConflictingEntryOverwritten => "a follower's conflicting entry is overwritten",
+            Event::LeaderElectedAfterRestart => "a leader is elected after a restart",
+            Event::StaleLeaderSteppedDown => "a stale leader steps down",
+        }
+    }
+
+    pub fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// A set of [`Event`]s, a bit each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Events(pub u8);
+
+impl Events {
+    pub fn insert(&mut self, e: Event) {
+        self.0 |= e.bit();
+    }
+
+    pub fn contains(self, e: Event) -> bool {
+        self.0 & e.bit() != 0
+    }
+}
+
+/// Updates `after.history` for the step `before --action--> after` and
+/// returns the sanity events it performed. `after.history` must start as
+/// `before.history` (the protocol never writes history).
+pub fn observe(before: &State, _action: &Action, after: &mut State) -> Events {
+    let mut events = Events::default();
+    let restarted = after.faults.restarts > 0;
+    let history = &mut after.history;
+    for (i, (b, a)) in before.servers.iter().zip(&after.servers).enumerate() {
+        let same_leadership = b.role == Role::Leader && b.current_term == a.current_term;
+        if a.role == Role::Leader {
+            // Election Safety counts every server ever leader in a term.
+            let t = a.current_term as usize;
+            if history.leaders.len() <= t {
+                history.leaders.resize(t + 1, 0);
+            }
+            history.leaders[t] |= 1 << i;
+            if same_leadership && !a.log.starts_with(&b.log) {
+                history.leader_log_rewritten = true;
+            }
+            if !same_leadership && restarted {
+                events.insert(Event::LeaderElectedAfterRestart);
+            }
+        }
+        if b.role == Role::Leader && a.current_term > b.current_term {
+            events.insert(Event::StaleLeaderSteppedDown);
+        }
+        if a.role != Role::Leader && overwrote_an_entry(b, a) {
+            events.insert(Event::ConflictingEntryOverwritten);
+        }
+        history.record_commits(a, b.commit_index);
+        record_vote(history, i, b, a);
+    }
+    events
+}
+
+/// The votes cast: a new term starts with none; a vote is the server's
+/// `voted_for` in its current term.
+fn record_vote(history: &mut History, i: usize, before: &Server, after: &Server) {
+    if history.votes_cast.len() <= i {
+        history.votes_cast.resize(i + 1, 0);
+    }
+    if after.current_term > before.current_term {
+        history.votes_cast[i] = 0;
+    }
+    if let Some(c) = after.voted_for {
+        history.votes_cast[i] |= 1 << c;
+    }
+}
+
+/// True when an entry of `before`'s log was replaced by a different one.
+fn overwrote_an_entry(before: &Server, after: &Server) -> bool {
+    before.log.iter().zip(&after.log).any(|(b, a)| b != a)
+}
+
+impl History {
+    /// Records the entries `s` committed above `old_commit`, keeping for
+    /// each the lowest term in which any server committed it.
+    pub fn record_commits(&mut self, s: &Server, old_commit: Index) {
+        for index in old_commit + 1..=s.commit_index {
+            let Some(entry) = s.entry(index) else { break };
+            match self
+                .commits
+                .iter()
+                .position(|c| c.index == index && c.entry == entry)
+            {
+                Some(at) => self.commits[at].term = self.commits[at].term.min(s.current_term),
+                None => {
+                    let c = Commit {
+                        index,
+                        entry,
+                        term: s.current_term,
+                    };
+                    let at = self.commits.partition_point(|x| x < &c);
+                    self.commits.insert(at, c);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The four messages of Figure 2 and their envelope.
+//!
+//! Names follow the paper and the implementation's core (they share words,
+//! never code): `RequestVote`, `RequestVoteResponse`, `AppendEntries`,
+//! `AppendEntriesResponse`, and the `conflict` hint of a refused append.
+
+use crate::state::{Entry, Index, ServerId, Term};
+use serde::{Deserialize, Serialize};
+
+/// Figure 2, RequestVote RPC arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RequestVote {
+    pub term: Term,
+    pub last_log_index: Index,
+    pub last_log_term: Term,
+}
+
+/// Figure 2, RequestVote RPC results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RequestVoteResponse {
+    pub term: Term,
+    pub vote_granted: bool,
+}
+
+/// Figure 2, AppendEntries RPC arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AppendEntries {
+    pub term: Term,
+    pub prev_log_index: Index,
+    pub prev_log_term: Term,
+    pub entries: Vec<Entry>,
+    pub leader_commit: Index,
+}
+
+/// Figure 2, AppendEntries RPC results, plus the acknowledged index and the
+/// conflict hint (the 6.824 guide's fast backup).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AppendEntriesResponse {
+    pub term: Term,
+    pub success: bool,
+    /// On success: `prev_log_index + entries.len()` of the request.
+    pub match_index: Index,
+    /// On a failed consistency check: where the follower's log diverges.
+    pub conflict: Option<ConflictHint>,
+}
+
+/// Where a follower's log diverges from a refused AppendEntries (the XTerm,
+/// XIndex and XLen of the 6.824 guide).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConflictHint {
+    /// Term of the conflicting entry at prev_log_index; None if the log is too short.
+    pub term: Option<Term>,
+    /// First index in the follower's log holding `term` (0 when `term` is None).
+    pub first_index: Index,
+    /// The follower's log length.
+    pub log_len: Index,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Message {
+    RequestVote(RequestVote),
+    RequestVoteResponse(RequestVoteResponse),
+    AppendEntries(AppendEntries),
+    AppendEntriesResponse(AppendEntriesResponse),
+}
+
+impl Message {
+    pub fn term(&self) -> Term {
+        match self {
+            Message::RequestVote(m) => m.term,
+            Message::RequestVoteResponse(m) => m.term,
+            Message::AppendEntries(m) => m.term,
+            Message::AppendEntriesResponse(m) => m.term,
+        }
+    }
+
+    /// The message type's name, as in Figure 2.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::RequestVote(_) => "RequestVote",
+            Message::RequestVoteResponse(_) => "RequestVoteResponse",
+            Message::AppendEntries(_) => "AppendEntries",
+            Message::AppendEntriesResponse(_) => "AppendEntriesResponse",
+        }
+    }
+
+    pub fn is_request(&self) -> bool {
+        matches!(self, Message::RequestVote(_) | Message::AppendEntries(_))
+    }
+}
+
+/// A message in flight from one server to another.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Envelope {
+    pub from: ServerId,
+    pub to: ServerId,
+    pub msg: Message,
+}
