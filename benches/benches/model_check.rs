@@ -7,7 +7,7 @@
 //! whole command.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use raft_model::check::{check, Options, Strategy, Verdict};
+use raft_model::search::{check, Options, Strategy, Verdict};
 use raft_model::Config;
 use std::time::Duration;
 

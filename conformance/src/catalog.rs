@@ -11,7 +11,7 @@
 //! the bug diverges there, while the correct core must follow it to the end.
 
 use crate::Behaviour;
-use raft_model::check::{self, Options, Strategy};
+use raft_model::search::{self, Options, Strategy};
 use raft_model::trace::{self, TraceError, TraceFile};
 use raft_model::{Bug, RaftModel};
 use std::time::Duration;
@@ -56,11 +56,11 @@ pub fn steer(cx: &TraceFile) -> Behaviour {
     for action in cx.steps.iter().filter_map(|(_, a)| a.as_ref()) {
         let state = b.states.last().expect("a behaviour has a state");
         enabled.clear();
-        model.enabled_actions(state, &mut enabled);
+        model.actions(state, &mut enabled);
         if !enabled.contains(action) {
             break;
         }
-        let Some(next) = model.step(state, action) else {
+        let Some(next) = model.next_state(state, action) else {
             break;
         };
         b.actions.push(action.clone());
@@ -81,7 +81,7 @@ pub fn generate(bug: Bug, timeout: Duration) -> Option<TraceFile> {
         progress_every: None,
         ..Options::default()
     };
-    let outcome = check::check(&config, &opts, &mut std::io::sink());
+    let outcome = search::check(&config, &opts, &mut std::io::sink());
     let cx = outcome.counterexample?;
     Some(TraceFile {
         config,

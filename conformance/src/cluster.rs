@@ -10,7 +10,7 @@
 use crate::mapping::{self, Input, MapError};
 use raft_impl::core::{Envelope, Mutation, RawNode};
 use raft_impl::storage::{MemStorage, Storage};
-use raft_model::state::{Msg, Server};
+use raft_model::state::{self as model, Server};
 use raft_model::{Action, Config};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -23,7 +23,7 @@ struct Node {
 #[derive(Debug, Default)]
 pub struct Effect {
     /// Messages the nodes sent, mapped to the model (sorted).
-    pub sent: Vec<Msg>,
+    pub sent: Vec<model::Envelope>,
     /// Sent messages the model cannot represent.
     pub unmappable: Vec<String>,
     /// Why the harness or the core refused the input, if it did (an invalid
@@ -36,7 +36,7 @@ pub struct Cluster {
     mutation: Option<Mutation>,
     nodes: Vec<Node>,
     /// In flight: each message with the exact envelope its sender emitted.
-    bag: Vec<(Msg, Envelope)>,
+    bag: Vec<(model::Envelope, Envelope)>,
 }
 
 impl Cluster {
@@ -66,8 +66,8 @@ impl Cluster {
     }
 
     /// The model messages in flight, sorted like the model's network.
-    pub fn network(&self) -> Vec<Msg> {
-        let mut v: Vec<Msg> = self.bag.iter().map(|(m, _)| m.clone()).collect();
+    pub fn network(&self) -> Vec<model::Envelope> {
+        let mut v: Vec<model::Envelope> = self.bag.iter().map(|(m, _)| m.clone()).collect();
         v.sort();
         v
     }
@@ -132,7 +132,7 @@ impl Cluster {
                 proposed.map_err(|e| format!("propose: {e}"))?;
             }
             Input::Restart(i) => self.restart(node(i))?,
-            Input::Lose(m) => {
+            Input::Drop(m) => {
                 self.take(&m)?;
             }
             Input::Duplicate(m) => {
@@ -149,7 +149,7 @@ impl Cluster {
     }
 
     /// Removes one copy of `m` from the bag and returns its envelope.
-    fn take(&mut self, m: &Msg) -> Result<Envelope, String> {
+    fn take(&mut self, m: &model::Envelope) -> Result<Envelope, String> {
         let at = self
             .bag
             .iter()
@@ -209,9 +209,9 @@ impl Cluster {
     }
 }
 
-fn not_in_flight(m: &Msg) -> String {
+fn not_in_flight(m: &model::Envelope) -> String {
     format!(
         "the harness has no `{}` in flight",
-        raft_model::trace::table::msg_text(m)
+        raft_model::trace::table::envelope_text(m)
     )
 }

@@ -50,10 +50,10 @@ pub fn explore(model: &RaftModel, limit: usize) -> Result<Graph, String> {
             continue;
         }
         actions.clear();
-        model.enabled_actions(&g.states[id as usize], &mut actions);
+        model.actions(&g.states[id as usize], &mut actions);
         let mut out = Vec::with_capacity(actions.len());
         for action in actions.drain(..) {
-            let Some(succ) = model.step(&g.states[id as usize], &action) else {
+            let Some(succ) = model.next_state(&g.states[id as usize], &action) else {
                 continue;
             };
             let target = match ids.get(&succ) {
@@ -169,7 +169,7 @@ mod tests {
             let mut state = model.init_state();
             for (&(s, e), (action, next)) in p.edges.iter().zip(p.steps(&g)) {
                 assert_eq!(g.states[s as usize], state);
-                assert_eq!(model.step(&state, action).as_ref(), Some(next));
+                assert_eq!(model.next_state(&state, action).as_ref(), Some(next));
                 state = next.clone();
                 seen.insert((s, e));
             }

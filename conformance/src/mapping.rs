@@ -20,12 +20,9 @@
 //! [`MapError`], never a silent truncation.
 
 use bytes::Bytes;
-use raft_impl::core::{
-    AppendEntries, AppendEntriesResponse, Config as CoreConfig, ConflictHint as CoreHint, Envelope,
-    Message, RequestVote, RequestVoteResponse, Role as CoreRole, Status,
-};
+use raft_impl::core::{self as raft_core, Config as CoreConfig, Role as CoreRole, Status};
 use raft_impl::types::{Entry as CoreEntry, NodeId};
-use raft_model::state::{Body, ConflictHint, Entry, Msg, Role, Server, ServerId};
+use raft_model::state::{self as model, Entry, Role, Server, ServerId};
 use raft_model::{Action, Config};
 use std::fmt;
 
@@ -79,7 +76,7 @@ pub fn core_config(s: ServerId, config: &Config) -> CoreConfig {
 pub enum Input {
     /// Take one copy of the message out of the harness's bag and hand it to
     /// `RawNode::step` of its recipient.
-    Deliver(Msg),
+    Deliver(model::Envelope),
     /// `RawNode::election_timeout_now` (rule 2).
     ElectionTimeout(ServerId),
     /// `RawNode::heartbeat_now` (rule 6).
@@ -90,18 +87,18 @@ pub enum Input {
     /// storage made durable (rule 9).
     Restart(ServerId),
     /// Network faults: the harness's bag only; no node sees them.
-    Lose(Msg),
-    Duplicate(Msg),
+    Drop(model::Envelope),
+    Duplicate(model::Envelope),
 }
 
 pub fn input(action: &Action) -> Input {
     match action {
         Action::Deliver(m) => Input::Deliver(m.clone()),
-        Action::Timeout(i) => Input::ElectionTimeout(*i),
+        Action::ElectionTimeout(i) => Input::ElectionTimeout(*i),
         Action::Heartbeat(i) => Input::Heartbeat(*i),
         Action::Propose(i, v) => Input::Propose(*i, payload(*v)),
         Action::Restart(i) => Input::Restart(*i),
-        Action::Drop(m) => Input::Lose(m.clone()),
+        Action::Drop(m) => Input::Drop(m.clone()),
         Action::Duplicate(m) => Input::Duplicate(m.clone()),
     }
 }
@@ -135,90 +132,83 @@ pub fn to_model_entry(e: &CoreEntry) -> Result<Entry, MapError> {
     }
 }
 
-fn to_core_hint(h: &ConflictHint) -> CoreHint {
-    CoreHint {
+fn to_core_hint(h: &model::ConflictHint) -> raft_core::ConflictHint {
+    raft_core::ConflictHint {
         term: h.term.map(u64::from),
         first_index: h.first_index.into(),
         log_len: h.log_len.into(),
     }
 }
 
-fn to_model_hint(h: &CoreHint) -> Result<ConflictHint, MapError> {
-    Ok(ConflictHint {
-        term: h.term.map(|t| small("hint term", t)).transpose()?,
-        first_index: small("hint first_index", h.first_index)?,
-        log_len: small("hint log_len", h.log_len)?,
+fn to_model_hint(h: &raft_core::ConflictHint) -> Result<model::ConflictHint, MapError> {
+    Ok(model::ConflictHint {
+        term: h.term.map(|t| small("conflict term", t)).transpose()?,
+        first_index: small("conflict first_index", h.first_index)?,
+        log_len: small("conflict log_len", h.log_len)?,
     })
 }
 
-pub fn to_core_msg(m: &Msg) -> Envelope {
-    let msg = match &m.body {
-        Body::RequestVote {
-            term,
-            last_log_index,
-            last_log_term,
-        } => Message::RequestVote(RequestVote {
-            term: (*term).into(),
-            last_log_index: (*last_log_index).into(),
-            last_log_term: (*last_log_term).into(),
+pub fn to_core_msg(env: &model::Envelope) -> raft_core::Envelope {
+    use raft_core::Message as Core;
+    let msg = match &env.msg {
+        model::Message::RequestVote(m) => Core::RequestVote(raft_core::RequestVote {
+            term: m.term.into(),
+            last_log_index: m.last_log_index.into(),
+            last_log_term: m.last_log_term.into(),
         }),
-        Body::RequestVoteReply { term, vote_granted } => {
-            Message::RequestVoteResponse(RequestVoteResponse {
-                term: (*term).into(),
-                vote_granted: *vote_granted,
+        model::Message::RequestVoteResponse(m) => {
+            Core::RequestVoteResponse(raft_core::RequestVoteResponse {
+                term: m.term.into(),
+                vote_granted: m.vote_granted,
             })
         }
-        Body::AppendEntries {
-            term,
-            prev_log_index,
-            prev_log_term,
-            entries,
-            leader_commit,
-        } => Message::AppendEntries(AppendEntries {
-            term: (*term).into(),
-            prev_log_index: (*prev_log_index).into(),
-            prev_log_term: (*prev_log_term).into(),
-            entries: entries
-                .iter()
-                .enumerate()
-                .map(|(k, e)| to_core_entry(u64::from(*prev_log_index) + k as u64 + 1, e))
+        model::Message::AppendEntries(m) => Core::AppendEntries(raft_core::AppendEntries {
+            term: m.term.into(),
+            prev_log_index: m.prev_log_index.into(),
+            prev_log_term: m.prev_log_term.into(),
+            entries: (u64::from(m.prev_log_index) + 1..)
+                .zip(&m.entries)
+                .map(|(index, e)| to_core_entry(index, e))
                 .collect(),
-            leader_commit: (*leader_commit).into(),
+            leader_commit: m.leader_commit.into(),
             // The model has no ReadIndex: a conformance-mode leader never starts a read round.
             read_round: 0,
         }),
-        Body::AppendEntriesReply {
-            term,
-            success,
-            match_index,
-            hint,
-        } => Message::AppendEntriesResponse(AppendEntriesResponse {
-            term: (*term).into(),
-            success: *success,
-            match_index: (*match_index).into(),
-            conflict: hint.as_ref().map(to_core_hint),
-            read_round: 0,
-        }),
+        model::Message::AppendEntriesResponse(m) => {
+            Core::AppendEntriesResponse(raft_core::AppendEntriesResponse {
+                term: m.term.into(),
+                success: m.success,
+                match_index: m.match_index.into(),
+                conflict: m.conflict.as_ref().map(to_core_hint),
+                read_round: 0,
+            })
+        }
     };
-    Envelope {
-        from: node_id(m.from),
-        to: node_id(m.to),
+    raft_core::Envelope {
+        from: node_id(env.from),
+        to: node_id(env.to),
         msg,
     }
 }
 
-pub fn to_model_msg(env: &Envelope, servers: usize) -> Result<Msg, MapError> {
-    let body = match &env.msg {
-        Message::RequestVote(m) => Body::RequestVote {
+pub fn to_model_msg(
+    env: &raft_core::Envelope,
+    servers: usize,
+) -> Result<model::Envelope, MapError> {
+    use model::Message as Model;
+    let msg = match &env.msg {
+        raft_core::Message::RequestVote(m) => Model::RequestVote(model::RequestVote {
             term: small("term", m.term)?,
             last_log_index: small("last_log_index", m.last_log_index)?,
             last_log_term: small("last_log_term", m.last_log_term)?,
-        },
-        Message::RequestVoteResponse(m) => Body::RequestVoteReply {
-            term: small("term", m.term)?,
-            vote_granted: m.vote_granted,
-        },
-        Message::AppendEntries(m) => Body::AppendEntries {
+        }),
+        raft_core::Message::RequestVoteResponse(m) => {
+            Model::RequestVoteResponse(model::RequestVoteResponse {
+                term: small("term", m.term)?,
+                vote_granted: m.vote_granted,
+            })
+        }
+        raft_core::Message::AppendEntries(m) => Model::AppendEntries(model::AppendEntries {
             term: small("term", m.term)?,
             prev_log_index: small("prev_log_index", m.prev_log_index)?,
             prev_log_term: small("prev_log_term", m.prev_log_term)?,
@@ -228,18 +218,20 @@ pub fn to_model_msg(env: &Envelope, servers: usize) -> Result<Msg, MapError> {
                 .map(to_model_entry)
                 .collect::<Result<_, _>>()?,
             leader_commit: small("leader_commit", m.leader_commit)?,
-        },
-        Message::AppendEntriesResponse(m) => Body::AppendEntriesReply {
-            term: small("term", m.term)?,
-            success: m.success,
-            match_index: small("match_index", m.match_index)?,
-            hint: m.conflict.as_ref().map(to_model_hint).transpose()?,
-        },
+        }),
+        raft_core::Message::AppendEntriesResponse(m) => {
+            Model::AppendEntriesResponse(model::AppendEntriesResponse {
+                term: small("term", m.term)?,
+                success: m.success,
+                match_index: small("match_index", m.match_index)?,
+                conflict: m.conflict.as_ref().map(to_model_hint).transpose()?,
+            })
+        }
     };
-    Ok(Msg {
+    Ok(model::Envelope {
         from: server_id(env.from, servers)?,
         to: server_id(env.to, servers)?,
-        body,
+        msg,
     })
 }
 
@@ -249,7 +241,7 @@ pub fn to_model_msg(env: &Envelope, servers: usize) -> Result<Msg, MapError> {
 ///
 /// `votes_granted` is the candidate's tally from `Status::votes_granted`
 /// (itself included, as in the model; empty in the other roles, as the model
-/// clears it). `votes_cast` is a model history variable and is 0. A leader's
+/// clears it). A leader's
 /// own `next_index`/`match_index` slot, which the model keeps but never uses,
 /// is 0. [`comparable`] blanks the same fields on the model side.
 pub fn abstract_server(status: &Status<'_>, servers: usize) -> Result<Server, MapError> {
@@ -296,16 +288,13 @@ pub fn abstract_server(status: &Status<'_>, servers: usize) -> Result<Server, Ma
         votes_granted,
         next_index,
         match_index,
-        votes_cast: 0,
     })
 }
 
 /// The fields of model server `me` that the comparison looks at: everything
-/// but `votes_cast` (history) and the leader's own `next_index`/`match_index`
-/// slot (unused by the model).
+/// but the leader's own `next_index`/`match_index` slot (unused by the model).
 pub fn comparable(s: &Server, me: ServerId) -> Server {
     let mut c = s.clone();
-    c.votes_cast = 0;
     if let Some(n) = c.next_index.get_mut(me as usize) {
         *n = 0;
     }
@@ -319,51 +308,53 @@ pub fn comparable(s: &Server, me: ServerId) -> Server {
 mod tests {
     use super::*;
 
-    fn msgs() -> Vec<Msg> {
+    fn msgs() -> Vec<model::Envelope> {
+        use model::Message as M;
         let e = |term, value| Entry { term, value };
+        let env = |from, to, msg| model::Envelope { from, to, msg };
         vec![
-            Msg {
-                from: 0,
-                to: 2,
-                body: Body::RequestVote {
+            env(
+                0,
+                2,
+                M::RequestVote(model::RequestVote {
                     term: 3,
                     last_log_index: 2,
                     last_log_term: 1,
-                },
-            },
-            Msg {
-                from: 2,
-                to: 0,
-                body: Body::RequestVoteReply {
+                }),
+            ),
+            env(
+                2,
+                0,
+                M::RequestVoteResponse(model::RequestVoteResponse {
                     term: 3,
                     vote_granted: true,
-                },
-            },
-            Msg {
-                from: 1,
-                to: 0,
-                body: Body::AppendEntries {
+                }),
+            ),
+            env(
+                1,
+                0,
+                M::AppendEntries(model::AppendEntries {
                     term: 2,
                     prev_log_index: 1,
                     prev_log_term: 1,
                     entries: vec![e(1, 2), e(2, 1)],
                     leader_commit: 1,
-                },
-            },
-            Msg {
-                from: 0,
-                to: 1,
-                body: Body::AppendEntriesReply {
+                }),
+            ),
+            env(
+                0,
+                1,
+                M::AppendEntriesResponse(model::AppendEntriesResponse {
                     term: 2,
                     success: false,
                     match_index: 0,
-                    hint: Some(ConflictHint {
+                    conflict: Some(model::ConflictHint {
                         term: Some(1),
                         first_index: 1,
                         log_len: 3,
                     }),
-                },
-            },
+                }),
+            ),
         ]
     }
 
@@ -379,7 +370,7 @@ mod tests {
     #[test]
     fn entries_carry_their_index_and_one_byte() {
         let env = to_core_msg(&msgs()[2]);
-        let Message::AppendEntries(ae) = env.msg else {
+        let raft_core::Message::AppendEntries(ae) = env.msg else {
             panic!("an AppendEntries maps to an AppendEntries")
         };
         assert_eq!(
@@ -423,11 +414,10 @@ mod tests {
         let mut s = Server::new();
         s.role = Role::Leader;
         s.votes_granted = 0b11;
-        s.votes_cast = 0b1;
         s.next_index = vec![3, 2, 1];
         s.match_index = vec![0, 1, 0];
         let c = comparable(&s, 0);
-        assert_eq!((c.votes_granted, c.votes_cast), (0b11, 0));
+        assert_eq!(c.votes_granted, 0b11);
         assert_eq!(c.next_index, vec![0, 2, 1]);
         assert_eq!(c.match_index, vec![0, 1, 0]);
     }

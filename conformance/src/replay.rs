@@ -17,8 +17,8 @@ use crate::mapping::{self, MapError};
 use crate::observe::Observer;
 use raft_impl::core::Mutation;
 use raft_model::properties::violated;
-use raft_model::state::{Msg, Server, State};
-use raft_model::trace::table::{action_text, msg_text, multiset_minus, server_fields};
+use raft_model::state::{Envelope, Server, State};
+use raft_model::trace::table::{action_text, envelope_text, multiset_minus, server_fields};
 use raft_model::{Action, Config, RaftModel};
 use std::fmt;
 
@@ -87,14 +87,14 @@ pub fn model_allows(
     next: &State,
 ) -> Result<(), String> {
     let mut enabled = Vec::new();
-    model.enabled_actions(prev, &mut enabled);
+    model.actions(prev, &mut enabled);
     if !enabled.contains(action) {
         return Err(format!(
             "`{}` is not enabled in the model",
             action_text(action)
         ));
     }
-    match model.step(prev, action) {
+    match model.next_state(prev, action) {
         None => Err(format!(
             "`{}` is not enabled in the model",
             action_text(action)
@@ -152,7 +152,7 @@ impl Replay {
             }
         };
         if let Some(o) = &mut self.observer {
-            o.observe(action, &servers);
+            o.observe(action, &servers, self.cluster.network());
         }
         self.servers = servers;
         let mut notes: Vec<String> = effect
@@ -171,7 +171,7 @@ impl Replay {
         expected: &State,
         action: Option<&Action>,
         notes: &[String],
-        sent: Option<&[Msg]>,
+        sent: Option<&[Envelope]>,
     ) -> Result<(), Divergence> {
         let mut state_lines = Vec::new();
         for (i, (m, c)) in expected.servers.iter().zip(&self.servers).enumerate() {
@@ -193,7 +193,7 @@ impl Replay {
         let missing = multiset_minus(&expected.network, &network);
         let mut unexpected: Vec<String> = multiset_minus(&network, &expected.network)
             .iter()
-            .map(|m| format!("unexpected: {}", msg_text(m)))
+            .map(|m| format!("unexpected: {}", envelope_text(m)))
             .collect();
         unexpected.extend(
             notes
@@ -214,11 +214,11 @@ impl Replay {
         details.extend(
             missing
                 .iter()
-                .map(|m| format!("missing: {} (the model sent it)", msg_text(m))),
+                .map(|m| format!("missing: {} (the model sent it)", envelope_text(m))),
         );
         details.extend(unexpected);
         if let Some(sent) = sent {
-            let sent: Vec<String> = sent.iter().map(msg_text).collect();
+            let sent: Vec<String> = sent.iter().map(envelope_text).collect();
             details.push(format!("the core sent at this step: [{}]", sent.join(", ")));
         }
         details.extend(
@@ -239,7 +239,7 @@ impl Replay {
     /// violates now. Empty unless built with `invariants`.
     pub fn violations(&self) -> Vec<&'static str> {
         match &self.observer {
-            Some(o) => violated(&o.state(&self.servers, self.cluster.network())),
+            Some(o) => violated(o.state()),
             None => Vec::new(),
         }
     }

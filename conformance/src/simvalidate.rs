@@ -18,7 +18,7 @@ use crate::validate::{self, Failure, Recorded};
 use raft_impl::core::{PeerProgress, ProgressState, Status};
 use raft_impl::sim::conformance::{record_run, ConformanceRun};
 use raft_impl::sim::{NodeState, StepAction, StepTrace};
-use raft_model::state::{Msg, Server};
+use raft_model::state::{Envelope, Server};
 use raft_model::trace::table::action_text;
 use raft_model::{Action, Config};
 use std::io::Write;
@@ -85,7 +85,7 @@ pub fn model_action(a: &StepAction, servers: usize) -> Result<Action, MapError> 
     let sid = |id| mapping::server_id(id, servers);
     Ok(match a {
         StepAction::Deliver(env) => Action::Deliver(mapping::to_model_msg(env, servers)?),
-        StepAction::ElectionTimeout(id) => Action::Timeout(sid(*id)?),
+        StepAction::ElectionTimeout(id) => Action::ElectionTimeout(sid(*id)?),
         StepAction::Heartbeat(id) => Action::Heartbeat(sid(*id)?),
         StepAction::Propose { node, data } => match data.as_ref() {
             [v] => Action::Propose(sid(*node)?, *v),
@@ -124,7 +124,7 @@ pub fn to_recorded(trace: &StepTrace) -> (Vec<Recorded>, Option<(usize, MapError
                 .in_flight
                 .iter()
                 .map(|e| mapping::to_model_msg(e, n))
-                .collect::<Result<Vec<Msg>, _>>()?;
+                .collect::<Result<Vec<Envelope>, _>>()?;
             network.sort();
             Ok(Recorded {
                 action,

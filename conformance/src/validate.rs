@@ -21,9 +21,9 @@
 use crate::cluster::Cluster;
 use crate::mapping::comparable;
 use crate::replay::server_diff;
-use raft_model::state::{Faults, Msg, Role, Server};
+use raft_model::state::{Envelope, Faults, Server};
 use raft_model::trace::table::multiset_minus;
-use raft_model::trace::table::{action_text, msg_text};
+use raft_model::trace::table::{action_text, envelope_text};
 use raft_model::trace::{write_trace, TraceFile};
 use raft_model::{Action, Config, RaftModel, State};
 use rand::rngs::StdRng;
@@ -53,7 +53,7 @@ pub fn lifted_config() -> Config {
 pub struct Recorded {
     pub action: Action,
     pub servers: Vec<Server>,
-    pub network: Vec<Msg>,
+    pub network: Vec<Envelope>,
 }
 
 /// Runs the core for `events` random events from `seed`.
@@ -61,25 +61,24 @@ pub fn record(config: &Config, seed: u64, events: usize) -> Vec<Recorded> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut cluster = Cluster::new(config, None);
     let mut out = Vec::with_capacity(events);
-    let (mut restarts, mut drops, mut dups) = (0u8, 0u8, 0u8);
+    let model = RaftModel::new(config.clone());
+    let mut faults = Faults::default();
     for _ in 0..events {
-        let servers = cluster
-            .abstract_servers()
-            .expect("the correct core stays representable");
-        let network = cluster.network();
-        let Some(action) = choose(
-            &mut rng,
-            config,
-            &servers,
-            &network,
-            (restarts, drops, dups),
-        ) else {
+        let state = State {
+            servers: cluster
+                .abstract_servers()
+                .expect("the correct core stays representable"),
+            network: cluster.network(),
+            faults,
+            history: Default::default(),
+        };
+        let Some(action) = choose(&mut rng, &model, &state) else {
             break;
         };
         match action {
-            Action::Restart(_) => restarts += 1,
-            Action::Drop(_) => drops += 1,
-            Action::Duplicate(_) => dups += 1,
+            Action::Restart(_) => faults.restarts += 1,
+            Action::Drop(_) => faults.drops += 1,
+            Action::Duplicate(_) => faults.duplicates += 1,
             _ => {}
         }
         // A refused input leaves the core as it was; the record shows it.
@@ -95,37 +94,35 @@ pub fn record(config: &Config, seed: u64, events: usize) -> Vec<Recorded> {
     out
 }
 
-/// The driver: mostly deliveries, sometimes a fault or a timer.
-fn choose(
-    rng: &mut StdRng,
-    c: &Config,
-    servers: &[Server],
-    network: &[Msg],
-    spent: (u8, u8, u8),
-) -> Option<Action> {
-    let n = servers.len() as u8;
-    let pick = |rng: &mut StdRng| network[rng.random_range(0..network.len())].clone();
+/// The driver: mostly deliveries, sometimes a fault or a timer; only
+/// actions the model enables in the core's abstract `state`.
+fn choose(rng: &mut StdRng, model: &RaftModel, state: &State) -> Option<Action> {
+    let n = state.servers.len() as u8;
+    let network = &state.network;
     // Re-roll until something is possible; nothing is once every term is at
     // the bound, no node leads and the network is empty.
     for _ in 0..1000 {
         let roll = rng.random_range(0..100);
         let i = rng.random_range(0..n);
-        let s = &servers[i as usize];
-        let action = match roll {
-            0..=69 if !network.is_empty() => Action::Deliver(pick(rng)),
-            70..=73 if !network.is_empty() && spent.1 < c.drops => Action::Drop(pick(rng)),
-            74..=76 if !network.is_empty() && spent.2 < c.duplicates => {
-                Action::Duplicate(pick(rng))
-            }
-            77..=79 if s.role != Role::Leader && s.current_term < c.max_term => Action::Timeout(i),
-            81..=88 if s.role == Role::Leader => Action::Heartbeat(i),
-            89..=96 if s.role == Role::Leader && s.log.len() < c.max_log as usize => {
-                Action::Propose(i, rng.random_range(1..=c.values))
-            }
-            97..=99 if spent.0 < c.restarts => Action::Restart(i),
-            _ => continue,
+        let pick = |rng: &mut StdRng| {
+            (!network.is_empty()).then(|| network[rng.random_range(0..network.len())].clone())
         };
-        return Some(action);
+        let action = match roll {
+            0..=69 => pick(rng).map(Action::Deliver),
+            70..=73 => pick(rng).map(Action::Drop),
+            74..=76 => pick(rng).map(Action::Duplicate),
+            77..=79 => Some(Action::ElectionTimeout(i)),
+            81..=88 => Some(Action::Heartbeat(i)),
+            89..=96 => Some(Action::Propose(
+                i,
+                rng.random_range(1..=model.config.values),
+            )),
+            97..=99 => Some(Action::Restart(i)),
+            _ => None,
+        };
+        if let Some(action) = action.filter(|a| model.enabled(state, a)) {
+            return Some(action);
+        }
     }
     None
 }
@@ -152,7 +149,7 @@ pub fn check(config: &Config, run: &[Recorded]) -> (Vec<State>, Option<Failure>)
         prev.faults = Faults::default();
         let prev = &prev;
         enabled.clear();
-        model.enabled_actions(prev, &mut enabled);
+        model.actions(prev, &mut enabled);
         let fail = |details: Vec<String>| Failure {
             step: k + 1,
             action: rec.action.clone(),
@@ -160,7 +157,7 @@ pub fn check(config: &Config, run: &[Recorded]) -> (Vec<State>, Option<Failure>)
         };
         let next = match enabled
             .contains(&rec.action)
-            .then(|| model.step(prev, &rec.action))
+            .then(|| model.next_state(prev, &rec.action))
             .flatten()
         {
             Some(next) => next,
@@ -177,10 +174,16 @@ pub fn check(config: &Config, run: &[Recorded]) -> (Vec<State>, Option<Failure>)
             details.extend(server_diff(me, &comparable(m, me), &comparable(c, me)));
         }
         for m in multiset_minus(&next.network, &rec.network) {
-            details.push(format!("the model sent, the core did not: {}", msg_text(m)));
+            details.push(format!(
+                "the model sent, the core did not: {}",
+                envelope_text(m)
+            ));
         }
         for m in multiset_minus(&rec.network, &next.network) {
-            details.push(format!("the core sent, the model did not: {}", msg_text(m)));
+            details.push(format!(
+                "the core sent, the model did not: {}",
+                envelope_text(m)
+            ));
         }
         if !details.is_empty() {
             return (states, Some(fail(details)));
@@ -303,7 +306,7 @@ mod tests {
         let mut run = record(&config, 1, 100);
         let k = run
             .iter()
-            .position(|r| matches!(r.action, Action::Timeout(_)))
+            .position(|r| matches!(r.action, Action::ElectionTimeout(_)))
             .expect("some timeout");
         run[k].servers[0].current_term += 1;
         run[k].servers[1].current_term += 1;

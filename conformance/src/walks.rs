@@ -20,10 +20,10 @@ pub fn walk(model: &RaftModel, seed: u64, len: usize) -> Behaviour {
     while b.actions.len() < len {
         let state = b.states.last().expect("a behaviour has a state");
         actions.clear();
-        model.enabled_actions(state, &mut actions);
+        model.actions(state, &mut actions);
         choices.clear();
         for a in actions.drain(..) {
-            if let Some(next) = model.step(state, &a) {
+            if let Some(next) = model.next_state(state, &a) {
                 if model.within_bounds(&next) {
                     choices.push((a, next));
                 }
@@ -53,7 +53,7 @@ mod tests {
         assert_eq!(a.states.len(), a.actions.len() + 1);
         for (k, action) in a.actions.iter().enumerate() {
             assert_eq!(
-                model.step(&a.states[k], action).as_ref(),
+                model.next_state(&a.states[k], action).as_ref(),
                 Some(&a.states[k + 1])
             );
         }

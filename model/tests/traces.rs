@@ -252,7 +252,11 @@ fn rename_envelope_msg_to_body(json: &str) -> String {
         let tag = after.split("\"tag\": \"").nth(1).unwrap_or("");
         let is_option = tag.starts_with("Some") || tag.starts_with("None");
         out.push_str(&rest[..at]);
-        out.push_str(if is_option { "\"msg\": {" } else { "\"body\": {" });
+        out.push_str(if is_option {
+            "\"msg\": {"
+        } else {
+            "\"body\": {"
+        });
         rest = after;
     }
     out + rest
