@@ -8,6 +8,7 @@
 //! function on the implementation's abstract states, so the model and the
 //! implementation are judged by one definition of history.
 
+use crate::properties::transitions;
 use crate::state::{Action, Commit, History, Index, Role, Server, State};
 
 /// Things that happen inside a transition (an entry is overwritten, a stale
@@ -54,11 +55,13 @@ impl Events {
     }
 }
 
-/// Updates `after.history` for the step `before --action--> after` and
-/// returns the sanity events it performed. `after.history` must start as
-/// `before.history` (the protocol never writes history).
-pub fn observe(before: &State, _action: &Action, after: &mut State) -> Events {
+/// Updates `after.history` for the step `before --action--> after`, checks
+/// the step's transition properties, and returns the sanity events it
+/// performed. `after.history` must start as `before.history` (the protocol
+/// never writes history).
+pub fn observe(before: &State, action: &Action, after: &mut State) -> Events {
     let mut events = Events::default();
+    after.history.broken |= transitions::broken(before, action, after);
     let restarted = after.faults.restarts > 0;
     let history = &mut after.history;
     for (i, (b, a)) in before.servers.iter().zip(&after.servers).enumerate() {

@@ -122,6 +122,11 @@ struct CheckArgs {
     /// "Leader Completeness"); the others are not checked
     #[arg(long = "property", value_name = "NAME")]
     properties: Vec<String>,
+    /// Check only the state invariants (Figure 3's and the project's), not
+    /// the transition properties: the shortest path to a bug's consequence
+    /// rather than to the rule it breaks
+    #[arg(long, conflicts_with = "properties")]
+    no_transitions: bool,
 }
 
 #[derive(Args)]
@@ -247,6 +252,9 @@ fn run_check(args: CheckArgs) -> ExitCode {
     };
     if let Some(t) = args.threads {
         opts.threads = t as usize;
+    }
+    if args.no_transitions {
+        opts.invariants = search::STATE_INVARIANTS_MASK;
     }
     if !args.properties.is_empty() {
         match search::invariant_mask(args.properties.iter().map(String::as_str)) {

@@ -125,6 +125,8 @@ pub struct History {
     /// `current_term`, kept across restarts and bugs; cleared when the term
     /// grows, since no vote can be cast in an older term.
     pub votes_cast: Vec<u8>,
+    /// A bit per transition property (`properties::transitions`) some step broke.
+    pub broken: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

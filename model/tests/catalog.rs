@@ -4,7 +4,9 @@
 mod common;
 
 use raft_model::properties::violated;
-use raft_model::search::{check, check_quietly, invariant_mask, Options, Strategy, Verdict};
+use raft_model::search::{
+    check, check_quietly, invariant_mask, Options, Strategy, Verdict, STATE_INVARIANTS_MASK,
+};
 use raft_model::{Action, Bug, Config, Fix};
 
 /// Checks `config` breadth-first with symmetry and returns the violated
@@ -21,11 +23,24 @@ fn violation(config: &Config) -> (&'static str, usize) {
 
 /// Like [`violation`], checking only the invariants named.
 fn violation_of(config: &Config, names: &[&str]) -> (&'static str, usize) {
+    violation_in(
+        config,
+        invariant_mask(names.iter().copied()).expect("known names"),
+    )
+}
+
+/// The shortest violation of a state invariant: the bug's consequence
+/// rather than the transition rule it breaks.
+fn consequence(config: &Config) -> (&'static str, usize) {
+    violation_in(config, STATE_INVARIANTS_MASK)
+}
+
+fn violation_in(config: &Config, invariants: u32) -> (&'static str, usize) {
     let opts = Options {
         strategy: Strategy::Bfs,
         threads: 1,
         progress_every: None,
-        invariants: invariant_mask(names.iter().copied()).expect("known names"),
+        invariants,
         ..Options::default()
     };
     let outcome = check(config, &opts, &mut std::io::sink());
@@ -72,13 +87,17 @@ fn no_up_to_date_check_breaks_leader_completeness() {
         c.restarts = 0;
         c.max_log = 1;
     });
-    assert_eq!(violation(&c).0, "Leader Completeness");
+    // The rule it breaks: s1 votes for a candidate whose log is behind its own.
+    assert_eq!(violation(&c).0, "votes go only to up-to-date candidates");
+    assert_eq!(consequence(&c).0, "Leader Completeness");
 }
 
 #[test]
 fn commit_previous_term_is_figure_8() {
     let c = with_bug(Bug::CommitPreviousTerm, |c| c.max_in_flight = 3);
-    assert_eq!(violation(&c).0, "Leader Completeness");
+    // The rule it breaks: a leader commits an entry of an earlier term by counting.
+    assert_eq!(violation(&c).0, "commit_index advances by Figure 2's rules");
+    assert_eq!(consequence(&c).0, "Leader Completeness");
 }
 
 #[test]
@@ -88,9 +107,14 @@ fn truncate_on_every_append_loses_acknowledged_entries() {
         c.duplicates = 1;
         c.max_term = 2;
     });
-    // The root cause first: s0 still counts s1 as holding the entries the
-    // delayed AppendEntries made s1 delete.
-    assert_eq!(violation(&c), ("match_index is accurate", 16));
+    // The rule it breaks: a delayed AppendEntries deletes entries that match.
+    assert_eq!(
+        violation(&c),
+        ("a follower removes only conflicting entries", 15)
+    );
+    // The first state it spoils: s0 still counts s1 as holding the entries
+    // the delayed AppendEntries made s1 delete.
+    assert_eq!(consequence(&c), ("match_index is accurate", 16));
     // Then its consequence: s1 learns a commit_index beyond its shortened log.
     assert_eq!(
         violation_of(&c, &["commit_index within log"]),
@@ -104,13 +128,16 @@ fn entries_stamped_with_leader_term_breaks_log_matching() {
         c.restarts = 0;
         c.duplicates = 0;
     });
-    assert_eq!(violation(&c).0, "Log Matching");
+    // The rule it breaks: the follower acknowledges entries it stored with another term.
+    assert_eq!(violation(&c).0, "messages describe their sender");
+    assert_eq!(consequence(&c).0, "Log Matching");
 }
 
 #[test]
 fn vote_not_persisted_breaks_one_vote_per_term() {
     let c = with_bug(Bug::VoteNotPersisted, |_| {});
-    assert_eq!(violation(&c), ("one vote per term", 4));
+    assert_eq!(violation(&c), ("a restart keeps persistent state", 2));
+    assert_eq!(consequence(&c), ("one vote per term", 4));
 }
 
 #[test]
@@ -136,9 +163,10 @@ fn log_not_persisted_breaks_leader_completeness() {
         c.max_log = 1;
         c.max_term = 2;
     });
-    // The root cause first: the leader still counts s1 as holding the entry
-    // s1 lost in the restart.
-    assert_eq!(violation(&c), ("match_index is accurate", 10));
+    // The rule it breaks, then the first state it spoils: the leader still
+    // counts s1 as holding the entry s1 lost in the restart.
+    assert_eq!(violation(&c).0, "a restart keeps persistent state");
+    assert_eq!(consequence(&c), ("match_index is accurate", 10));
     // Then its consequence: s1 helps elect a leader without a committed entry.
     assert_eq!(
         violation_of(&c, &["Leader Completeness"]),
@@ -147,14 +175,27 @@ fn log_not_persisted_breaks_leader_completeness() {
 }
 
 #[test]
-fn accept_stale_reply_is_harmless_in_its_preferred_bounds() {
-    // With 3 servers a false match_index needs five terms (docs/bug-catalog.md);
-    // model/tests/stale_reply.rs builds the counterexamples by hand.
+fn accept_stale_reply_breaks_the_progress_rule_long_before_any_state_invariant() {
+    // The rule it breaks: a leader takes a response of an older term as an
+    // acknowledgement now.
+    let c = with_bug(Bug::AcceptStaleReply, |_| {});
+    assert_eq!(
+        violation(&c).0,
+        "progress moves only on a response of the leader's term"
+    );
+    // Its consequences need five terms with 3 servers (docs/bug-catalog.md;
+    // model/tests/stale_reply.rs builds them): these bounds hold every state invariant.
     let c = with_bug(Bug::AcceptStaleReply, |c| {
         c.max_log = 1;
         c.max_in_flight = 3;
     });
-    assert_eq!(check_quietly(&c, Strategy::Dfs, true).verdict, Verdict::Ok);
+    let opts = Options {
+        strategy: Strategy::Dfs,
+        progress_every: None,
+        invariants: STATE_INVARIANTS_MASK,
+        ..Options::default()
+    };
+    assert_eq!(check(&c, &opts, &mut std::io::sink()).verdict, Verdict::Ok);
 }
 
 #[test]
@@ -172,12 +213,24 @@ fn reject_prev_below_commit_does_not_cure_a_missing_up_to_date_check() {
         c.max_log = 1;
     });
     c.fixes.insert(Fix::RejectPrevBelowCommit);
-    assert_eq!(violation(&c).0, "Leader Completeness");
+    assert_eq!(consequence(&c).0, "Leader Completeness");
 }
 
 #[test]
-fn reject_prev_below_commit_keeps_the_correct_model_correct() {
+fn reject_prev_below_commit_keeps_every_state_invariant_but_misreports_the_log() {
     let mut c = common::small();
     c.fixes.insert(Fix::RejectPrevBelowCommit);
-    assert_eq!(check_quietly(&c, Strategy::Dfs, true).verdict, Verdict::Ok);
+    let opts = Options {
+        strategy: Strategy::Dfs,
+        progress_every: None,
+        invariants: STATE_INVARIANTS_MASK,
+        ..Options::default()
+    };
+    assert_eq!(check(&c, &opts, &mut std::io::sink()).verdict, Verdict::Ok);
+    // Its refusal claims a log as long as commit_index, which is not the
+    // follower's log: the leader's fast backup is fed a false hint.
+    assert_eq!(
+        violation(&c).0,
+        "a conflict hint describes the follower's log"
+    );
 }

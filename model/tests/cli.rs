@@ -100,12 +100,20 @@ fn property_selects_which_invariants_are_checked() {
         "{out}"
     );
     assert!(err.contains("checking only: Leader Completeness"), "{err}");
-    let (code, out, _) = raft_model(&["check", "--bug", "log-not-persisted"]);
+    let (code, out, _) = raft_model(&["check", "--bug", "log-not-persisted", "--no-transitions"]);
     assert_eq!(code, 1);
     assert!(
         out.contains("VIOLATION of match_index is accurate after 10 steps"),
         "{out}"
     );
+    let (code, out, _) = raft_model(&["check", "--bug", "log-not-persisted"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("VIOLATION of a restart keeps persistent state after 5 steps"),
+        "{out}"
+    );
+    let (code, _, err) = raft_model(&["check", "--no-transitions", "--property", "Log Matching"]);
+    assert_eq!(code, 2, "{err}");
 }
 
 #[test]
@@ -134,7 +142,8 @@ fn trace_out_then_replay_reproduces_and_the_correct_model_departs() {
     let (code, out, _) = raft_model(&["replay", f, "--bug", "vote-not-persisted"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("behaviour: yes") && out.contains("violation: one vote per term at step 4"),
+        out.contains("behaviour: yes")
+            && out.contains("violation: a restart keeps persistent state, a vote stands for the whole term at step 2"),
         "{out}"
     );
     let (code, out, _) = raft_model(&["replay", f]);

@@ -221,7 +221,15 @@ fn with_three_servers_a_stale_acknowledgement_is_false_after_five_terms() {
     let mut sc = three_servers(true);
     sc.deliver_if(1, 0, "AppendEntriesResponse", |b| b.term() == 3);
     assert_eq!(sc.state.servers[0].match_index[1], 1);
-    assert_eq!(violated(&sc.state), vec!["match_index is accurate"]);
+    // The state invariant the stale acknowledgement breaks, and the rule it
+    // broke in the step that took it.
+    assert_eq!(
+        violated(&sc.state),
+        vec![
+            "match_index is accurate",
+            "progress moves only on a response of the leader's term"
+        ]
+    );
     assert_eq!(sc.steps.len(), 31);
 }
 

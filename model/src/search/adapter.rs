@@ -7,7 +7,7 @@ use crate::properties::{INVARIANTS, SANITY};
 use crate::raft::RaftModel;
 use crate::state::{Action, State};
 use stateright::{Model, Property, Representative};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 /// A [`RaftModel`] being searched.
 pub struct Searched {
@@ -20,7 +20,7 @@ pub struct Searched {
     /// graph instead (see `decanonicalize` for the way back).
     pub canonical: bool,
     /// A bit per invariant whose failure the checker was already told of.
-    reported: AtomicU16,
+    reported: AtomicU32,
     /// The sanity events explored transitions performed (shared by threads).
     events: AtomicU8,
 }
@@ -31,15 +31,15 @@ impl Searched {
             model,
             stop: AtomicBool::new(false),
             canonical: false,
-            reported: AtomicU16::new(0),
+            reported: AtomicU32::new(0),
             events: AtomicU8::new(0),
         }
     }
 
     /// Checks only the invariants whose bit is set in `mask` (bit i is
     /// `INVARIANTS[i]`): the others count as already reported.
-    pub fn only_invariants(&mut self, mask: u16) {
-        self.reported = AtomicU16::new(!mask);
+    pub fn only_invariants(&mut self, mask: u32) {
+        self.reported = AtomicU32::new(!mask);
     }
 
     /// True if invariant `i` already failed once in this search; marks it.
@@ -105,7 +105,7 @@ impl Model for Searched {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        const _: () = assert!(INVARIANTS.len() == 10 && SANITY.len() == 3);
+        const _: () = assert!(INVARIANTS.len() == 22 && SANITY.len() == 3);
         vec![
             always!(0),
             always!(1),
@@ -117,6 +117,18 @@ impl Model for Searched {
             always!(7),
             always!(8),
             always!(9),
+            always!(10),
+            always!(11),
+            always!(12),
+            always!(13),
+            always!(14),
+            always!(15),
+            always!(16),
+            always!(17),
+            always!(18),
+            always!(19),
+            always!(20),
+            always!(21),
             sometimes!(0),
             sometimes!(1),
             sometimes!(2),

@@ -14,7 +14,7 @@ pub mod adapter;
 
 use crate::config::Config;
 use crate::history::Event;
-use crate::properties::{INVARIANTS, SANITY};
+use crate::properties::{INVARIANTS, SANITY, STATE_INVARIANTS};
 use crate::raft::RaftModel;
 use crate::state::{Action, State};
 use crate::symmetry::symmetric;
@@ -43,14 +43,17 @@ pub struct Options {
     /// How often to print a progress line (None: never).
     pub progress_every: Option<Duration>,
     /// Check only these invariants (bit i is `INVARIANTS[i]`).
-    pub invariants: u16,
+    pub invariants: u32,
 }
 
 /// Every invariant.
-pub const ALL_INVARIANTS: u16 = (1 << INVARIANTS.len()) - 1;
+pub const ALL_INVARIANTS: u32 = (1 << INVARIANTS.len()) - 1;
+
+/// The state invariants only (no transition properties).
+pub const STATE_INVARIANTS_MASK: u32 = (1 << STATE_INVARIANTS) - 1;
 
 /// The mask of the invariants named in `names`, or the first unknown name.
-pub fn invariant_mask<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<u16, &'a str> {
+pub fn invariant_mask<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<u32, &'a str> {
     names.into_iter().try_fold(0, |mask, name| {
         let i = INVARIANTS
             .iter()
@@ -326,20 +329,23 @@ fn drive<C: Checker<Searched>>(
     // Paths are rebuilt by replaying actions: the model must be whole again.
     let stopped_early = model.stop.swap(false, Ordering::Relaxed);
     let discoveries = checker.discoveries();
-    // A discovery of an "always" property is a violation; report the first
-    // checked one in catalog order so the choice is stable.
-    let violation = INVARIANTS.iter().enumerate().find_map(|(i, inv)| {
-        if opts.invariants & (1 << i) == 0 {
-            return None;
-        }
-        let path = discoveries.get(inv.name)?.clone().into_vec();
-        let path = if model.canonical {
-            decanonicalize(&model.model.config, path)
-        } else {
-            path
-        };
-        Some((inv.name, path))
-    });
+    // A discovery of an "always" property is a violation. Several may be
+    // found in the same block of work: report the shortest path, the first
+    // in catalog order among equals, so the choice is stable.
+    let violation = INVARIANTS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| opts.invariants & (1 << i) != 0)
+        .filter_map(|(_, inv)| Some((inv.name, discoveries.get(inv.name)?.clone().into_vec())))
+        .min_by_key(|(_, path)| path.len())
+        .map(|(name, path)| {
+            let path = if model.canonical {
+                decanonicalize(&model.model.config, path)
+            } else {
+                path
+            };
+            (name, path)
+        });
     let mut sanity: Vec<(&'static str, bool)> = SANITY
         .iter()
         .map(|s| (s.name, discoveries.contains_key(s.name)))
@@ -371,7 +377,7 @@ pub fn check_quietly(config: &Config, strategy: Strategy, symmetry: bool) -> Out
 }
 
 /// The names of the invariants in `mask`, in catalog order.
-pub fn checked_invariants(mask: u16) -> impl Iterator<Item = &'static str> {
+pub fn checked_invariants(mask: u32) -> impl Iterator<Item = &'static str> {
     INVARIANTS
         .iter()
         .enumerate()

@@ -13,6 +13,7 @@
 //! (e.g. `states[3].servers[1].log[0].term`) and the line and column.
 
 use crate::config::Config;
+use crate::properties::transitions::TRANSITIONS;
 use crate::state::{self as m, Action};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -218,6 +219,13 @@ struct ItfHistory {
     leaders: Vec<Set<u8>>,
     commits: Set<m::Commit>,
     leader_log_rewritten: bool,
+    /// The transition properties some step broke, by name (schema 2).
+    #[serde(default = "no_names")]
+    broken: Set<String>,
+}
+
+fn no_names() -> Set<String> {
+    Set { set: Vec::new() }
 }
 
 // ---- Conversions ----------------------------------------------------------
@@ -392,6 +400,14 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
                 set: s.history.commits.clone(),
             },
             leader_log_rewritten: s.history.leader_log_rewritten,
+            broken: Set {
+                set: TRANSITIONS
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| s.history.broken & 1 << i != 0)
+                    .map(|(_, t)| t.name.to_string())
+                    .collect(),
+            },
         },
     }
 }
@@ -429,6 +445,15 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             &format!("states[{at}].history.leaders[{t}]"),
         )?);
     }
+    let mut broken = 0u32;
+    for name in &st.history.broken.set {
+        let Some(i) = TRANSITIONS.iter().position(|t| t.name == name.as_str()) else {
+            return Err(TraceError::Schema(format!(
+                "states[{at}].history.broken: unknown transition property `{name}`"
+            )));
+        };
+        broken |= 1 << i;
+    }
     let mut commits = st.history.commits.set;
     commits.sort();
     let state = m::State {
@@ -440,6 +465,7 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             commits,
             leader_log_rewritten: st.history.leader_log_rewritten,
             votes_cast,
+            broken,
         },
     };
     Ok((state, action))

@@ -1,5 +1,6 @@
 //! Human-readable rendering of actions, messages and state changes.
 
+use crate::properties::transitions::TRANSITIONS;
 use crate::state::*;
 use std::fmt::Write;
 
@@ -121,6 +122,12 @@ pub fn state_diff(a: &State, b: &State) -> Vec<String> {
     }
     if b.history.leader_log_rewritten && !a.history.leader_log_rewritten {
         out.push("history: a leader's log was rewritten".to_string());
+    }
+    let newly_broken = b.history.broken & !a.history.broken;
+    for (i, t) in TRANSITIONS.iter().enumerate() {
+        if newly_broken & 1 << i != 0 {
+            out.push(format!("history: this step breaks \"{}\"", t.name));
+        }
     }
     out
 }

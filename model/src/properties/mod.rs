@@ -1,11 +1,26 @@
 //! The properties checked in every reachable state.
 //!
-//! The first five are Figure 3 of the Raft paper; the rest are the
-//! project's own invariants. Each is a pure function of one state (history
-//! variables included), so it can be evaluated on a replayed trace or on a
-//! hand-built state as well as by the checker.
+//! The first five are Figure 3 of the Raft paper; the next five are the
+//! project's own state invariants; the rest are the transition properties
+//! of [`transitions`], each read from the history bit its rule sets when a
+//! step breaks it. Each is a pure function of one state (history variables
+//! included), so it can be evaluated on a replayed trace or on a hand-built
+//! state as well as by the checker.
+
+pub mod transitions;
 
 use crate::state::{Role, Server, State};
+use transitions::TRANSITIONS;
+
+/// The invariant that reads transition property `$i`'s history bit.
+macro_rules! rule {
+    ($i:literal) => {
+        Invariant {
+            name: TRANSITIONS[$i].name,
+            holds: |s| s.history.broken & 1 << $i == 0,
+        }
+    };
+}
 
 pub struct Invariant {
     pub name: &'static str,
@@ -53,7 +68,23 @@ pub const INVARIANTS: &[Invariant] = &[
         name: "match_index is accurate",
         holds: match_index_accurate,
     },
+    rule!(0),
+    rule!(1),
+    rule!(2),
+    rule!(3),
+    rule!(4),
+    rule!(5),
+    rule!(6),
+    rule!(7),
+    rule!(8),
+    rule!(9),
+    rule!(10),
+    rule!(11),
 ];
+
+/// The invariants that are states' own (the rest are transition properties).
+pub const STATE_INVARIANTS: usize = 10;
+const _: () = assert!(INVARIANTS.len() == STATE_INVARIANTS + TRANSITIONS.len());
 
 /// The names of the invariants `state` violates, in catalog order.
 pub fn violated(state: &State) -> Vec<&'static str> {

@@ -1,0 +1,420 @@
+//! Transition properties: the rules of Figure 2 that constrain a step, not
+//! a state, checked on every step from the states before and after it.
+//!
+//! A wrong rule of this kind (what a new leader initialises, what a restart
+//! keeps, what a reply claims, what may only grow) often leaves every state
+//! invariant true at small bounds: it breaks liveness, or breaks safety only
+//! at bounds no search finishes. Checked per step, it is caught where it
+//! happens. [`history::observe`](crate::history::observe) evaluates them and
+//! records each broken one in `history.broken`, which the matching entry of
+//! [`INVARIANTS`](super::INVARIANTS) reads; the correct model never sets a
+//! bit, so they cost no states.
+
+use crate::state::{Action, AppendEntries, Envelope, Message, Role, Server, ServerId, State};
+
+/// A rule over one step.
+pub struct Transition {
+    pub name: &'static str,
+    pub holds: fn(&Step) -> bool,
+}
+
+/// One step `before --action--> after`, with the messages servers sent in it.
+pub struct Step<'a> {
+    pub before: &'a State,
+    pub action: &'a Action,
+    pub after: &'a State,
+    /// `after`'s network less `before`'s (less the message delivered). The
+    /// network sends nothing of its own but a duplicate, which is not a
+    /// server's message.
+    pub sent: Vec<&'a Envelope>,
+}
+
+impl<'a> Step<'a> {
+    pub fn new(before: &'a State, action: &'a Action, after: &'a State) -> Step<'a> {
+        let mut sent = Vec::new();
+        let consumed = delivered(action);
+        // Servers only add messages: the count sent is the growth of the bag.
+        let new = (after.network.len() + consumed.is_some() as usize)
+            .saturating_sub(before.network.len());
+        if new > 0 && !matches!(action, Action::Drop(_) | Action::Duplicate(_)) {
+            let (old, mut j, mut skipped) = (&before.network, 0, false);
+            for m in &after.network {
+                if sent.len() == new {
+                    break;
+                }
+                // Merge-walk both sorted bags, skipping one copy of the delivered message.
+                while j < old.len() && ((!skipped && Some(&old[j]) == consumed) || old[j] < *m) {
+                    skipped |= Some(&old[j]) == consumed;
+                    j += 1;
+                }
+                if j < old.len() && old[j] == *m {
+                    j += 1;
+                } else {
+                    sent.push(m);
+                }
+            }
+        }
+        Step {
+            before,
+            action,
+            after,
+            sent,
+        }
+    }
+}
+
+pub const TRANSITIONS: &[Transition] = &[
+    Transition {
+        name: "a new leader initialises its progress",
+        holds: new_leader_initialises_progress,
+    },
+    Transition {
+        name: "a restart keeps persistent state",
+        holds: restart_keeps_persistent_state,
+    },
+    Transition {
+        name: "a restart resets only volatile state",
+        holds: restart_resets_only_volatile_state,
+    },
+    Transition {
+        name: "messages describe their sender",
+        holds: messages_describe_their_sender,
+    },
+    Transition {
+        name: "a conflict hint describes the follower's log",
+        holds: conflict_hint_describes_the_log,
+    },
+    Transition {
+        name: "progress moves only on a response of the leader's term",
+        holds: progress_moves_only_on_current_term_responses,
+    },
+    Transition {
+        name: "current_term never decreases",
+        holds: current_term_never_decreases,
+    },
+    Transition {
+        name: "commit_index never decreases",
+        holds: commit_index_never_decreases,
+    },
+    Transition {
+        name: "a vote stands for the whole term",
+        holds: a_vote_stands_for_the_term,
+    },
+    Transition {
+        name: "votes go only to up-to-date candidates",
+        holds: votes_go_to_up_to_date_candidates,
+    },
+    Transition {
+        name: "a follower removes only conflicting entries",
+        holds: follower_removes_only_conflicting_entries,
+    },
+    Transition {
+        name: "commit_index advances by Figure 2's rules",
+        holds: commit_index_advances_by_the_rules,
+    },
+];
+
+/// The bit per broken rule of the step `before --action--> after`.
+pub fn broken(before: &State, action: &Action, after: &State) -> u32 {
+    let step = Step::new(before, action, after);
+    TRANSITIONS
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !(t.holds)(&step))
+        .fold(0, |bits, (i, _)| bits | 1 << i)
+}
+
+/// The servers with their state before and after the step.
+fn pairs<'a>(
+    before: &'a State,
+    after: &'a State,
+) -> impl Iterator<Item = (ServerId, &'a Server, &'a Server)> {
+    (0..)
+        .zip(before.servers.iter().zip(&after.servers))
+        .map(|(i, (b, a))| (i, b, a))
+}
+
+fn restarted(action: &Action, i: ServerId) -> bool {
+    *action == Action::Restart(i)
+}
+
+fn same_leadership(b: &Server, a: &Server) -> bool {
+    b.role == Role::Leader && a.role == Role::Leader && b.current_term == a.current_term
+}
+
+/// The message this step delivered, if any.
+fn delivered(action: &Action) -> Option<&Envelope> {
+    match action {
+        Action::Deliver(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// The AppendEntries delivered to `to` in this step, if any.
+fn append_delivered_to(action: &Action, to: ServerId) -> Option<(&Envelope, &AppendEntries)> {
+    match delivered(action)? {
+        env @ Envelope {
+            msg: Message::AppendEntries(ae),
+            ..
+        } if env.to == to => Some((env, ae)),
+        _ => None,
+    }
+}
+
+/// Figure 2, Leaders: upon election, nextIndex = last log index + 1 and
+/// matchIndex = 0 for every other server.
+fn new_leader_initialises_progress(step: &Step) -> bool {
+    let (before, _, after) = (step.before, step.action, step.after);
+    let n = after.servers.len();
+    pairs(before, after).all(|(i, b, a)| {
+        a.role != Role::Leader
+            || same_leadership(b, a)
+            || (a.next_index.len() == n
+                && a.match_index.len() == n
+                && (0..).zip(a.next_index.iter().zip(&a.match_index)).all(
+                    |(p, (&next, &matched))| p == i || (next == a.last_index() + 1 && matched == 0),
+                ))
+    })
+}
+
+/// Figure 2, Persistent state: current_term, voted_for and log survive a restart.
+fn restart_keeps_persistent_state(step: &Step) -> bool {
+    let (before, action, after) = (step.before, step.action, step.after);
+    pairs(before, after).all(|(i, b, a)| {
+        !restarted(action, i)
+            || (a.current_term, a.voted_for, &a.log) == (b.current_term, b.voted_for, &b.log)
+    })
+}
+
+/// Figure 2, Volatile state: a restarted server is a follower with
+/// commit_index 0 and no votes or progress; nothing else changes.
+fn restart_resets_only_volatile_state(step: &Step) -> bool {
+    let (before, action, after) = (step.before, step.action, step.after);
+    let Action::Restart(r) = action else {
+        return true;
+    };
+    before.network == after.network
+        && pairs(before, after).all(|(i, b, a)| {
+            if i != *r {
+                return b == a;
+            }
+            a.role == Role::Follower
+                && a.commit_index == 0
+                && a.votes_granted == 0
+                && a.next_index.is_empty()
+                && a.match_index.is_empty()
+        })
+}
+
+/// Every message carries its sender's current term and says only what is
+/// true of the sender's state: a RequestVote its last entry, an
+/// AppendEntries the leader's entries and no more than its commit_index, a
+/// granted vote its voted_for, a success the entries it now holds.
+fn messages_describe_their_sender(step: &Step) -> bool {
+    let (action, after) = (step.action, step.after);
+    step.sent.iter().all(|env| {
+        let Some(s) = after.servers.get(env.from as usize) else {
+            return false;
+        };
+        if env.msg.term() != s.current_term {
+            return false;
+        }
+        match &env.msg {
+            Message::RequestVote(rv) => {
+                (rv.last_log_index, rv.last_log_term) == (s.last_index(), s.last_term())
+            }
+            Message::AppendEntries(ae) => {
+                s.role == Role::Leader && holds_entries(s, ae) && ae.leader_commit <= s.commit_index
+            }
+            Message::RequestVoteResponse(r) => !r.vote_granted || s.voted_for == Some(env.to),
+            Message::AppendEntriesResponse(r) => match append_delivered_to(action, env.from) {
+                Some((req, ae)) if req.from == env.to => {
+                    let acknowledged = ae.prev_log_index + ae.entries.len() as u8;
+                    match (r.success, r.conflict) {
+                        (true, _) => r.match_index == acknowledged && holds_entries(s, ae),
+                        // A refusal without a hint answers a request of an older term.
+                        (false, None) => ae.term < s.current_term,
+                        (false, Some(_)) => true,
+                    }
+                }
+                _ => false,
+            },
+        }
+    })
+}
+
+/// `s` holds the entry at `ae.prev_log_index` with `ae.prev_log_term` and the
+/// entries of `ae` right after it.
+fn holds_entries(s: &Server, ae: &AppendEntries) -> bool {
+    let prev = ae.prev_log_index as usize;
+    prev <= s.log.len()
+        && s.term_at(ae.prev_log_index) == ae.prev_log_term
+        && s.log[prev..].starts_with(&ae.entries)
+}
+
+/// The 6.824 guide's fast backup: a refusal's hint is the follower's log
+/// length, and the term and first index of its entry at prev_log_index
+/// (no term when the log is shorter).
+fn conflict_hint_describes_the_log(step: &Step) -> bool {
+    let (action, after) = (step.action, step.after);
+    step.sent.iter().all(|env| {
+        let Message::AppendEntriesResponse(r) = &env.msg else {
+            return true;
+        };
+        let (Some(h), Some((_, ae))) = (r.conflict, append_delivered_to(action, env.from)) else {
+            return true;
+        };
+        let s = &after.servers[env.from as usize];
+        let first_of = |t| {
+            s.log
+                .iter()
+                .position(|e| e.term == t)
+                .map_or(0, |k| k as u8 + 1)
+        };
+        h.log_len == s.last_index()
+            && match h.term {
+                None => ae.prev_log_index > s.last_index(),
+                Some(t) => {
+                    ae.prev_log_index <= s.last_index()
+                        && s.term_at(ae.prev_log_index) == t
+                        && t != ae.prev_log_term
+                        && h.first_index == first_of(t)
+                }
+            }
+    })
+}
+
+/// Figure 2, Leaders: nextIndex and matchIndex for a follower change only
+/// on that follower's response to this leader's AppendEntries; a response
+/// of an older term answers an older leadership and says nothing now.
+/// matchIndex becomes the acknowledged index (never lower than before).
+fn progress_moves_only_on_current_term_responses(step: &Step) -> bool {
+    let (before, action, after) = (step.before, step.action, step.after);
+    pairs(before, after).all(|(l, b, a)| {
+        if !same_leadership(b, a) {
+            return true;
+        }
+        let response = match delivered(action) {
+            Some(Envelope {
+                from,
+                to,
+                msg: Message::AppendEntriesResponse(r),
+            }) if *to == l && r.term == a.current_term => Some((*from, r)),
+            _ => None,
+        };
+        (0..b.next_index.len()).all(|p| {
+            let (bn, bm, an, am) = (
+                b.next_index[p],
+                b.match_index[p],
+                a.next_index[p],
+                a.match_index[p],
+            );
+            if (bn, bm) == (an, am) {
+                return true;
+            }
+            match response {
+                Some((from, r)) if from as usize == p => {
+                    am == bm || (r.success && am == bm.max(r.match_index))
+                }
+                _ => false,
+            }
+        })
+    })
+}
+
+/// Figure 2, All Servers: current_term only grows (it is persistent).
+fn current_term_never_decreases(step: &Step) -> bool {
+    let (before, _, after) = (step.before, step.action, step.after);
+    pairs(before, after).all(|(_, b, a)| a.current_term >= b.current_term)
+}
+
+/// commit_index only grows, but for the reset of a restart.
+fn commit_index_never_decreases(step: &Step) -> bool {
+    let (before, action, after) = (step.before, step.action, step.after);
+    pairs(before, after).all(|(i, b, a)| restarted(action, i) || a.commit_index >= b.commit_index)
+}
+
+/// Figure 2, RequestVote receiver, step 2: a vote is given only if
+/// voted_for is null (or already the candidate); it stands until the term
+/// changes.
+fn a_vote_stands_for_the_term(step: &Step) -> bool {
+    let (before, _, after) = (step.before, step.action, step.after);
+    pairs(before, after).all(|(_, b, a)| {
+        a.current_term != b.current_term || b.voted_for.is_none() || a.voted_for == b.voted_for
+    })
+}
+
+/// Figure 2, RequestVote receiver, step 2 and §5.4.1: a vote is granted
+/// only to a candidate whose log is at least as up-to-date.
+fn votes_go_to_up_to_date_candidates(step: &Step) -> bool {
+    let (action, after) = (step.action, step.after);
+    let Some(Envelope {
+        from,
+        to,
+        msg: Message::RequestVote(rv),
+    }) = delivered(action)
+    else {
+        return true;
+    };
+    let voter = &after.servers[*to as usize];
+    let up_to_date = rv.last_log_term > voter.last_term()
+        || (rv.last_log_term == voter.last_term() && rv.last_log_index >= voter.last_index());
+    step.sent.iter().all(|env| match &env.msg {
+        Message::RequestVoteResponse(r) if env.from == *to && env.to == *from => {
+            !r.vote_granted || up_to_date
+        }
+        _ => true,
+    })
+}
+
+/// Figure 2, AppendEntries receiver, step 3: an existing entry is deleted
+/// only if it conflicts with a new one (same index, different term), and
+/// then with all that follow it; entries before the first conflict stay.
+fn follower_removes_only_conflicting_entries(step: &Step) -> bool {
+    let (before, action, after) = (step.before, step.action, step.after);
+    pairs(before, after).all(|(i, b, a)| {
+        if same_leadership(b, a) || a.log.starts_with(&b.log) || restarted(action, i) {
+            return true;
+        }
+        let Some((_, ae)) = append_delivered_to(action, i) else {
+            return false; // Only an AppendEntries changes a follower's log.
+        };
+        let prev = ae.prev_log_index as usize;
+        let first_conflict = (prev..b.log.len())
+            .zip(&ae.entries)
+            .find(|(k, e)| b.log[*k].term != e.term)
+            .map_or(usize::MAX, |(k, _)| k);
+        let kept = first_conflict.min(b.log.len());
+        a.log.len() >= kept && a.log[..kept] == b.log[..kept]
+    })
+}
+
+/// Figure 2: a leader sets commitIndex = N only if a majority holds N and
+/// log[N] is of its term; a follower, only to min(leaderCommit, index of
+/// the last new entry) of the AppendEntries it just accepted.
+fn commit_index_advances_by_the_rules(step: &Step) -> bool {
+    let (before, action, after) = (step.before, step.action, step.after);
+    let quorum = after.servers.len() / 2 + 1;
+    pairs(before, after).all(|(i, b, a)| {
+        if a.commit_index <= b.commit_index {
+            return true;
+        }
+        let n = a.commit_index;
+        if a.role == Role::Leader && b.role == Role::Leader {
+            let replicas = 1
+                + (0..)
+                    .zip(&a.match_index)
+                    .filter(|&(p, &m)| p != i && m >= n)
+                    .count();
+            return a.entry(n).is_some_and(|e| e.term == a.current_term) && replicas >= quorum;
+        }
+        match append_delivered_to(action, i) {
+            Some((_, ae)) => {
+                n <= ae
+                    .leader_commit
+                    .min(ae.prev_log_index + ae.entries.len() as u8)
+            }
+            None => false,
+        }
+    })
+}

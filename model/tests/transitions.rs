@@ -1,0 +1,268 @@
+//! Every transition property stays quiet on a step of the correct model and
+//! fires when the step is redone by a wrong rule.
+
+mod common;
+
+use common::Scenario;
+use raft_model::properties::transitions::{broken, TRANSITIONS};
+use raft_model::state::{Action, Envelope, Message, Role, State};
+use raft_model::Config;
+
+fn config() -> Config {
+    Config {
+        max_term: 3,
+        max_log: 2,
+        max_in_flight: 12,
+        restarts: 1,
+        drops: 0,
+        duplicates: 0,
+        ..Config::default()
+    }
+}
+
+/// s0 leads term 1 with s1's vote, appends (1,1) and s1 stores it.
+fn leader_with_one_replica() -> Scenario {
+    let mut sc = Scenario::new(config());
+    sc.act(Action::ElectionTimeout(0));
+    sc.deliver(0, 1, "RequestVote")
+        .deliver(1, 0, "RequestVoteResponse");
+    sc.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
+    sc.deliver_if(
+        0,
+        1,
+        "AppendEntries",
+        |m| matches!(m, Message::AppendEntries(ae) if !ae.entries.is_empty()),
+    );
+    sc
+}
+
+/// The last step of `sc`: (before, action, after).
+fn last_step(sc: &Scenario) -> (State, Action, State) {
+    let (before, action) = sc.steps.last().expect("a step was taken").clone();
+    (
+        before,
+        action.expect("every step has an action"),
+        sc.state.clone(),
+    )
+}
+
+/// Asserts the correct step breaks nothing and `wrong(after)` breaks `rule`.
+fn fires(sc: &Scenario, rule: &str, wrong: impl FnOnce(&mut State)) {
+    let bit = TRANSITIONS
+        .iter()
+        .position(|t| t.name == rule)
+        .unwrap_or_else(|| panic!("no transition property {rule:?}"));
+    let (before, action, after) = last_step(sc);
+    assert_eq!(
+        broken(&before, &action, &after),
+        0,
+        "the correct step breaks a rule"
+    );
+    let mut bad = after;
+    wrong(&mut bad);
+    bad.network.sort();
+    let bits = broken(&before, &action, &bad);
+    assert!(
+        bits & 1 << bit != 0,
+        "{rule:?} did not fire (bits {bits:b})"
+    );
+}
+
+/// The one message in `state`'s network matching `pred`, to rewrite.
+fn message(state: &mut State, pred: impl Fn(&Envelope) -> bool) -> &mut Message {
+    let mut found = state.network.iter_mut().filter(|m| pred(m));
+    let m = found.next().expect("the message is in flight");
+    &mut m.msg
+}
+
+#[test]
+fn a_new_leader_initialises_its_progress() {
+    let mut sc = Scenario::new(config());
+    sc.act(Action::ElectionTimeout(0));
+    sc.deliver(0, 1, "RequestVote")
+        .deliver(1, 0, "RequestVoteResponse");
+    // Wrong: next_index starts at 0 for a follower.
+    fires(&sc, "a new leader initialises its progress", |s| {
+        s.servers[0].next_index[2] = 0
+    });
+}
+
+#[test]
+fn a_restart_keeps_persistent_state() {
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::Restart(1));
+    // Wrong: the log is lost (it was never persisted).
+    fires(&sc, "a restart keeps persistent state", |s| {
+        s.servers[1].log.clear()
+    });
+    fires(&sc, "a restart keeps persistent state", |s| {
+        s.servers[1].voted_for = None
+    });
+}
+
+#[test]
+fn a_restart_resets_only_volatile_state() {
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::Restart(0));
+    // Wrong: a restarted leader comes back still leading.
+    fires(&sc, "a restart resets only volatile state", |s| {
+        s.servers[0].role = Role::Leader;
+        s.servers[0].next_index = vec![2; 3];
+        s.servers[0].match_index = vec![0; 3];
+    });
+    // Wrong: the restart touches another server.
+    fires(&sc, "a restart resets only volatile state", |s| {
+        s.servers[2].current_term = 1
+    });
+}
+
+#[test]
+fn messages_describe_their_sender() {
+    let sc = leader_with_one_replica();
+    // Wrong: the follower acknowledges more than the request carried.
+    fires(&sc, "messages describe their sender", |s| {
+        if let Message::AppendEntriesResponse(r) = message(s, |m| m.from == 1) {
+            r.match_index = 2;
+        }
+    });
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::Heartbeat(0));
+    // Wrong: the leader announces a commit_index it does not have.
+    fires(&sc, "messages describe their sender", |s| {
+        if let Message::AppendEntries(ae) =
+            message(s, |m| m.to == 2 && m.msg.kind() == "AppendEntries")
+        {
+            ae.leader_commit = 1;
+        }
+    });
+}
+
+/// s1 wins term 2 with s2's vote and sends AppendEntries(prev_log_index=1)
+/// to s2, whose log is empty; s2 refuses with a hint.
+fn refusal_with_a_hint() -> Scenario {
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::ElectionTimeout(1));
+    sc.deliver_term(1, 2, "RequestVote", 2)
+        .deliver_term(2, 1, "RequestVoteResponse", 2);
+    sc.deliver_if(1, 2, "AppendEntries", |m| m.term() == 2);
+    sc
+}
+
+#[test]
+fn a_conflict_hint_describes_the_followers_log() {
+    let sc = refusal_with_a_hint();
+    // Wrong: the hint claims a longer log than s2 has.
+    fires(&sc, "a conflict hint describes the follower's log", |s| {
+        if let Message::AppendEntriesResponse(r) = message(s, |m| m.from == 2 && m.to == 1) {
+            r.conflict.as_mut().expect("a refusal with a hint").log_len = 1;
+        }
+    });
+}
+
+#[test]
+fn progress_moves_only_on_a_response_of_the_leaders_term() {
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::Heartbeat(0));
+    // Wrong: a leader raises match_index without any response.
+    fires(
+        &sc,
+        "progress moves only on a response of the leader's term",
+        |s| s.servers[0].match_index[2] = 1,
+    );
+}
+
+#[test]
+fn current_term_never_decreases() {
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::Heartbeat(0));
+    fires(&sc, "current_term never decreases", |s| {
+        s.servers[1].current_term = 0
+    });
+}
+
+#[test]
+fn commit_index_never_decreases() {
+    let mut sc = leader_with_one_replica();
+    sc.deliver(1, 0, "AppendEntriesResponse");
+    assert_eq!(sc.state.servers[0].commit_index, 1);
+    sc.act(Action::Heartbeat(0));
+    fires(&sc, "commit_index never decreases", |s| {
+        s.servers[0].commit_index = 0
+    });
+}
+
+#[test]
+fn a_vote_stands_for_the_whole_term() {
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::Heartbeat(0));
+    // Wrong: s1 forgets (or moves) its term-1 vote.
+    fires(&sc, "a vote stands for the whole term", |s| {
+        s.servers[1].voted_for = None
+    });
+    fires(&sc, "a vote stands for the whole term", |s| {
+        s.servers[1].voted_for = Some(2)
+    });
+}
+
+#[test]
+fn votes_go_only_to_up_to_date_candidates() {
+    let mut sc = leader_with_one_replica();
+    // s2, with an empty log, asks s1, which holds (1,1), in a new term: the
+    // vote is refused only because s2's log is behind.
+    sc.act(Action::ElectionTimeout(2))
+        .act(Action::ElectionTimeout(2));
+    sc.deliver_term(2, 1, "RequestVote", 2);
+    assert_eq!(sc.state.servers[1].voted_for, None);
+    fires(&sc, "votes go only to up-to-date candidates", |s| {
+        s.servers[1].voted_for = Some(2);
+        if let Message::RequestVoteResponse(r) = message(s, |m| m.from == 1 && m.to == 2) {
+            r.vote_granted = true;
+        }
+    });
+}
+
+#[test]
+fn a_follower_removes_only_conflicting_entries() {
+    let mut sc = Scenario::new(config());
+    sc.act(Action::ElectionTimeout(0));
+    sc.deliver(0, 1, "RequestVote")
+        .deliver(1, 0, "RequestVoteResponse");
+    sc.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
+    sc.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
+    let carrying = |n: usize| move |m: &Message| matches!(m, Message::AppendEntries(ae) if ae.entries.len() == n);
+    // s1 stores both entries; then the delayed AppendEntries with only the
+    // first arrives: nothing conflicts, nothing is to be removed.
+    sc.deliver_if(0, 1, "AppendEntries", carrying(2));
+    sc.deliver_if(0, 1, "AppendEntries", carrying(1));
+    assert_eq!(sc.state.servers[1].log.len(), 2);
+    fires(&sc, "a follower removes only conflicting entries", |s| {
+        s.servers[1].log.truncate(1)
+    });
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::Heartbeat(0));
+    // Wrong: a follower's log changes on a step that is not an AppendEntries to it.
+    fires(&sc, "a follower removes only conflicting entries", |s| {
+        s.servers[1].log.pop();
+    });
+}
+
+#[test]
+fn commit_index_advances_by_figure_2s_rules() {
+    let sc = leader_with_one_replica();
+    // Wrong: the follower commits beyond the request's leader_commit (0).
+    fires(&sc, "commit_index advances by Figure 2's rules", |s| {
+        s.servers[1].commit_index = 1
+    });
+    // Wrong: the leader commits (1,1) before anyone acknowledged it.
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::Heartbeat(0));
+    fires(&sc, "commit_index advances by Figure 2's rules", |s| {
+        s.servers[0].commit_index = 1
+    });
+}
+
+#[test]
+fn every_transition_property_has_a_test_above() {
+    // Guard: adding a transition property without a test here fails this count.
+    assert_eq!(TRANSITIONS.len(), 12);
+}
