@@ -25,7 +25,7 @@ mod log;
 mod mem;
 
 #[cfg(test)]
-mod conformance;
+mod contract;
 
 pub use error::{Corruption, StorageError};
 pub use file::{FileStorage, FileStorageOptions};
