@@ -110,7 +110,10 @@ impl SimNode {
             return;
         }
         let rd = raw.ready();
-        if let Err(e) = stage(&mut self.storage, &rd) {
+        let staged = self
+            .storage
+            .stage_ready(rd.hard_state, rd.truncate_from, &rd.entries);
+        if let Err(e) = staged {
             checker.runtime_contract(self.pos, format!("storage refused a Ready's writes: {e}"));
         }
         if let Some(from) = rd.truncate_from {
@@ -233,15 +236,4 @@ impl SimNode {
             }
         }
     }
-}
-
-/// Stages a Ready's hard state and log change (no sync).
-fn stage(storage: &mut MemStorage, rd: &Ready) -> Result<(), raft_impl::storage::StorageError> {
-    if let Some(hs) = rd.hard_state {
-        storage.save_hard_state(hs)?;
-    }
-    if let Some(from) = rd.truncate_from {
-        storage.truncate_suffix(from)?;
-    }
-    storage.append(&rd.entries)
 }
