@@ -181,18 +181,9 @@ impl Cluster {
         while node.raw.has_ready() {
             let rd = node.raw.ready();
             let storage = &mut node.storage;
-            let persisted = (|| {
-                if let Some(hs) = rd.hard_state {
-                    storage.save_hard_state(hs)?;
-                }
-                if let Some(from) = rd.truncate_from {
-                    storage.truncate_suffix(from)?;
-                }
-                if !rd.entries.is_empty() {
-                    storage.append(&rd.entries)?;
-                }
-                storage.sync()
-            })();
+            let persisted = storage
+                .stage_ready(rd.hard_state, rd.truncate_from, &rd.entries)
+                .and_then(|()| storage.sync());
             persisted.map_err(|e| format!("storage refused the Ready: {e}"))?;
             for env in &rd.messages {
                 match mapping::to_model_msg(env, n) {

@@ -70,7 +70,7 @@ enum Command {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Source {
-    /// `raft_impl::sim` in conformance mode under random faults.
+    /// `raft_sim` in conformance mode under random faults.
     Sim,
     /// The conformance harness's own random driver.
     Own,

@@ -1,7 +1,7 @@
 //! Trace validation of simulator runs: the simulator chooses, the model judges.
 //!
-//! Each seed runs `raft_impl::sim` in conformance mode under a random fault schedule
-//! ([`raft_impl::sim::conformance::record_run`]): its timers fire elections and heartbeats,
+//! Each seed runs `raft_sim` in conformance mode under a random fault schedule
+//! ([`raft_sim::conformance::record_run`]): its timers fire elections and heartbeats,
 //! its network loses, duplicates, delays and reorders messages and is partitioned, nodes crash
 //! and restart, and clients propose the values `1..=3`. The run's [`StepTrace`] says, for every
 //! step, which protocol action it was and every node's full state plus the messages in flight
@@ -16,11 +16,11 @@
 use crate::mapping::{self, MapError};
 use crate::validate::{self, Failure, Recorded};
 use raft_impl::core::{PeerProgress, ProgressState, Status};
-use raft_impl::sim::conformance::{record_run, ConformanceRun};
-use raft_impl::sim::{NodeState, StepAction, StepTrace};
 use raft_model::state::{Envelope, Server};
 use raft_model::trace::table::action_text;
 use raft_model::{Action, Config};
+use raft_sim::conformance::{record_run, ConformanceRun};
+use raft_sim::{NodeState, StepAction, StepTrace};
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;

@@ -12,7 +12,7 @@
 //! hard limits; the driver stays inside them), 255 messages in flight, and
 //! fault budgets no run can exhaust.
 //!
-//! Why not the simulator's trace (`raft_impl::sim::trace`): its records carry
+//! Why not the simulator's trace (`raft_sim::trace`): its records carry
 //! each node's last index and term but not its log or a leader's progress,
 //! entries are reduced to their terms, messages leave a node only when its
 //! asynchronous sync completes, and it runs the production configuration

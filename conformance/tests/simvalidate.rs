@@ -3,8 +3,8 @@
 
 use raft_conformance::simvalidate::{check_trace, lifted_config, run_options};
 use raft_impl::core::Role;
-use raft_impl::sim::conformance::record_run;
-use raft_impl::sim::{StepAction, StepTrace};
+use raft_sim::conformance::record_run;
+use raft_sim::{StepAction, StepTrace};
 use std::collections::BTreeMap;
 
 fn record(seed: u64, steps: usize) -> StepTrace {

@@ -9,7 +9,7 @@
 //! - [`history`]: linearizability checking of client histories with stateright.
 //! - [`net`]: the real-network runtime: TCP framing, the node (tokio + a node-loop thread
 //!   with `FileStorage`), the Clerk's TCP transport.
-//! - [`sim`]: a deterministic KV cluster on `raft_impl::sim` with simulated clients.
+//! - [`sim`]: a deterministic KV cluster on `raft_sim` with simulated clients.
 
 pub mod clerk;
 pub mod command;

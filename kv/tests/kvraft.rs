@@ -7,10 +7,10 @@
 //! Time is simulated: a "5 second" phase costs milliseconds of real time, and a seed fixes the
 //! run bit for bit (the failure message names it).
 
-use raft_impl::sim::{SimError, ELECTION_TIMEOUT, MS, SEC};
 use raft_kv::command::{Op, OpResult};
 use raft_kv::sim::{KvSim, KvSimConfig, ServiceFault};
 use raft_kv::ReadMode;
+use raft_sim::{SimError, ELECTION_TIMEOUT, MS, SEC};
 use rand::Rng;
 
 /// Bound on waiting for clients to finish once faults stop (6.824 budgets are similar).

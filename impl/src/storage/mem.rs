@@ -241,6 +241,48 @@ mod tests {
         assert_eq!(s.last_index(), 3);
     }
 
+    /// `Storage::stage_ready` stages a Ready's hard state, truncation and entries, in that
+    /// order, and makes none of them durable before `sync`.
+    #[test]
+    fn storage_mem_stage_ready_stages_a_readys_writes_without_syncing() {
+        let mut s = MemStorage::new();
+        let log = [entry(1, 1), entry(1, 2), entry(1, 3)];
+        s.stage_ready(Some(hs(1, Some(1))), None, &log).unwrap();
+        assert_eq!(s.load().unwrap().entries, log);
+        assert_eq!(s.durable_snapshot(), StoredState::default());
+        s.sync().unwrap();
+
+        // §5.3: a conflicting suffix from index 2 is dropped first, then the new entry lands.
+        s.stage_ready(Some(hs(2, None)), Some(2), &[entry(2, 2)])
+            .unwrap();
+        assert_eq!(s.unsynced_log_ops(), 2);
+        let mut truncation_only = s.clone();
+        truncation_only.crash_during_sync(1);
+        assert_eq!(truncation_only.last_index(), 1);
+        s.sync().unwrap();
+        assert_eq!(
+            s.durable_snapshot(),
+            StoredState {
+                hard_state: hs(2, None),
+                entries: vec![entry(1, 1), entry(2, 2)],
+            }
+        );
+
+        // Nothing to persist stages nothing; a hard state alone touches no log.
+        s.stage_ready(None, None, &[]).unwrap();
+        assert!(!s.has_unsynced());
+        s.stage_ready(Some(hs(3, Some(3))), None, &[]).unwrap();
+        assert!(s.has_unsynced());
+        assert_eq!(s.unsynced_log_ops(), 0);
+        s.crash();
+        assert_eq!(s.hard_state(), hs(2, None));
+
+        assert!(matches!(
+            s.stage_ready(None, Some(0), &[]),
+            Err(StorageError::BeforeFirstIndex { .. })
+        ));
+    }
+
     #[test]
     fn storage_mem_with_state_is_durable() {
         let state = StoredState {

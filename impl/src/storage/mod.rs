@@ -1,9 +1,10 @@
 //! Stable storage for a Raft node: the hard state and the log (Figure 2, "Persistent state on
 //! all servers").
 //!
-//! A runtime drives a [`Storage`] with the output of the core: it stages writes
-//! ([`Storage::save_hard_state`], [`Storage::append`], [`Storage::truncate_suffix`]) and then
-//! calls [`Storage::sync`] once for the whole batch (group commit). Only after `sync` returns
+//! A runtime drives a [`Storage`] with the output of the core: it stages each Ready's writes
+//! ([`Storage::stage_ready`], built on [`Storage::save_hard_state`], [`Storage::truncate_suffix`]
+//! and [`Storage::append`]) and then calls [`Storage::sync`] once for the whole batch (group
+//! commit). Only after `sync` returns
 //! may the runtime send messages that depend on what was written (a vote, an `AppendEntries`
 //! success, a leader counting its own match index), because Raft's safety argument assumes
 //! those facts survive a crash.
@@ -25,7 +26,7 @@ mod log;
 mod mem;
 
 #[cfg(test)]
-mod conformance;
+mod contract;
 
 pub use error::{Corruption, StorageError};
 pub use file::{FileStorage, FileStorageOptions};
@@ -83,6 +84,30 @@ pub trait Storage {
     /// fsync the kernel may have dropped the dirty pages, so retrying could report success for
     /// data that is gone. Reopen to recover what is really on disk.
     fn sync(&mut self) -> Result<(), StorageError>;
+
+    /// Stages what one [`Ready`] asks to persist (step 1 of its contract, without the sync): the
+    /// hard state if it changed, then the truncation of a conflicting suffix (§5.3), then the new
+    /// entries. Nothing is durable until [`Storage::sync`], which may cover the writes of several
+    /// Readies (group commit); only after it may the Ready's messages leave.
+    ///
+    /// [`Ready`]: crate::core::Ready
+    fn stage_ready(
+        &mut self,
+        hard_state: Option<HardState>,
+        truncate_from: Option<Index>,
+        entries: &[Entry],
+    ) -> Result<(), StorageError> {
+        if let Some(hs) = hard_state {
+            self.save_hard_state(hs)?;
+        }
+        if let Some(from) = truncate_from {
+            self.truncate_suffix(from)?;
+        }
+        if !entries.is_empty() {
+            self.append(entries)?;
+        }
+        Ok(())
+    }
 
     /// The hard state and the whole log as currently written. Right after opening a durable
     /// store, this is exactly what recovery found.

@@ -29,8 +29,9 @@
 //! AppendEntries leave at once instead; the core then counts the leader only up to what the
 //! pipeline reports durable ([`Pipeline::take_persisted`]).
 //!
-//! What the persister does with a job: stage the hard state, the truncation and the entries, in
-//! job order, then sync; one sync may cover several jobs (group commit across Readies).
+//! What the persister does with a job: stage the hard state, the truncation and the entries
+//! (`Storage::stage_ready`), in job order, then sync; one sync may cover several jobs (group
+//! commit across Readies).
 
 use std::collections::VecDeque;
 
@@ -57,18 +58,9 @@ impl Job {
         }
     }
 
-    /// Stages the job's writes (no sync).
+    /// Stages the job's writes (no sync: the persister syncs once for every job it staged).
     pub fn stage(self, storage: &mut impl Storage) -> Result<(), StorageError> {
-        if let Some(hs) = self.hard_state {
-            storage.save_hard_state(hs)?;
-        }
-        if let Some(from) = self.truncate_from {
-            storage.truncate_suffix(from)?;
-        }
-        if !self.entries.is_empty() {
-            storage.append(&self.entries)?;
-        }
-        Ok(())
+        storage.stage_ready(self.hard_state, self.truncate_from, &self.entries)
     }
 }
 

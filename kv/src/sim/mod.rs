@@ -1,4 +1,4 @@
-//! A deterministic simulated KV cluster: `raft_impl::sim::Cluster` (cores, storage, the Ready
+//! A deterministic simulated KV cluster: `raft_sim::Cluster` (cores, storage, the Ready
 //! runtime, faulty server network, crashes, invariant checks) with a [`KvServer`] per node,
 //! simulated clients running [`ClerkCore`]s over a faulty client network, and every client
 //! operation recorded in a [`History`] for the linearizability check.
@@ -14,8 +14,8 @@ use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use raft_impl::core::{NotLeader, Role};
-use raft_impl::sim::{derive_seed, Cluster, Scheduled, SimConfig, SimError, MS};
 use raft_impl::types::{Index, Term};
+use raft_sim::{derive_seed, Cluster, Scheduled, SimConfig, SimError, MS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::make_cluster;
-use raft_impl::sim::{SimError, ELECTION_TIMEOUT, MS};
+use raft_sim::{SimError, ELECTION_TIMEOUT, MS};
 use rand::Rng;
 
 /// TestInitialElection2A: a leader is elected, and with no failures the term stays put.

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{make_cluster, make_unreliable};
-use raft_impl::sim::{cmd, Cluster, SimError, ELECTION_TIMEOUT, MS};
+use raft_sim::{cmd, Cluster, SimError, ELECTION_TIMEOUT, MS};
 use rand::Rng;
 
 /// Runs the cluster for the tests' random pause: usually under 13 ms, one time in ten up to

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use rand::Rng;
 
-use super::cluster::{Cluster, SimError, MS, SEC};
-use crate::types::{Index, Term};
+use crate::cluster::{Cluster, SimError, MS, SEC};
+use raft_impl::types::{Index, Term};
 
 /// 6.824's `RaftElectionTimeout`: how long tests wait for an election to settle.
 pub const ELECTION_TIMEOUT: u64 = SEC;
@@ -209,9 +209,9 @@ impl Cluster {
     pub fn crash_random(&mut self, i: usize) {
         let staged = self.unsynced_log_ops(i);
         let mode = if self.rng.random_bool(0.5) {
-            super::node::CrashMode::BeforeSync
+            crate::node::CrashMode::BeforeSync
         } else {
-            super::node::CrashMode::DuringSync {
+            crate::node::CrashMode::DuringSync {
                 landed_log_ops: self.rng.random_range(0..=staged),
             }
         };

@@ -16,10 +16,10 @@
 
 use rand::Rng;
 
-use super::cluster::{Cluster, SimConfig, SimError, MS};
-use super::steps::StepTrace;
-use crate::core::{Config, Role};
-use crate::types::NodeId;
+use crate::cluster::{Cluster, SimConfig, SimError, MS};
+use crate::steps::StepTrace;
+use raft_impl::core::{Config, Role};
+use raft_impl::types::NodeId;
 
 impl SimConfig {
     /// `servers` nodes in conformance mode (see the module docs): the conformance core config,

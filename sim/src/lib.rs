@@ -1,5 +1,6 @@
-//! A deterministic, seeded discrete-event simulator of a Raft cluster, for tests, the
-//! `raft-sim` soak binary and trace validation (conformance mode). See `docs/simulator.md`.
+//! `raft-sim`: a deterministic, seeded discrete-event simulator of a `raft-impl` cluster, for
+//! tests, the `raft-sim` soak binary and trace validation (conformance mode). It is test
+//! machinery, kept out of the product crate. See `docs/simulator.md`.
 //!
 //! - [`Cluster`]: simulated clock and event queue, nodes (core + [`MemStorage`] + a runtime
 //!   that follows the Ready contract), a faulty network, crashes and restarts, invariant checks
@@ -9,7 +10,7 @@
 //! - [`clients`]: simulated clients that keep proposing (churn tests, soak).
 //! - [`soak`]: random fault schedules with a liveness check, one seed at a time.
 //!
-//! [`MemStorage`]: crate::storage::MemStorage
+//! [`MemStorage`]: raft_impl::storage::MemStorage
 
 mod cluster;
 mod faults;

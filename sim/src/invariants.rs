@@ -15,8 +15,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::core::Role;
-use crate::types::{Entry, Index, NodeId, Term};
+use raft_impl::core::Role;
+use raft_impl::types::{Entry, Index, NodeId, Term};
 
 /// The property a [`Finding`] breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::clients::ClientPool;
-use super::cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
-use super::harness::cmd;
-use super::node::RuntimeFault;
-use super::trace::Trace;
+use crate::clients::ClientPool;
+use crate::cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
+use crate::harness::cmd;
+use crate::node::RuntimeFault;
+use crate::trace::Trace;
 
 /// What to run for each seed.
 #[derive(Clone, Debug)]

@@ -14,10 +14,10 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::invariants::Checker;
-use crate::core::{Config, Envelope, RawNode, ReadState, Ready, Role};
-use crate::storage::{MemStorage, Storage};
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::invariants::Checker;
+use raft_impl::core::{Config, Envelope, RawNode, ReadState, Ready, Role};
+use raft_impl::storage::{MemStorage, Storage};
+use raft_impl::types::{Entry, Index, NodeId, Term};
 
 /// What one input produced, for the cluster to route and check.
 #[derive(Debug, Default)]
@@ -74,7 +74,7 @@ pub enum RuntimeFault {
 }
 
 impl SimNode {
-    pub fn new(pos: usize, cfg: Config) -> Result<Self, crate::core::InitError> {
+    pub fn new(pos: usize, cfg: Config) -> Result<Self, raft_impl::core::InitError> {
         let raw = RawNode::new(cfg.clone())?;
         Ok(SimNode {
             id: cfg.id,
@@ -110,7 +110,10 @@ impl SimNode {
             return;
         }
         let rd = raw.ready();
-        if let Err(e) = stage(&mut self.storage, &rd) {
+        let staged = self
+            .storage
+            .stage_ready(rd.hard_state, rd.truncate_from, &rd.entries);
+        if let Err(e) = staged {
             checker.runtime_contract(self.pos, format!("storage refused a Ready's writes: {e}"));
         }
         if let Some(from) = rd.truncate_from {
@@ -202,11 +205,11 @@ impl SimNode {
     }
 
     /// Observable state for traces: live values, or what storage holds while crashed.
-    pub fn obs(&self) -> super::trace::NodeObs {
+    pub fn obs(&self) -> crate::trace::NodeObs {
         match &self.raw {
             Some(r) => {
                 let st = r.status();
-                super::trace::NodeObs {
+                crate::trace::NodeObs {
                     id: self.id,
                     up: true,
                     current_term: st.current_term,
@@ -220,7 +223,7 @@ impl SimNode {
             None => {
                 let hs = self.storage.hard_state();
                 let last = self.storage.last_index();
-                super::trace::NodeObs {
+                crate::trace::NodeObs {
                     id: self.id,
                     up: false,
                     current_term: hs.current_term,
@@ -233,15 +236,4 @@ impl SimNode {
             }
         }
     }
-}
-
-/// Stages a Ready's hard state and log change (no sync).
-fn stage(storage: &mut MemStorage, rd: &Ready) -> Result<(), crate::storage::StorageError> {
-    if let Some(hs) = rd.hard_state {
-        storage.save_hard_state(hs)?;
-    }
-    if let Some(from) = rd.truncate_from {
-        storage.truncate_suffix(from)?;
-    }
-    storage.append(&rd.entries)
 }

@@ -1,8 +1,8 @@
 //! The simulator's conformance mode: off by default, deterministic, and its step trace
 //! accounts for every message (what is sent stays in flight until a step delivers or drops it).
 
-use raft_impl::sim::conformance::{record_run, ConformanceRun};
-use raft_impl::sim::{Cluster, SimConfig, StepAction, StepTrace, SEC};
+use raft_sim::conformance::{record_run, ConformanceRun};
+use raft_sim::{Cluster, SimConfig, StepAction, StepTrace, SEC};
 
 fn run(seed: u64) -> StepTrace {
     let opts = ConformanceRun {

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{make_cluster, make_unreliable};
-use raft_impl::sim::clients::ClientPool;
-use raft_impl::sim::{cmd, Cluster, SimError, ELECTION_TIMEOUT};
+use raft_sim::clients::ClientPool;
+use raft_sim::{cmd, Cluster, SimError, ELECTION_TIMEOUT};
 use rand::Rng;
 
 /// TestUnreliableAgree2B/2C: agreement on a lossy, duplicating, delaying network. The

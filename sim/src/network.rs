@@ -7,7 +7,7 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use crate::core::Message;
+use raft_impl::core::Message;
 
 /// Fault knobs. Defaults follow MIT 6.824's `labrpc` where it has one.
 #[derive(Clone, Debug, PartialEq)]

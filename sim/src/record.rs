@@ -1,10 +1,10 @@
 //! Recording the [`StepTrace`] of a conformance-mode run: how each simulator event becomes
-//! protocol steps (see [`super::steps`] for the rules).
+//! protocol steps (see [`crate::steps`] for the rules).
 
-use super::cluster::Cluster;
-use super::steps::{NodeState, StepAction, StepTrace};
-use super::trace::EventKind;
-use crate::core::{Envelope, Role};
+use crate::cluster::Cluster;
+use crate::steps::{NodeState, StepAction, StepTrace};
+use crate::trace::EventKind;
+use raft_impl::core::{Envelope, Role};
 
 impl Cluster {
     /// Every node's observable state now (a crashed node: what it will restart with).
@@ -20,7 +20,7 @@ impl Cluster {
 
     /// The step trace recorded so far (`None` unless [`SimConfig::conformance`]).
     ///
-    /// [`SimConfig::conformance`]: super::SimConfig::conformance
+    /// [`SimConfig::conformance`]: crate::SimConfig::conformance
     pub fn step_trace(&self) -> Option<StepTrace> {
         let rec = self.steps.as_ref()?;
         Some(StepTrace {

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use raft_impl::core::Config;
-use raft_impl::sim::{Cluster, SimConfig};
 use raft_impl::types::NodeId;
+use raft_sim::{Cluster, SimConfig};
 
 /// The production core config without the leader's no-op: the 6.824 scenarios expect a
 /// client command's log index to count client commands only.

@@ -4,7 +4,7 @@ mod common;
 
 use bytes::Bytes;
 use common::make_cluster;
-use raft_impl::sim::{cmd, Cluster, SimError, ELECTION_TIMEOUT, SEC};
+use raft_sim::{cmd, Cluster, SimError, ELECTION_TIMEOUT, SEC};
 use rand::Rng;
 
 fn rand_cmd(c: &mut Cluster) -> Bytes {

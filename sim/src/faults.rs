@@ -3,11 +3,11 @@
 
 use bytes::Bytes;
 
-use super::cluster::{derive_seed, Action, Cluster};
-use super::node::{CrashMode, Effects};
-use super::steps::StepAction;
-use super::trace::EventKind;
-use crate::types::{Index, Term};
+use crate::cluster::{derive_seed, Action, Cluster};
+use crate::node::{CrashMode, Effects};
+use crate::steps::StepAction;
+use crate::trace::EventKind;
+use raft_impl::types::{Index, Term};
 
 impl Cluster {
     /// 6.824 `Start`: proposes `data` at node `i`. `Some((index, term))` if it is leader.
@@ -47,14 +47,14 @@ impl Cluster {
         res
     }
 
-    /// ReadIndex at node `i` (see [`RawNode::read_index`](crate::core::RawNode::read_index)):
+    /// ReadIndex at node `i` (see [`RawNode::read_index`](raft_impl::core::RawNode::read_index)):
     /// `Ok` if it is leader; the outcome appears in [`Cluster::take_reads`].
-    pub fn read_index(&mut self, i: usize, ctx: u64) -> Result<(), crate::core::NotLeader> {
+    pub fn read_index(&mut self, i: usize, ctx: u64) -> Result<(), raft_impl::core::NotLeader> {
         let Some(raw) = self.nodes[i].raw.as_mut() else {
-            return Err(crate::core::NotLeader { leader_hint: None });
+            return Err(raft_impl::core::NotLeader { leader_hint: None });
         };
         if self.violation.is_some() {
-            return Err(crate::core::NotLeader { leader_hint: None });
+            return Err(raft_impl::core::NotLeader { leader_hint: None });
         }
         let res = raw.read_index(ctx);
         let detail = Some(match res {
@@ -71,7 +71,7 @@ impl Cluster {
     }
 
     /// Node `i`'s confirmed and dropped ReadIndex reads since the last call.
-    pub fn take_reads(&mut self, i: usize) -> (Vec<crate::core::ReadState>, Vec<u64>) {
+    pub fn take_reads(&mut self, i: usize) -> (Vec<raft_impl::core::ReadState>, Vec<u64>) {
         let n = &mut self.nodes[i];
         (
             std::mem::take(&mut n.read_states),
@@ -197,7 +197,7 @@ impl Cluster {
         self.net.rpc_count_by[i]
     }
 
-    /// Estimated bytes of all requests sent so far (see [`super::network::wire_size`]).
+    /// Estimated bytes of all requests sent so far (see [`crate::network::wire_size`]).
     pub fn rpc_bytes(&self) -> u64 {
         self.net.rpc_bytes
     }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::make_cluster;
-use raft_impl::sim::{cmd, SimError, ELECTION_TIMEOUT, SEC};
+use raft_sim::{cmd, SimError, ELECTION_TIMEOUT, SEC};
 use rand::Rng;
 
 #[test]

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use raft_impl::sim::soak::{run_seed, run_seeds, Outcome, SoakOptions};
-use raft_impl::sim::{Invariant, RuntimeFault};
+use raft_sim::soak::{run_seed, run_seeds, Outcome, SoakOptions};
+use raft_sim::{Invariant, RuntimeFault};
 
 #[test]
 fn soak_300_seeds_no_violation_and_always_live() {

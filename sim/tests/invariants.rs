@@ -6,8 +6,8 @@ mod common;
 use bytes::Bytes;
 use common::make_cluster;
 use raft_impl::core::Role;
-use raft_impl::sim::{cmd, Checker, Cluster, EventKind, Invariant, SimConfig, SimError, Trace};
 use raft_impl::types::{Entry, Index, Term};
+use raft_sim::{cmd, Checker, Cluster, EventKind, Invariant, SimConfig, SimError, Trace};
 
 fn e(term: Term, index: Index, data: &str) -> Entry {
     Entry {

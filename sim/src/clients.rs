@@ -8,8 +8,8 @@
 use bytes::Bytes;
 use rand::Rng;
 
-use super::cluster::{Cluster, SimError, MS};
-use crate::types::Index;
+use crate::cluster::{Cluster, SimError, MS};
+use raft_impl::types::Index;
 
 /// Poll delays after a successful Start (6.824: 10, 20, 50, 100, 200 ms).
 const POLL_US: [u64; 5] = [10 * MS, 20 * MS, 50 * MS, 100 * MS, 200 * MS];

@@ -1,5 +1,6 @@
-//! One scenario, every implementation: the [`Storage`] contract checked the same way against
-//! [`MemStorage`] and [`FileStorage`], so the two cannot drift apart.
+//! The contract test suite of [`Storage`]: the tests every implementation must pass, run the
+//! same way against [`MemStorage`] and [`FileStorage`] so the two cannot drift apart. A new
+//! implementation gets a `storage_contract_*` test calling [`check_contract`].
 
 use bytes::Bytes;
 
@@ -88,12 +89,12 @@ fn check_contract(s: &mut impl Storage) {
 }
 
 #[test]
-fn storage_conformance_mem() {
+fn storage_contract_mem() {
     check_contract(&mut MemStorage::new());
 }
 
 #[test]
-fn storage_conformance_file() {
+fn storage_contract_file() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = FileStorage::open(dir.path()).unwrap();
     check_contract(&mut s);
@@ -106,7 +107,7 @@ fn storage_conformance_file() {
 }
 
 #[test]
-fn storage_conformance_file_with_tiny_segments() {
+fn storage_contract_file_with_tiny_segments() {
     let dir = tempfile::tempdir().unwrap();
     let options = FileStorageOptions { segment_size: 1 };
     let mut s = FileStorage::open_with(dir.path(), options.clone()).unwrap();
@@ -119,7 +120,7 @@ fn storage_conformance_file_with_tiny_segments() {
 
 /// A crash loses exactly what was not synced, in both implementations.
 #[test]
-fn storage_conformance_crash_keeps_synced_state() {
+fn storage_contract_crash_keeps_synced_state() {
     let dir = tempfile::tempdir().unwrap();
     let mut file = FileStorage::open(dir.path()).unwrap();
     let mut mem = MemStorage::new();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::make_cluster;
-use raft_impl::sim::{cmd, SimError, ELECTION_TIMEOUT};
+use raft_sim::{cmd, SimError, ELECTION_TIMEOUT};
 
 /// TestPersist12C: basic persistence across crashes of everyone, of the leader, of a follower.
 #[test]

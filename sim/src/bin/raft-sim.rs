@@ -1,7 +1,7 @@
 //! `raft-sim`: soak-tests the Raft core in the deterministic simulator.
 //!
 //! ```sh
-//! cargo run --release -p raft-impl --bin raft-sim -- --seeds 10000 [--start S] [--servers K]
+//! cargo run --release -p raft-sim -- --seeds 10000 [--start S] [--servers K]
 //! ```
 //!
 //! Runs one random fault schedule per seed (partitions, loss, duplication, reordering, crashes
@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use raft_impl::sim::soak::{run_seeds, Outcome, SoakOptions};
-use raft_impl::sim::SEC;
+use raft_sim::soak::{run_seeds, Outcome, SoakOptions};
+use raft_sim::SEC;
 
 #[derive(Parser, Debug)]
 #[command(about = "Soak-test the Raft core with random fault schedules in the simulator")]

@@ -1,7 +1,7 @@
 //! The validation-grade step trace of a simulator run in conformance mode
-//! ([`SimConfig::conformance`](super::SimConfig::conformance)).
+//! ([`SimConfig::conformance`](crate::SimConfig::conformance)).
 //!
-//! The event [`Trace`](super::Trace) summarises a node by its last index and term; that is
+//! The event [`Trace`](crate::Trace) summarises a node by its last index and term; that is
 //! enough to read a run, not to check it against a specification. A [`StepTrace`] records,
 //! for every step, *which protocol action* it was ([`StepAction`]: a delivery, an election
 //! timeout, a heartbeat, a proposal, a crash, a network loss or duplication) and the *whole*
@@ -24,8 +24,8 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{Envelope, Role};
-use crate::types::{Entry, Index, NodeId, Term};
+use raft_impl::core::{Envelope, Role};
+use raft_impl::types::{Entry, Index, NodeId, Term};
 
 /// A recorded run: the initial state and every step after it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -94,7 +94,7 @@ pub struct NodeState {
 }
 
 impl NodeState {
-    pub(crate) fn of_status(st: &crate::core::Status<'_>) -> Self {
+    pub(crate) fn of_status(st: &raft_impl::core::Status<'_>) -> Self {
         NodeState {
             id: st.id,
             up: true,
@@ -113,7 +113,7 @@ impl NodeState {
     }
 
     /// A crashed node: its durable state, as it will restart.
-    pub(crate) fn durable(id: NodeId, storage: &crate::storage::MemStorage) -> Self {
+    pub(crate) fn durable(id: NodeId, storage: &raft_impl::storage::MemStorage) -> Self {
         let d = storage.durable_snapshot();
         NodeState {
             id,

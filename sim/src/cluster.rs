@@ -9,14 +9,14 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::invariants::{Checker, Finding};
-use super::network::{NetConfig, Network};
-use super::node::{Effects, RuntimeFault, SimNode};
-use super::schedule::Scheduled;
-use super::steps::{StepAction, StepRecorder};
-use super::trace::{EventKind, MsgSummary, Trace, TraceEvent, TRACE_FORMAT};
-use crate::core::{Config, Envelope};
-use crate::types::{Entry, NodeId, Term};
+use crate::invariants::{Checker, Finding};
+use crate::network::{NetConfig, Network};
+use crate::node::{Effects, RuntimeFault, SimNode};
+use crate::schedule::Scheduled;
+use crate::steps::{StepAction, StepRecorder};
+use crate::trace::{EventKind, MsgSummary, Trace, TraceEvent, TRACE_FORMAT};
+use raft_impl::core::{Config, Envelope};
+use raft_impl::types::{Entry, NodeId, Term};
 
 /// Simulated microseconds per millisecond / second, for readable durations.
 pub const MS: u64 = 1_000;
@@ -41,7 +41,7 @@ pub struct SimConfig {
     /// A deliberate runtime bug in every node (`None`: the runtime follows the contract).
     pub runtime_fault: Option<RuntimeFault>,
     /// Conformance mode (see [`SimConfig::conformance`] and `docs/simulator.md`): the runtime
-    /// behaves as the model's environment and a [`StepTrace`](super::StepTrace) is recorded.
+    /// behaves as the model's environment and a [`StepTrace`](crate::StepTrace) is recorded.
     /// Requires synchronous syncs (`sync_delay_us == (0, 0)`). Off by default.
     pub conformance: bool,
 }
@@ -263,10 +263,10 @@ impl Cluster {
     pub fn get_state(&self, i: usize) -> Option<(Term, bool)> {
         self.nodes[i]
             .state()
-            .map(|(t, r)| (t, r == crate::core::Role::Leader))
+            .map(|(t, r)| (t, r == raft_impl::core::Role::Leader))
     }
     /// The core node at position `i`, if up (read-only: status, logs).
-    pub fn raw(&self, i: usize) -> Option<&crate::core::RawNode> {
+    pub fn raw(&self, i: usize) -> Option<&raft_impl::core::RawNode> {
         self.nodes[i].raw.as_ref()
     }
     /// Commands applied by node `i` in its current incarnation (`[k]` is index `k + 1`).

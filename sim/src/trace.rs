@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::{ConflictHint, Envelope, Message, Role};
-use crate::types::{Index, NodeId, Term};
+use raft_impl::core::{ConflictHint, Envelope, Message, Role};
+use raft_impl::types::{Index, NodeId, Term};
 
 /// A whole recorded run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
