@@ -31,9 +31,7 @@ pub fn saved_json(bug: Bug) -> Option<&'static str> {
             include_str!("../traces/commit-beyond-last-new-entry.json")
         }
         Bug::LogNotPersisted => include_str!("../traces/log-not-persisted.json"),
-        // Exhaustively checked in its preferred configuration without a
-        // violation: the suite's walks and coverage still tell it apart.
-        Bug::AcceptStaleReply => return None,
+        Bug::AcceptStaleReply => include_str!("../traces/accept-stale-reply.json"),
     })
 }
 

@@ -51,43 +51,38 @@ fn a_counterexample_is_reproduced_by_its_mutant_and_avoided_by_the_correct_core(
 
 #[test]
 fn replay_cli_reports_the_reproduced_violation() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("t.json");
-    std::fs::write(
-        &path,
-        catalog::saved_json(Bug::VoteResetOnSameTerm).unwrap(),
-    )
-    .unwrap();
-    let out = bin()
-        .args([
-            "replay",
-            path.to_str().unwrap(),
-            "--mutant",
-            "vote-reset-on-same-term",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(
-        stdout.contains("violation reproduced at step 8: one vote per term"),
-        "{stdout}"
-    );
+    let cases = [
+        (Bug::VoteResetOnSameTerm, "violation reproduced at step 3: one vote per term"),
+        (
+            Bug::AcceptStaleReply,
+            "violation reproduced at step 23: progress moves only on a response of the leader's term",
+        ),
+    ];
+    for (bug, reproduced) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        std::fs::write(&path, catalog::saved_json(bug).unwrap()).unwrap();
+        let path = path.to_str().unwrap();
+        let out = bin()
+            .args(["replay", path, "--mutant", bug.name()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(stdout.contains(reproduced), "{stdout}");
 
-    let out = bin()
-        .args(["replay", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(
-        stdout.contains("the implementation departs from the trace at step"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("no invariant broke in the implementation"),
-        "{stdout}"
-    );
+        let out = bin().args(["replay", path]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.contains("the implementation departs from the trace at step"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("no invariant broke in the implementation"),
+            "{stdout}"
+        );
+    }
 }
 
 #[test]

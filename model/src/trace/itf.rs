@@ -13,7 +13,7 @@
 //! (e.g. `states[3].servers[1].log[0].term`) and the line and column.
 
 use crate::config::Config;
-use crate::properties::transitions::TRANSITIONS;
+use crate::properties::transitions::{self, TRANSITIONS};
 use crate::state::{self as m, Action};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -563,12 +563,27 @@ pub fn from_json(text: &str) -> Result<TraceFile, TraceError> {
         }
         steps.push((decoded[k].0.clone(), next_action));
     }
+    if doc.meta.schema_version == "1" {
+        upgrade_from_schema_1(&mut steps);
+    }
     Ok(TraceFile {
         config: doc.config,
         violation: doc.meta.violation,
         description: doc.meta.description,
         steps,
     })
+}
+
+/// Schema 1 had no transition properties: each state's `history.broken` is
+/// what the steps up to it break, as the model now records it.
+fn upgrade_from_schema_1(steps: &mut [(m::State, Option<Action>)]) {
+    for k in 1..steps.len() {
+        let (earlier, later) = steps.split_at_mut(k);
+        let (before, action) = &earlier[k - 1];
+        let Some(action) = action else { return };
+        let after = &mut later[0].0;
+        after.history.broken = before.history.broken | transitions::broken(before, action, after);
+    }
 }
 
 pub fn write_trace(path: &Path, trace: &TraceFile) -> std::io::Result<()> {
