@@ -18,6 +18,13 @@ pub enum Bug {
     AcceptStaleReply,
     CommitBeyondLastNewEntry,
     LogNotPersisted,
+    SnapshotBeyondCommit,
+    InstallDiscardsSuffix,
+    InstallOlderSnapshot,
+    WrongLastIncludedTerm,
+    SnapshotNotPersistedWithState,
+    CommitNotAdvancedOnInstall,
+    SnapshotStateIndexMismatch,
 }
 
 /// A proposed fix the model can be switched to (`--fix NAME`).
@@ -28,7 +35,7 @@ pub enum Fix {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 9] = [
+    pub const ALL: [Bug; 16] = [
         Bug::VoteResetOnSameTerm,
         Bug::NoUpToDateCheck,
         Bug::CommitPreviousTerm,
@@ -38,6 +45,13 @@ impl Bug {
         Bug::AcceptStaleReply,
         Bug::CommitBeyondLastNewEntry,
         Bug::LogNotPersisted,
+        Bug::SnapshotBeyondCommit,
+        Bug::InstallDiscardsSuffix,
+        Bug::InstallOlderSnapshot,
+        Bug::WrongLastIncludedTerm,
+        Bug::SnapshotNotPersistedWithState,
+        Bug::CommitNotAdvancedOnInstall,
+        Bug::SnapshotStateIndexMismatch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +65,13 @@ impl Bug {
             Bug::AcceptStaleReply => "accept-stale-reply",
             Bug::CommitBeyondLastNewEntry => "commit-beyond-last-new-entry",
             Bug::LogNotPersisted => "log-not-persisted",
+            Bug::SnapshotBeyondCommit => "snapshot-beyond-commit",
+            Bug::InstallDiscardsSuffix => "install-discards-suffix",
+            Bug::InstallOlderSnapshot => "install-older-snapshot",
+            Bug::WrongLastIncludedTerm => "wrong-last-included-term",
+            Bug::SnapshotNotPersistedWithState => "snapshot-not-persisted-with-state",
+            Bug::CommitNotAdvancedOnInstall => "commit-not-advanced-on-install",
+            Bug::SnapshotStateIndexMismatch => "snapshot-state-index-mismatch",
         }
     }
 
@@ -80,6 +101,27 @@ impl Bug {
             }
             Bug::LogNotPersisted => {
                 "the log is not persisted, so a restarted server comes back with an empty log"
+            }
+            Bug::SnapshotBeyondCommit => {
+                "a server compacts its log up to its last index, including entries it has not committed"
+            }
+            Bug::InstallDiscardsSuffix => {
+                "a follower discards its whole log on InstallSnapshot even when it holds the snapshot's last entry and later ones"
+            }
+            Bug::InstallOlderSnapshot => {
+                "a follower installs a snapshot older than its commit index, so its state machine goes backwards"
+            }
+            Bug::WrongLastIncludedTerm => {
+                "last_included_term is taken from the current term instead of the last included entry"
+            }
+            Bug::SnapshotNotPersistedWithState => {
+                "the truncated log and the snapshot's index are persisted but its content is not, so a restart loses committed entries"
+            }
+            Bug::CommitNotAdvancedOnInstall => {
+                "after installing a snapshot, commit_index is not raised to last_included_index"
+            }
+            Bug::SnapshotStateIndexMismatch => {
+                "the snapshot's content is cut one entry before last_included_index (taken before the last entry was applied)"
             }
         }
     }
@@ -117,8 +159,14 @@ impl Bug {
             restarts: 0,
             drops: 0,
             duplicates: 0,
+            snapshots: 0,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
+        };
+        // The snapshot bugs: one compaction, entries to compact.
+        let snapshot = Config {
+            snapshots: 1,
+            ..base.clone()
         };
         match self {
             // Elections only: no entries.
@@ -163,6 +211,25 @@ impl Bug {
                 max_term: 3,
                 max_log: 2,
                 ..base
+            },
+            Bug::SnapshotBeyondCommit
+            | Bug::WrongLastIncludedTerm
+            | Bug::SnapshotStateIndexMismatch
+            | Bug::CommitNotAdvancedOnInstall => snapshot,
+            Bug::SnapshotNotPersistedWithState => Config {
+                restarts: 1,
+                ..snapshot
+            },
+            // The follower holds entries after the snapshot's last one.
+            Bug::InstallDiscardsSuffix => Config {
+                max_log: 2,
+                ..snapshot
+            },
+            // A second copy of an InstallSnapshot, delivered late.
+            Bug::InstallOlderSnapshot => Config {
+                max_log: 2,
+                duplicates: 1,
+                ..snapshot
             },
         }
     }
@@ -220,6 +287,9 @@ pub struct Config {
     pub restarts: u8,
     pub drops: u8,
     pub duplicates: u8,
+    /// Compactions (the `Snapshot` action) allowed in a run; 0: none.
+    #[serde(default)]
+    pub snapshots: u8,
     pub bugs: BTreeSet<Bug>,
     pub fixes: BTreeSet<Fix>,
 }
@@ -238,6 +308,7 @@ impl Default for Config {
             restarts: 1,
             drops: 1,
             duplicates: 1,
+            snapshots: 1,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
         }
@@ -293,7 +364,7 @@ impl Config {
     /// One line for logs and trace headers.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "servers={} values={} max_term={} max_log={} max_in_flight={} max_batch={} restarts={} drops={} duplicates={}",
+            "servers={} values={} max_term={} max_log={} max_in_flight={} max_batch={} restarts={} drops={} duplicates={} snapshots={}",
             self.servers,
             self.values,
             self.max_term,
@@ -302,7 +373,8 @@ impl Config {
             self.max_batch,
             self.restarts,
             self.drops,
-            self.duplicates
+            self.duplicates,
+            self.snapshots
         );
         for b in &self.bugs {
             s.push_str(&format!(" bug={b}"));

@@ -8,8 +8,9 @@
 //! function on the implementation's abstract states, so the model and the
 //! implementation are judged by one definition of history.
 
+use crate::config::Config;
 use crate::properties::transitions;
-use crate::state::{Action, Commit, History, Index, Role, Server, State};
+use crate::state::{Action, Commit, History, Index, Message, Role, Server, State};
 
 /// Things that happen inside a transition (an entry is overwritten, a stale
 /// leader steps down) and that no single state shows. They only feed the
@@ -19,13 +20,19 @@ pub enum Event {
     ConflictingEntryOverwritten,
     LeaderElectedAfterRestart,
     StaleLeaderSteppedDown,
+    FollowerInstalledSnapshot,
+    RestartedFromSnapshot,
+    KeptEntriesAfterSnapshot,
 }
 
 impl Event {
-    pub const ALL: [Event; 3] = [
+    pub const ALL: [Event; 6] = [
         Event::ConflictingEntryOverwritten,
         Event::LeaderElectedAfterRestart,
         Event::StaleLeaderSteppedDown,
+        Event::FollowerInstalledSnapshot,
+        Event::RestartedFromSnapshot,
+        Event::KeptEntriesAfterSnapshot,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +40,25 @@ impl Event {
             Event::ConflictingEntryOverwritten => "a follower's conflicting entry is overwritten",
             Event::LeaderElectedAfterRestart => "a leader is elected after a restart",
             Event::StaleLeaderSteppedDown => "a stale leader steps down",
+            Event::FollowerInstalledSnapshot => {
+                "a follower is brought up to date by InstallSnapshot"
+            }
+            Event::RestartedFromSnapshot => "a server restarts from a snapshot",
+            Event::KeptEntriesAfterSnapshot => {
+                "a follower keeps its entries after the snapshot's last index"
+            }
+        }
+    }
+
+    /// Whether a search of `config` can reach this event at all (snapshot
+    /// events need compactions, and entries beyond one for the last).
+    pub fn possible(self, config: &Config) -> bool {
+        match self {
+            Event::LeaderElectedAfterRestart => config.restarts > 0,
+            Event::FollowerInstalledSnapshot => config.snapshots > 0,
+            Event::RestartedFromSnapshot => config.snapshots > 0 && config.restarts > 0,
+            Event::KeptEntriesAfterSnapshot => config.snapshots > 0 && config.max_log >= 2,
+            _ => true,
         }
     }
 
@@ -66,6 +92,20 @@ pub fn observe(before: &State, action: &Action, after: &mut State) -> Events {
     let history = &mut after.history;
     for (i, (b, a)) in before.servers.iter().zip(&after.servers).enumerate() {
         let same_leadership = b.role == Role::Leader && b.current_term == a.current_term;
+        if let Action::Deliver(m) = action {
+            if m.to as usize == i
+                && matches!(m.msg, Message::InstallSnapshot(_))
+                && a.snapshot != b.snapshot
+            {
+                events.insert(Event::FollowerInstalledSnapshot);
+                if !a.log.is_empty() {
+                    events.insert(Event::KeptEntriesAfterSnapshot);
+                }
+            }
+        }
+        if *action == Action::Restart(i as u8) && a.first_index() > 0 {
+            events.insert(Event::RestartedFromSnapshot);
+        }
         if a.role == Role::Leader {
             // Election Safety counts every server ever leader in a term.
             let t = a.current_term as usize;
@@ -73,7 +113,7 @@ pub fn observe(before: &State, action: &Action, after: &mut State) -> Events {
                 history.leaders.resize(t + 1, 0);
             }
             history.leaders[t] |= 1 << i;
-            if same_leadership && !a.log.starts_with(&b.log) {
+            if same_leadership && !a.logical_log().starts_with(&b.logical_log()) {
                 history.leader_log_rewritten = true;
             }
             if !same_leadership && restarted {
@@ -108,7 +148,8 @@ fn record_vote(history: &mut History, i: usize, before: &Server, after: &Server)
 
 /// True when an entry of `before`'s log was replaced by a different one.
 fn overwrote_an_entry(before: &Server, after: &Server) -> bool {
-    before.log.iter().zip(&after.log).any(|(b, a)| b != a)
+    let (b, a) = (before.logical_log(), after.logical_log());
+    b.iter().zip(a.iter()).any(|(b, a)| b != a)
 }
 
 impl History {

@@ -72,6 +72,9 @@ struct ModelArgs {
     /// Message-duplication budget [default: 1]
     #[arg(long)]
     duplicates: Option<u8>,
+    /// Compaction budget: Snapshot actions in a run [default: 1]
+    #[arg(long)]
+    snapshots: Option<u8>,
     /// Switch restarts off (same as --restarts 0)
     #[arg(long)]
     no_restart: bool,
@@ -81,6 +84,9 @@ struct ModelArgs {
     /// Switch message duplication off (same as --duplicates 0)
     #[arg(long)]
     no_duplication: bool,
+    /// Switch snapshots off (same as --snapshots 0)
+    #[arg(long)]
+    no_snapshots: bool,
     /// Switch on a known bug (repeatable; see `raft-model bugs`)
     #[arg(long = "bug", value_name = "NAME", value_parser = parse_bug)]
     bugs: Vec<Bug>,
@@ -187,6 +193,7 @@ impl ModelArgs {
         set(&mut c.restarts, self.restarts);
         set(&mut c.drops, self.drops);
         set(&mut c.duplicates, self.duplicates);
+        set(&mut c.snapshots, self.snapshots);
         if self.no_restart {
             c.restarts = 0;
         }
@@ -195,6 +202,9 @@ impl ModelArgs {
         }
         if self.no_duplication {
             c.duplicates = 0;
+        }
+        if self.no_snapshots {
+            c.snapshots = 0;
         }
         c.bugs = self.bugs.iter().copied().collect();
         c.fixes = self.fixes.iter().copied().collect();

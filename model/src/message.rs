@@ -1,8 +1,9 @@
-//! The four messages of Figure 2 and their envelope.
+//! The messages of Figures 2 and 13 and their envelope.
 //!
 //! Names follow the paper and the implementation's core (they share words,
 //! never code): `RequestVote`, `RequestVoteResponse`, `AppendEntries`,
-//! `AppendEntriesResponse`, and the `conflict` hint of a refused append.
+//! `AppendEntriesResponse`, and the `conflict` hint of a refused append; and
+//! Figure 13's `InstallSnapshot` with its response.
 
 use crate::state::{Entry, Index, ServerId, Term};
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,26 @@ pub struct AppendEntriesResponse {
     pub conflict: Option<ConflictHint>,
 }
 
+/// Figure 13, InstallSnapshot RPC arguments, in one message (the
+/// implementation may send it in chunks; the model sends it whole).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstallSnapshot {
+    pub term: Term,
+    pub last_included_index: Index,
+    pub last_included_term: Term,
+    /// The snapshot's content (the state machine's committed entries).
+    pub entries: Vec<Entry>,
+}
+
+/// Figure 13, InstallSnapshot RPC results, plus the index the follower now
+/// holds (the snapshot's last index), for the leader's progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstallSnapshotResponse {
+    pub term: Term,
+    /// `last_included_index` of the request; 0 when it was refused as stale.
+    pub match_index: Index,
+}
+
 /// Where a follower's log diverges from a refused AppendEntries (the XTerm,
 /// XIndex and XLen of the 6.824 guide).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -62,6 +83,8 @@ pub enum Message {
     RequestVoteResponse(RequestVoteResponse),
     AppendEntries(AppendEntries),
     AppendEntriesResponse(AppendEntriesResponse),
+    InstallSnapshot(InstallSnapshot),
+    InstallSnapshotResponse(InstallSnapshotResponse),
 }
 
 impl Message {
@@ -71,6 +94,8 @@ impl Message {
             Message::RequestVoteResponse(m) => m.term,
             Message::AppendEntries(m) => m.term,
             Message::AppendEntriesResponse(m) => m.term,
+            Message::InstallSnapshot(m) => m.term,
+            Message::InstallSnapshotResponse(m) => m.term,
         }
     }
 
@@ -81,11 +106,16 @@ impl Message {
             Message::RequestVoteResponse(_) => "RequestVoteResponse",
             Message::AppendEntries(_) => "AppendEntries",
             Message::AppendEntriesResponse(_) => "AppendEntriesResponse",
+            Message::InstallSnapshot(_) => "InstallSnapshot",
+            Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
         }
     }
 
     pub fn is_request(&self) -> bool {
-        matches!(self, Message::RequestVote(_) | Message::AppendEntries(_))
+        matches!(
+            self,
+            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
+        )
     }
 }
 

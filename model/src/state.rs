@@ -28,13 +28,28 @@ pub enum Role {
     Leader,
 }
 
+/// Figure 13: the compacted prefix of a server's log. `entries` is the
+/// state machine's content, abstracted as the committed entries it applied
+/// (so State Machine Safety can compare what servers applied); the protocol
+/// reads only `last_included_index` and `last_included_term`, and ships
+/// `entries` as opaque data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub last_included_index: Index,
+    pub last_included_term: Term,
+    pub entries: Vec<Entry>,
+}
+
 /// Figure 2 state of one server.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Server {
     // Persistent state (survives a restart).
     pub current_term: Term,
     pub voted_for: Option<ServerId>,
+    /// The entries after the snapshot: `log[0]` has index
+    /// `snapshot.last_included_index + 1`.
     pub log: Vec<Entry>,
+    pub snapshot: Snapshot,
     // Volatile state.
     pub role: Role,
     pub commit_index: Index,
@@ -53,6 +68,7 @@ impl Server {
             current_term: 0,
             voted_for: None,
             log: Vec::new(),
+            snapshot: Snapshot::default(),
             role: Role::Follower,
             commit_index: 0,
             votes_granted: 0,
@@ -61,27 +77,64 @@ impl Server {
         }
     }
 
-    pub fn last_index(&self) -> Index {
-        self.log.len() as Index
+    /// The snapshot's last index: entries up to it are compacted.
+    pub fn first_index(&self) -> Index {
+        self.snapshot.last_included_index
     }
 
-    /// Term of the entry at `index`, 0 for index 0.
-    pub fn term_at(&self, index: Index) -> Term {
-        if index == 0 {
-            0
-        } else {
-            self.log[index as usize - 1].term
+    pub fn last_index(&self) -> Index {
+        self.first_index() + self.log.len() as Index
+    }
+
+    /// The term of the entry at `index` as the protocol knows it: 0 for
+    /// index 0, `last_included_term` at the snapshot's last index, None for
+    /// a compacted index or one beyond the log.
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        let first = self.first_index();
+        match index {
+            0 => Some(0),
+            i if i == first => Some(self.snapshot.last_included_term),
+            i if i < first => None,
+            i => self.log.get((i - first - 1) as usize).map(|e| e.term),
         }
     }
 
     pub fn last_term(&self) -> Term {
-        self.term_at(self.last_index())
+        self.term_at(self.last_index()).unwrap_or(0)
     }
 
+    /// The position in `log` of index `index` (which must be above the snapshot).
+    pub fn position(&self, index: Index) -> usize {
+        (index - self.first_index() - 1) as usize
+    }
+
+    /// The entry at `index` of the logical log (snapshot content, then the
+    /// log): what the properties read. None for index 0 or beyond the log.
     pub fn entry(&self, index: Index) -> Option<Entry> {
-        (index >= 1)
-            .then(|| self.log.get(index as usize - 1).copied())
-            .flatten()
+        let first = self.first_index();
+        match index {
+            0 => None,
+            i if i <= first => self.snapshot.entries.get(i as usize - 1).copied(),
+            i => self.log.get((i - first - 1) as usize).copied(),
+        }
+    }
+
+    /// The logical log: the snapshot's entries, then the log.
+    pub fn logical_log(&self) -> std::borrow::Cow<'_, [Entry]> {
+        if self.snapshot.entries.is_empty() {
+            std::borrow::Cow::Borrowed(&self.log)
+        } else {
+            std::borrow::Cow::Owned([&self.snapshot.entries[..], &self.log].concat())
+        }
+    }
+
+    /// The state machine's applied sequence: the snapshot's entries, then
+    /// the log's committed entries.
+    pub fn applied(&self) -> Vec<Entry> {
+        let committed = self.commit_index.saturating_sub(self.first_index()) as usize;
+        let mut out = self.snapshot.entries.clone();
+        out.extend_from_slice(&self.log[..committed.min(self.log.len())]);
+        out
     }
 }
 
@@ -100,7 +153,7 @@ pub struct Commit {
     pub term: Term,
 }
 
-/// Fault budget spent so far.
+/// Budgets spent so far: faults, and compactions.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
@@ -108,6 +161,9 @@ pub struct Faults {
     pub restarts: u8,
     pub drops: u8,
     pub duplicates: u8,
+    /// Compactions taken (not a fault, but a budget like them).
+    #[serde(default)]
+    pub snapshots: u8,
 }
 
 /// History variables: facts about the past that the properties need and
@@ -195,4 +251,7 @@ pub enum Action {
     Drop(Envelope),
     /// The network duplicates the message.
     Duplicate(Envelope),
+    /// Figure 13 / §7: the server's state machine takes a snapshot of what
+    /// it applied and the server compacts its log up to commit_index.
+    Snapshot(ServerId),
 }

@@ -199,8 +199,75 @@ fn accept_stale_reply_breaks_the_progress_rule_long_before_any_state_invariant()
 }
 
 #[test]
+fn snapshot_beyond_commit_compacts_an_uncommitted_entry() {
+    let c = with_bug(Bug::SnapshotBeyondCommit, |_| {});
+    assert_eq!(
+        violation(&c),
+        ("a snapshot holds only committed entries", 5)
+    );
+}
+
+#[test]
+fn install_discards_suffix_loses_acknowledged_entries() {
+    let c = with_bug(Bug::InstallDiscardsSuffix, |_| {});
+    // The rule it breaks (Figure 13, step 6), then the first state it spoils:
+    // the leader counts the follower as holding entries it just discarded.
+    assert_eq!(
+        violation(&c).0,
+        "a follower removes only conflicting entries"
+    );
+    assert_eq!(consequence(&c).0, "match_index is accurate");
+}
+
+#[test]
+fn install_older_snapshot_moves_the_state_machine_backwards() {
+    let c = with_bug(Bug::InstallOlderSnapshot, |_| {});
+    let (rule, steps) = violation(&c);
+    assert_eq!(rule, "commit_index never decreases");
+    // A duplicated, late InstallSnapshot: the follower installs it after
+    // committing more.
+    assert!(steps > 10, "{steps}");
+}
+
+#[test]
+fn wrong_last_included_term_is_caught_at_the_snapshot() {
+    let c = with_bug(Bug::WrongLastIncludedTerm, |_| {});
+    assert_eq!(
+        violation(&c).0,
+        "last_included_term is the last included entry's term"
+    );
+}
+
+#[test]
+fn snapshot_not_persisted_with_state_loses_committed_entries() {
+    let c = with_bug(Bug::SnapshotNotPersistedWithState, |_| {});
+    // The restart comes back with the snapshot's index but not its content.
+    assert_eq!(violation(&c).0, "State Machine Safety");
+    let restart = violation_of(&c, &["a restart keeps persistent state"]);
+    assert_eq!(restart.0, "a restart keeps persistent state");
+}
+
+#[test]
+fn commit_not_advanced_on_install_leaves_commit_below_the_snapshot() {
+    let c = with_bug(Bug::CommitNotAdvancedOnInstall, |_| {});
+    assert_eq!(violation(&c).0, "commit_index covers the snapshot");
+}
+
+#[test]
+fn snapshot_state_index_mismatch_loses_the_last_entry() {
+    let c = with_bug(Bug::SnapshotStateIndexMismatch, |_| {});
+    // A leader that compacts loses an entry from its logical log at once.
+    assert_eq!(violation(&c).0, "Leader Append-Only");
+    let content = violation_of(
+        &c,
+        &["a snapshot holds exactly the entries up to its last index"],
+    );
+    assert_eq!(content.1, violation(&c).1);
+}
+
+#[test]
 fn every_bug_has_a_test() {
-    assert_eq!(Bug::ALL.len(), 9, "add a test for the new bug above");
+    assert_eq!(Bug::ALL.len(), 16, "add a test for the new bug above");
 }
 
 #[test]

@@ -15,6 +15,7 @@ fn correct_model_holds_exhaustively_and_reaches_every_sanity_property() {
         restarts: 1,
         drops: 1,
         duplicates: 0,
+        snapshots: 0,
         ..Config::default()
     };
     let outcome = check_quietly(&c, Strategy::Dfs, true);
@@ -22,6 +23,35 @@ fn correct_model_holds_exhaustively_and_reaches_every_sanity_property() {
     assert!(outcome.exhaustive);
     for (name, reached) in &outcome.sanity {
         assert!(reached, "sanity property not reached: {name}");
+    }
+}
+
+#[test]
+fn correct_model_holds_with_compaction_and_installs_snapshots() {
+    let c = Config {
+        max_term: 2,
+        max_log: 1,
+        max_in_flight: 3,
+        restarts: 1,
+        drops: 0,
+        duplicates: 0,
+        snapshots: 1,
+        ..Config::default()
+    };
+    let outcome = check_quietly(&c, Strategy::Dfs, true);
+    assert_eq!(outcome.verdict, Verdict::Ok);
+    for name in [
+        "a follower is brought up to date by InstallSnapshot",
+        "a server restarts from a snapshot",
+    ] {
+        assert!(
+            outcome
+                .sanity
+                .iter()
+                .any(|(n, reached)| *n == name && *reached),
+            "{name}: {:?}",
+            outcome.sanity
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 //! a legal one.
 
 use raft_model::properties::{violated, STATE_INVARIANTS};
-use raft_model::state::{Commit, Entry, Role, Server, State};
+use raft_model::state::{Commit, Entry, Role, Server, Snapshot, State};
 
 fn e(term: u8, value: u8) -> Entry {
     Entry { term, value }
@@ -184,8 +184,88 @@ fn match_index_accurate_ignores_a_follower_in_a_newer_term() {
     assert!(!only(&s).contains(&"match_index is accurate"));
 }
 
+/// `legal()` with s1 having compacted its first entry (committed there).
+fn compacted() -> State {
+    let mut s = legal();
+    let s1 = &mut s.servers[1];
+    s1.snapshot = Snapshot {
+        last_included_index: 1,
+        last_included_term: 1,
+        entries: vec![e(1, 1)],
+    };
+    s1.log = vec![e(2, 1)];
+    s
+}
+
+#[test]
+fn a_legal_compacted_state_violates_nothing() {
+    assert_eq!(only(&compacted()), Vec::<&str>::new());
+}
+
+#[test]
+fn properties_read_the_logical_log_across_a_snapshot() {
+    // s1's logical log is still [(1,1) (2,1)]: rewriting the compacted entry
+    // is a Log Matching and Leader Completeness violation like any other.
+    let mut s = compacted();
+    s.servers[1].snapshot.entries = vec![e(1, 2)];
+    let v = only(&s);
+    assert!(
+        v.contains(&"Log Matching") && v.contains(&"applied sequences agree"),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn snapshot_only_committed_fires_on_an_uncommitted_entry() {
+    let mut s = compacted();
+    s.history.commits.truncate(1);
+    let s2 = &mut s.servers[2];
+    s2.log = vec![e(1, 1), e(2, 1)];
+    s2.commit_index = 2;
+    s2.snapshot = Snapshot {
+        last_included_index: 2,
+        last_included_term: 2,
+        entries: vec![e(1, 1), e(2, 1)],
+    };
+    s2.log.clear();
+    assert!(only(&s).contains(&"a snapshot holds only committed entries"));
+}
+
+#[test]
+fn snapshot_content_must_match_its_index() {
+    let mut s = compacted();
+    s.servers[1].snapshot.entries.clear();
+    assert!(only(&s).contains(&"a snapshot holds exactly the entries up to its last index"));
+}
+
+#[test]
+fn last_included_term_must_be_the_entrys() {
+    let mut s = compacted();
+    s.servers[1].snapshot.last_included_term = 2;
+    assert_eq!(
+        only(&s),
+        vec!["last_included_term is the last included entry's term"]
+    );
+}
+
+#[test]
+fn commit_index_must_cover_the_snapshot() {
+    let mut s = compacted();
+    s.servers[1].commit_index = 0;
+    assert_eq!(only(&s), vec!["commit_index covers the snapshot"]);
+}
+
+#[test]
+fn applied_sequences_must_agree() {
+    // s2 applied a different first entry than s0 and s1 (history aside).
+    let mut s = compacted();
+    s.servers[2].log = vec![e(1, 2)];
+    s.servers[2].commit_index = 1;
+    assert!(only(&s).contains(&"applied sequences agree"));
+}
+
 #[test]
 fn every_invariant_has_a_test_above() {
     // Guard: adding an invariant without a test here fails this count.
-    assert_eq!(STATE_INVARIANTS, 10);
+    assert_eq!(STATE_INVARIANTS, 15);
 }

@@ -261,8 +261,88 @@ fn commit_index_advances_by_figure_2s_rules() {
     });
 }
 
+/// s0 commits (1,1), compacts it, and its heartbeat carries an
+/// InstallSnapshot to s2 (which never got the entry); s2 installs it.
+fn snapshot_installed_at_s2() -> Scenario {
+    let mut sc = leader_with_one_replica();
+    sc.deliver(1, 0, "AppendEntriesResponse");
+    sc.act(Action::Snapshot(0)).act(Action::Heartbeat(0));
+    sc.deliver(0, 2, "InstallSnapshot");
+    let s2 = &sc.state.servers[2];
+    assert_eq!((s2.first_index(), s2.commit_index), (1, 1));
+    sc
+}
+
+#[test]
+fn install_snapshot_steps_are_checked_like_appends() {
+    let sc = snapshot_installed_at_s2();
+    // Wrong: the response acknowledges more than the snapshot holds.
+    fires(&sc, "messages describe their sender", |s| {
+        if let Message::InstallSnapshotResponse(r) = message(s, |m| m.from == 2) {
+            r.match_index = 2;
+        }
+    });
+    // Wrong: the installed snapshot commits beyond its last index.
+    fires(&sc, "commit_index advances by Figure 2's rules", |s| {
+        s.servers[2].log = vec![raft_model::state::Entry { term: 1, value: 1 }];
+        s.servers[2].commit_index = 2;
+    });
+    // Wrong: the leader's InstallSnapshot claims another last term.
+    let mut sc = leader_with_one_replica();
+    sc.deliver(1, 0, "AppendEntriesResponse");
+    sc.act(Action::Snapshot(0)).act(Action::Heartbeat(0));
+    fires(&sc, "messages describe their sender", |s| {
+        if let Message::InstallSnapshot(is) = message(s, |m| m.msg.kind() == "InstallSnapshot") {
+            is.last_included_term = 2;
+        }
+    });
+}
+
+#[test]
+fn a_follower_holding_the_snapshots_last_entry_keeps_what_follows() {
+    // s0 commits (1,1) with s2; s1 stores (1,1) (1,1) but its acknowledgement
+    // is held back; s0 compacts index 1 and sends s1 an InstallSnapshot.
+    let mut sc = Scenario::new(config());
+    sc.act(Action::ElectionTimeout(0));
+    sc.deliver(0, 1, "RequestVote")
+        .deliver(1, 0, "RequestVoteResponse");
+    let carrying = |n: usize| move |m: &Message| matches!(m, Message::AppendEntries(ae) if ae.entries.len() == n);
+    sc.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
+    sc.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
+    sc.deliver_if(0, 2, "AppendEntries", carrying(1));
+    sc.deliver_if(
+        2,
+        0,
+        "AppendEntriesResponse",
+        |m| matches!(m, Message::AppendEntriesResponse(r) if r.match_index == 1),
+    );
+    assert_eq!(sc.state.servers[0].commit_index, 1);
+    sc.deliver_if(0, 1, "AppendEntries", carrying(2));
+    sc.act(Action::Snapshot(0)).act(Action::Heartbeat(0));
+    sc.deliver(0, 1, "InstallSnapshot");
+    let s1 = &sc.state.servers[1];
+    assert_eq!(
+        (s1.first_index(), s1.log.len()),
+        (1, 1),
+        "s1 keeps (1,1) at index 2"
+    );
+    // Wrong: the follower discards the entry after the snapshot's last one.
+    fires(&sc, "a follower removes only conflicting entries", |s| {
+        s.servers[1].log.clear()
+    });
+}
+
+#[test]
+fn a_snapshot_never_goes_backwards() {
+    let mut sc = snapshot_installed_at_s2();
+    sc.act(Action::Heartbeat(0));
+    fires(&sc, "a snapshot never goes backwards", |s| {
+        s.servers[2].snapshot = Default::default();
+    });
+}
+
 #[test]
 fn every_transition_property_has_a_test_above() {
     // Guard: adding a transition property without a test here fails this count.
-    assert_eq!(TRANSITIONS.len(), 12);
+    assert_eq!(TRANSITIONS.len(), 13);
 }

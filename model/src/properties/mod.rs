@@ -1,7 +1,7 @@
 //! The properties checked in every reachable state.
 //!
-//! The first five are Figure 3 of the Raft paper; the next five are the
-//! project's own state invariants; the rest are the transition properties
+//! The first five are Figure 3 of the Raft paper; the next ten are the
+//! project's own state invariants (the last five about snapshots); the rest are the transition properties
 //! of [`transitions`], each read from the history bit its rule sets when a
 //! step breaks it. Each is a pure function of one state (history variables
 //! included), so it can be evaluated on a replayed trace or on a hand-built
@@ -68,6 +68,26 @@ pub const INVARIANTS: &[Invariant] = &[
         name: "match_index is accurate",
         holds: match_index_accurate,
     },
+    Invariant {
+        name: "a snapshot holds only committed entries",
+        holds: snapshot_only_committed,
+    },
+    Invariant {
+        name: "a snapshot holds exactly the entries up to its last index",
+        holds: snapshot_content_matches_index,
+    },
+    Invariant {
+        name: "last_included_term is the last included entry's term",
+        holds: last_included_term_matches,
+    },
+    Invariant {
+        name: "commit_index covers the snapshot",
+        holds: commit_index_covers_snapshot,
+    },
+    Invariant {
+        name: "applied sequences agree",
+        holds: applied_sequences_agree,
+    },
     rule!(0),
     rule!(1),
     rule!(2),
@@ -80,10 +100,11 @@ pub const INVARIANTS: &[Invariant] = &[
     rule!(9),
     rule!(10),
     rule!(11),
+    rule!(12),
 ];
 
 /// The invariants that are states' own (the rest are transition properties).
-pub const STATE_INVARIANTS: usize = 10;
+pub const STATE_INVARIANTS: usize = 15;
 const _: () = assert!(INVARIANTS.len() == STATE_INVARIANTS + TRANSITIONS.len());
 
 /// The names of the invariants `state` violates, in catalog order.
@@ -107,16 +128,17 @@ pub fn leader_append_only(state: &State) -> bool {
 }
 
 /// Log Matching: if two logs contain an entry with the same index and term,
-/// then the logs are identical in all entries up through that index.
+/// then the logs are identical in all entries up through that index
+/// (logical logs: snapshot content, then the log).
 pub fn log_matching(state: &State) -> bool {
-    let servers = &state.servers;
-    servers.iter().enumerate().all(|(i, a)| {
-        servers[i + 1..].iter().all(|b| {
-            let common = a.log.len().min(b.log.len());
+    let logs: Vec<_> = state.servers.iter().map(Server::logical_log).collect();
+    logs.iter().enumerate().all(|(i, a)| {
+        logs[i + 1..].iter().all(|b| {
+            let common = a.len().min(b.len());
             // The highest index where the terms agree decides: everything up
             // to it must be identical.
-            match (0..common).rev().find(|&k| a.log[k].term == b.log[k].term) {
-                Some(k) => a.log[..=k] == b.log[..=k],
+            match (0..common).rev().find(|&k| a[k].term == b[k].term) {
+                Some(k) => a[..=k] == b[..=k],
                 None => true,
             }
         })
@@ -165,14 +187,14 @@ pub fn log_terms_monotonic(state: &State) -> bool {
     state
         .servers
         .iter()
-        .all(|s| s.log.windows(2).all(|w| w[0].term <= w[1].term))
+        .all(|s| s.logical_log().windows(2).all(|w| w[0].term <= w[1].term))
 }
 
 pub fn current_term_covers_log(state: &State) -> bool {
     state
         .servers
         .iter()
-        .all(|s| s.log.iter().all(|e| e.term <= s.current_term))
+        .all(|s| s.logical_log().iter().all(|e| e.term <= s.current_term))
 }
 
 /// At most one vote per (server, term), even across restarts.
@@ -197,8 +219,64 @@ pub fn match_index_accurate(state: &State) -> bool {
             .filter(|(f, _)| f.current_term <= l.current_term)
             .all(|(f, &m)| {
                 let m = m as usize;
-                m <= l.log.len() && m <= f.log.len() && l.log[..m] == f.log[..m]
+                let (l, f) = (l.logical_log(), f.logical_log());
+                m <= l.len() && m <= f.len() && l[..m] == f[..m]
             })
+    })
+}
+
+/// A snapshot holds only committed entries (§7: a server compacts what its
+/// state machine applied).
+pub fn snapshot_only_committed(state: &State) -> bool {
+    state.servers.iter().all(|s| {
+        (1..).zip(&s.snapshot.entries).all(|(index, e)| {
+            state
+                .history
+                .commits
+                .iter()
+                .any(|c| c.index == index && c.entry == *e)
+        })
+    })
+}
+
+/// A snapshot's content is the state machine after applying exactly the
+/// entries up to last_included_index: no fewer, no more.
+pub fn snapshot_content_matches_index(state: &State) -> bool {
+    state
+        .servers
+        .iter()
+        .all(|s| s.snapshot.entries.len() == s.snapshot.last_included_index as usize)
+}
+
+/// A snapshot's last_included_term is the term of its last included entry
+/// (checked where the content has the right length; the invariant above
+/// covers the rest).
+pub fn last_included_term_matches(state: &State) -> bool {
+    state.servers.iter().all(|s| {
+        let snap = &s.snapshot;
+        snap.entries.len() != snap.last_included_index as usize
+            || snap.entries.last().map_or(0, |e| e.term) == snap.last_included_term
+    })
+}
+
+/// commit_index is at least the snapshot's last index: a snapshot is
+/// committed and applied.
+pub fn commit_index_covers_snapshot(state: &State) -> bool {
+    state
+        .servers
+        .iter()
+        .all(|s| s.commit_index >= s.snapshot.last_included_index)
+}
+
+/// Every server's applied sequence (snapshot content, then the committed
+/// entries of its log) is a prefix of every other's.
+pub fn applied_sequences_agree(state: &State) -> bool {
+    let applied: Vec<Vec<_>> = state.servers.iter().map(Server::applied).collect();
+    applied.iter().enumerate().all(|(i, a)| {
+        applied[i + 1..].iter().all(|b| {
+            let n = a.len().min(b.len());
+            a[..n] == b[..n]
+        })
     })
 }
 

@@ -10,7 +10,10 @@
 //! [`INVARIANTS`](super::INVARIANTS) reads; the correct model never sets a
 //! bit, so they cost no states.
 
-use crate::state::{Action, AppendEntries, Envelope, Message, Role, Server, ServerId, State};
+use crate::state::{
+    Action, AppendEntries, Envelope, Index, InstallSnapshot, Message, Role, Server, ServerId,
+    State, Term,
+};
 
 /// A rule over one step.
 pub struct Transition {
@@ -112,6 +115,10 @@ pub const TRANSITIONS: &[Transition] = &[
         name: "commit_index advances by Figure 2's rules",
         holds: commit_index_advances_by_the_rules,
     },
+    Transition {
+        name: "a snapshot never goes backwards",
+        holds: snapshot_never_goes_backwards,
+    },
 ];
 
 /// The bit per broken rule of the step `before --action--> after`.
@@ -161,6 +168,25 @@ fn append_delivered_to(action: &Action, to: ServerId) -> Option<(&Envelope, &App
     }
 }
 
+/// The InstallSnapshot delivered to `to` in this step, if any.
+fn snapshot_delivered_to(action: &Action, to: ServerId) -> Option<(&Envelope, &InstallSnapshot)> {
+    match delivered(action)? {
+        env @ Envelope {
+            msg: Message::InstallSnapshot(is),
+            ..
+        } if env.to == to => Some((env, is)),
+        _ => None,
+    }
+}
+
+/// The term of the entry at `index` in `s`'s logical log (0 for index 0).
+fn logical_term(s: &Server, index: Index) -> Option<Term> {
+    match index {
+        0 => Some(0),
+        i => s.entry(i).map(|e| e.term),
+    }
+}
+
 /// Figure 2, Leaders: upon election, nextIndex = last log index + 1 and
 /// matchIndex = 0 for every other server.
 fn new_leader_initialises_progress(step: &Step) -> bool {
@@ -177,17 +203,26 @@ fn new_leader_initialises_progress(step: &Step) -> bool {
     })
 }
 
-/// Figure 2, Persistent state: current_term, voted_for and log survive a restart.
+/// Figure 2, Persistent state: current_term, voted_for and log survive a
+/// restart, and so does the snapshot (Figure 13).
 fn restart_keeps_persistent_state(step: &Step) -> bool {
     let (before, action, after) = (step.before, step.action, step.after);
     pairs(before, after).all(|(i, b, a)| {
-        !restarted(action, i)
-            || (a.current_term, a.voted_for, &a.log) == (b.current_term, b.voted_for, &b.log)
+        let persistent = |s: &Server| {
+            (
+                s.current_term,
+                s.voted_for,
+                s.log.clone(),
+                s.snapshot.clone(),
+            )
+        };
+        !restarted(action, i) || persistent(a) == persistent(b)
     })
 }
 
-/// Figure 2, Volatile state: a restarted server is a follower with
-/// commit_index 0 and no votes or progress; nothing else changes.
+/// Figure 2, Volatile state: a restarted server is a follower with no votes
+/// or progress, and commit_index is what its snapshot holds (0 without
+/// one); nothing else changes.
 fn restart_resets_only_volatile_state(step: &Step) -> bool {
     let (before, action, after) = (step.before, step.action, step.after);
     let Action::Restart(r) = action else {
@@ -199,7 +234,7 @@ fn restart_resets_only_volatile_state(step: &Step) -> bool {
                 return b == a;
             }
             a.role == Role::Follower
-                && a.commit_index == 0
+                && a.commit_index == a.snapshot.last_included_index
                 && a.votes_granted == 0
                 && a.next_index.is_empty()
                 && a.match_index.is_empty()
@@ -239,22 +274,48 @@ fn messages_describe_their_sender(step: &Step) -> bool {
                 }
                 _ => false,
             },
+            Message::InstallSnapshot(is) => {
+                let own = &s.snapshot;
+                s.role == Role::Leader
+                    && (is.last_included_index, is.last_included_term, &is.entries)
+                        == (
+                            own.last_included_index,
+                            own.last_included_term,
+                            &own.entries,
+                        )
+            }
+            Message::InstallSnapshotResponse(r) => match snapshot_delivered_to(action, env.from) {
+                Some((req, is)) if req.from == env.to => {
+                    if is.term < s.current_term {
+                        r.match_index == 0
+                    } else {
+                        let n = is.last_included_index as usize;
+                        let log = s.logical_log();
+                        r.match_index == is.last_included_index
+                            && log.len() >= n
+                            && log[..n] == is.entries[..]
+                    }
+                }
+                _ => false,
+            },
         }
     })
 }
 
-/// `s` holds the entry at `ae.prev_log_index` with `ae.prev_log_term` and the
-/// entries of `ae` right after it.
+/// `s`'s logical log holds the entry at `ae.prev_log_index` with
+/// `ae.prev_log_term` and the entries of `ae` right after it.
 fn holds_entries(s: &Server, ae: &AppendEntries) -> bool {
     let prev = ae.prev_log_index as usize;
-    prev <= s.log.len()
-        && s.term_at(ae.prev_log_index) == ae.prev_log_term
-        && s.log[prev..].starts_with(&ae.entries)
+    let log = s.logical_log();
+    prev <= log.len()
+        && logical_term(s, ae.prev_log_index) == Some(ae.prev_log_term)
+        && log[prev..].starts_with(&ae.entries)
 }
 
 /// The 6.824 guide's fast backup: a refusal's hint is the follower's log
 /// length, and the term and first index of its entry at prev_log_index
-/// (no term when the log is shorter).
+/// (no term when the log is shorter). Below the snapshot, the check is at
+/// the snapshot's last index.
 fn conflict_hint_describes_the_log(step: &Step) -> bool {
     let (action, after) = (step.action, step.after);
     step.sent.iter().all(|env| {
@@ -265,19 +326,23 @@ fn conflict_hint_describes_the_log(step: &Step) -> bool {
             return true;
         };
         let s = &after.servers[env.from as usize];
-        let first_of = |t| {
-            s.log
-                .iter()
-                .position(|e| e.term == t)
-                .map_or(0, |k| k as u8 + 1)
+        let first = s.first_index();
+        let first_of = |t| match s.log.iter().position(|e| e.term == t) {
+            Some(k) => first + k as u8 + 1,
+            None => first,
+        };
+        // The index checked, and the term the request claims there.
+        let checked = ae.prev_log_index.max(first);
+        let claimed = match (checked - ae.prev_log_index) as usize {
+            0 => Some(ae.prev_log_term),
+            k => ae.entries.get(k - 1).map(|e| e.term),
         };
         h.log_len == s.last_index()
             && match h.term {
                 None => ae.prev_log_index > s.last_index(),
                 Some(t) => {
-                    ae.prev_log_index <= s.last_index()
-                        && s.term_at(ae.prev_log_index) == t
-                        && t != ae.prev_log_term
+                    s.term_at(checked) == Some(t)
+                        && claimed != Some(t)
                         && h.first_index == first_of(t)
                 }
             }
@@ -294,12 +359,18 @@ fn progress_moves_only_on_current_term_responses(step: &Step) -> bool {
         if !same_leadership(b, a) {
             return true;
         }
+        // (from, success, acknowledged index) of a response of this term to l.
         let response = match delivered(action) {
             Some(Envelope {
                 from,
                 to,
                 msg: Message::AppendEntriesResponse(r),
-            }) if *to == l && r.term == a.current_term => Some((*from, r)),
+            }) if *to == l && r.term == a.current_term => Some((*from, r.success, r.match_index)),
+            Some(Envelope {
+                from,
+                to,
+                msg: Message::InstallSnapshotResponse(r),
+            }) if *to == l && r.term == a.current_term => Some((*from, true, r.match_index)),
             _ => None,
         };
         (0..b.next_index.len()).all(|p| {
@@ -313,8 +384,8 @@ fn progress_moves_only_on_current_term_responses(step: &Step) -> bool {
                 return true;
             }
             match response {
-                Some((from, r)) if from as usize == p => {
-                    am == bm || (r.success && am == bm.max(r.match_index))
+                Some((from, success, m)) if from as usize == p => {
+                    am == bm || (success && am == bm.max(m))
                 }
                 _ => false,
             }
@@ -370,22 +441,28 @@ fn votes_go_to_up_to_date_candidates(step: &Step) -> bool {
 /// Figure 2, AppendEntries receiver, step 3: an existing entry is deleted
 /// only if it conflicts with a new one (same index, different term), and
 /// then with all that follow it; entries before the first conflict stay.
+/// Figure 13, step 6: a follower that holds the snapshot's last entry keeps
+/// the entries after it. Compaction changes no logical log.
 fn follower_removes_only_conflicting_entries(step: &Step) -> bool {
     let (before, action, after) = (step.before, step.action, step.after);
     pairs(before, after).all(|(i, b, a)| {
-        if same_leadership(b, a) || a.log.starts_with(&b.log) || restarted(action, i) {
+        let (old, new) = (b.logical_log(), a.logical_log());
+        if same_leadership(b, a) || new.starts_with(&old) || restarted(action, i) {
             return true;
         }
+        if let Some((_, is)) = snapshot_delivered_to(action, i) {
+            return logical_term(b, is.last_included_index) != Some(is.last_included_term);
+        }
         let Some((_, ae)) = append_delivered_to(action, i) else {
-            return false; // Only an AppendEntries changes a follower's log.
+            return false; // Only an AppendEntries or InstallSnapshot changes a follower's log.
         };
         let prev = ae.prev_log_index as usize;
-        let first_conflict = (prev..b.log.len())
+        let first_conflict = (prev..old.len())
             .zip(&ae.entries)
-            .find(|(k, e)| b.log[*k].term != e.term)
+            .find(|(k, e)| old[*k].term != e.term)
             .map_or(usize::MAX, |(k, _)| k);
-        let kept = first_conflict.min(b.log.len());
-        a.log.len() >= kept && a.log[..kept] == b.log[..kept]
+        let kept = first_conflict.min(old.len());
+        new.len() >= kept && new[..kept] == old[..kept]
     })
 }
 
@@ -401,12 +478,17 @@ fn commit_index_advances_by_the_rules(step: &Step) -> bool {
         }
         let n = a.commit_index;
         if a.role == Role::Leader && b.role == Role::Leader {
+            // (Committing an entry compacted away would be a snapshot bug the
+            // snapshot invariants report.)
             let replicas = 1
                 + (0..)
                     .zip(&a.match_index)
                     .filter(|&(p, &m)| p != i && m >= n)
                     .count();
             return a.entry(n).is_some_and(|e| e.term == a.current_term) && replicas >= quorum;
+        }
+        if let Some((_, is)) = snapshot_delivered_to(action, i) {
+            return n <= is.last_included_index; // Figure 13, step 8: the snapshot's state.
         }
         match append_delivered_to(action, i) {
             Some((_, ae)) => {
@@ -417,4 +499,11 @@ fn commit_index_advances_by_the_rules(step: &Step) -> bool {
             None => false,
         }
     })
+}
+
+/// A server's snapshot only moves forward: Figure 13's receiver discards a
+/// snapshot older than what it has (here: what it has committed).
+fn snapshot_never_goes_backwards(step: &Step) -> bool {
+    pairs(step.before, step.after)
+        .all(|(_, b, a)| a.snapshot.last_included_index >= b.snapshot.last_included_index)
 }

@@ -105,8 +105,8 @@ impl Model for Searched {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        const _: () = assert!(INVARIANTS.len() == 22 && SANITY.len() == 3);
-        vec![
+        const _: () = assert!(INVARIANTS.len() == 28 && SANITY.len() == 3);
+        let mut properties = vec![
             always!(0),
             always!(1),
             always!(2),
@@ -129,9 +129,14 @@ impl Model for Searched {
             always!(19),
             always!(20),
             always!(21),
-            sometimes!(0),
-            sometimes!(1),
-            sometimes!(2),
-        ]
+            always!(22),
+            always!(23),
+            always!(24),
+            always!(25),
+            always!(26),
+            always!(27),
+        ];
+        properties.extend([sometimes!(0), sometimes!(1), sometimes!(2)]);
+        properties
     }
 }

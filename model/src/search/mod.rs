@@ -350,7 +350,9 @@ fn drive<C: Checker<Searched>>(
         .iter()
         .map(|s| (s.name, discoveries.contains_key(s.name)))
         .collect();
-    sanity.extend(Event::ALL.iter().map(|e| (e.name(), model.seen(*e))));
+    let config = &model.model.config;
+    let possible = Event::ALL.iter().filter(|e| e.possible(config));
+    sanity.extend(possible.map(|e| (e.name(), model.seen(*e))));
     Phase {
         states: checker.state_count(),
         unique_states: checker.unique_state_count(),

@@ -168,6 +168,9 @@ struct ItfServer {
     current_term: u8,
     voted_for: QOption<u8>,
     log: Vec<m::Entry>,
+    /// Schema 2; absent: no snapshot.
+    #[serde(default, skip_serializing_if = "is_empty_snapshot")]
+    snapshot: m::Snapshot,
     role: m::Role,
     commit_index: u8,
     votes_granted: Set<u8>,
@@ -202,6 +205,8 @@ enum ItfMessage {
         #[serde(alias = "hint")]
         conflict: QOption<ItfHint>,
     },
+    InstallSnapshot(m::InstallSnapshot),
+    InstallSnapshotResponse(m::InstallSnapshotResponse),
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -222,6 +227,10 @@ struct ItfHistory {
     /// The transition properties some step broke, by name (schema 2).
     #[serde(default = "no_names")]
     broken: Set<String>,
+}
+
+fn is_empty_snapshot(s: &m::Snapshot) -> bool {
+    *s == m::Snapshot::default()
 }
 
 fn no_names() -> Set<String> {
@@ -267,6 +276,8 @@ impl From<&m::Envelope> for ItfMsg {
                     })
                     .into(),
             },
+            m::Message::InstallSnapshot(is) => ItfMessage::InstallSnapshot(is.clone()),
+            m::Message::InstallSnapshotResponse(r) => ItfMessage::InstallSnapshotResponse(*r),
         };
         ItfMsg {
             from: env.from,
@@ -297,6 +308,8 @@ impl From<ItfMsg> for m::Envelope {
                     log_len: h.log_len,
                 }),
             }),
+            ItfMessage::InstallSnapshot(is) => m::Message::InstallSnapshot(is),
+            ItfMessage::InstallSnapshotResponse(r) => m::Message::InstallSnapshotResponse(r),
         };
         m::Envelope {
             from: env.from,
@@ -335,6 +348,7 @@ fn encode_action(a: Option<&Action>) -> (String, Picks) {
         Some(Action::Restart(i)) => ("restart".into(), server(*i)),
         Some(Action::Drop(m)) => ("drop".into(), msg(m)),
         Some(Action::Duplicate(m)) => ("duplicate".into(), msg(m)),
+        Some(Action::Snapshot(i)) => ("snapshot".into(), server(*i)),
     }
 }
 
@@ -361,9 +375,10 @@ fn decode_action(name: &str, picks: Picks, at: usize) -> Result<Option<Action>, 
         "restart" => Action::Restart(server()?),
         "drop" => Action::Drop(msg()?),
         "duplicate" => Action::Duplicate(msg()?),
+        "snapshot" => Action::Snapshot(server()?),
         other => {
             return Err(TraceError::Schema(format!(
-                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, election_timeout, heartbeat, propose, restart, drop, duplicate)"
+                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, election_timeout, heartbeat, propose, restart, drop, duplicate, snapshot)"
             )))
         }
     }))
@@ -384,6 +399,7 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
                 current_term: x.current_term,
                 voted_for: x.voted_for.into(),
                 log: x.log.clone(),
+                snapshot: x.snapshot.clone(),
                 role: x.role,
                 commit_index: x.commit_index,
                 votes_granted: bits_to_set(x.votes_granted),
@@ -428,6 +444,7 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             current_term: x.current_term,
             voted_for: x.voted_for.into(),
             log: x.log,
+            snapshot: x.snapshot,
             role: x.role,
             commit_index: x.commit_index,
             votes_granted: set_to_bits(&x.votes_granted, &format!("{p}.votes_granted"))?,

@@ -50,7 +50,31 @@ pub fn message_text(m: &Message) -> String {
             }
             s + ")"
         }
+        Message::InstallSnapshot(is) => format!(
+            "InstallSnapshot(term={} last_included_index={} last_included_term={} entries={})",
+            is.term,
+            is.last_included_index,
+            is.last_included_term,
+            log_text(&is.entries)
+        ),
+        Message::InstallSnapshotResponse(r) => format!(
+            "InstallSnapshotResponse(term={} match_index={})",
+            r.term, r.match_index
+        ),
     }
+}
+
+/// `(last_included_index,last_included_term) entries`, or `-` for none.
+pub fn snapshot_text(s: &Snapshot) -> String {
+    if *s == Snapshot::default() {
+        return "-".into();
+    }
+    format!(
+        "({},{}) {}",
+        s.last_included_index,
+        s.last_included_term,
+        log_text(&s.entries)
+    )
 }
 
 pub fn envelope_text(m: &Envelope) -> String {
@@ -66,16 +90,18 @@ pub fn action_text(a: &Action) -> String {
         Action::Restart(i) => format!("restart s{i}"),
         Action::Drop(m) => format!("network drops {}", envelope_text(m)),
         Action::Duplicate(m) => format!("network duplicates {}", envelope_text(m)),
+        Action::Snapshot(i) => format!("s{i} snapshots and compacts its log"),
     }
 }
 
 /// Each Figure 2 field of a server, rendered for diffs. The model's step
 /// table and conformance's model-versus-core diff both read this list.
-pub fn server_fields(s: &Server) -> [(&'static str, String); 8] {
+pub fn server_fields(s: &Server) -> [(&'static str, String); 9] {
     [
         ("current_term", s.current_term.to_string()),
         ("role", format!("{:?}", s.role)),
         ("voted_for", opt(s.voted_for.map(|v| format!("s{v}")))),
+        ("snapshot", snapshot_text(&s.snapshot)),
         ("log", log_text(&s.log)),
         ("commit_index", s.commit_index.to_string()),
         ("votes_granted", bits_text(s.votes_granted)),

@@ -94,6 +94,7 @@ pub fn small() -> Config {
         restarts: 1,
         drops: 0,
         duplicates: 0,
+        snapshots: 0,
         ..Config::default()
     }
 }

@@ -1,0 +1,104 @@
+//! Leader election (Figure 2, RequestVote; §5.2, §5.4.1).
+
+use super::{bit, RaftModel};
+use crate::config::Bug;
+use crate::state::*;
+
+impl RaftModel {
+    /// Figure 2, Rules for Servers, Followers/Candidates: on election
+    /// timeout, start an election.
+    pub(super) fn become_candidate(&self, state: &mut State, i: ServerId) {
+        let s = &mut state.servers[i as usize];
+        s.current_term += 1;
+        s.role = Role::Candidate;
+        s.voted_for = Some(i);
+        s.votes_granted = bit(i);
+        s.next_index.clear();
+        s.match_index.clear();
+        let rv = RequestVote {
+            term: s.current_term,
+            last_log_index: s.last_index(),
+            last_log_term: s.last_term(),
+        };
+        for p in self.peers(i) {
+            state.send(Envelope {
+                from: i,
+                to: p,
+                msg: Message::RequestVote(rv),
+            });
+        }
+        self.maybe_become_leader(state, i);
+    }
+
+    /// Figure 2, RequestVote RPC, receiver implementation.
+    pub(super) fn handle_request_vote(
+        &self,
+        state: &mut State,
+        candidate: ServerId,
+        me: ServerId,
+        rv: &RequestVote,
+    ) {
+        let s = &mut state.servers[me as usize];
+        // Step 1: reply false if term < currentTerm (then term == current_term below).
+        let mut vote_granted = false;
+        if rv.term == s.current_term {
+            // §5.4.1: the candidate's log is at least as up-to-date as the receiver's.
+            let up_to_date = self.config.has(Bug::NoUpToDateCheck)
+                || rv.last_log_term > s.last_term()
+                || (rv.last_log_term == s.last_term() && rv.last_log_index >= s.last_index());
+            // Step 2: votedFor is null or candidateId, and the log is up-to-date.
+            if (s.voted_for.is_none() || s.voted_for == Some(candidate)) && up_to_date {
+                s.voted_for = Some(candidate);
+                vote_granted = true;
+            }
+        }
+        let reply = RequestVoteResponse {
+            term: s.current_term,
+            vote_granted,
+        };
+        state.send(Envelope {
+            from: me,
+            to: candidate,
+            msg: Message::RequestVoteResponse(reply),
+        });
+    }
+
+    pub(super) fn handle_vote_response(
+        &self,
+        state: &mut State,
+        voter: ServerId,
+        me: ServerId,
+        r: &RequestVoteResponse,
+    ) {
+        let s = &mut state.servers[me as usize];
+        // A response from an older term, or to a candidacy that is over, is stale.
+        if r.term < s.current_term || s.role != Role::Candidate || !r.vote_granted {
+            return;
+        }
+        s.votes_granted |= bit(voter);
+        self.maybe_become_leader(state, me);
+    }
+
+    /// Figure 2, Candidates: if votes received from a majority of servers,
+    /// become leader and send initial empty AppendEntries to each server.
+    fn maybe_become_leader(&self, state: &mut State, me: ServerId) {
+        let s = &state.servers[me as usize];
+        if s.role == Role::Candidate
+            && s.votes_granted.count_ones() as usize >= self.config.quorum()
+        {
+            self.become_leader(state, me);
+        }
+    }
+
+    /// Figure 2, Leaders: (Reinitialized after election) nextIndex = leader
+    /// last log index + 1, matchIndex = 0; then AppendEntries to every peer.
+    fn become_leader(&self, state: &mut State, me: ServerId) {
+        let n = self.config.servers as usize;
+        let s = &mut state.servers[me as usize];
+        s.role = Role::Leader;
+        s.votes_granted = 0;
+        s.next_index = vec![s.last_index() + 1; n];
+        s.match_index = vec![0; n];
+        self.broadcast_append(state, me);
+    }
+}
