@@ -25,7 +25,6 @@ pub(crate) struct RaftLog {
     pub(crate) applied: Index,
     /// Mutation testing only: a mutant may cut committed entries (as the
     /// model's buggy rules do); the debug assertion against it is then off.
-    #[cfg(feature = "mutants")]
     pub(crate) may_overwrite_committed: bool,
 }
 
@@ -139,10 +138,7 @@ impl RaftLog {
 
     /// Drops every entry with index >= `index`.
     fn truncate_from(&mut self, index: Index) {
-        #[cfg(feature = "mutants")]
         let allowed = self.may_overwrite_committed;
-        #[cfg(not(feature = "mutants"))]
-        let allowed = false;
         debug_assert!(
             allowed || index > self.commit_index,
             "truncating committed entry {index}"

@@ -30,7 +30,6 @@ mod durable;
 mod error;
 mod log;
 mod message;
-#[cfg(feature = "mutants")]
 mod mutation;
 mod node;
 mod progress;
@@ -51,8 +50,7 @@ pub use message::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
     RequestVoteResponse,
 };
-#[cfg(feature = "mutants")]
-pub use mutation::Mutation;
+pub use mutation::{Correct, Mutation, Mutator};
 pub use node::RawNode;
 pub use progress::ProgressState;
 pub use quorum::{committed_index, majority};

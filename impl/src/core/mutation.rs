@@ -1,18 +1,26 @@
-//! Opt-in mutations of the core (cargo feature `mutants`, off by default).
+//! Mutations of the core, for mutation testing by `raft-conformance`.
 //!
-//! Each mutation re-creates one bug of the model's catalog (`raft-model
-//! bugs`), under the same name, so the conformance harness can show that it
-//! detects every one of them. Without the feature none of this is compiled:
-//! the production core has no mutation field, branch or check.
+//! Each [`Mutation`] re-creates one bug of the model's catalog (`raft-model
+//! bugs`), under the same name.
 //!
-//! A mutated node also stops asserting its own invariants in debug builds
-//! (a mutant breaks them by design; the conformance harness evaluates the
-//! model's invariants on the node's abstract state instead), and skips the
-//! bad-input guards the model does not have (an AppendEntries overwriting a
-//! committed entry, a success reply beyond the leader's log), because those
-//! are exactly the situations the catalog bugs create.
+//! A node carries its mutation in its type, [`RawNode<M>`](super::RawNode):
+//! the production node is `RawNode<Correct>` (what `RawNode::new` and
+//! `RawNode::restore` build), whose every hook is the constant `false`, so
+//! the compiler removes each mutation branch and the production core has no
+//! mutation field, branch or check, whatever else the workspace builds. A
+//! mutated node is built with [`RawNode::restore_mutated`](super::RawNode::restore_mutated),
+//! its mutation chosen at run time (`Option<Mutation>`).
+//!
+//! Each site is one hook in which the correct rule reads first (`site()`
+//! names where). A mutated node (`Some(_)`) also relaxes three checks: it
+//! stops asserting its own invariants in debug builds (a mutant breaks them
+//! by design; the conformance harness evaluates the model's invariants on
+//! the node's abstract state instead), it may cut committed entries, and it
+//! skips the bad-input guards the model does not have (an AppendEntries
+//! overwriting a committed entry, a success reply beyond the leader's log),
+//! because those are exactly the situations the catalog bugs create.
 
-use std::fmt;
+use std::fmt::{self, Debug};
 
 /// One catalog bug, re-created in the core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,7 +73,11 @@ impl Mutation {
         }
     }
 
-    /// Where in the core the mutation lives.
+    pub fn from_name(name: &str) -> Option<Mutation> {
+        Mutation::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Where in the core the mutation's hook lives.
     pub fn site(self) -> &'static str {
         match self {
             Mutation::VoteResetOnSameTerm => "step.rs: RawNode::step, before the state checks",
@@ -79,14 +91,54 @@ impl Mutation {
             Mutation::LogNotPersisted => "node.rs: RawNode::ready (log change)",
         }
     }
-
-    pub fn from_name(name: &str) -> Option<Mutation> {
-        Mutation::ALL.into_iter().find(|m| m.name() == name)
-    }
 }
 
 impl fmt::Display for Mutation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Correct {}
+    impl Sealed for Option<super::Mutation> {}
+}
+
+/// What a node's mutation hooks answer. Implemented only by [`Correct`] (the
+/// product) and `Option<Mutation>` (chosen at run time, for conformance).
+pub trait Mutator: sealed::Sealed + Debug {
+    /// Whether this node re-creates `m`.
+    fn mutated(&self, m: Mutation) -> bool;
+    /// Whether this node re-creates any bug (and so relaxes its own checks).
+    fn any(&self) -> bool;
+}
+
+/// The correct core: every hook is the constant `false`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Correct;
+
+impl Mutator for Correct {
+    #[inline(always)]
+    fn mutated(&self, _: Mutation) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn any(&self) -> bool {
+        false
+    }
+}
+
+/// A mutation chosen at run time; `None` behaves as [`Correct`].
+impl Mutator for Option<Mutation> {
+    #[inline]
+    fn mutated(&self, m: Mutation) -> bool {
+        *self == Some(m)
+    }
+
+    #[inline]
+    fn any(&self) -> bool {
+        self.is_some()
     }
 }

@@ -14,6 +14,7 @@ use super::config::Config;
 use super::error::{InitError, NotLeader, ProposeError};
 use super::log::RaftLog;
 use super::message::Envelope;
+use super::mutation::{Correct, Mutation, Mutator};
 use super::progress::Progress;
 use super::quorum::VoteTally;
 use super::ready::Ready;
@@ -22,8 +23,12 @@ use crate::types::{Entry, HardState, Index, NodeId, Term};
 
 /// A deterministic, sans-IO Raft node. See the crate docs and
 /// `docs/core-design.md` for how a runtime drives it.
+///
+/// `M` is the node's mutation (mutation testing only, `mutation.rs`): the
+/// product is `RawNode<Correct>`, in which every mutation hook is the
+/// constant `false`.
 #[derive(Debug)]
-pub struct RawNode {
+pub struct RawNode<M: Mutator = Correct> {
     pub(crate) cfg: Config,
     // Figure 2 persistent state (the log is in `log`).
     pub(crate) current_term: Term,
@@ -54,9 +59,8 @@ pub struct RawNode {
     /// The last entry `(index, term)` the runtime reported durable ([`RawNode::on_persisted`]);
     /// on restart, the last entry restored.
     pub(crate) persisted: (Index, Term),
-    /// Mutation testing only: the catalog bug this node re-creates.
-    #[cfg(feature = "mutants")]
-    mutation: Option<super::mutation::Mutation>,
+    /// Mutation testing only: the catalog bug this node re-creates, if any.
+    mutator: M,
 }
 
 impl RawNode {
@@ -73,6 +77,20 @@ impl RawNode {
         cfg: Config,
         hard_state: HardState,
         entries: Vec<Entry>,
+    ) -> Result<Self, InitError> {
+        Self::restore_mutated(cfg, hard_state, entries, Correct)
+    }
+}
+
+impl<M: Mutator> RawNode<M> {
+    /// Mutation testing only: [`RawNode::restore`] for a node re-creating the
+    /// catalog bug `mutator` names (`None`: the correct rules). A fresh node
+    /// is restored from `HardState::default()` and no entries.
+    pub fn restore_mutated(
+        cfg: Config,
+        hard_state: HardState,
+        entries: Vec<Entry>,
+        mutator: M,
     ) -> Result<Self, InitError> {
         cfg.validate()?;
         check_persisted(&cfg, &hard_state, &entries)?;
@@ -95,34 +113,28 @@ impl RawNode {
             reads: Default::default(),
             self_ack_on_persist: false,
             persisted: (0, 0),
-            #[cfg(feature = "mutants")]
-            mutation: None,
+            mutator,
             cfg,
         };
+        node.log.may_overwrite_committed = node.mutator.any();
         node.persisted = (node.log.last_index(), node.log.last_term());
         node.reset_election_timer();
         node.debug_check();
         Ok(node)
     }
 
-    /// Mutation testing only: makes this node re-create a catalog bug
-    /// (`None`: the correct core). Not persisted: set it again after `restore`.
-    #[cfg(feature = "mutants")]
-    pub fn set_mutation(&mut self, mutation: Option<super::mutation::Mutation>) {
-        self.mutation = mutation;
-        self.log.may_overwrite_committed = mutation.is_some();
+    /// Mutation hook: whether this node re-creates `m` (always `false` in
+    /// the product, so the branch it guards compiles away).
+    #[inline(always)]
+    pub(crate) fn mutant(&self, m: Mutation) -> bool {
+        self.mutator.mutated(m)
     }
 
-    /// Mutation testing only: the mutation this node carries.
-    #[cfg(feature = "mutants")]
-    pub fn mutation(&self) -> Option<super::mutation::Mutation> {
-        self.mutation
-    }
-
-    /// Mutation testing only: whether this node re-creates `m`.
-    #[cfg(feature = "mutants")]
-    pub(crate) fn mutated(&self, m: super::mutation::Mutation) -> bool {
-        self.mutation == Some(m)
+    /// Mutation hook: whether this node re-creates any bug, and so relaxes
+    /// the checks the bugs break (always `false` in the product).
+    #[inline(always)]
+    pub(crate) fn is_mutant(&self) -> bool {
+        self.mutator.any()
     }
 
     pub fn id(&self) -> NodeId {
@@ -299,7 +311,6 @@ impl RawNode {
             hs
         });
         let (truncate_from, entries) = self.log.take_unstable();
-        #[cfg(feature = "mutants")]
         let (hard_state, truncate_from, entries) =
             self.mutate_ready(hard_state, truncate_from, entries);
         Ready {
@@ -316,22 +327,20 @@ impl RawNode {
     }
 
     /// Mutation testing only: what the persistence mutants drop from a Ready.
-    #[cfg(feature = "mutants")]
     fn mutate_ready(
         &self,
         hard_state: Option<HardState>,
         truncate_from: Option<Index>,
         entries: Vec<Entry>,
     ) -> (Option<HardState>, Option<Index>, Vec<Entry>) {
-        use super::mutation::Mutation;
         let hard_state = match hard_state {
-            Some(hs) if self.mutated(Mutation::VoteNotPersisted) => Some(HardState {
+            Some(hs) if self.mutant(Mutation::VoteNotPersisted) => Some(HardState {
                 voted_for: None,
                 ..hs
             }),
             hs => hs,
         };
-        if self.mutated(Mutation::LogNotPersisted) {
+        if self.mutant(Mutation::LogNotPersisted) {
             return (hard_state, None, Vec::new());
         }
         (hard_state, truncate_from, entries)
@@ -457,8 +466,8 @@ impl RawNode {
     #[inline]
     pub(crate) fn debug_check(&self) {
         // A mutant breaks invariants by design; the conformance harness checks them.
-        #[cfg(all(debug_assertions, feature = "mutants"))]
-        if self.mutation.is_some() {
+        #[cfg(debug_assertions)]
+        if self.is_mutant() {
             return;
         }
         #[cfg(debug_assertions)]

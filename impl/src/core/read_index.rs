@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tracing::debug;
 
 use super::error::NotLeader;
+use super::mutation::Mutator;
 use super::node::RawNode;
 use super::quorum::majority;
 use super::status::Role;
@@ -78,7 +79,7 @@ impl ReadOnly {
     }
 }
 
-impl RawNode {
+impl<M: Mutator> RawNode<M> {
     /// ReadIndex: asks the leader for a linearizable read tagged `ctx`. It is confirmed with
     /// one heartbeat round (sent now) and reported in [`Ready::read_states`] as
     /// `(ctx, read index)`; it is reported in [`Ready::dropped_reads`] instead if this node

@@ -4,11 +4,12 @@
 use tracing::debug;
 
 use super::message::{AppendEntries, Message};
+use super::mutation::{Mutation, Mutator};
 use super::node::RawNode;
 use super::quorum::committed_index;
 use super::status::Role;
 
-impl RawNode {
+impl<M: Mutator> RawNode<M> {
     /// Sends AppendEntries to peers. `heartbeat`: to every peer (rule 6), and
     /// a stalled probe may go again; otherwise only to peers missing entries
     /// whose flow control allows it.
@@ -83,9 +84,7 @@ impl RawNode {
         let n = committed_index(&mut matches);
         self.match_scratch = matches;
         let current_term = self.log.term_at(n) == Some(self.current_term);
-        #[cfg(feature = "mutants")]
-        let current_term =
-            current_term || self.mutated(super::mutation::Mutation::CommitPreviousTerm);
+        let current_term = current_term || self.mutant(Mutation::CommitPreviousTerm);
         if n > self.log.commit_index && current_term {
             debug!(id = self.cfg.id, commit_index = n, "commit index advanced");
             self.log.commit_index = n;

@@ -10,19 +10,19 @@ use super::message::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
     RequestVoteResponse,
 };
+use super::mutation::{Mutation, Mutator};
 use super::node::RawNode;
 use super::status::Role;
 use super::validate::validate;
 use crate::types::{Index, NodeId};
 
-impl RawNode {
+impl<M: Mutator> RawNode<M> {
     /// Delivers one message. A malformed or impossible message is refused
     /// with [`InvalidMessage`] (logged, counted in
     /// [`Status::rejected_messages`](super::Status::rejected_messages)) and
     /// leaves the node unchanged.
     pub fn step(&mut self, env: Envelope) -> Result<(), InvalidMessage> {
         let well_formed = validate(self.cfg.id, &self.cfg.peers, &env);
-        #[cfg(feature = "mutants")]
         if well_formed.is_ok() {
             self.mutant_reset_on_same_term(&env);
         }
@@ -70,8 +70,7 @@ impl RawNode {
     fn validate_against_state(&self, env: &Envelope) -> Result<(), InvalidMessage> {
         // The model has only the two-leaders guard; a mutant must be able to
         // overwrite committed entries and accept replies beyond its log.
-        #[cfg(feature = "mutants")]
-        if self.mutation().is_some()
+        if self.is_mutant()
             && !matches!(&env.msg, Message::AppendEntries(m) if m.term == self.current_term && self.role == Role::Leader)
         {
             return Ok(());
@@ -172,8 +171,7 @@ impl RawNode {
             let (my_term, my_index) = (self.log.last_term(), self.log.last_index());
             let up_to_date = m.last_log_term > my_term
                 || (m.last_log_term == my_term && m.last_log_index >= my_index);
-            #[cfg(feature = "mutants")]
-            let up_to_date = up_to_date || self.mutated(super::mutation::Mutation::NoUpToDateCheck);
+            let up_to_date = up_to_date || self.mutant(Mutation::NoUpToDateCheck);
             free && up_to_date
         };
         if granted {
@@ -230,7 +228,6 @@ impl RawNode {
         if m.term < self.current_term {
             return self.reject_stale_append(from, &m);
         }
-        #[cfg(feature = "mutants")]
         let m = self.mutant_stamp_entries(m);
         self.leader_id = Some(from);
         self.heard_from_leader();
@@ -272,10 +269,7 @@ impl RawNode {
         // Entries already present with the same term are kept, so a delayed
         // AppendEntries never deletes entries acknowledged since.
         let merge = self.log.find_merge(m.prev_log_index, &m.entries);
-        #[cfg(feature = "mutants")]
-        let merge = if self.mutated(super::mutation::Mutation::TruncateOnEveryAppend)
-            && !m.entries.is_empty()
-        {
+        let merge = if self.mutant(Mutation::TruncateOnEveryAppend) && !m.entries.is_empty() {
             Merge::Conflict {
                 offset: 0,
                 index: m.prev_log_index + 1,
@@ -286,8 +280,7 @@ impl RawNode {
         self.log.merge(&m.entries, merge);
         let last_new: Index = m.prev_log_index + m.entries.len() as Index;
         let commit_bound = last_new;
-        #[cfg(feature = "mutants")]
-        let commit_bound = if self.mutated(super::mutation::Mutation::CommitBeyondLastNewEntry) {
+        let commit_bound = if self.mutant(Mutation::CommitBeyondLastNewEntry) {
             m.leader_commit // no bound at all
         } else {
             commit_bound
@@ -309,11 +302,7 @@ impl RawNode {
 
     /// Rule 8: a leader learns a follower's progress.
     fn handle_append_response(&mut self, from: NodeId, m: AppendEntriesResponse) {
-        #[cfg(feature = "mutants")]
-        let stale = m.term < self.current_term
-            && !self.mutated(super::mutation::Mutation::AcceptStaleReply);
-        #[cfg(not(feature = "mutants"))]
-        let stale = m.term < self.current_term;
+        let stale = m.term < self.current_term && !self.mutant(Mutation::AcceptStaleReply);
         if stale {
             trace!(id = self.cfg.id, from, "stale append response ignored");
             return;
@@ -368,13 +357,12 @@ impl RawNode {
 }
 
 /// Mutation testing only: the catalog bugs that rewrite a message's effect.
-#[cfg(feature = "mutants")]
-impl RawNode {
+impl<M: Mutator> RawNode<M> {
     /// `vote-reset-on-same-term`: a request of the current term makes the
     /// node a follower and clears `voted_for` (so it can vote twice).
     fn mutant_reset_on_same_term(&mut self, env: &Envelope) {
         let request = matches!(env.msg, Message::RequestVote(_) | Message::AppendEntries(_));
-        if self.mutated(super::mutation::Mutation::VoteResetOnSameTerm)
+        if self.mutant(Mutation::VoteResetOnSameTerm)
             && request
             && env.msg.term() == self.current_term
         {
@@ -385,7 +373,7 @@ impl RawNode {
 
     /// `entries-stamped-with-leader-term`: entries take the message's term.
     fn mutant_stamp_entries(&self, mut m: AppendEntries) -> AppendEntries {
-        if self.mutated(super::mutation::Mutation::EntriesStampedWithLeaderTerm) {
+        if self.mutant(Mutation::EntriesStampedWithLeaderTerm) {
             for e in &mut m.entries {
                 e.term = m.term;
             }
