@@ -11,16 +11,31 @@
 //! mutated node is built with [`RawNode::restore_mutated`](super::RawNode::restore_mutated),
 //! its mutation chosen at run time (`Option<Mutation>`).
 //!
-//! Each site is one hook in which the correct rule reads first (`site()`
-//! names where). A mutated node (`Some(_)`) also relaxes three checks: it
-//! stops asserting its own invariants in debug builds (a mutant breaks them
-//! by design; the conformance harness evaluates the model's invariants on
-//! the node's abstract state instead), it may cut committed entries, and it
-//! skips the bad-input guards the model does not have (an AppendEntries
-//! overwriting a committed entry, a success reply beyond the leader's log),
-//! because those are exactly the situations the catalog bugs create.
+//! Each site is one line, the correct rule first, then its hook (the
+//! hooks are `RawNode` methods in node.rs; [`Mutation::site`] names each
+//! site):
+//! - `let ok = ok || self.mutant(m);` to drop a condition,
+//! - `let v = self.mutant_or(m, v, bug);` to replace a value by what the bug
+//!   makes of it (the `bug` functions are at the end of this file),
+//! - `if self.mutant(m) { ... }` for the one bug that adds a transition
+//!   (`vote-reset-on-same-term`, `step.rs`).
+//!
+//! A mutated node (`Some(_)`) also relaxes, through `relaxed_for_mutant`,
+//! three checks the bugs break by design: it stops asserting its own
+//! invariants in debug builds (`debug_check`, node.rs; the conformance
+//! harness evaluates the model's invariants on the node's abstract state
+//! instead), it may cut committed entries (the debug assertion in
+//! `handle_append_entries`, step.rs), and it skips the bad-input guards the
+//! model does not have (an AppendEntries overwriting a committed entry, a
+//! success reply beyond the leader's log: `validate_against_state`,
+//! step.rs), because those are exactly the situations the catalog bugs
+//! create.
 
 use std::fmt::{self, Debug};
+
+use super::log::Merge;
+use super::message::AppendEntries;
+use crate::types::HardState;
 
 /// One catalog bug, re-created in the core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -141,4 +156,34 @@ impl Mutator for Option<Mutation> {
     fn any(&self) -> bool {
         self.is_some()
     }
+}
+
+// ---- what the bugs that rewrite a value make of it (the hooks' `bug` side) ----
+
+/// [`Mutation::EntriesStampedWithLeaderTerm`]: the entries take the message's term.
+pub(crate) fn stamp_entries(mut m: AppendEntries) -> AppendEntries {
+    for e in &mut m.entries {
+        e.term = m.term;
+    }
+    m
+}
+
+/// [`Mutation::TruncateOnEveryAppend`]: non-empty entries always cut the log
+/// at `prev_log_index + 1`, whatever [`find_merge`](super::log::RaftLog::find_merge) found.
+pub(crate) fn cut_at_prev_log_index(m: &AppendEntries, merge: Merge) -> Merge {
+    if m.entries.is_empty() {
+        return merge;
+    }
+    Merge::Conflict {
+        offset: 0,
+        index: m.prev_log_index + 1,
+    }
+}
+
+/// [`Mutation::VoteNotPersisted`]: the hard state reaches storage without `voted_for`.
+pub(crate) fn forget_vote(hard_state: Option<HardState>) -> Option<HardState> {
+    hard_state.map(|hs| HardState {
+        voted_for: None,
+        ..hs
+    })
 }

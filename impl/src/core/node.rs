@@ -14,7 +14,7 @@ use super::config::Config;
 use super::error::{InitError, NotLeader, ProposeError};
 use super::log::RaftLog;
 use super::message::Envelope;
-use super::mutation::{Correct, Mutation, Mutator};
+use super::mutation::{forget_vote, Correct, Mutation, Mutator};
 use super::progress::Progress;
 use super::quorum::VoteTally;
 use super::ready::Ready;
@@ -116,25 +116,39 @@ impl<M: Mutator> RawNode<M> {
             mutator,
             cfg,
         };
-        node.log.may_overwrite_committed = node.mutator.any();
         node.persisted = (node.log.last_index(), node.log.last_term());
         node.reset_election_timer();
         node.debug_check();
         Ok(node)
     }
 
-    /// Mutation hook: whether this node re-creates `m` (always `false` in
-    /// the product, so the branch it guards compiles away).
+    // ---- mutation hooks (`mutation.rs`): constant in the product ----
+
+    /// Whether this node re-creates `m`, as in `let ok = ok || self.mutant(m);`.
     #[inline(always)]
     pub(crate) fn mutant(&self, m: Mutation) -> bool {
         self.mutator.mutated(m)
     }
 
-    /// Mutation hook: whether this node re-creates any bug, and so relaxes
-    /// the checks the bugs break (always `false` in the product).
+    /// `correct`, or what the bug `m` makes of it.
     #[inline(always)]
-    pub(crate) fn is_mutant(&self) -> bool {
-        self.mutator.any()
+    pub(crate) fn mutant_or<T>(&self, m: Mutation, correct: T, bug: impl FnOnce(T) -> T) -> T {
+        if self.mutant(m) {
+            bug(correct)
+        } else {
+            correct
+        }
+    }
+
+    /// `correct`, or `relaxed` on a node re-creating any bug: for the checks
+    /// the bugs break by design.
+    #[inline(always)]
+    pub(crate) fn relaxed_for_mutant<T>(&self, correct: T, relaxed: T) -> T {
+        if self.mutator.any() {
+            relaxed
+        } else {
+            correct
+        }
     }
 
     pub fn id(&self) -> NodeId {
@@ -310,9 +324,12 @@ impl<M: Mutator> RawNode<M> {
             self.last_hard_state = hs;
             hs
         });
-        let (truncate_from, entries) = self.log.take_unstable();
-        let (hard_state, truncate_from, entries) =
-            self.mutate_ready(hard_state, truncate_from, entries);
+        let hard_state = self.mutant_or(Mutation::VoteNotPersisted, hard_state, forget_vote);
+        let log_change = self.log.take_unstable();
+        let (truncate_from, entries) =
+            self.mutant_or(Mutation::LogNotPersisted, log_change, |_| {
+                (None, Vec::new())
+            });
         Ready {
             hard_state,
             truncate_from,
@@ -324,26 +341,6 @@ impl<M: Mutator> RawNode<M> {
             read_states: std::mem::take(&mut self.reads.ready),
             dropped_reads: std::mem::take(&mut self.reads.dropped),
         }
-    }
-
-    /// Mutation testing only: what the persistence mutants drop from a Ready.
-    fn mutate_ready(
-        &self,
-        hard_state: Option<HardState>,
-        truncate_from: Option<Index>,
-        entries: Vec<Entry>,
-    ) -> (Option<HardState>, Option<Index>, Vec<Entry>) {
-        let hard_state = match hard_state {
-            Some(hs) if self.mutant(Mutation::VoteNotPersisted) => Some(HardState {
-                voted_for: None,
-                ..hs
-            }),
-            hs => hs,
-        };
-        if self.mutant(Mutation::LogNotPersisted) {
-            return (hard_state, None, Vec::new());
-        }
-        (hard_state, truncate_from, entries)
     }
 
     /// Acknowledges that `ready` was persisted, sent and applied.
@@ -467,11 +464,7 @@ impl<M: Mutator> RawNode<M> {
     pub(crate) fn debug_check(&self) {
         // A mutant breaks invariants by design; the conformance harness checks them.
         #[cfg(debug_assertions)]
-        if self.is_mutant() {
-            return;
-        }
-        #[cfg(debug_assertions)]
-        if let Err(e) = self.check_invariants() {
+        if let Err(e) = self.relaxed_for_mutant(self.check_invariants(), Ok(())) {
             panic!("raft invariant violated on node {}: {e}", self.cfg.id);
         }
     }

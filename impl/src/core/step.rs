@@ -10,7 +10,7 @@ use super::message::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
     RequestVoteResponse,
 };
-use super::mutation::{Mutation, Mutator};
+use super::mutation::{cut_at_prev_log_index, stamp_entries, Mutation, Mutator};
 use super::node::RawNode;
 use super::status::Role;
 use super::validate::validate;
@@ -23,8 +23,8 @@ impl<M: Mutator> RawNode<M> {
     /// leaves the node unchanged.
     pub fn step(&mut self, env: Envelope) -> Result<(), InvalidMessage> {
         let well_formed = validate(self.cfg.id, &self.cfg.peers, &env);
-        if well_formed.is_ok() {
-            self.mutant_reset_on_same_term(&env);
+        if well_formed.is_ok() && self.mutant(Mutation::VoteResetOnSameTerm) {
+            self.reset_on_same_term(&env);
         }
         if let Err(e) = well_formed.and_then(|()| self.validate_against_state(&env)) {
             self.rejected_messages += 1;
@@ -68,23 +68,32 @@ impl<M: Mutator> RawNode<M> {
     /// Checks that need node state. Run before any state changes, so a
     /// refused message cannot even raise the term.
     fn validate_against_state(&self, env: &Envelope) -> Result<(), InvalidMessage> {
-        // The model has only the two-leaders guard; a mutant must be able to
+        self.check_one_leader_per_term(env)?;
+        let known_log = self.check_against_known_log(env);
+        // The model has only the guard above; a mutant's bugs must be able to
         // overwrite committed entries and accept replies beyond its log.
-        if self.is_mutant()
-            && !matches!(&env.msg, Message::AppendEntries(m) if m.term == self.current_term && self.role == Role::Leader)
-        {
-            return Ok(());
-        }
+        self.relaxed_for_mutant(known_log, Ok(()))
+    }
+
+    /// Election Safety: at most one leader per term (§5.2).
+    fn check_one_leader_per_term(&self, env: &Envelope) -> Result<(), InvalidMessage> {
         match &env.msg {
             Message::AppendEntries(m)
                 if m.term == self.current_term && self.role == Role::Leader =>
             {
-                // Election Safety: at most one leader per term (§5.2).
                 Err(InvalidMessage::AppendEntriesToLeader {
                     from: env.from,
                     term: m.term,
                 })
             }
+            _ => Ok(()),
+        }
+    }
+
+    /// A message of a legitimate peer agrees with what this node knows of
+    /// the log. Assumes [`check_one_leader_per_term`](Self::check_one_leader_per_term) passed.
+    fn check_against_known_log(&self, env: &Envelope) -> Result<(), InvalidMessage> {
+        match &env.msg {
             Message::AppendEntries(m) if m.term >= self.current_term => {
                 // Leader Completeness (§5.4): a legitimate leader never
                 // contradicts an entry this node knows is committed.
@@ -228,7 +237,7 @@ impl<M: Mutator> RawNode<M> {
         if m.term < self.current_term {
             return self.reject_stale_append(from, &m);
         }
-        let m = self.mutant_stamp_entries(m);
+        let m = self.mutant_or(Mutation::EntriesStampedWithLeaderTerm, m, stamp_entries);
         self.leader_id = Some(from);
         self.heard_from_leader();
         let last_index = self.log.last_index();
@@ -269,26 +278,25 @@ impl<M: Mutator> RawNode<M> {
         // Entries already present with the same term are kept, so a delayed
         // AppendEntries never deletes entries acknowledged since.
         let merge = self.log.find_merge(m.prev_log_index, &m.entries);
-        let merge = if self.mutant(Mutation::TruncateOnEveryAppend) && !m.entries.is_empty() {
-            Merge::Conflict {
-                offset: 0,
-                index: m.prev_log_index + 1,
-            }
-        } else {
-            merge
-        };
+        let merge = self.mutant_or(Mutation::TruncateOnEveryAppend, merge, |merge| {
+            cut_at_prev_log_index(&m, merge)
+        });
+        // §5.4 (Leader Completeness): a committed entry is never cut;
+        // validate_against_state refused any message that would.
+        debug_assert!(
+            self.relaxed_for_mutant(!self.log.cuts_committed(merge), true),
+            "cutting committed entries: {merge:?}, commit_index {}",
+            self.log.commit_index
+        );
         self.log.merge(&m.entries, merge);
         let last_new: Index = m.prev_log_index + m.entries.len() as Index;
-        let commit_bound = last_new;
-        let commit_bound = if self.mutant(Mutation::CommitBeyondLastNewEntry) {
-            m.leader_commit // no bound at all
-        } else {
-            commit_bound
-        };
         // Step 5: "If leaderCommit > commitIndex, set commitIndex =
         // min(leaderCommit, index of last new entry)"; never decreases.
+        let bound = self.mutant_or(Mutation::CommitBeyondLastNewEntry, last_new, |_| {
+            m.leader_commit
+        });
         if m.leader_commit > self.log.commit_index {
-            self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(commit_bound));
+            self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(bound));
         }
         let reply = AppendEntriesResponse {
             term: self.current_term,
@@ -356,29 +364,16 @@ impl<M: Mutator> RawNode<M> {
     }
 }
 
-/// Mutation testing only: the catalog bugs that rewrite a message's effect.
+/// Mutation testing only.
 impl<M: Mutator> RawNode<M> {
-    /// `vote-reset-on-same-term`: a request of the current term makes the
-    /// node a follower and clears `voted_for` (so it can vote twice).
-    fn mutant_reset_on_same_term(&mut self, env: &Envelope) {
+    /// [`Mutation::VoteResetOnSameTerm`]: a request of the current term makes
+    /// the node a follower and clears `voted_for` (so it can vote twice).
+    fn reset_on_same_term(&mut self, env: &Envelope) {
         let request = matches!(env.msg, Message::RequestVote(_) | Message::AppendEntries(_));
-        if self.mutant(Mutation::VoteResetOnSameTerm)
-            && request
-            && env.msg.term() == self.current_term
-        {
+        if request && env.msg.term() == self.current_term {
             self.voted_for = None;
             self.become_follower(self.current_term, None);
         }
-    }
-
-    /// `entries-stamped-with-leader-term`: entries take the message's term.
-    fn mutant_stamp_entries(&self, mut m: AppendEntries) -> AppendEntries {
-        if self.mutant(Mutation::EntriesStampedWithLeaderTerm) {
-            for e in &mut m.entries {
-                e.term = m.term;
-            }
-        }
-        m
     }
 }
 
