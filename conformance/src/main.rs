@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use raft_conformance::suite::{self, SuiteOptions};
-use raft_conformance::{catalog, fixcheck, simvalidate, validate, Mutation};
+use raft_conformance::{catalog, fixcheck, mapping, simvalidate, validate, Mutation};
 use raft_model::Bug;
 use std::io::Write;
 use std::path::PathBuf;
@@ -79,8 +79,8 @@ enum Source {
 fn mutant(name: Option<&str>) -> Result<Option<Mutation>, ExitCode> {
     match name {
         None => Ok(None),
-        Some(n) => match Mutation::from_name(n) {
-            Some(m) => Ok(Some(m)),
+        Some(n) => match Bug::from_name(n) {
+            Some(bug) => Ok(Some(mapping::mutation_of(bug))),
             None => {
                 eprintln!("error: unknown mutant `{n}` (see `raft-conformance mutants`)");
                 Err(ExitCode::from(2))
@@ -110,7 +110,8 @@ fn main() -> ExitCode {
                 Ok(summary) => {
                     if let (Some(m), Some(f)) = (m, &summary.first) {
                         println!(
-                            "mutant {m} detected: {} at step {} of {} after {:.2}s",
+                            "mutant {} detected: {} at step {} of {} after {:.2}s",
+                            mapping::bug_of(m),
                             f.divergence.verdict.name(),
                             f.divergence.step,
                             f.source,
@@ -144,7 +145,10 @@ fn main() -> ExitCode {
                 file.display(),
                 trace.steps.len() - 1,
                 trace.config.summary(),
-                m.map_or("correct".to_string(), |m| format!("mutant {m}"))
+                m.map_or("correct".to_string(), |m| format!(
+                    "mutant {}",
+                    mapping::bug_of(m)
+                ))
             );
             let report = fixcheck::replay_trace(&trace, m);
             print!("{}", report.text());
@@ -152,7 +156,7 @@ fn main() -> ExitCode {
         }
         Command::Mutants => {
             for m in Mutation::ALL {
-                println!("{}\t{}", m.name(), m.site());
+                println!("{}\t{}", mapping::bug_of(m), m.site());
             }
             ExitCode::SUCCESS
         }

@@ -20,12 +20,14 @@
 //! [`MapError`], never a silent truncation.
 
 use bytes::Bytes;
+use raft_impl::core::Mutation;
 use raft_impl::core::{
     AppendEntries, AppendEntriesResponse, Config as CoreConfig, ConflictHint as CoreHint, Envelope,
     Message, RequestVote, RequestVoteResponse, Role as CoreRole, Status,
 };
 use raft_impl::types::{Entry as CoreEntry, NodeId};
 use raft_model::state::{Body, ConflictHint, Entry, Msg, Role, Server, ServerId};
+use raft_model::Bug;
 use raft_model::{Action, Config};
 use std::fmt;
 
@@ -313,6 +315,43 @@ pub fn comparable(s: &Server, me: ServerId) -> Server {
         *m = 0;
     }
     c
+}
+
+// ---- 5. the bug catalog and the core's mutations ---------------------------
+//
+// Each model bug is re-created by one core mutation, and each mutation
+// re-creates one bug. Both functions are exhaustive matches without a
+// wildcard: a bug or a mutation added on one side only does not compile.
+
+/// The core mutation that re-creates the model's `bug`.
+pub fn mutation_of(bug: Bug) -> Mutation {
+    match bug {
+        Bug::VoteResetOnSameTerm => Mutation::VoteResetOnSameTerm,
+        Bug::NoUpToDateCheck => Mutation::NoUpToDateCheck,
+        Bug::CommitPreviousTerm => Mutation::CommitPreviousTerm,
+        Bug::TruncateOnEveryAppend => Mutation::TruncateOnEveryAppend,
+        Bug::EntriesStampedWithLeaderTerm => Mutation::EntriesStampedWithLeaderTerm,
+        Bug::VoteNotPersisted => Mutation::VoteNotPersisted,
+        Bug::AcceptStaleReply => Mutation::AcceptStaleReply,
+        Bug::CommitBeyondLastNewEntry => Mutation::CommitBeyondLastNewEntry,
+        Bug::LogNotPersisted => Mutation::LogNotPersisted,
+    }
+}
+
+/// The model bug that the core mutation `m` re-creates (its name is the
+/// mutant's name on the command line and in reports).
+pub fn bug_of(m: Mutation) -> Bug {
+    match m {
+        Mutation::VoteResetOnSameTerm => Bug::VoteResetOnSameTerm,
+        Mutation::NoUpToDateCheck => Bug::NoUpToDateCheck,
+        Mutation::CommitPreviousTerm => Bug::CommitPreviousTerm,
+        Mutation::TruncateOnEveryAppend => Bug::TruncateOnEveryAppend,
+        Mutation::EntriesStampedWithLeaderTerm => Bug::EntriesStampedWithLeaderTerm,
+        Mutation::VoteNotPersisted => Bug::VoteNotPersisted,
+        Mutation::AcceptStaleReply => Bug::AcceptStaleReply,
+        Mutation::CommitBeyondLastNewEntry => Bug::CommitBeyondLastNewEntry,
+        Mutation::LogNotPersisted => Bug::LogNotPersisted,
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use crate::coverage::{self, Graph};
 use crate::replay::{render, Divergence, Replay};
-use crate::{catalog, walks, Behaviour, Mutation};
+use crate::{catalog, mapping, walks, Behaviour, Mutation};
 use raft_model::{Action, Bug, Config, RaftModel, State};
 use std::io::Write;
 use std::time::Instant;
@@ -322,7 +322,7 @@ pub fn run(opts: &SuiteOptions, out: &mut dyn Write) -> Result<Summary, String> 
         out,
     };
     if let Some(m) = opts.mutation {
-        let _ = writeln!(run.out, "mutant: {m} ({})", m.site());
+        let _ = writeln!(run.out, "mutant: {} ({})", mapping::bug_of(m), m.site());
     }
     let mut stopped = false;
     for config in &opts.coverage {

@@ -1,7 +1,7 @@
 //! Replaying saved traces: catalog counterexamples, and bad files.
 
 use raft_conformance::replay::Verdict;
-use raft_conformance::{catalog, fixcheck, Mutation};
+use raft_conformance::{catalog, fixcheck, mapping};
 use raft_model::{Bug, RaftModel};
 use std::process::Command;
 
@@ -16,8 +16,7 @@ fn a_counterexample_is_reproduced_by_its_mutant_and_avoided_by_the_correct_core(
             continue;
         };
         let cx = cx.unwrap();
-        let m = Mutation::from_name(bug.name()).unwrap();
-        let buggy = fixcheck::replay_trace(&cx, Some(m));
+        let buggy = fixcheck::replay_trace(&cx, Some(mapping::mutation_of(bug)));
         assert!(
             buggy.divergence.is_none(),
             "{bug}: the mutant follows its counterexample: {}",

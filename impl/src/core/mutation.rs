@@ -1,7 +1,9 @@
 //! Mutations of the core, for mutation testing by `raft-conformance`.
 //!
 //! Each [`Mutation`] re-creates one bug of the model's catalog (`raft-model
-//! bugs`), under the same name.
+//! bugs`) and is named after it. The core knows no names: the conformance
+//! crate pairs each mutation with its bug (`mapping::mutation_of` /
+//! `bug_of`, exhaustive matches) and speaks of a mutant by its bug's name.
 //!
 //! A node carries its mutation in its type, [`RawNode<M>`](super::RawNode):
 //! the production node is `RawNode<Correct>` (what `RawNode::new` and
@@ -31,7 +33,7 @@
 //! step.rs), because those are exactly the situations the catalog bugs
 //! create.
 
-use std::fmt::{self, Debug};
+use std::fmt::Debug;
 
 use super::log::Merge;
 use super::message::AppendEntries;
@@ -73,25 +75,6 @@ impl Mutation {
         Mutation::LogNotPersisted,
     ];
 
-    /// The catalog name (identical to the model's bug name).
-    pub fn name(self) -> &'static str {
-        match self {
-            Mutation::VoteResetOnSameTerm => "vote-reset-on-same-term",
-            Mutation::NoUpToDateCheck => "no-up-to-date-check",
-            Mutation::CommitPreviousTerm => "commit-previous-term",
-            Mutation::TruncateOnEveryAppend => "truncate-on-every-append",
-            Mutation::EntriesStampedWithLeaderTerm => "entries-stamped-with-leader-term",
-            Mutation::VoteNotPersisted => "vote-not-persisted",
-            Mutation::AcceptStaleReply => "accept-stale-reply",
-            Mutation::CommitBeyondLastNewEntry => "commit-beyond-last-new-entry",
-            Mutation::LogNotPersisted => "log-not-persisted",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Mutation> {
-        Mutation::ALL.into_iter().find(|m| m.name() == name)
-    }
-
     /// Where in the core the mutation's hook lives.
     pub fn site(self) -> &'static str {
         match self {
@@ -105,12 +88,6 @@ impl Mutation {
             Mutation::CommitBeyondLastNewEntry => "step.rs: handle_append_entries (commit)",
             Mutation::LogNotPersisted => "node.rs: RawNode::ready (log change)",
         }
-    }
-}
-
-impl fmt::Display for Mutation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
