@@ -30,7 +30,7 @@ impl<M: Mutator> RawNode<M> {
             return;
         }
         self.persisted = (index, term);
-        if self.self_ack_on_persist && self.role == Role::Leader && self.maybe_commit() {
+        if self.self_ack_on_persist && self.role() == Role::Leader && self.maybe_commit() {
             self.advance_reads();
         }
         self.debug_check();

@@ -37,6 +37,7 @@ mod quorum;
 mod read_index;
 mod ready;
 mod replicate;
+mod role;
 mod status;
 mod step;
 mod validate;

@@ -19,7 +19,7 @@ use super::error::NotLeader;
 use super::mutation::Mutator;
 use super::node::RawNode;
 use super::quorum::majority;
-use super::status::Role;
+use super::role::RoleState;
 use crate::types::Index;
 
 /// A confirmed read: answer request `ctx` once the state machine has applied `index`.
@@ -38,24 +38,28 @@ struct PendingRead {
     index: Option<Index>,
 }
 
-/// A leader's ReadIndex bookkeeping.
+/// A leader's ReadIndex bookkeeping (the round counter is the node's: it
+/// outlives a term).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ReadOnly {
-    /// Last round stamped on AppendEntries; increases for the node's lifetime.
-    round: u64,
-    /// Leader only, per peer slot: highest round acknowledged in the current term.
+    /// Per peer slot: highest round acknowledged in the current term.
     acked: Vec<u64>,
     /// In request (and so round) order.
     pending: VecDeque<PendingRead>,
-    /// Confirmed reads not yet handed out in a Ready.
-    pub(crate) ready: Vec<ReadState>,
-    /// Reads dropped (leadership lost) not yet handed out in a Ready.
-    pub(crate) dropped: Vec<u64>,
 }
 
 impl ReadOnly {
-    pub(crate) fn round(&self) -> u64 {
-        self.round
+    /// A new term as leader: nothing acknowledged yet.
+    pub(crate) fn new(peers: usize) -> Self {
+        ReadOnly {
+            acked: vec![0; peers],
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Number of peer slots.
+    pub(crate) fn peers(&self) -> usize {
+        self.acked.len()
     }
 
     /// Reads waiting for their leadership confirmation or an own-term commit.
@@ -63,19 +67,9 @@ impl ReadOnly {
         self.pending.len()
     }
 
-    pub(crate) fn has_output(&self) -> bool {
-        !self.ready.is_empty() || !self.dropped.is_empty()
-    }
-
-    /// A new term as leader: nothing acknowledged yet.
-    pub(crate) fn reset_for_leader(&mut self, peers: usize) {
-        self.acked = vec![0; peers];
-    }
-
-    /// Leadership lost: every pending read is dropped.
-    pub(crate) fn drop_pending(&mut self) {
-        self.acked.clear();
-        self.dropped.extend(self.pending.drain(..).map(|p| p.ctx));
+    /// Leadership lost: the `ctx` of every pending read, which is dropped.
+    pub(crate) fn into_dropped(self) -> impl Iterator<Item = u64> {
+        self.pending.into_iter().map(|p| p.ctx)
     }
 }
 
@@ -91,18 +85,16 @@ impl<M: Mutator> RawNode<M> {
     /// [`Ready::dropped_reads`]: super::Ready::dropped_reads
     /// [`Config::leader_noop`]: super::Config::leader_noop
     pub fn read_index(&mut self, ctx: u64) -> Result<(), NotLeader> {
-        if self.role != Role::Leader {
-            return Err(NotLeader {
-                leader_hint: self.leader_id,
+        self.require_leader()?;
+        self.read_round += 1;
+        let round = self.read_round;
+        if let RoleState::Leader { reads, .. } = &mut self.state {
+            reads.pending.push_back(PendingRead {
+                ctx,
+                round,
+                index: None,
             });
         }
-        self.reads.round += 1;
-        let round = self.reads.round;
-        self.reads.pending.push_back(PendingRead {
-            ctx,
-            round,
-            index: None,
-        });
         debug!(id = self.cfg.id, ctx, round, "read index requested");
         self.broadcast_append(true);
         self.advance_reads();
@@ -112,13 +104,18 @@ impl<M: Mutator> RawNode<M> {
 
     /// Reads waiting for confirmation (leader only; 0 otherwise).
     pub fn pending_reads(&self) -> usize {
-        self.reads.pending()
+        match &self.state {
+            RoleState::Leader { reads, .. } => reads.pending(),
+            _ => 0,
+        }
     }
 
     /// A current-term AppendEntriesResponse from peer `slot` echoing `round`.
     pub(crate) fn read_round_acked(&mut self, slot: usize, round: u64) {
-        if let Some(a) = self.reads.acked.get_mut(slot) {
-            *a = (*a).max(round);
+        if let RoleState::Leader { reads, .. } = &mut self.state {
+            if let Some(a) = reads.acked.get_mut(slot) {
+                *a = (*a).max(round);
+            }
         }
         self.advance_reads();
     }
@@ -126,35 +123,33 @@ impl<M: Mutator> RawNode<M> {
     /// Assigns read indices once an own-term entry is committed, and moves every read whose
     /// round a majority acknowledged to the output.
     pub(crate) fn advance_reads(&mut self) {
-        if self.role != Role::Leader || self.reads.pending.is_empty() {
+        let RoleState::Leader { reads, .. } = &mut self.state else {
+            return;
+        };
+        if reads.pending.is_empty() {
             return;
         }
         let commit = self.log.commit_index;
         if self.log.term_at(commit) == Some(self.current_term) {
-            for p in self.reads.pending.iter_mut().filter(|p| p.index.is_none()) {
+            for p in reads.pending.iter_mut().filter(|p| p.index.is_none()) {
                 p.index = Some(commit);
             }
         }
         let need = majority(self.cfg.cluster_size());
-        while let Some(&front) = self.reads.pending.front() {
+        while let Some(&front) = reads.pending.front() {
             let Some(index) = front.index else { break };
-            let acks = 1 + self
-                .reads
-                .acked
-                .iter()
-                .filter(|&&a| a >= front.round)
-                .count();
+            let acks = 1 + reads.acked.iter().filter(|&&a| a >= front.round).count();
             if acks < need {
                 break;
             }
-            self.reads.pending.pop_front();
+            reads.pending.pop_front();
             debug!(
                 id = self.cfg.id,
                 ctx = front.ctx,
                 index,
                 "read index confirmed"
             );
-            self.reads.ready.push(ReadState {
+            self.read_states.push(ReadState {
                 ctx: front.ctx,
                 index,
             });

@@ -14,12 +14,12 @@ impl<M: Mutator> RawNode<M> {
     /// a stalled probe may go again; otherwise only to peers missing entries
     /// whose flow control allows it.
     pub(crate) fn broadcast_append(&mut self, heartbeat: bool) {
-        for slot in 0..self.progress.len() {
+        for slot in 0..self.progress().len() {
             if heartbeat {
-                self.progress[slot].on_heartbeat();
+                self.progress_mut()[slot].on_heartbeat();
                 self.send_append(slot, true);
             } else {
-                let pr = &self.progress[slot];
+                let pr = &self.progress()[slot];
                 if pr.next_index <= self.log.last_index()
                     && pr.can_send_entries(self.cfg.max_inflight)
                 {
@@ -34,9 +34,9 @@ impl<M: Mutator> RawNode<M> {
     /// `leader_commit = commit_index`. Without `force`, sends nothing when
     /// there are no entries to carry.
     pub(crate) fn send_append(&mut self, slot: usize, force: bool) {
-        debug_assert_eq!(self.role, Role::Leader);
+        debug_assert_eq!(self.role(), Role::Leader);
         let max_inflight = self.cfg.max_inflight;
-        let pr = &self.progress[slot];
+        let pr = &self.progress()[slot];
         let prev_log_index = pr.next_index - 1;
         let entries = if pr.can_send_entries(max_inflight) {
             self.log.slice(
@@ -57,14 +57,14 @@ impl<M: Mutator> RawNode<M> {
         let to = pr.id;
         let last_sent = prev_log_index + entries.len() as u64;
         let carried = !entries.is_empty();
-        self.progress[slot].on_sent(last_sent, carried, max_inflight.is_some());
+        self.progress_mut()[slot].on_sent(last_sent, carried, max_inflight.is_some());
         let ae = AppendEntries {
             term: self.current_term,
             prev_log_index,
             prev_log_term,
             entries,
             leader_commit: self.log.commit_index,
-            read_round: self.reads.round(),
+            read_round: self.read_round,
         };
         self.send(to, Message::AppendEntries(ae));
     }
@@ -80,7 +80,7 @@ impl<M: Mutator> RawNode<M> {
         let mut matches = std::mem::take(&mut self.match_scratch);
         matches.clear();
         matches.push(self.self_match_index());
-        matches.extend(self.progress.iter().map(|p| p.match_index));
+        matches.extend(self.progress().iter().map(|p| p.match_index));
         let n = committed_index(&mut matches);
         self.match_scratch = matches;
         let current_term = self.log.term_at(n) == Some(self.current_term);

@@ -12,6 +12,7 @@ use super::message::{
 };
 use super::mutation::{cut_at_prev_log_index, stamp_entries, Mutation, Mutator};
 use super::node::RawNode;
+use super::role::RoleState;
 use super::status::Role;
 use super::validate::validate;
 use crate::types::{Index, NodeId};
@@ -55,7 +56,7 @@ impl<M: Mutator> RawNode<M> {
         }
         match env.msg {
             Message::RequestVote(m) => self.handle_request_vote(from, m),
-            msg => match self.role {
+            msg => match self.role() {
                 Role::Leader => self.step_leader(from, msg),
                 Role::Candidate => self.step_candidate(from, msg),
                 Role::Follower => self.step_follower(from, msg),
@@ -79,7 +80,7 @@ impl<M: Mutator> RawNode<M> {
     fn check_one_leader_per_term(&self, env: &Envelope) -> Result<(), InvalidMessage> {
         match &env.msg {
             Message::AppendEntries(m)
-                if m.term == self.current_term && self.role == Role::Leader =>
+                if m.term == self.current_term && self.role() == Role::Leader =>
             {
                 Err(InvalidMessage::AppendEntriesToLeader {
                     from: env.from,
@@ -112,7 +113,7 @@ impl<M: Mutator> RawNode<M> {
                 }
             }
             Message::AppendEntriesResponse(m)
-                if m.success && m.term == self.current_term && self.role == Role::Leader =>
+                if m.success && m.term == self.current_term && self.role() == Role::Leader =>
             {
                 // A follower can only match entries this leader sent it.
                 let last_index = self.log.last_index();
@@ -211,10 +212,14 @@ impl<M: Mutator> RawNode<M> {
         if !m.vote_granted {
             return;
         }
-        if let Some(slot) = self.peer_slot(from) {
-            self.votes.grant(slot);
+        let slot = self.peer_slot(from);
+        let RoleState::Candidate { votes } = &mut self.state else {
+            return;
+        };
+        if let Some(slot) = slot {
+            votes.grant(slot);
         }
-        if self.votes.won() {
+        if votes.won() {
             self.become_leader();
         }
     }
@@ -238,7 +243,11 @@ impl<M: Mutator> RawNode<M> {
             return self.reject_stale_append(from, &m);
         }
         let m = self.mutant_or(Mutation::EntriesStampedWithLeaderTerm, m, stamp_entries);
-        self.leader_id = Some(from);
+        // Rule 7 runs at a follower only (a candidate became one first).
+        debug_assert_eq!(self.role(), Role::Follower);
+        if let RoleState::Follower { leader_id } = &mut self.state {
+            *leader_id = Some(from);
+        }
         self.heard_from_leader();
         let last_index = self.log.last_index();
         // Step 2: "Reply false if log doesn't contain an entry at
@@ -328,12 +337,12 @@ impl<M: Mutator> RawNode<M> {
             self.read_round_acked(slot, m.read_round);
         }
         if m.success {
-            self.progress[slot].on_success(m.match_index, pipelining);
+            self.progress_mut()[slot].on_success(m.match_index, pipelining);
             if self.maybe_commit() {
                 self.advance_reads();
             }
             // Pipelining: an acknowledgement frees in-flight room; use it.
-            if pipelining && self.progress[slot].next_index <= last_index {
+            if pipelining && self.progress()[slot].next_index <= last_index {
                 self.send_append(slot, false);
             }
             return;
@@ -351,11 +360,11 @@ impl<M: Mutator> RawNode<M> {
                 None => hint.first_index,
             },
         };
-        self.progress[slot].on_reject(next, last_index);
+        self.progress_mut()[slot].on_reject(next, last_index);
         debug!(
             id = self.cfg.id,
             from,
-            next_index = self.progress[slot].next_index,
+            next_index = self.progress()[slot].next_index,
             "append rejected by follower"
         );
         if self.cfg.retry_on_reject {
