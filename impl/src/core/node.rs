@@ -17,7 +17,7 @@ use super::message::Envelope;
 use super::mutation::{forget_vote, Correct, Mutation, Mutator};
 use super::progress::Progress;
 use super::quorum::VoteTally;
-use super::read_index::{ReadOnly, ReadState};
+use super::read_index::{ReadIndex, ReadState};
 use super::ready::Ready;
 use super::role::RoleState;
 use super::status::{PeerProgress, Role, Status};
@@ -414,7 +414,7 @@ impl<M: Mutator> RawNode<M> {
             .iter()
             .map(|&p| Progress::new(p, last))
             .collect();
-        let reads = ReadOnly::new(self.cfg.peers.len());
+        let reads = ReadIndex::new(self.cfg.peers.len());
         self.enter(RoleState::Leader { progress, reads });
         self.heartbeat_elapsed = 0;
         info!(id = self.cfg.id, term = self.current_term, "became leader");

@@ -1,12 +1,16 @@
-//! The leader's side of log replication: building AppendEntries (rule 6) and
-//! advancing `commit_index` by counting (rule 8, Figure 8).
+//! The leader's side of log replication: building AppendEntries (rule 6),
+//! advancing `commit_index` by counting (rule 8, Figure 8), and confirming
+//! ReadIndex reads with the rounds those AppendEntries carry (`read_index.rs`).
 
 use tracing::debug;
+
+use super::error::NotLeader;
 
 use super::message::{AppendEntries, Message};
 use super::mutation::{Mutation, Mutator};
 use super::node::RawNode;
 use super::quorum::committed_index;
+use super::role::RoleState;
 use super::status::Role;
 
 impl<M: Mutator> RawNode<M> {
@@ -91,6 +95,74 @@ impl<M: Mutator> RawNode<M> {
             true
         } else {
             false
+        }
+    }
+
+    /// ReadIndex: asks the leader for a linearizable read tagged `ctx`. It is confirmed with
+    /// one heartbeat round (sent now) and reported in [`Ready::read_states`] as
+    /// `(ctx, read index)`; it is reported in [`Ready::dropped_reads`] instead if this node
+    /// stops leading first. A leader that has not yet committed an entry of its own term keeps
+    /// the request until it has (a no-op, with [`Config::leader_noop`]). Not leader: the
+    /// leader hint.
+    ///
+    /// [`Ready::read_states`]: super::Ready::read_states
+    /// [`Ready::dropped_reads`]: super::Ready::dropped_reads
+    /// [`Config::leader_noop`]: super::Config::leader_noop
+    pub fn read_index(&mut self, ctx: u64) -> Result<(), NotLeader> {
+        self.require_leader()?;
+        self.read_round += 1;
+        let round = self.read_round;
+        if let RoleState::Leader { reads, .. } = &mut self.state {
+            reads.request(ctx, round);
+        }
+        debug!(id = self.cfg.id, ctx, round, "read index requested");
+        self.broadcast_append(true);
+        self.advance_reads();
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Reads waiting for confirmation (leader only; 0 otherwise).
+    pub fn pending_reads(&self) -> usize {
+        match &self.state {
+            RoleState::Leader { reads, .. } => reads.pending(),
+            _ => 0,
+        }
+    }
+
+    /// A current-term AppendEntriesResponse from peer `slot` echoing `round`.
+    pub(crate) fn read_round_acked(&mut self, slot: usize, round: u64) {
+        if let RoleState::Leader { reads, .. } = &mut self.state {
+            reads.acked(slot, round);
+        }
+        self.advance_reads();
+    }
+
+    /// Thesis §6.4: reads take the commit index once an own-term entry is committed, and
+    /// go out once a majority acknowledged their round.
+    pub(crate) fn advance_reads(&mut self) {
+        let RoleState::Leader { reads, .. } = &mut self.state else {
+            return;
+        };
+        if reads.pending() == 0 {
+            return;
+        }
+        let commit = self.log.commit_index;
+        let own_term_commit =
+            (self.log.term_at(commit) == Some(self.current_term)).then_some(commit);
+        let before = self.read_states.len();
+        reads.advance(
+            own_term_commit,
+            self.cfg.cluster_size(),
+            &mut self.read_states,
+        );
+        for r in &self.read_states[before..] {
+            debug!(
+                id = self.cfg.id,
+                ctx = r.ctx,
+                index = r.index,
+                "read index confirmed"
+            );
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::progress::Progress;
 use super::quorum::VoteTally;
-use super::read_index::ReadOnly;
+use super::read_index::ReadIndex;
 use super::status::Role;
 use crate::types::NodeId;
 
@@ -24,7 +24,7 @@ pub(crate) enum RoleState {
         /// One entry per peer, in `cfg.peers` order.
         progress: Vec<Progress>,
         /// ReadIndex requests waiting for their confirmation round.
-        reads: ReadOnly,
+        reads: ReadIndex,
     },
 }
 
