@@ -10,12 +10,13 @@
 use crate::mapping::{self, Input, MapError};
 use raft_impl::core::{Envelope, Mutation, RawNode};
 use raft_impl::storage::{MemStorage, Storage};
+use raft_impl::types::HardState;
 use raft_model::state::{self as model, Server};
 use raft_model::{Action, Config};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 struct Node {
-    raw: RawNode,
+    raw: RawNode<Option<Mutation>>,
     storage: MemStorage,
 }
 
@@ -44,9 +45,13 @@ impl Cluster {
     pub fn new(config: &Config, mutation: Option<Mutation>) -> Cluster {
         let nodes = (0..config.servers)
             .map(|s| {
-                let mut raw = RawNode::new(mapping::core_config(s, config))
-                    .expect("the conformance config of a valid model config is valid");
-                raw.set_mutation(mutation);
+                let raw = RawNode::restore_mutated(
+                    mapping::core_config(s, config),
+                    HardState::default(),
+                    Vec::new(),
+                    mutation,
+                )
+                .expect("the conformance config of a valid model config is valid");
                 Node {
                     raw,
                     storage: MemStorage::new(),
@@ -144,6 +149,7 @@ impl Cluster {
                     .ok_or_else(|| not_in_flight(&m))?;
                 self.bag.push(copy);
             }
+            Input::Snapshot(_) => return Err("the core has no log compaction yet".into()),
         }
         Ok(())
     }
@@ -163,13 +169,13 @@ impl Cluster {
     fn restart(&mut self, i: usize) -> Result<(), String> {
         let s = i as u8;
         let durable = self.nodes[i].storage.durable_snapshot();
-        let mut raw = RawNode::restore(
+        let raw = RawNode::restore_mutated(
             mapping::core_config(s, &self.config),
             durable.hard_state,
             durable.entries,
+            self.mutation,
         )
         .map_err(|e| format!("RawNode::restore refused the durable state: {e}"))?;
-        raw.set_mutation(self.mutation);
         self.nodes[i].raw = raw;
         Ok(())
     }

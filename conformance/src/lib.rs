@@ -13,8 +13,9 @@
 //! - [`simvalidate`], [`validate`]: the other direction, simulator runs (and runs of
 //!   the harness's own random driver) checked against the model.
 //!
-//! The core is built with its `mutants` feature: each catalog bug can be
-//! switched on in the core ([`Mutation`]) to show the suite detects it.
+//! Each catalog bug can be switched on in a core node ([`Mutation`], a node
+//! of type `RawNode<Option<Mutation>>`) to show the suite detects it; the
+//! product's `RawNode` (`RawNode<Correct>`) carries no mutation code.
 
 pub mod catalog;
 pub mod cluster;

@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use raft_conformance::suite::{self, SuiteOptions};
-use raft_conformance::{catalog, fixcheck, simvalidate, validate, Mutation};
+use raft_conformance::{catalog, fixcheck, mapping, simvalidate, validate, Mutation};
 use raft_model::Bug;
 use std::io::Write;
 use std::path::PathBuf;
@@ -79,13 +79,21 @@ enum Source {
 fn mutant(name: Option<&str>) -> Result<Option<Mutation>, ExitCode> {
     match name {
         None => Ok(None),
-        Some(n) => match Mutation::from_name(n) {
-            Some(m) => Ok(Some(m)),
-            None => {
-                eprintln!("error: unknown mutant `{n}` (see `raft-conformance mutants`)");
-                Err(ExitCode::from(2))
+        Some(n) => {
+            match Bug::from_name(n) {
+                Some(bug) => match mapping::mutation_of(bug) {
+                    Some(m) => Ok(Some(m)),
+                    None => {
+                        eprintln!("error: `{n}` has no mutant in the core yet (the core has no compaction)");
+                        Err(ExitCode::from(2))
+                    }
+                },
+                None => {
+                    eprintln!("error: unknown mutant `{n}` (see `raft-conformance mutants`)");
+                    Err(ExitCode::from(2))
+                }
             }
-        },
+        }
     }
 }
 
@@ -110,7 +118,8 @@ fn main() -> ExitCode {
                 Ok(summary) => {
                     if let (Some(m), Some(f)) = (m, &summary.first) {
                         println!(
-                            "mutant {m} detected: {} at step {} of {} after {:.2}s",
+                            "mutant {} detected: {} at step {} of {} after {:.2}s",
+                            mapping::bug_of(m),
                             f.divergence.verdict.name(),
                             f.divergence.step,
                             f.source,
@@ -144,7 +153,10 @@ fn main() -> ExitCode {
                 file.display(),
                 trace.steps.len() - 1,
                 trace.config.summary(),
-                m.map_or("correct".to_string(), |m| format!("mutant {m}"))
+                m.map_or("correct".to_string(), |m| format!(
+                    "mutant {}",
+                    mapping::bug_of(m)
+                ))
             );
             let report = fixcheck::replay_trace(&trace, m);
             print!("{}", report.text());
@@ -152,7 +164,7 @@ fn main() -> ExitCode {
         }
         Command::Mutants => {
             for m in Mutation::ALL {
-                println!("{}\t{}", m.name(), m.site());
+                println!("{}\t{}", mapping::bug_of(m), m.site());
             }
             ExitCode::SUCCESS
         }

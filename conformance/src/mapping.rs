@@ -20,9 +20,11 @@
 //! [`MapError`], never a silent truncation.
 
 use bytes::Bytes;
+use raft_impl::core::Mutation;
 use raft_impl::core::{self as raft_core, Config as CoreConfig, Role as CoreRole, Status};
 use raft_impl::types::{Entry as CoreEntry, NodeId};
 use raft_model::state::{self as model, Entry, Role, Server, ServerId};
+use raft_model::Bug;
 use raft_model::{Action, Config};
 use std::fmt;
 
@@ -89,6 +91,8 @@ pub enum Input {
     /// Network faults: the harness's bag only; no node sees them.
     Drop(model::Envelope),
     Duplicate(model::Envelope),
+    /// The application compacts the node's log up to its commit index.
+    Snapshot(ServerId),
 }
 
 pub fn input(action: &Action) -> Input {
@@ -100,6 +104,7 @@ pub fn input(action: &Action) -> Input {
         Action::Restart(i) => Input::Restart(*i),
         Action::Drop(m) => Input::Drop(m.clone()),
         Action::Duplicate(m) => Input::Duplicate(m.clone()),
+        Action::Snapshot(i) => Input::Snapshot(*i),
     }
 }
 
@@ -148,7 +153,7 @@ fn to_model_hint(h: &raft_core::ConflictHint) -> Result<model::ConflictHint, Map
     })
 }
 
-pub fn to_core_msg(env: &model::Envelope) -> raft_core::Envelope {
+pub fn to_core_msg(env: &model::Envelope) -> Result<raft_core::Envelope, MapError> {
     use raft_core::Message as Core;
     let msg = match &env.msg {
         model::Message::RequestVote(m) => Core::RequestVote(raft_core::RequestVote {
@@ -183,12 +188,18 @@ pub fn to_core_msg(env: &model::Envelope) -> raft_core::Envelope {
                 read_round: 0,
             })
         }
+        model::Message::InstallSnapshot(_) | model::Message::InstallSnapshotResponse(_) => {
+            return Err(MapError(format!(
+                "{}: the core has no InstallSnapshot yet",
+                env.msg.kind()
+            )))
+        }
     };
-    raft_core::Envelope {
+    Ok(raft_core::Envelope {
         from: node_id(env.from),
         to: node_id(env.to),
         msg,
-    }
+    })
 }
 
 pub fn to_model_msg(
@@ -288,6 +299,8 @@ pub fn abstract_server(status: &Status<'_>, servers: usize) -> Result<Server, Ma
         votes_granted,
         next_index,
         match_index,
+        // The core keeps its whole log (no compaction yet).
+        snapshot: model::Snapshot::default(),
     })
 }
 
@@ -302,6 +315,51 @@ pub fn comparable(s: &Server, me: ServerId) -> Server {
         *m = 0;
     }
     c
+}
+
+// ---- 5. the bug catalog and the core's mutations ---------------------------
+//
+// Each model bug is re-created by one core mutation, and each mutation
+// re-creates one bug. Both functions are exhaustive matches without a
+// wildcard: a bug or a mutation added on one side only does not compile.
+
+/// The core mutation that re-creates the model's `bug`; None for the
+/// snapshot bugs until the core has compaction.
+pub fn mutation_of(bug: Bug) -> Option<Mutation> {
+    Some(match bug {
+        Bug::VoteResetOnSameTerm => Mutation::VoteResetOnSameTerm,
+        Bug::NoUpToDateCheck => Mutation::NoUpToDateCheck,
+        Bug::CommitPreviousTerm => Mutation::CommitPreviousTerm,
+        Bug::TruncateOnEveryAppend => Mutation::TruncateOnEveryAppend,
+        Bug::EntriesStampedWithLeaderTerm => Mutation::EntriesStampedWithLeaderTerm,
+        Bug::VoteNotPersisted => Mutation::VoteNotPersisted,
+        Bug::AcceptStaleReply => Mutation::AcceptStaleReply,
+        Bug::CommitBeyondLastNewEntry => Mutation::CommitBeyondLastNewEntry,
+        Bug::LogNotPersisted => Mutation::LogNotPersisted,
+        Bug::SnapshotBeyondCommit
+        | Bug::InstallDiscardsSuffix
+        | Bug::InstallOlderSnapshot
+        | Bug::WrongLastIncludedTerm
+        | Bug::SnapshotNotPersistedWithState
+        | Bug::CommitNotAdvancedOnInstall
+        | Bug::SnapshotStateIndexMismatch => return None,
+    })
+}
+
+/// The model bug that the core mutation `m` re-creates (its name is the
+/// mutant's name on the command line and in reports).
+pub fn bug_of(m: Mutation) -> Bug {
+    match m {
+        Mutation::VoteResetOnSameTerm => Bug::VoteResetOnSameTerm,
+        Mutation::NoUpToDateCheck => Bug::NoUpToDateCheck,
+        Mutation::CommitPreviousTerm => Bug::CommitPreviousTerm,
+        Mutation::TruncateOnEveryAppend => Bug::TruncateOnEveryAppend,
+        Mutation::EntriesStampedWithLeaderTerm => Bug::EntriesStampedWithLeaderTerm,
+        Mutation::VoteNotPersisted => Bug::VoteNotPersisted,
+        Mutation::AcceptStaleReply => Bug::AcceptStaleReply,
+        Mutation::CommitBeyondLastNewEntry => Bug::CommitBeyondLastNewEntry,
+        Mutation::LogNotPersisted => Bug::LogNotPersisted,
+    }
 }
 
 #[cfg(test)]
@@ -361,7 +419,7 @@ mod tests {
     #[test]
     fn messages_round_trip_and_ids_shift_by_one() {
         for m in msgs() {
-            let env = to_core_msg(&m);
+            let env = to_core_msg(&m).unwrap();
             assert_eq!(env.from, u64::from(m.from) + 1);
             assert_eq!(to_model_msg(&env, 3), Ok(m));
         }
@@ -369,7 +427,7 @@ mod tests {
 
     #[test]
     fn entries_carry_their_index_and_one_byte() {
-        let env = to_core_msg(&msgs()[2]);
+        let env = to_core_msg(&msgs()[2]).unwrap();
         let raft_core::Message::AppendEntries(ae) = env.msg else {
             panic!("an AppendEntries maps to an AppendEntries")
         };
@@ -382,7 +440,7 @@ mod tests {
 
     #[test]
     fn unrepresentable_values_are_errors() {
-        let mut env = to_core_msg(&msgs()[0]);
+        let mut env = to_core_msg(&msgs()[0]).unwrap();
         env.from = 9;
         assert!(to_model_msg(&env, 3).unwrap_err().0.contains("node id 9"));
         let big = CoreEntry {

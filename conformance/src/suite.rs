@@ -4,7 +4,7 @@
 
 use crate::coverage::{self, Graph};
 use crate::replay::{render, Divergence, Replay};
-use crate::{catalog, walks, Behaviour, Mutation};
+use crate::{catalog, mapping, walks, Behaviour, Mutation};
 use raft_model::{Action, Bug, Config, RaftModel, State};
 use std::io::Write;
 use std::time::Instant;
@@ -38,6 +38,7 @@ impl SuiteOptions {
             restarts: 1,
             drops: 1,
             duplicates: 1,
+            snapshots: 0,
             ..Config::default()
         };
         let no_faults = Config {
@@ -66,6 +67,7 @@ impl SuiteOptions {
             restarts: 1,
             drops: 1,
             duplicates: 1,
+            snapshots: 0,
             ..Config::default()
         };
         let two_values = Config {
@@ -80,7 +82,10 @@ impl SuiteOptions {
             ..three.clone()
         };
         let mut walks = vec![(three, 300, 80), (two_values, 300, 80), (five, 200, 120)];
-        for bug in Bug::ALL {
+        for bug in Bug::ALL
+            .into_iter()
+            .filter(|&b| mapping::mutation_of(b).is_some())
+        {
             let c = bug.preferred_config();
             if !walks.iter().any(|(w, _, _)| *w == c) {
                 walks.push((c, 100, 80));
@@ -322,7 +327,7 @@ pub fn run(opts: &SuiteOptions, out: &mut dyn Write) -> Result<Summary, String> 
         out,
     };
     if let Some(m) = opts.mutation {
-        let _ = writeln!(run.out, "mutant: {m} ({})", m.site());
+        let _ = writeln!(run.out, "mutant: {} ({})", mapping::bug_of(m), m.site());
     }
     let mut stopped = false;
     for config in &opts.coverage {

@@ -2,11 +2,12 @@
 //! commit rule only up to what the runtime reported durable, so a runtime may send a leader's
 //! AppendEntries before its own write completes.
 
+use super::mutation::Mutator;
 use super::node::RawNode;
 use super::status::Role;
 use crate::types::{Index, Term};
 
-impl RawNode {
+impl<M: Mutator> RawNode<M> {
     /// Parallel leader writes (Raft thesis §10.2.1, "the leader can write to its disk in
     /// parallel with replicating to the followers"; etcd raft's asynchronous storage writes).
     /// With `on`, a leader counts itself in the commit rule only up to the last entry the
@@ -29,7 +30,7 @@ impl RawNode {
             return;
         }
         self.persisted = (index, term);
-        if self.self_ack_on_persist && self.role == Role::Leader && self.maybe_commit() {
+        if self.self_ack_on_persist && self.role() == Role::Leader && self.maybe_commit() {
             self.advance_reads();
         }
         self.debug_check();

@@ -23,10 +23,6 @@ pub(crate) struct RaftLog {
     applied_handed: Index,
     /// Last index the runtime confirmed applied through `advance`.
     pub(crate) applied: Index,
-    /// Mutation testing only: a mutant may cut committed entries (as the
-    /// model's buggy rules do); the debug assertion against it is then off.
-    #[cfg(feature = "mutants")]
-    pub(crate) may_overwrite_committed: bool,
 }
 
 /// Outcome of matching an AppendEntries' entries against the log (§5.3).
@@ -137,16 +133,14 @@ impl RaftLog {
         self.entries.extend_from_slice(&entries[offset..]);
     }
 
+    /// Whether applying `merge` would cut a committed entry (§5.4 forbids it;
+    /// the node asserts it never does).
+    pub(crate) fn cuts_committed(&self, merge: Merge) -> bool {
+        matches!(merge, Merge::Conflict { index, .. } if index <= self.commit_index)
+    }
+
     /// Drops every entry with index >= `index`.
     fn truncate_from(&mut self, index: Index) {
-        #[cfg(feature = "mutants")]
-        let allowed = self.may_overwrite_committed;
-        #[cfg(not(feature = "mutants"))]
-        let allowed = false;
-        debug_assert!(
-            allowed || index > self.commit_index,
-            "truncating committed entry {index}"
-        );
         self.entries.truncate((index - 1) as usize);
         if index <= self.stable_last {
             self.stable_last = index - 1;

@@ -19,18 +19,26 @@
 //! }
 //! ```
 //!
-//! Module map (after etcd-io/raft): `node` (state, inputs, outputs, role
-//! transitions), `step` (message handling per role), `replicate` (leader
-//! sending and commit rule), `read_index` (ReadIndex reads), `log`, `progress` (per-follower flow control),
-//! `quorum` (majority arithmetic), `validate` (malformed-input checks),
-//! `ready`, `status`, `config`, `message`, `error`.
+//! Module map (after etcd-io/raft; the imports between modules have no
+//! cycle, and only the modules that add to `node` import it):
+//! - `node`: state, inputs, outputs, the three role transitions;
+//!   `step` (message handling per role), `replicate` (leader sending, commit
+//!   rule, ReadIndex confirmation) and `durable` (parallel leader writes)
+//!   add to it;
+//! - `role`: what only the current role holds (follower's leader,
+//!   candidate's votes, leader's progress and pending reads);
+//! - pure types: `log`, `progress` (per-follower flow control), `read_index`
+//!   (a leader's ReadIndex reads), `quorum` (majority arithmetic);
+//! - `validate` (malformed-input checks), `ready`, `status`, `config`,
+//!   `message`, `error`;
+//! - `mutation`: the catalog bugs, for mutation testing only; the product's
+//!   `RawNode<Correct>` compiles every hook away.
 
 mod config;
 mod durable;
 mod error;
 mod log;
 mod message;
-#[cfg(feature = "mutants")]
 mod mutation;
 mod node;
 mod progress;
@@ -38,6 +46,7 @@ mod quorum;
 mod read_index;
 mod ready;
 mod replicate;
+mod role;
 mod status;
 mod step;
 mod validate;
@@ -51,8 +60,7 @@ pub use message::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
     RequestVoteResponse,
 };
-#[cfg(feature = "mutants")]
-pub use mutation::Mutation;
+pub use mutation::{Correct, Mutation, Mutator};
 pub use node::RawNode;
 pub use progress::ProgressState;
 pub use quorum::{committed_index, majority};

@@ -1,18 +1,43 @@
-//! Opt-in mutations of the core (cargo feature `mutants`, off by default).
+//! Mutations of the core, for mutation testing by `raft-conformance`.
 //!
-//! Each mutation re-creates one bug of the model's catalog (`raft-model
-//! bugs`), under the same name, so the conformance harness can show that it
-//! detects every one of them. Without the feature none of this is compiled:
-//! the production core has no mutation field, branch or check.
+//! Each [`Mutation`] re-creates one bug of the model's catalog (`raft-model
+//! bugs`) and is named after it. The core knows no names: the conformance
+//! crate pairs each mutation with its bug (`mapping::mutation_of` /
+//! `bug_of`, exhaustive matches) and speaks of a mutant by its bug's name.
 //!
-//! A mutated node also stops asserting its own invariants in debug builds
-//! (a mutant breaks them by design; the conformance harness evaluates the
-//! model's invariants on the node's abstract state instead), and skips the
-//! bad-input guards the model does not have (an AppendEntries overwriting a
-//! committed entry, a success reply beyond the leader's log), because those
-//! are exactly the situations the catalog bugs create.
+//! A node carries its mutation in its type, [`RawNode<M>`](super::RawNode):
+//! the production node is `RawNode<Correct>` (what `RawNode::new` and
+//! `RawNode::restore` build), whose every hook is the constant `false`, so
+//! the compiler removes each mutation branch and the production core has no
+//! mutation field, branch or check, whatever else the workspace builds. A
+//! mutated node is built with [`RawNode::restore_mutated`](super::RawNode::restore_mutated),
+//! its mutation chosen at run time (`Option<Mutation>`).
+//!
+//! Each site is one line, the correct rule first, then its hook (the
+//! hooks are `RawNode` methods in node.rs; [`Mutation::site`] names each
+//! site):
+//! - `let ok = ok || self.mutant(m);` to drop a condition,
+//! - `let v = self.mutant_or(m, v, bug);` to replace a value by what the bug
+//!   makes of it (the `bug` functions are at the end of this file),
+//! - `if self.mutant(m) { ... }` for the one bug that adds a transition
+//!   (`vote-reset-on-same-term`, `step.rs`).
+//!
+//! A mutated node (`Some(_)`) also relaxes, through `relaxed_for_mutant`,
+//! three checks the bugs break by design: it stops asserting its own
+//! invariants in debug builds (`debug_check`, node.rs; the conformance
+//! harness evaluates the model's invariants on the node's abstract state
+//! instead), it may cut committed entries (the debug assertion in
+//! `handle_append_entries`, step.rs), and it skips the bad-input guards the
+//! model does not have (an AppendEntries overwriting a committed entry, a
+//! success reply beyond the leader's log: `validate_against_state`,
+//! step.rs), because those are exactly the situations the catalog bugs
+//! create.
 
-use std::fmt;
+use std::fmt::Debug;
+
+use super::log::Merge;
+use super::message::AppendEntries;
+use crate::types::HardState;
 
 /// One catalog bug, re-created in the core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,22 +75,7 @@ impl Mutation {
         Mutation::LogNotPersisted,
     ];
 
-    /// The catalog name (identical to the model's bug name).
-    pub fn name(self) -> &'static str {
-        match self {
-            Mutation::VoteResetOnSameTerm => "vote-reset-on-same-term",
-            Mutation::NoUpToDateCheck => "no-up-to-date-check",
-            Mutation::CommitPreviousTerm => "commit-previous-term",
-            Mutation::TruncateOnEveryAppend => "truncate-on-every-append",
-            Mutation::EntriesStampedWithLeaderTerm => "entries-stamped-with-leader-term",
-            Mutation::VoteNotPersisted => "vote-not-persisted",
-            Mutation::AcceptStaleReply => "accept-stale-reply",
-            Mutation::CommitBeyondLastNewEntry => "commit-beyond-last-new-entry",
-            Mutation::LogNotPersisted => "log-not-persisted",
-        }
-    }
-
-    /// Where in the core the mutation lives.
+    /// Where in the core the mutation's hook lives.
     pub fn site(self) -> &'static str {
         match self {
             Mutation::VoteResetOnSameTerm => "step.rs: RawNode::step, before the state checks",
@@ -79,14 +89,78 @@ impl Mutation {
             Mutation::LogNotPersisted => "node.rs: RawNode::ready (log change)",
         }
     }
+}
 
-    pub fn from_name(name: &str) -> Option<Mutation> {
-        Mutation::ALL.into_iter().find(|m| m.name() == name)
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Correct {}
+    impl Sealed for Option<super::Mutation> {}
+}
+
+/// What a node's mutation hooks answer. Implemented only by [`Correct`] (the
+/// product) and `Option<Mutation>` (chosen at run time, for conformance).
+pub trait Mutator: sealed::Sealed + Debug {
+    /// Whether this node re-creates `m`.
+    fn mutated(&self, m: Mutation) -> bool;
+    /// Whether this node re-creates any bug (and so relaxes its own checks).
+    fn any(&self) -> bool;
+}
+
+/// The correct core: every hook is the constant `false`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Correct;
+
+impl Mutator for Correct {
+    #[inline(always)]
+    fn mutated(&self, _: Mutation) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn any(&self) -> bool {
+        false
     }
 }
 
-impl fmt::Display for Mutation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// A mutation chosen at run time; `None` behaves as [`Correct`].
+impl Mutator for Option<Mutation> {
+    #[inline]
+    fn mutated(&self, m: Mutation) -> bool {
+        *self == Some(m)
     }
+
+    #[inline]
+    fn any(&self) -> bool {
+        self.is_some()
+    }
+}
+
+// ---- what the bugs that rewrite a value make of it (the hooks' `bug` side) ----
+
+/// [`Mutation::EntriesStampedWithLeaderTerm`]: the entries take the message's term.
+pub(crate) fn stamp_entries(mut m: AppendEntries) -> AppendEntries {
+    for e in &mut m.entries {
+        e.term = m.term;
+    }
+    m
+}
+
+/// [`Mutation::TruncateOnEveryAppend`]: non-empty entries always cut the log
+/// at `prev_log_index + 1`, whatever [`find_merge`](super::log::RaftLog::find_merge) found.
+pub(crate) fn cut_at_prev_log_index(m: &AppendEntries, merge: Merge) -> Merge {
+    if m.entries.is_empty() {
+        return merge;
+    }
+    Merge::Conflict {
+        offset: 0,
+        index: m.prev_log_index + 1,
+    }
+}
+
+/// [`Mutation::VoteNotPersisted`]: the hard state reaches storage without `voted_for`.
+pub(crate) fn forget_vote(hard_state: Option<HardState>) -> Option<HardState> {
+    hard_state.map(|hs| HardState {
+        voted_for: None,
+        ..hs
+    })
 }

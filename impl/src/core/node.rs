@@ -14,27 +14,30 @@ use super::config::Config;
 use super::error::{InitError, NotLeader, ProposeError};
 use super::log::RaftLog;
 use super::message::Envelope;
+use super::mutation::{forget_vote, Correct, Mutation, Mutator};
 use super::progress::Progress;
 use super::quorum::VoteTally;
+use super::read_index::{ReadIndex, ReadState};
 use super::ready::Ready;
+use super::role::RoleState;
 use super::status::{PeerProgress, Role, Status};
 use crate::types::{Entry, HardState, Index, NodeId, Term};
 
 /// A deterministic, sans-IO Raft node. See the crate docs and
 /// `docs/core-design.md` for how a runtime drives it.
+///
+/// `M` is the node's mutation (mutation testing only, `mutation.rs`): the
+/// product is `RawNode<Correct>`, in which every mutation hook is the
+/// constant `false`.
 #[derive(Debug)]
-pub struct RawNode {
+pub struct RawNode<M: Mutator = Correct> {
     pub(crate) cfg: Config,
     // Figure 2 persistent state (the log is in `log`).
     pub(crate) current_term: Term,
     pub(crate) voted_for: Option<NodeId>,
     pub(crate) log: RaftLog,
-    pub(crate) role: Role,
-    pub(crate) leader_id: Option<NodeId>,
-    /// Candidate only: votes received.
-    pub(crate) votes: VoteTally,
-    /// Leader only: one entry per peer, in `cfg.peers` order.
-    pub(crate) progress: Vec<Progress>,
+    /// The role and what only that role holds (`role.rs`).
+    pub(crate) state: RoleState,
     // Logical timers.
     election_elapsed: u32,
     randomized_election_timeout: u32,
@@ -44,19 +47,23 @@ pub struct RawNode {
     pub(crate) msgs: Vec<Envelope>,
     last_hard_state: HardState,
     pub(crate) rejected_messages: u64,
+    /// Confirmed ReadIndex reads not yet handed out in a Ready.
+    pub(crate) read_states: Vec<ReadState>,
+    /// ReadIndex requests dropped (leadership lost) not yet handed out in a Ready.
+    pub(crate) dropped_reads: Vec<u64>,
+    /// Last ReadIndex round stamped on AppendEntries; increases for the node's
+    /// lifetime, across terms (`read_index.rs`).
+    pub(crate) read_round: u64,
     /// Scratch space for the commit rule, reused to avoid allocation.
     pub(crate) match_scratch: Vec<Index>,
-    /// ReadIndex requests and their confirmation rounds (`read_index.rs`).
-    pub(crate) reads: super::read_index::ReadOnly,
     /// Parallel leader writes ([`RawNode::set_self_ack_on_persist`]): the leader counts itself
     /// in the commit rule only up to `persisted`.
     pub(crate) self_ack_on_persist: bool,
     /// The last entry `(index, term)` the runtime reported durable ([`RawNode::on_persisted`]);
     /// on restart, the last entry restored.
     pub(crate) persisted: (Index, Term),
-    /// Mutation testing only: the catalog bug this node re-creates.
-    #[cfg(feature = "mutants")]
-    mutation: Option<super::mutation::Mutation>,
+    /// Mutation testing only: the catalog bug this node re-creates, if any.
+    mutator: M,
 }
 
 impl RawNode {
@@ -74,16 +81,27 @@ impl RawNode {
         hard_state: HardState,
         entries: Vec<Entry>,
     ) -> Result<Self, InitError> {
+        Self::restore_mutated(cfg, hard_state, entries, Correct)
+    }
+}
+
+impl<M: Mutator> RawNode<M> {
+    /// Mutation testing only: [`RawNode::restore`] for a node re-creating the
+    /// catalog bug `mutator` names (`None`: the correct rules). A fresh node
+    /// is restored from `HardState::default()` and no entries.
+    pub fn restore_mutated(
+        cfg: Config,
+        hard_state: HardState,
+        entries: Vec<Entry>,
+        mutator: M,
+    ) -> Result<Self, InitError> {
         cfg.validate()?;
         check_persisted(&cfg, &hard_state, &entries)?;
         let mut node = RawNode {
             current_term: hard_state.current_term,
             voted_for: hard_state.voted_for,
             log: RaftLog::restored(entries),
-            role: Role::Follower,
-            leader_id: None,
-            votes: VoteTally::default(),
-            progress: Vec::new(),
+            state: RoleState::Follower { leader_id: None },
             election_elapsed: 0,
             randomized_election_timeout: cfg.election_ticks,
             heartbeat_elapsed: 0,
@@ -91,12 +109,13 @@ impl RawNode {
             msgs: Vec::new(),
             last_hard_state: hard_state,
             rejected_messages: 0,
+            read_states: Vec::new(),
+            dropped_reads: Vec::new(),
+            read_round: 0,
             match_scratch: Vec::with_capacity(cfg.cluster_size()),
-            reads: Default::default(),
             self_ack_on_persist: false,
             persisted: (0, 0),
-            #[cfg(feature = "mutants")]
-            mutation: None,
+            mutator,
             cfg,
         };
         node.persisted = (node.log.last_index(), node.log.last_term());
@@ -105,24 +124,33 @@ impl RawNode {
         Ok(node)
     }
 
-    /// Mutation testing only: makes this node re-create a catalog bug
-    /// (`None`: the correct core). Not persisted: set it again after `restore`.
-    #[cfg(feature = "mutants")]
-    pub fn set_mutation(&mut self, mutation: Option<super::mutation::Mutation>) {
-        self.mutation = mutation;
-        self.log.may_overwrite_committed = mutation.is_some();
+    // ---- mutation hooks (`mutation.rs`): constant in the product ----
+
+    /// Whether this node re-creates `m`, as in `let ok = ok || self.mutant(m);`.
+    #[inline(always)]
+    pub(crate) fn mutant(&self, m: Mutation) -> bool {
+        self.mutator.mutated(m)
     }
 
-    /// Mutation testing only: the mutation this node carries.
-    #[cfg(feature = "mutants")]
-    pub fn mutation(&self) -> Option<super::mutation::Mutation> {
-        self.mutation
+    /// `correct`, or what the bug `m` makes of it.
+    #[inline(always)]
+    pub(crate) fn mutant_or<T>(&self, m: Mutation, correct: T, bug: impl FnOnce(T) -> T) -> T {
+        if self.mutant(m) {
+            bug(correct)
+        } else {
+            correct
+        }
     }
 
-    /// Mutation testing only: whether this node re-creates `m`.
-    #[cfg(feature = "mutants")]
-    pub(crate) fn mutated(&self, m: super::mutation::Mutation) -> bool {
-        self.mutation == Some(m)
+    /// `correct`, or `relaxed` on a node re-creating any bug: for the checks
+    /// the bugs break by design.
+    #[inline(always)]
+    pub(crate) fn relaxed_for_mutant<T>(&self, correct: T, relaxed: T) -> T {
+        if self.mutator.any() {
+            relaxed
+        } else {
+            correct
+        }
     }
 
     pub fn id(&self) -> NodeId {
@@ -134,7 +162,7 @@ impl RawNode {
     }
 
     pub fn role(&self) -> Role {
-        self.role
+        self.state.role()
     }
 
     pub fn current_term(&self) -> Term {
@@ -149,8 +177,13 @@ impl RawNode {
         self.log.last_index()
     }
 
+    /// The leader of `current_term` this node knows of (itself if leader).
     pub fn leader_id(&self) -> Option<NodeId> {
-        self.leader_id
+        match self.state {
+            RoleState::Follower { leader_id } => leader_id,
+            RoleState::Candidate { .. } => None,
+            RoleState::Leader { .. } => Some(self.cfg.id),
+        }
     }
 
     pub fn hard_state(&self) -> HardState {
@@ -166,20 +199,19 @@ impl RawNode {
             id: self.cfg.id,
             current_term: self.current_term,
             voted_for: self.voted_for,
-            role: self.role,
-            leader_id: self.leader_id,
+            role: self.role(),
+            leader_id: self.leader_id(),
             log: self.log.entries(),
             commit_index: self.log.commit_index,
             applied_index: self.log.applied,
-            votes_granted: if self.role == Role::Candidate {
-                std::iter::once(self.cfg.id)
-                    .chain(self.votes.granted_slots().map(|slot| self.cfg.peers[slot]))
-                    .collect()
-            } else {
-                Vec::new()
+            votes_granted: match &self.state {
+                RoleState::Candidate { votes } => std::iter::once(self.cfg.id)
+                    .chain(votes.granted_slots().map(|slot| self.cfg.peers[slot]))
+                    .collect(),
+                _ => Vec::new(),
             },
             progress: self
-                .progress
+                .progress()
                 .iter()
                 .map(|p| PeerProgress {
                     id: p.id,
@@ -200,7 +232,7 @@ impl RawNode {
     /// [`election_timeout_now`]: Self::election_timeout_now
     /// [`heartbeat_now`]: Self::heartbeat_now
     pub fn tick(&mut self) {
-        match self.role {
+        match self.role() {
             Role::Leader => {
                 self.heartbeat_elapsed += 1;
                 if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
@@ -219,7 +251,7 @@ impl RawNode {
     /// Rule 2: the election timer fires now. A follower or candidate starts an
     /// election (§5.2); a leader ignores it. Returns whether an election started.
     pub fn election_timeout_now(&mut self) -> bool {
-        if self.role == Role::Leader {
+        if self.role() == Role::Leader {
             debug!(id = self.cfg.id, "election timeout ignored by leader");
             return false;
         }
@@ -251,9 +283,9 @@ impl RawNode {
     /// `(index, term)`. Sends nothing: call [`replicate_now`](Self::replicate_now)
     /// after a batch. A single-node cluster commits it at once.
     pub fn propose(&mut self, data: impl Into<Bytes>) -> Result<(Index, Term), ProposeError> {
-        if self.role != Role::Leader {
+        if self.role() != Role::Leader {
             return Err(ProposeError::NotLeader {
-                leader_hint: self.leader_id,
+                leader_hint: self.leader_id(),
             });
         }
         let index = self.log.last_index() + 1;
@@ -270,11 +302,11 @@ impl RawNode {
         Ok((index, term))
     }
 
-    fn require_leader(&self) -> Result<(), NotLeader> {
-        match self.role {
+    pub(crate) fn require_leader(&self) -> Result<(), NotLeader> {
+        match self.role() {
             Role::Leader => Ok(()),
             _ => Err(NotLeader {
-                leader_hint: self.leader_id,
+                leader_hint: self.leader_id(),
             }),
         }
     }
@@ -287,7 +319,8 @@ impl RawNode {
             || self.hard_state() != self.last_hard_state
             || self.log.has_unstable()
             || self.log.has_committed_to_hand()
-            || self.reads.has_output()
+            || !self.read_states.is_empty()
+            || !self.dropped_reads.is_empty()
     }
 
     /// Takes everything to persist, send and apply since the previous Ready.
@@ -298,10 +331,12 @@ impl RawNode {
             self.last_hard_state = hs;
             hs
         });
-        let (truncate_from, entries) = self.log.take_unstable();
-        #[cfg(feature = "mutants")]
-        let (hard_state, truncate_from, entries) =
-            self.mutate_ready(hard_state, truncate_from, entries);
+        let hard_state = self.mutant_or(Mutation::VoteNotPersisted, hard_state, forget_vote);
+        let log_change = self.log.take_unstable();
+        let (truncate_from, entries) =
+            self.mutant_or(Mutation::LogNotPersisted, log_change, |_| {
+                (None, Vec::new())
+            });
         Ready {
             hard_state,
             truncate_from,
@@ -310,31 +345,9 @@ impl RawNode {
             // After take_unstable: committed entries are handed out no earlier
             // than the Ready that persists them.
             committed_entries: self.log.take_committed(),
-            read_states: std::mem::take(&mut self.reads.ready),
-            dropped_reads: std::mem::take(&mut self.reads.dropped),
+            read_states: std::mem::take(&mut self.read_states),
+            dropped_reads: std::mem::take(&mut self.dropped_reads),
         }
-    }
-
-    /// Mutation testing only: what the persistence mutants drop from a Ready.
-    #[cfg(feature = "mutants")]
-    fn mutate_ready(
-        &self,
-        hard_state: Option<HardState>,
-        truncate_from: Option<Index>,
-        entries: Vec<Entry>,
-    ) -> (Option<HardState>, Option<Index>, Vec<Entry>) {
-        use super::mutation::Mutation;
-        let hard_state = match hard_state {
-            Some(hs) if self.mutated(Mutation::VoteNotPersisted) => Some(HardState {
-                voted_for: None,
-                ..hs
-            }),
-            hs => hs,
-        };
-        if self.mutated(Mutation::LogNotPersisted) {
-            return (hard_state, None, Vec::new());
-        }
-        (hard_state, truncate_from, entries)
     }
 
     /// Acknowledges that `ready` was persisted, sent and applied.
@@ -345,7 +358,7 @@ impl RawNode {
         self.debug_check();
     }
 
-    // ---- role transitions (each resets exactly its role's state) ----
+    // ---- role transitions (each sets exactly its role's state) ----
 
     /// §5.1: become follower in `term` (if higher, `voted_for` is cleared)
     /// knowing `leader` as the leader of that term.
@@ -354,14 +367,10 @@ impl RawNode {
             self.current_term = term;
             self.voted_for = None;
         }
-        if self.role != Role::Follower {
+        if self.role() != Role::Follower {
             info!(id = self.cfg.id, term, "became follower");
         }
-        self.role = Role::Follower;
-        self.leader_id = leader;
-        self.votes = VoteTally::default();
-        self.progress.clear();
-        self.reads.drop_pending();
+        self.enter(RoleState::Follower { leader_id: leader });
         self.reset_election_timer();
     }
 
@@ -369,18 +378,16 @@ impl RawNode {
     fn become_candidate(&mut self) {
         self.current_term += 1;
         self.voted_for = Some(self.cfg.id);
-        self.role = Role::Candidate;
-        self.leader_id = None;
-        self.votes = VoteTally::new(self.cfg.peers.len());
-        self.progress.clear();
-        self.reads.drop_pending();
+        let votes = VoteTally::new(self.cfg.peers.len());
+        let won = votes.won();
+        self.enter(RoleState::Candidate { votes });
         self.reset_election_timer();
         info!(
             id = self.cfg.id,
             term = self.current_term,
             "became candidate"
         );
-        if self.votes.won() {
+        if won {
             self.become_leader();
             return;
         }
@@ -399,18 +406,17 @@ impl RawNode {
     /// every peer.
     pub(crate) fn become_leader(&mut self) {
         debug_assert_eq!(self.voted_for, Some(self.cfg.id));
-        self.role = Role::Leader;
-        self.leader_id = Some(self.cfg.id);
-        self.votes = VoteTally::default();
+        debug_assert_eq!(self.role(), Role::Candidate);
         let last = self.log.last_index();
-        self.progress = self
+        let progress = self
             .cfg
             .peers
             .iter()
             .map(|&p| Progress::new(p, last))
             .collect();
+        let reads = ReadIndex::new(self.cfg.peers.len());
+        self.enter(RoleState::Leader { progress, reads });
         self.heartbeat_elapsed = 0;
-        self.reads.reset_for_leader(self.cfg.peers.len());
         info!(id = self.cfg.id, term = self.current_term, "became leader");
         if self.cfg.leader_noop {
             // Committing an entry of its own term commits every earlier entry and lets the
@@ -425,7 +431,31 @@ impl RawNode {
         self.broadcast_append(true);
     }
 
+    /// Replaces the role's state by `next`. A leader's pending reads are
+    /// dropped (the runtime retries them elsewhere).
+    fn enter(&mut self, next: RoleState) {
+        if let RoleState::Leader { reads, .. } = std::mem::replace(&mut self.state, next) {
+            self.dropped_reads.extend(reads.into_dropped());
+        }
+    }
+
     // ---- helpers ----
+
+    /// Leader only: one entry per peer, in `cfg.peers` order (empty otherwise).
+    pub(crate) fn progress(&self) -> &[Progress] {
+        match &self.state {
+            RoleState::Leader { progress, .. } => progress,
+            _ => &[],
+        }
+    }
+
+    /// Leader only: [`progress`](Self::progress), mutable.
+    pub(crate) fn progress_mut(&mut self) -> &mut [Progress] {
+        match &mut self.state {
+            RoleState::Leader { progress, .. } => progress,
+            _ => &mut [],
+        }
+    }
 
     /// Restarts the election timer with a fresh timeout in
     /// `[election_ticks, 2 * election_ticks)`.
@@ -457,12 +487,8 @@ impl RawNode {
     #[inline]
     pub(crate) fn debug_check(&self) {
         // A mutant breaks invariants by design; the conformance harness checks them.
-        #[cfg(all(debug_assertions, feature = "mutants"))]
-        if self.mutation.is_some() {
-            return;
-        }
         #[cfg(debug_assertions)]
-        if let Err(e) = self.check_invariants() {
+        if let Err(e) = self.relaxed_for_mutant(self.check_invariants(), Ok(())) {
             panic!("raft invariant violated on node {}: {e}", self.cfg.id);
         }
     }
@@ -488,17 +514,15 @@ impl RawNode {
                 return Err(format!("voted_for {v} is not a member"));
             }
         }
-        match self.role {
-            Role::Leader => {
-                if self.voted_for != Some(self.cfg.id) || self.leader_id != Some(self.cfg.id) {
-                    return Err(
-                        "leader has not voted for itself / does not know itself as leader".into(),
-                    );
+        match &self.state {
+            RoleState::Leader { progress, reads } => {
+                if self.voted_for != Some(self.cfg.id) {
+                    return Err("leader has not voted for itself".into());
                 }
-                if self.progress.len() != self.cfg.peers.len() {
+                if progress.len() != self.cfg.peers.len() || reads.peers() != self.cfg.peers.len() {
                     return Err("leader progress does not cover every peer".into());
                 }
-                for p in &self.progress {
+                for p in progress {
                     if p.match_index > last
                         || p.next_index <= p.match_index
                         || p.next_index > last + 1
@@ -516,17 +540,17 @@ impl RawNode {
                     return Err("leader log ahead of its term".into());
                 }
             }
-            Role::Candidate => {
-                if self.voted_for != Some(self.cfg.id)
-                    || self.leader_id.is_some()
-                    || !self.progress.is_empty()
-                {
-                    return Err("candidate state inconsistent".into());
+            RoleState::Candidate { votes } => {
+                if self.voted_for != Some(self.cfg.id) {
+                    return Err("candidate has not voted for itself".into());
+                }
+                if votes.peers() != self.cfg.peers.len() {
+                    return Err("candidate tally does not cover every peer".into());
                 }
             }
-            Role::Follower => {
-                if !self.progress.is_empty() || self.leader_id == Some(self.cfg.id) {
-                    return Err("follower holds leader state".into());
+            RoleState::Follower { leader_id } => {
+                if *leader_id == Some(self.cfg.id) {
+                    return Err("follower knows itself as leader".into());
                 }
             }
         }

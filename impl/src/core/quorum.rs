@@ -37,6 +37,11 @@ impl VoteTally {
         }
     }
 
+    /// Number of peer slots (the cluster size minus the candidate).
+    pub fn peers(&self) -> usize {
+        self.granted.len()
+    }
+
     /// Records a granted vote from peer number `slot`.
     pub fn grant(&mut self, slot: usize) {
         if let Some(g) = self.granted.get_mut(slot) {

@@ -10,21 +10,22 @@ use super::message::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
     RequestVoteResponse,
 };
+use super::mutation::{cut_at_prev_log_index, stamp_entries, Mutation, Mutator};
 use super::node::RawNode;
+use super::role::RoleState;
 use super::status::Role;
 use super::validate::validate;
 use crate::types::{Index, NodeId};
 
-impl RawNode {
+impl<M: Mutator> RawNode<M> {
     /// Delivers one message. A malformed or impossible message is refused
     /// with [`InvalidMessage`] (logged, counted in
     /// [`Status::rejected_messages`](super::Status::rejected_messages)) and
     /// leaves the node unchanged.
     pub fn step(&mut self, env: Envelope) -> Result<(), InvalidMessage> {
         let well_formed = validate(self.cfg.id, &self.cfg.peers, &env);
-        #[cfg(feature = "mutants")]
-        if well_formed.is_ok() {
-            self.mutant_reset_on_same_term(&env);
+        if well_formed.is_ok() && self.mutant(Mutation::VoteResetOnSameTerm) {
+            self.reset_on_same_term(&env);
         }
         if let Err(e) = well_formed.and_then(|()| self.validate_against_state(&env)) {
             self.rejected_messages += 1;
@@ -55,7 +56,7 @@ impl RawNode {
         }
         match env.msg {
             Message::RequestVote(m) => self.handle_request_vote(from, m),
-            msg => match self.role {
+            msg => match self.role() {
                 Role::Leader => self.step_leader(from, msg),
                 Role::Candidate => self.step_candidate(from, msg),
                 Role::Follower => self.step_follower(from, msg),
@@ -68,24 +69,32 @@ impl RawNode {
     /// Checks that need node state. Run before any state changes, so a
     /// refused message cannot even raise the term.
     fn validate_against_state(&self, env: &Envelope) -> Result<(), InvalidMessage> {
-        // The model has only the two-leaders guard; a mutant must be able to
+        self.check_one_leader_per_term(env)?;
+        let known_log = self.check_against_known_log(env);
+        // The model has only the guard above; a mutant's bugs must be able to
         // overwrite committed entries and accept replies beyond its log.
-        #[cfg(feature = "mutants")]
-        if self.mutation().is_some()
-            && !matches!(&env.msg, Message::AppendEntries(m) if m.term == self.current_term && self.role == Role::Leader)
-        {
-            return Ok(());
-        }
+        self.relaxed_for_mutant(known_log, Ok(()))
+    }
+
+    /// Election Safety: at most one leader per term (§5.2).
+    fn check_one_leader_per_term(&self, env: &Envelope) -> Result<(), InvalidMessage> {
         match &env.msg {
             Message::AppendEntries(m)
-                if m.term == self.current_term && self.role == Role::Leader =>
+                if m.term == self.current_term && self.role() == Role::Leader =>
             {
-                // Election Safety: at most one leader per term (§5.2).
                 Err(InvalidMessage::AppendEntriesToLeader {
                     from: env.from,
                     term: m.term,
                 })
             }
+            _ => Ok(()),
+        }
+    }
+
+    /// A message of a legitimate peer agrees with what this node knows of
+    /// the log. Assumes [`check_one_leader_per_term`](Self::check_one_leader_per_term) passed.
+    fn check_against_known_log(&self, env: &Envelope) -> Result<(), InvalidMessage> {
+        match &env.msg {
             Message::AppendEntries(m) if m.term >= self.current_term => {
                 // Leader Completeness (§5.4): a legitimate leader never
                 // contradicts an entry this node knows is committed.
@@ -104,7 +113,7 @@ impl RawNode {
                 }
             }
             Message::AppendEntriesResponse(m)
-                if m.success && m.term == self.current_term && self.role == Role::Leader =>
+                if m.success && m.term == self.current_term && self.role() == Role::Leader =>
             {
                 // A follower can only match entries this leader sent it.
                 let last_index = self.log.last_index();
@@ -172,8 +181,7 @@ impl RawNode {
             let (my_term, my_index) = (self.log.last_term(), self.log.last_index());
             let up_to_date = m.last_log_term > my_term
                 || (m.last_log_term == my_term && m.last_log_index >= my_index);
-            #[cfg(feature = "mutants")]
-            let up_to_date = up_to_date || self.mutated(super::mutation::Mutation::NoUpToDateCheck);
+            let up_to_date = up_to_date || self.mutant(Mutation::NoUpToDateCheck);
             free && up_to_date
         };
         if granted {
@@ -204,10 +212,14 @@ impl RawNode {
         if !m.vote_granted {
             return;
         }
-        if let Some(slot) = self.peer_slot(from) {
-            self.votes.grant(slot);
+        let slot = self.peer_slot(from);
+        let RoleState::Candidate { votes } = &mut self.state else {
+            return;
+        };
+        if let Some(slot) = slot {
+            votes.grant(slot);
         }
-        if self.votes.won() {
+        if votes.won() {
             self.become_leader();
         }
     }
@@ -230,9 +242,12 @@ impl RawNode {
         if m.term < self.current_term {
             return self.reject_stale_append(from, &m);
         }
-        #[cfg(feature = "mutants")]
-        let m = self.mutant_stamp_entries(m);
-        self.leader_id = Some(from);
+        let m = self.mutant_or(Mutation::EntriesStampedWithLeaderTerm, m, stamp_entries);
+        // Rule 7 runs at a follower only (a candidate became one first).
+        debug_assert_eq!(self.role(), Role::Follower);
+        if let RoleState::Follower { leader_id } = &mut self.state {
+            *leader_id = Some(from);
+        }
         self.heard_from_leader();
         let last_index = self.log.last_index();
         // Step 2: "Reply false if log doesn't contain an entry at
@@ -272,30 +287,25 @@ impl RawNode {
         // Entries already present with the same term are kept, so a delayed
         // AppendEntries never deletes entries acknowledged since.
         let merge = self.log.find_merge(m.prev_log_index, &m.entries);
-        #[cfg(feature = "mutants")]
-        let merge = if self.mutated(super::mutation::Mutation::TruncateOnEveryAppend)
-            && !m.entries.is_empty()
-        {
-            Merge::Conflict {
-                offset: 0,
-                index: m.prev_log_index + 1,
-            }
-        } else {
-            merge
-        };
+        let merge = self.mutant_or(Mutation::TruncateOnEveryAppend, merge, |merge| {
+            cut_at_prev_log_index(&m, merge)
+        });
+        // §5.4 (Leader Completeness): a committed entry is never cut;
+        // validate_against_state refused any message that would.
+        debug_assert!(
+            self.relaxed_for_mutant(!self.log.cuts_committed(merge), true),
+            "cutting committed entries: {merge:?}, commit_index {}",
+            self.log.commit_index
+        );
         self.log.merge(&m.entries, merge);
         let last_new: Index = m.prev_log_index + m.entries.len() as Index;
-        let commit_bound = last_new;
-        #[cfg(feature = "mutants")]
-        let commit_bound = if self.mutated(super::mutation::Mutation::CommitBeyondLastNewEntry) {
-            m.leader_commit // no bound at all
-        } else {
-            commit_bound
-        };
         // Step 5: "If leaderCommit > commitIndex, set commitIndex =
         // min(leaderCommit, index of last new entry)"; never decreases.
+        let bound = self.mutant_or(Mutation::CommitBeyondLastNewEntry, last_new, |_| {
+            m.leader_commit
+        });
         if m.leader_commit > self.log.commit_index {
-            self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(commit_bound));
+            self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(bound));
         }
         let reply = AppendEntriesResponse {
             term: self.current_term,
@@ -309,11 +319,7 @@ impl RawNode {
 
     /// Rule 8: a leader learns a follower's progress.
     fn handle_append_response(&mut self, from: NodeId, m: AppendEntriesResponse) {
-        #[cfg(feature = "mutants")]
-        let stale = m.term < self.current_term
-            && !self.mutated(super::mutation::Mutation::AcceptStaleReply);
-        #[cfg(not(feature = "mutants"))]
-        let stale = m.term < self.current_term;
+        let stale = m.term < self.current_term && !self.mutant(Mutation::AcceptStaleReply);
         if stale {
             trace!(id = self.cfg.id, from, "stale append response ignored");
             return;
@@ -331,12 +337,12 @@ impl RawNode {
             self.read_round_acked(slot, m.read_round);
         }
         if m.success {
-            self.progress[slot].on_success(m.match_index, pipelining);
+            self.progress_mut()[slot].on_success(m.match_index, pipelining);
             if self.maybe_commit() {
                 self.advance_reads();
             }
             // Pipelining: an acknowledgement frees in-flight room; use it.
-            if pipelining && self.progress[slot].next_index <= last_index {
+            if pipelining && self.progress()[slot].next_index <= last_index {
                 self.send_append(slot, false);
             }
             return;
@@ -354,11 +360,11 @@ impl RawNode {
                 None => hint.first_index,
             },
         };
-        self.progress[slot].on_reject(next, last_index);
+        self.progress_mut()[slot].on_reject(next, last_index);
         debug!(
             id = self.cfg.id,
             from,
-            next_index = self.progress[slot].next_index,
+            next_index = self.progress()[slot].next_index,
             "append rejected by follower"
         );
         if self.cfg.retry_on_reject {
@@ -367,30 +373,16 @@ impl RawNode {
     }
 }
 
-/// Mutation testing only: the catalog bugs that rewrite a message's effect.
-#[cfg(feature = "mutants")]
-impl RawNode {
-    /// `vote-reset-on-same-term`: a request of the current term makes the
-    /// node a follower and clears `voted_for` (so it can vote twice).
-    fn mutant_reset_on_same_term(&mut self, env: &Envelope) {
+/// Mutation testing only.
+impl<M: Mutator> RawNode<M> {
+    /// [`Mutation::VoteResetOnSameTerm`]: a request of the current term makes
+    /// the node a follower and clears `voted_for` (so it can vote twice).
+    fn reset_on_same_term(&mut self, env: &Envelope) {
         let request = matches!(env.msg, Message::RequestVote(_) | Message::AppendEntries(_));
-        if self.mutated(super::mutation::Mutation::VoteResetOnSameTerm)
-            && request
-            && env.msg.term() == self.current_term
-        {
+        if request && env.msg.term() == self.current_term {
             self.voted_for = None;
             self.become_follower(self.current_term, None);
         }
-    }
-
-    /// `entries-stamped-with-leader-term`: entries take the message's term.
-    fn mutant_stamp_entries(&self, mut m: AppendEntries) -> AppendEntries {
-        if self.mutated(super::mutation::Mutation::EntriesStampedWithLeaderTerm) {
-            for e in &mut m.entries {
-                e.term = m.term;
-            }
-        }
-        m
     }
 }
 

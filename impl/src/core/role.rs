@@ -1,0 +1,39 @@
+//! What each role of §5.1 holds, inside the role: a follower knows at most
+//! the leader of its term, a candidate its votes, a leader its followers'
+//! progress and its pending ReadIndex reads. Nothing of a leader exists while
+//! following, so no check has to say so. Only `become_follower`,
+//! `become_candidate` and `become_leader` (node.rs) replace it.
+
+use super::progress::Progress;
+use super::quorum::VoteTally;
+use super::read_index::ReadIndex;
+use super::status::Role;
+use crate::types::NodeId;
+
+#[derive(Debug)]
+pub(crate) enum RoleState {
+    Follower {
+        /// The leader of `current_term`, once heard from.
+        leader_id: Option<NodeId>,
+    },
+    Candidate {
+        /// Votes received in this election (its own is implicit).
+        votes: VoteTally,
+    },
+    Leader {
+        /// One entry per peer, in `cfg.peers` order.
+        progress: Vec<Progress>,
+        /// ReadIndex requests waiting for their confirmation round.
+        reads: ReadIndex,
+    },
+}
+
+impl RoleState {
+    pub(crate) fn role(&self) -> Role {
+        match self {
+            RoleState::Follower { .. } => Role::Follower,
+            RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::Leader { .. } => Role::Leader,
+        }
+    }
+}
