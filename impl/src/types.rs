@@ -28,3 +28,17 @@ pub struct HardState {
     pub current_term: Term,
     pub voted_for: Option<NodeId>,
 }
+
+/// Figure 13: what a snapshot replaces: the log up to and including this entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    pub last_included_index: Index,
+    pub last_included_term: Term,
+}
+
+/// A state-machine snapshot: its metadata and the application's opaque bytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub meta: SnapshotMeta,
+    pub data: Bytes,
+}
