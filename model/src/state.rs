@@ -119,6 +119,28 @@ impl Server {
         }
     }
 
+    /// The logical log's entries in order (no allocation).
+    pub fn logical_entries(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.snapshot.entries.iter().chain(&self.log)
+    }
+
+    /// The number of entries the state machine applied: the snapshot's,
+    /// then the log's committed ones.
+    pub fn applied_len(&self) -> usize {
+        let committed = self.commit_index.saturating_sub(self.first_index()) as usize;
+        self.snapshot.entries.len() + committed.min(self.log.len())
+    }
+
+    /// The `k`-th applied entry (0-based), for `k < applied_len()`.
+    pub fn applied_at(&self, k: usize) -> Entry {
+        let content = &self.snapshot.entries;
+        if k < content.len() {
+            content[k]
+        } else {
+            self.log[k - content.len()]
+        }
+    }
+
     /// The logical log: the snapshot's entries, then the log.
     pub fn logical_log(&self) -> std::borrow::Cow<'_, [Entry]> {
         if self.snapshot.entries.is_empty() {
@@ -131,10 +153,7 @@ impl Server {
     /// The state machine's applied sequence: the snapshot's entries, then
     /// the log's committed entries.
     pub fn applied(&self) -> Vec<Entry> {
-        let committed = self.commit_index.saturating_sub(self.first_index()) as usize;
-        let mut out = self.snapshot.entries.clone();
-        out.extend_from_slice(&self.log[..committed.min(self.log.len())]);
-        out
+        (0..self.applied_len()).map(|k| self.applied_at(k)).collect()
     }
 }
 

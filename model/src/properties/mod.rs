@@ -187,14 +187,14 @@ pub fn log_terms_monotonic(state: &State) -> bool {
     state
         .servers
         .iter()
-        .all(|s| s.logical_log().windows(2).all(|w| w[0].term <= w[1].term))
+        .all(|s| s.logical_entries().zip(s.logical_entries().skip(1)).all(|(a, b)| a.term <= b.term))
 }
 
 pub fn current_term_covers_log(state: &State) -> bool {
     state
         .servers
         .iter()
-        .all(|s| s.logical_log().iter().all(|e| e.term <= s.current_term))
+        .all(|s| s.logical_entries().all(|e| e.term <= s.current_term))
 }
 
 /// At most one vote per (server, term), even across restarts.
@@ -271,11 +271,11 @@ pub fn commit_index_covers_snapshot(state: &State) -> bool {
 /// Every server's applied sequence (snapshot content, then the committed
 /// entries of its log) is a prefix of every other's.
 pub fn applied_sequences_agree(state: &State) -> bool {
-    let applied: Vec<Vec<_>> = state.servers.iter().map(Server::applied).collect();
-    applied.iter().enumerate().all(|(i, a)| {
-        applied[i + 1..].iter().all(|b| {
-            let n = a.len().min(b.len());
-            a[..n] == b[..n]
+    let servers = &state.servers;
+    servers.iter().enumerate().all(|(i, a)| {
+        servers[i + 1..].iter().all(|b| {
+            let n = a.applied_len().min(b.applied_len());
+            (0..n).all(|k| a.applied_at(k) == b.applied_at(k))
         })
     })
 }
