@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use raft_model::replay::replay;
 use raft_model::search::adapter::Searched;
 use raft_model::search::{self, Options, Strategy};
-use raft_model::trace::{self, table, TraceFile};
+use raft_model::trace::{self, diagram, table, TraceFile};
 use raft_model::{Bug, Config, Fix, RaftModel};
 use stateright::Model;
 use std::path::PathBuf;
@@ -41,6 +41,53 @@ enum Cmd {
     Replay(ReplayArgs),
     /// Serve stateright's Explorer to browse states.
     Explore(ExploreArgs),
+    /// Draw a saved trace as a space-time diagram (HTML page and/or SVG).
+    Render(RenderArgs),
+}
+
+/// Where to draw a trace: a self-contained HTML page, an SVG, or both.
+#[derive(Args, Clone, Default)]
+struct PictureArgs {
+    /// Write the trace as a self-contained HTML page with a space-time diagram
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Write the space-time diagram as an SVG file (for embedding)
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+impl PictureArgs {
+    /// Writes the pictures asked for; false (after saying why) if one failed.
+    fn write(&self, file: &TraceFile) -> bool {
+        let pictures = [
+            (&self.html, diagram::html as fn(&TraceFile) -> String),
+            (&self.svg, diagram::svg),
+        ];
+        let mut ok = true;
+        for (path, draw) in pictures {
+            let Some(path) = path else { continue };
+            match std::fs::write(path, draw(file)) {
+                Ok(()) => println!("diagram written to {}", path.display()),
+                Err(e) => {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    ok = false;
+                }
+            }
+        }
+        ok
+    }
+
+    fn any(&self) -> bool {
+        self.html.is_some() || self.svg.is_some()
+    }
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    /// A trace written by `check --trace-out`
+    file: PathBuf,
+    #[command(flatten)]
+    pictures: PictureArgs,
 }
 
 #[derive(Args, Clone, Default)]
@@ -124,6 +171,8 @@ struct CheckArgs {
     /// Write the counterexample as an ITF JSON trace
     #[arg(long, value_name = "FILE")]
     trace_out: Option<PathBuf>,
+    #[command(flatten)]
+    pictures: PictureArgs,
     /// Check only this invariant (repeatable; names as printed, e.g.
     /// "Leader Completeness"); the others are not checked
     #[arg(long = "property", value_name = "NAME")]
@@ -235,6 +284,7 @@ fn main() -> ExitCode {
         }
         Cmd::Replay(args) => run_replay(args),
         Cmd::Explore(args) => run_explore(args),
+        Cmd::Render(args) => run_render(args),
     }
 }
 
@@ -295,24 +345,30 @@ fn run_check(args: CheckArgs) -> ExitCode {
             }
         );
         print!("{}", table::render(&cx.steps));
+        if let Some((last, _)) = cx.steps.last() {
+            for line in raft_model::properties::explain::explain(cx.property, last) {
+                println!("why: {line}");
+            }
+        }
+        let file = TraceFile {
+            config: config.clone(),
+            violation: Some(cx.property.to_string()),
+            description: format!(
+                "counterexample to {} found by raft-model check",
+                cx.property
+            ),
+            steps: cx.steps.clone(),
+        };
         if let Some(path) = &args.trace_out {
-            let file = TraceFile {
-                config: config.clone(),
-                violation: Some(cx.property.to_string()),
-                description: format!(
-                    "counterexample to {} found by raft-model check",
-                    cx.property
-                ),
-                steps: cx.steps.clone(),
-            };
             match trace::write_trace(path, &file) {
                 Ok(()) => println!("trace written to {}", path.display()),
                 Err(e) => eprintln!("error: cannot write trace to {}: {e}", path.display()),
             }
         }
+        args.pictures.write(&file);
     } else {
-        if args.trace_out.is_some() {
-            println!("no counterexample: no trace written");
+        if args.trace_out.is_some() || args.pictures.any() {
+            println!("no counterexample: no trace or diagram written");
         }
         for (name, reached) in &outcome.sanity {
             if *reached {
@@ -332,6 +388,21 @@ fn run_check(args: CheckArgs) -> ExitCode {
     }
     println!("{}", outcome.verdict_line());
     ExitCode::from(outcome.verdict.exit_code() as u8)
+}
+
+fn run_render(args: RenderArgs) -> ExitCode {
+    if !args.pictures.any() {
+        return bad_args("render: give --html FILE and/or --svg FILE");
+    }
+    let file = match trace::read_trace(&args.file) {
+        Ok(f) => f,
+        Err(e) => return bad_args(format!("{}: {e}", args.file.display())),
+    };
+    if args.pictures.write(&file) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
 }
 
 fn run_replay(args: ReplayArgs) -> ExitCode {

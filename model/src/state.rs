@@ -153,7 +153,9 @@ impl Server {
     /// The state machine's applied sequence: the snapshot's entries, then
     /// the log's committed entries.
     pub fn applied(&self) -> Vec<Entry> {
-        (0..self.applied_len()).map(|k| self.applied_at(k)).collect()
+        (0..self.applied_len())
+            .map(|k| self.applied_at(k))
+            .collect()
     }
 }
 

@@ -158,3 +158,40 @@ fn trace_out_then_replay_reproduces_and_the_correct_model_departs() {
     assert!(err.contains("line"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn check_and_render_draw_the_counterexample() {
+    let dir = std::env::temp_dir().join(format!("raft-model-render-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (json, page, picture) = (dir.join("t.json"), dir.join("t.html"), dir.join("t.svg"));
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let (code, out, _) = raft_model(&[
+        "check",
+        "--bug",
+        "vote-reset-on-same-term",
+        "--trace-out",
+        &path(&json),
+        "--html",
+        &path(&page),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("why: s1 voted for s0 and s1 in term 1"),
+        "{out}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("VIOLATION of one vote per term after 3 steps"));
+    let (code, out, _) = raft_model(&["render", &path(&json), "--svg", &path(&picture)]);
+    assert_eq!(code, 0, "{out}");
+    assert!(std::fs::read_to_string(&picture)
+        .unwrap()
+        .starts_with("<svg"));
+    // Nothing to draw to, and a file that is no trace: bad arguments.
+    let (code, _, err) = raft_model(&["render", &path(&json)]);
+    assert_eq!(code, 2, "{err}");
+    std::fs::write(&json, "{\"#meta\": 3}").unwrap();
+    let (code, _, err) = raft_model(&["render", &path(&json), "--html", &path(&page)]);
+    assert_eq!(code, 2);
+    assert!(err.contains("line 1"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

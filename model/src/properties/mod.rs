@@ -7,6 +7,7 @@
 //! included), so it can be evaluated on a replayed trace or on a hand-built
 //! state as well as by the checker.
 
+pub mod explain;
 pub mod transitions;
 
 use crate::state::{Role, Server, State};
@@ -184,10 +185,11 @@ pub fn commit_index_within_log(state: &State) -> bool {
 }
 
 pub fn log_terms_monotonic(state: &State) -> bool {
-    state
-        .servers
-        .iter()
-        .all(|s| s.logical_entries().zip(s.logical_entries().skip(1)).all(|(a, b)| a.term <= b.term))
+    state.servers.iter().all(|s| {
+        s.logical_entries()
+            .zip(s.logical_entries().skip(1))
+            .all(|(a, b)| a.term <= b.term)
+    })
 }
 
 pub fn current_term_covers_log(state: &State) -> bool {
