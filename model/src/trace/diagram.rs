@@ -402,9 +402,9 @@ pub fn html(trace: &TraceFile) -> String {
     }
     out.push_str(LEGEND);
     out.push_str(&svg(trace));
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<details><summary>The step table</summary><pre>{}</pre></details></body></html>\n",
+        "<details><summary>The step table</summary><pre>{}</pre></details></body></html>",
         escape(&render(&trace.steps))
     );
     out
