@@ -134,7 +134,7 @@ impl Bug {
     pub fn note(self) -> Option<&'static str> {
         match self {
             Bug::AcceptStaleReply => Some(
-                "a stale acknowledgement is false only after another leader rewrote the acknowledged entries: with 3 servers that takes 5 terms and about 31 steps, beyond an exhaustive search in a minute, so these bounds (3 terms) prove it harmless instead; model/tests/stale_reply.rs builds the counterexamples (docs/bug-catalog.md)",
+                "the rule it breaks (a leader uses a response of an older term) shows in 3 terms; its consequence, a false match_index, needs another leader to rewrite the acknowledged entries: with 3 servers 5 terms and about 31 steps (--no-transitions proves these bounds free of it; model/tests/stale_reply.rs builds the counterexamples; docs/bug-catalog.md)",
             ),
             Bug::CommitBeyondLastNewEntry => Some(
                 "only a batched AppendEntries (max_batch > 0) can end before leader_commit; with whole-suffix AppendEntries the bug is masked",
@@ -205,8 +205,8 @@ impl Bug {
                 max_batch: 1,
                 ..base
             },
-            // Harmless below 5 terms with 3 servers (docs/bug-catalog.md);
-            // the counterexamples are out of reach of a search in a minute.
+            // The rule breaks with a leader re-elected in term 3; the state
+            // consequences need 5 terms with 3 servers (docs/bug-catalog.md).
             Bug::AcceptStaleReply => Config {
                 max_term: 3,
                 max_log: 2,
