@@ -26,18 +26,29 @@ struct Run {
 fn binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the example's own path");
     // target/release/examples/catalog_doc -> target/release/raft-model
-    exe.parent().and_then(Path::parent).expect("target dir").join("raft-model")
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("raft-model")
 }
 
 fn run(args: &[String]) -> Run {
     let start = Instant::now();
-    let out = Command::new(binary()).arg("check").args(args).output().expect("raft-model runs");
+    let out = Command::new(binary())
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("raft-model runs");
     let secs = start.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let config = stderr
         .lines()
-        .find_map(|l| l.strip_prefix("checking (").and_then(|l| l.split_once("): ")).map(|(_, c)| c))
+        .find_map(|l| {
+            l.strip_prefix("checking (")
+                .and_then(|l| l.split_once("): "))
+                .map(|(_, c)| c)
+        })
         .unwrap_or("");
     let headline = stdout
         .lines()
@@ -47,7 +58,11 @@ fn run(args: &[String]) -> Run {
         .to_string();
     let body: Vec<&str> = stdout
         .lines()
-        .filter(|l| !l.starts_with("VIOLATION of") && !l.starts_with("property: ") && !l.starts_with("sanity: "))
+        .filter(|l| {
+            !l.starts_with("VIOLATION of")
+                && !l.starts_with("property: ")
+                && !l.starts_with("sanity: ")
+        })
         .collect();
     Run {
         headline,
@@ -87,7 +102,10 @@ fn property_and_steps(headline: &str) -> Option<(String, usize)> {
 }
 
 fn summary_table() -> String {
-    let bugs = Command::new(binary()).arg("bugs").output().expect("raft-model bugs");
+    let bugs = Command::new(binary())
+        .arg("bugs")
+        .output()
+        .expect("raft-model bugs");
     let mut out = String::from(
         "| bug | the rule it breaks first | steps | s | its consequence (`--no-transitions`) | steps | s |\n| --- | --- | --- | --- | --- | --- | --- |\n",
     );
@@ -99,13 +117,19 @@ fn summary_table() -> String {
             Some((p, n)) => format!("{p} | {n} | {:.1}", r.secs),
             None => format!("none in these bounds | - | {:.1}", r.secs),
         };
-        out.push_str(&format!("| `{name}` | {} | {} |\n", cell(&cause), cell(&effect)));
+        out.push_str(&format!(
+            "| `{name}` | {} | {} |\n",
+            cell(&cause),
+            cell(&effect)
+        ));
     }
     out
 }
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "docs/bug-catalog.md".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "docs/bug-catalog.md".into());
     let text = std::fs::read_to_string(&path).expect("the catalog");
     let mut out = String::new();
     let mut lines = text.lines().peekable();
@@ -121,7 +145,11 @@ fn main() {
                     break;
                 }
             }
-        } else if let Some(args) = line.trim().strip_prefix("<!-- check: ").and_then(|l| l.strip_suffix(" -->")) {
+        } else if let Some(args) = line
+            .trim()
+            .strip_prefix("<!-- check: ")
+            .and_then(|l| l.strip_suffix(" -->"))
+        {
             // Drop the old block, if any.
             if lines.peek().is_some_and(|l| l.starts_with("<details>")) {
                 for skipped in lines.by_ref() {

@@ -424,7 +424,8 @@ impl KvSim {
                 let op = c.op.take().expect("an operation was in flight");
                 c.attempt += 1; // late events of the finished operation are stale
                 c.results.push((op, result.clone()));
-                self.history.ret(client, result);
+                let now = self.now();
+                self.history.ret_at(client, result, now);
                 if self.clients[client].workload.is_some() {
                     let (lo, hi) = self.cfg.think_us;
                     let d = self.rng.random_range(lo..=hi);
@@ -454,7 +455,8 @@ impl KvSim {
     }
 
     fn begin(&mut self, client: usize, op: Op) {
-        self.history.invoke(client, op.clone());
+        let now = self.now();
+        self.history.invoke_at(client, op.clone(), now);
         let c = &mut self.clients[client];
         c.op = Some(op.clone());
         let a = c.clerk.begin(op);
@@ -539,7 +541,16 @@ impl KvSim {
                 .join()
                 .expect("checker thread")
         });
-        res.map_err(|e| self.failed(e))
+        res.map_err(|e| {
+            // Keep the evidence: the history, for `raftkv check-history FILE --html OUT`.
+            let path =
+                std::env::temp_dir().join(format!("raft-kv-history-seed-{}.json", self.cfg.seed));
+            let saved = match std::fs::write(&path, self.history.to_json("us")) {
+                Ok(()) => format!("; history written to {}", path.display()),
+                Err(w) => format!("; could not write the history to {}: {w}", path.display()),
+            };
+            self.failed(format!("{e}{saved}"))
+        })
     }
 
     // ---- faults ----

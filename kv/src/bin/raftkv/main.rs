@@ -16,6 +16,7 @@ use raft_kv::net::{tcp_clerk, NetConfig, Node, NodeConfig};
 use raft_kv::{ClerkConfig, Op, OpResult, ReadMode};
 
 mod bench;
+mod check_history;
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +86,8 @@ enum Cmd {
     },
     /// Load generator: N concurrent clients for D seconds; prints throughput and latency.
     Bench(bench::BenchArgs),
+    /// Check a recorded history for linearizability (exit 0 yes, 1 no, 2 unreadable).
+    CheckHistory(check_history::CheckHistoryArgs),
 }
 
 /// How a node serves Get.
@@ -184,7 +187,11 @@ pub(crate) fn parse_server(s: &str) -> Result<(Option<NodeId>, SocketAddr), Stri
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = match cli.cmd {
+    let cmd = match cli.cmd {
+        Cmd::CheckHistory(args) => return check_history::run(args),
+        cmd => cmd,
+    };
+    let default_level = match cmd {
         Cmd::Serve { .. } | Cmd::Cluster { .. } => "info",
         _ => "warn",
     };
@@ -195,7 +202,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .init();
-    match run(cli.cmd) {
+    match run(cmd) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("raftkv: error: {e:#}");
@@ -265,6 +272,7 @@ fn run(cmd: Cmd) -> Result<()> {
         Cmd::Append { target, key, value } => client_op(&target, Op::Append { key, value }),
         Cmd::Get { target, key } => client_op(&target, Op::Get { key }),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::CheckHistory(_) => unreachable!("handled in main: it has its own exit codes"),
     }
 }
 
