@@ -1,6 +1,6 @@
 //! The mapping between the model (`raft-model`) and the core (`raft-impl`).
 //!
-//! This module is the only place that knows both vocabularies. It has four
+//! This module is the only place that knows both vocabularies. It has five
 //! parts, read top to bottom:
 //!
 //! 1. **Identities and configuration**: model server `i` is core node `i + 1`
@@ -14,6 +14,8 @@
 //! 4. **The abstraction function**: a core node's [`Status`] as a model
 //!    [`Server`], and [`comparable`], which blanks the fields the core cannot
 //!    show (so both sides are compared on exactly the same fields).
+//! 5. **The bug catalog and the core's mutations**, paired by two exhaustive
+//!    matches, so a bug or a mutation added on one side only does not compile.
 //!
 //! Everything that cannot be represented on the other side (a term above
 //! 255, an entry whose payload is not one byte, an unknown node id) is a
