@@ -62,6 +62,10 @@ struct InFlight {
     server: usize,
     /// Servers tried since the last backoff pause (by position); after all of them, pause.
     tried: Vec<bool>,
+    /// Some attempt may have reached a leader's log: it was sent and not refused (no reply,
+    /// a connection lost after sending, `LeadershipLost`). Until then, giving up is "not
+    /// applied"; after, "outcome unknown".
+    maybe_executed: bool,
 }
 
 /// The Clerk's session state and retry decisions.
@@ -112,6 +116,29 @@ impl ClerkCore {
         self.current.as_ref().map(|c| c.cmd.seq)
     }
 
+    /// Whether the operation in flight may have been executed (see [`ClerkError`]).
+    pub fn may_have_executed(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| c.maybe_executed)
+    }
+
+    /// Abandons the operation in flight: the error to report. The next operation gets the next
+    /// sequence number, so a late copy of this one can never be taken for it.
+    pub fn give_up(&mut self, attempts: u32, last: String) -> ClerkError {
+        let maybe = self.may_have_executed();
+        self.current = None;
+        if maybe {
+            ClerkError::OutcomeUnknown { attempts, last }
+        } else {
+            ClerkError::NotApplied { attempts, last }
+        }
+    }
+
+    fn note_maybe_executed(&mut self) {
+        if let Some(c) = self.current.as_mut() {
+            c.maybe_executed = true;
+        }
+    }
+
     /// Starts an operation; one at a time (the session table remembers one reply per client).
     pub fn begin(&mut self, op: Op) -> Attempt {
         assert!(self.current.is_none(), "one operation at a time per clerk");
@@ -127,6 +154,7 @@ impl ClerkCore {
             cmd: cmd.clone(),
             server: self.leader,
             tried,
+            maybe_executed: false,
         });
         Attempt {
             server: self.leader,
@@ -156,13 +184,18 @@ impl ClerkCore {
                     .filter(|&p| p != server);
                 Some(Next::Retry(self.retry(hinted)))
             }
-            // The request raced a leader change; the new leader is elsewhere.
-            Err(ServerError::LeadershipLost) => Some(Next::Retry(self.retry(None))),
+            // The request raced a leader change; the new leader is elsewhere. It was proposed,
+            // so it may still commit.
+            Err(ServerError::LeadershipLost) => {
+                self.note_maybe_executed();
+                Some(Next::Retry(self.retry(None)))
+            }
             // Our own in-flight request cannot be older than what we executed: a server with a
             // session table ahead of this clerk means a duplicated client id. Retrying cannot
             // help, but neither can giving up silently; surface it loudly and keep trying.
             Err(ServerError::Stale) => {
                 tracing::error!(client = self.client_id, seq, "server reports stale request");
+                self.note_maybe_executed();
                 Some(Next::Retry(self.retry(None)))
             }
         }
@@ -184,14 +217,24 @@ impl ClerkCore {
                 };
                 (self.on_reply(attempt.server, attempt.cmd.seq, reply), last)
             }
-            Err(e) => (self.on_timeout(), e.to_string()),
+            Err(e) => {
+                if e.may_have_been_delivered() {
+                    self.note_maybe_executed();
+                }
+                (self.retry_after_failure(), e.to_string())
+            }
         }
     }
 
-    /// The attempt in flight timed out (or the transport could not reach the server).
-    pub fn on_timeout(&mut self) -> Option<Next> {
+    fn retry_after_failure(&mut self) -> Option<Next> {
         self.current.as_ref()?;
         Some(Next::Retry(self.retry(None)))
+    }
+
+    /// The attempt in flight was sent and got no reply in time (it may have executed).
+    pub fn on_timeout(&mut self) -> Option<Next> {
+        self.note_maybe_executed();
+        self.retry_after_failure()
     }
 
     /// The next attempt: to `hint` at once if it was not tried yet in this round, else to the
@@ -231,13 +274,26 @@ impl ClerkCore {
     }
 }
 
-/// Why a transport call did not produce a reply.
+/// Why a transport call did not produce a reply. Transports must not claim a request was not
+/// sent unless they know (a partial write counts as sent): "not applied" rests on it.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum TransportError {
+    /// The request was sent and no reply came in time.
     #[error("no reply within {0:?}")]
     Timeout(Duration),
+    /// The request was not sent: no connection (refused, timed out, TLS handshake failed).
     #[error("server unreachable: {0}")]
     Unreachable(String),
+    /// The connection failed after the request may have been sent.
+    #[error("connection lost: {0}")]
+    Lost(String),
+}
+
+impl TransportError {
+    /// Whether the server may have received (and its leader proposed) the request.
+    pub fn may_have_been_delivered(&self) -> bool {
+        !matches!(self, TransportError::Unreachable(_))
+    }
 }
 
 /// A blocking request/reply channel to the servers (by position).
@@ -252,13 +308,30 @@ pub trait Transport {
     fn sleep(&mut self, d: Duration);
 }
 
-/// Why a [`Clerk`] operation failed.
+/// Why a [`Clerk`] operation failed: it gave up (attempt or time budget spent).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ClerkError {
-    /// The operation may or may not have executed; repeating it through this Clerk is not
-    /// exactly-once (it gets a new sequence number).
-    #[error("gave up after {attempts} attempts (last error: {last})")]
-    GaveUp { attempts: u32, last: String },
+    /// No attempt can have been executed: none was ever delivered (no server reachable) or
+    /// every delivered one was refused (`NotLeader`) before it reached a log. Safe to repeat.
+    #[error(
+        "gave up after {attempts} attempts, none delivered to a leader's log (last error: {last})"
+    )]
+    NotApplied { attempts: u32, last: String },
+    /// Some attempt may have reached a leader's log (a timeout or a lost connection after
+    /// sending, a leader that lost its leadership after proposing it): the operation may have
+    /// been applied, or may still be. Repeating it through this Clerk is not exactly-once
+    /// (it gets a new sequence number); read the state to find out.
+    #[error("gave up after {attempts} attempts, some possibly delivered to a leader's log (last error: {last})")]
+    OutcomeUnknown { attempts: u32, last: String },
+}
+
+impl ClerkError {
+    pub fn attempts(&self) -> u32 {
+        match self {
+            ClerkError::NotApplied { attempts, .. }
+            | ClerkError::OutcomeUnknown { attempts, .. } => *attempts,
+        }
+    }
 }
 
 /// A blocking Clerk over a [`Transport`].
@@ -344,9 +417,7 @@ impl<T: Transport> Clerk<T> {
             if self.max_attempts.is_some_and(|m| attempts >= m)
                 || self.time_limit.is_some_and(|t| started.elapsed() >= t)
             {
-                // Abandon the session's operation: the next one gets a fresh sequence number.
-                self.core.current = None;
-                return Err(ClerkError::GaveUp { attempts, last });
+                return Err(self.core.give_up(attempts, last));
             }
         }
     }

@@ -180,8 +180,8 @@ fn backs_off_exponentially_then_gives_up() {
     let mut ck = clerk(c, Some(9));
     let err = ck.put("a", "1").unwrap_err();
     assert!(
-        matches!(err, ClerkError::GaveUp { attempts: 9, .. }),
-        "{err}"
+        matches!(err, ClerkError::NotApplied { attempts: 9, .. }),
+        "nothing was ever delivered: {err}"
     );
     let cfg = ClerkConfig::default();
     let slept = &ck.transport_mut().slept;
@@ -195,6 +195,30 @@ fn backs_off_exponentially_then_gives_up() {
     ck.transport_mut().down = vec![false, false];
     ck.put("a", "2").unwrap();
     assert_eq!(ck.get("a").unwrap().as_deref(), Some("2"));
+}
+
+#[test]
+fn giving_up_after_only_refusals_is_not_applied() {
+    // The leader is unreachable; the followers answer NotLeader: nothing reached a log.
+    let mut c = FakeCluster::new(3, 0);
+    c.down[0] = true;
+    let mut ck = clerk(c, Some(6));
+    let err = ck.put("a", "1").unwrap_err();
+    assert!(matches!(err, ClerkError::NotApplied { .. }), "{err}");
+    ck.transport_mut().down[0] = false;
+    assert_eq!(ck.get("a").unwrap(), None, "indeed not applied");
+}
+
+#[test]
+fn giving_up_after_a_lost_reply_is_outcome_unknown() {
+    // The leader executes the put, the reply is lost, and the budget ends there: the Clerk
+    // cannot know, and must not say "not applied".
+    let mut c = FakeCluster::new(3, 0);
+    c.lose_next_reply = true;
+    let mut ck = clerk(c, Some(1));
+    let err = ck.put("a", "1").unwrap_err();
+    assert!(matches!(err, ClerkError::OutcomeUnknown { .. }), "{err}");
+    assert_eq!(ck.transport_mut().log.len(), 1, "it was in fact applied");
 }
 
 #[test]

@@ -17,8 +17,9 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn serve_args<'a>(dir: &'a str, listen: &'a str, peers: &'a str) -> Vec<&'a str> {
-    vec![
+/// `raftkv serve` as node 1, with its certificate from `pki`.
+fn serve_args(dir: &str, listen: &str, peers: &str, pki: &common::Pki) -> Vec<String> {
+    let mut v: Vec<String> = [
         "serve",
         "--id",
         "1",
@@ -29,6 +30,23 @@ fn serve_args<'a>(dir: &'a str, listen: &'a str, peers: &'a str) -> Vec<&'a str>
         "--listen",
         listen,
     ]
+    .map(String::from)
+    .to_vec();
+    v.extend(pki.serve_flags(1));
+    v
+}
+
+fn raftkv_owned(args: &[String]) -> Output {
+    Command::new(BIN).args(args).output().expect("run raftkv")
+}
+
+/// A client command with the client's TLS flags.
+fn client(pki: &common::Pki, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .args(pki.client_flags())
+        .output()
+        .expect("run raftkv")
 }
 
 #[test]
@@ -48,7 +66,13 @@ fn a_port_in_use_is_named() {
     let addr = taken.local_addr().unwrap().to_string();
     let other = common::free_addrs(1)[0];
     let peers = format!("1={addr},2={other}");
-    let o = raftkv(&serve_args(dir.path().to_str().unwrap(), &addr, &peers));
+    let pki = common::Pki::new(2);
+    let o = raftkv_owned(&serve_args(
+        dir.path().to_str().unwrap(),
+        &addr,
+        &peers,
+        &pki,
+    ));
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(e.contains(&addr) && e.contains("in use"), "{e}");
@@ -64,10 +88,12 @@ fn a_foreign_data_directory_is_refused_naming_the_file() {
     .unwrap();
     let a = common::free_addrs(2);
     let peers = format!("1={},2={}", a[0], a[1]);
-    let o = raftkv(&serve_args(
+    let pki = common::Pki::new(2);
+    let o = raftkv_owned(&serve_args(
         dir.path().to_str().unwrap(),
         &a[0].to_string(),
         &peers,
+        &pki,
     ));
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
@@ -78,8 +104,9 @@ fn a_foreign_data_directory_is_refused_naming_the_file() {
 fn an_unreachable_cluster_fails_in_bounded_time_naming_the_addresses() {
     let a = common::free_addrs(2);
     let list = format!("{},{}", a[0], a[1]);
+    let pki = common::Pki::new(2);
     let t = Instant::now();
-    let o = raftkv(&["get", "--cluster", &list, "--timeout", "1", "k"]);
+    let o = client(&pki, &["get", "--cluster", &list, "--timeout", "1", "k"]);
     assert!(t.elapsed() < Duration::from_secs(10));
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
@@ -87,6 +114,31 @@ fn an_unreachable_cluster_fails_in_bounded_time_naming_the_addresses() {
         e.contains(&a[0].to_string()) && e.contains(&a[1].to_string()),
         "{e}"
     );
+    // A put that never reached a server was not applied: exit 1, and it says so.
+    let o = client(
+        &pki,
+        &["put", "--cluster", &list, "--timeout", "1", "k", "v"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("put not applied"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_client_without_tls_credentials_is_a_usage_error() {
+    let o = Command::new(BIN)
+        .args(["put", "--cluster", "127.0.0.1:1", "k", "v"])
+        .env_remove("RAFTKV_TLS_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--tls-dir") && stderr(&o).contains("--insecure"),
+        "{}",
+        stderr(&o)
+    );
+    let o = raftkv(&["serve", "--id", "1", "--peers", "1=127.0.0.1:1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--cert"), "{}", stderr(&o));
 }
 
 /// Kills the child if the test fails half-way.
@@ -106,6 +158,16 @@ fn cluster_serves_clients_and_stops_cleanly_on_sigterm() {
 #[test]
 fn cluster_with_read_index_and_a_persist_thread_serves_clients() {
     cluster_serves_clients(&["--read-mode", "read-index", "--persist-thread"], 41);
+}
+
+#[test]
+fn an_insecure_cluster_warns_and_serves_plaintext_clients() {
+    cluster_serves_clients(&["--insecure"], 83);
+}
+
+#[test]
+fn a_cluster_with_token_client_auth_serves_token_clients() {
+    cluster_serves_clients(&["--client-auth", "token"], 127);
 }
 
 #[test]
@@ -170,26 +232,79 @@ fn cluster_serves_clients(extra: &[&str], salt: u16) {
             ])
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
+    let err_lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let list = lines
+    let printed: Vec<String> = lines
         .by_ref()
         .take(10)
         .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("cluster: ").map(str::to_string))
-        .expect("the cluster prints its addresses");
-    assert_eq!(
-        list,
-        format!(
-            "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
-            base,
-            base + 1,
-            base + 2
-        )
+        .take_while(|l| !l.starts_with("cluster: "))
+        .collect();
+    let list = format!(
+        "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+        base,
+        base + 1,
+        base + 2
     );
+    let insecure = extra.contains(&"--insecure");
+    let tls_dir = dir.path().join("tls");
+    let tells = printed.contains(&format!("clients: --tls-dir {}", tls_dir.display()));
+    assert_eq!(tells, !insecure, "{printed:?}");
+    let path = |f: &str| tls_dir.join(f).display().to_string();
+    let creds: Vec<String> = if insecure {
+        vec!["--insecure".into()]
+    } else if extra.contains(&"token") {
+        vec![
+            "--ca".into(),
+            path("ca.pem"),
+            "--token-file".into(),
+            path("token"),
+        ]
+    } else {
+        vec!["--tls-dir".into(), tls_dir.display().to_string()]
+    };
+    // stderr must keep draining, or the cluster blocks on a full pipe.
+    let (warn_tx, warn_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in err_lines.map_while(Result::ok) {
+            if l.contains("INSECURE") {
+                let _ = warn_tx.send(());
+            }
+        }
+    });
+    if insecure {
+        assert!(
+            warn_rx.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "an insecure cluster warns at startup"
+        );
+    }
+    let raftkv = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .args(&creds)
+            .output()
+            .expect("run raftkv")
+    };
+    if !insecure {
+        // A plaintext client gets no answer from a TLS cluster.
+        let o = Command::new(BIN)
+            .args([
+                "get",
+                "--cluster",
+                &list,
+                "--timeout",
+                "1",
+                "--insecure",
+                "k",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    }
     let o = raftkv(&["put", "--cluster", &list, "k", "v1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = raftkv(&["append", "--cluster", &list, "k", "+v2"]);
@@ -237,6 +352,7 @@ fn cluster_serves_clients(extra: &[&str], salt: u16) {
 #[test]
 fn bad_frames_drop_their_connection_with_a_clear_error_and_the_node_keeps_serving() {
     use raft_kv::net::frame::{self, Frame};
+    use raft_kv::net::stream::BlockingStream;
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let addr = common::free_addrs(1)[0].to_string();
@@ -244,16 +360,17 @@ fn bad_frames_drop_their_connection_with_a_clear_error_and_the_node_keeps_servin
     let data = dir.path().join("node");
     let log_path = dir.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).unwrap();
+    let pki = common::Pki::new(1);
     let mut node = Reap(
         Command::new(BIN)
-            .args(serve_args(data.to_str().unwrap(), &addr, &peers))
+            .args(serve_args(data.to_str().unwrap(), &addr, &peers, &pki))
             .args(["--tick-ms", "20"])
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap(),
     );
-    let o = raftkv(&["put", "--cluster", &addr, "k", "v"]);
+    let o = client(&pki, &["put", "--cluster", &addr, "k", "v"]);
     assert!(o.status.success(), "{}", stderr(&o));
 
     let with_prefix = |body: &[u8]| {
@@ -274,6 +391,19 @@ fn bad_frames_drop_their_connection_with_a_clear_error_and_the_node_keeps_servin
             .unwrap(),
         ),
         (
+            "a Raft frame from a client",
+            frame::encode(&Frame::Raft(raft_impl::core::Envelope {
+                from: 2,
+                to: 1,
+                msg: raft_impl::core::Message::RequestVote(raft_impl::core::RequestVote {
+                    term: 50,
+                    last_log_index: 100,
+                    last_log_term: 50,
+                }),
+            }))
+            .unwrap(),
+        ),
+        (
             "a response from a client",
             frame::encode(&Frame::Response {
                 id: 1,
@@ -282,17 +412,28 @@ fn bad_frames_drop_their_connection_with_a_clear_error_and_the_node_keeps_servin
             .unwrap(),
         ),
     ];
+    // Sent by an authenticated client, inside TLS.
+    let security = pki.client();
     for (what, bytes) in &cases {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut s =
+            BlockingStream::connect(addr.parse().unwrap(), &security, Duration::from_secs(10))
+                .unwrap();
+        s.tcp()
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         s.write_all(bytes).unwrap();
+        s.flush().unwrap();
         let mut buf = [0u8; 64];
         match s.read(&mut buf) {
             Ok(0) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                ) => {}
             other => panic!("{what}: the node should close the connection, got {other:?}"),
         }
-        let o = raftkv(&["get", "--cluster", &addr, "k"]);
+        let o = client(&pki, &["get", "--cluster", &addr, "k"]);
         assert!(o.status.success(), "{what}: {}", stderr(&o));
         assert_eq!(String::from_utf8_lossy(&o.stdout), "v\n", "{what}");
     }
@@ -307,6 +448,7 @@ fn bad_frames_drop_their_connection_with_a_clear_error_and_the_node_keeps_servin
         "malformed frame body",
         "malformed client command",
         "unexpected frame type",
+        "refused Raft frame: claims to come from node 2 on a connection not authenticated as a node",
     ] {
         assert!(
             log.contains(expected),
@@ -325,9 +467,10 @@ fn unreachable_peers_are_named_once_per_outage() {
     let data = dir.path().join("node");
     let log_path = dir.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).unwrap();
+    let pki = common::Pki::new(3);
     let mut node = Reap(
         Command::new(BIN)
-            .args(serve_args(data.to_str().unwrap(), &listen, &peers))
+            .args(serve_args(data.to_str().unwrap(), &listen, &peers, &pki))
             .args(["--tick-ms", "20"])
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

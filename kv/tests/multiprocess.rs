@@ -28,6 +28,7 @@ struct Cluster {
     addrs: Vec<SocketAddr>,
     dir: PathBuf,
     procs: Vec<Option<Child>>,
+    pki: common::Pki,
 }
 
 impl Cluster {
@@ -48,6 +49,7 @@ impl Cluster {
                 &peers.join(","),
             ])
             .args(["--listen", &self.addrs[i].to_string(), "--tick-ms", "30"])
+            .args(self.pki.serve_flags(i as u64 + 1))
             .arg("--data-dir")
             .arg(self.dir.join(format!("node-{}", i + 1)))
             .env("RUST_LOG", "warn")
@@ -74,12 +76,21 @@ impl Drop for Cluster {
     }
 }
 
-fn clerk(addrs: &[SocketAddr]) -> raft_kv::Clerk<raft_kv::net::TcpTransport> {
+fn clerk(
+    addrs: &[SocketAddr],
+    security: &raft_kv::net::ClientSecurity,
+) -> raft_kv::Clerk<raft_kv::net::TcpTransport> {
     let cfg = ClerkConfig {
         attempt_timeout: Duration::from_millis(300),
         ..ClerkConfig::default()
     };
-    tcp_clerk((1..=3).collect(), addrs.to_vec(), cfg, Some(OP_LIMIT))
+    tcp_clerk(
+        (1..=3).collect(),
+        addrs.to_vec(),
+        security.clone(),
+        cfg,
+        Some(OP_LIMIT),
+    )
 }
 
 fn key(k: usize) -> String {
@@ -93,11 +104,13 @@ fn leader_sigkill_and_restart_under_load_keeps_acknowledged_writes_and_lineariza
         addrs: common::free_addrs(3),
         dir: dir.path().to_path_buf(),
         procs: vec![None, None, None],
+        pki: common::Pki::new(3),
     };
     for i in 0..3 {
         cluster.spawn(i);
     }
     let addrs = cluster.addrs.clone();
+    let security = cluster.pki.client();
     let history = Arc::new(Mutex::new(History::new()));
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -105,8 +118,9 @@ fn leader_sigkill_and_restart_under_load_keeps_acknowledged_writes_and_lineariza
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let (addrs, history, stop) = (addrs.clone(), history.clone(), stop.clone());
+            let security = security.clone();
             std::thread::spawn(move || -> Result<Vec<(usize, String)>, String> {
-                let mut ck = clerk(&addrs);
+                let mut ck = clerk(&addrs, &security);
                 let mut acked = Vec::new();
                 let mut n = 0usize;
                 while !stop.load(Ordering::Relaxed) {
@@ -137,7 +151,7 @@ fn leader_sigkill_and_restart_under_load_keeps_acknowledged_writes_and_lineariza
 
     // The fault loop: find the leader (the server that answered last), SIGKILL it, restart it
     // on the same data directory after a short pause.
-    let mut probe = clerk(&addrs);
+    let mut probe = clerk(&addrs, &security);
     let started = Instant::now();
     let mut kills = 0;
     while started.elapsed() < LOAD {
@@ -163,7 +177,7 @@ fn leader_sigkill_and_restart_under_load_keeps_acknowledged_writes_and_lineariza
     assert!(kills >= 3, "only {kills} leader kills");
 
     // Every acknowledged Append is in the final value, exactly once.
-    let mut ck = clerk(&addrs);
+    let mut ck = clerk(&addrs, &security);
     for k in 0..KEYS {
         let v = ck.get(&key(k)).unwrap().unwrap_or_default();
         for (_, token) in acked.iter().filter(|(kk, _)| *kk == k) {

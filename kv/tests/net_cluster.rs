@@ -1,5 +1,6 @@
-//! An in-process 3-node cluster over real TCP on loopback: every node has its own listener,
-//! data directory (FileStorage, fsync) and node loop; clients are TCP Clerks.
+//! An in-process 3-node cluster over real TCP on loopback, with mutual TLS between nodes and
+//! client certificates: every node has its own listener, data directory (FileStorage, fsync)
+//! and node loop; clients are TCP Clerks.
 
 mod common;
 
@@ -12,6 +13,11 @@ use raft_kv::net::{tcp_clerk, NetConfig, Node, NodeConfig};
 use raft_kv::{ClerkConfig, ReadMode};
 
 const TICK: Duration = Duration::from_millis(20);
+
+/// The cluster's certificates, in `dir/pki`.
+fn pki(dir: &Path) -> common::Pki {
+    common::Pki::in_dir(dir, 3)
+}
 
 fn node_config(id: u64, addrs: &[SocketAddr], dir: &Path) -> NodeConfig {
     node_config_in(id, addrs, dir, ReadMode::Log, false)
@@ -39,16 +45,23 @@ fn node_config_in(
             persist_thread,
             ..NetConfig::default()
         },
+        security: pki(dir).node(id),
     }
 }
 
-fn clerk(addrs: &[SocketAddr]) -> raft_kv::Clerk<raft_kv::net::TcpTransport> {
+fn clerk(addrs: &[SocketAddr], dir: &Path) -> raft_kv::Clerk<raft_kv::net::TcpTransport> {
     let cfg = ClerkConfig {
         attempt_timeout: Duration::from_millis(400),
         ..ClerkConfig::default()
     };
     let ids = (1..=addrs.len() as u64).collect();
-    tcp_clerk(ids, addrs.to_vec(), cfg, Some(Duration::from_secs(15)))
+    tcp_clerk(
+        ids,
+        addrs.to_vec(),
+        pki(dir).client(),
+        cfg,
+        Some(Duration::from_secs(15)),
+    )
 }
 
 #[test]
@@ -98,7 +111,7 @@ fn failover_over_tcp(mode: ReadMode, persist_thread: bool) {
     let addrs = common::free_addrs(3);
     let mut nodes = start_nodes(&rt, &addrs, dir.path(), mode, persist_thread);
 
-    let mut ck = clerk(&addrs);
+    let mut ck = clerk(&addrs, dir.path());
     ck.put("a", "1").unwrap();
     ck.append("a", "2").unwrap();
     assert_eq!(ck.get("a").unwrap().as_deref(), Some("12"));
@@ -128,7 +141,7 @@ fn failover_over_tcp(mode: ReadMode, persist_thread: bool) {
     assert_eq!(ck.get("a").unwrap().as_deref(), Some("12-0-1"));
 
     // A second client sees the same state (linearizable reads, by log or ReadIndex).
-    let mut other = clerk(&addrs);
+    let mut other = clerk(&addrs, dir.path());
     assert_eq!(other.get("a").unwrap().as_deref(), Some("12-0-1"));
 
     for n in nodes.into_iter().flatten() {
@@ -181,7 +194,7 @@ fn sessions_sharing_connections_stay_exactly_once_across_a_leader_change() {
     let dir = tempfile::tempdir().unwrap();
     let addrs = common::free_addrs(3);
     let mut nodes = start_nodes(&rt, &addrs, dir.path(), ReadMode::Log, false);
-    let shared = MuxTcpTransport::new(addrs.clone());
+    let shared = MuxTcpTransport::new(addrs.clone(), pki(dir.path()).client());
     let cfg = ClerkConfig {
         attempt_timeout: Duration::from_millis(400),
         ..ClerkConfig::default()

@@ -9,12 +9,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use raft_impl::types::NodeId;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 
 use super::frame::{self, Frame};
-use super::io::{read_frame, IoError};
+use super::io::{write_bytes, FrameReader, IoError};
+use super::stream::{connect_client, Stream};
+use super::tls::ClientSecurity;
 use crate::clerk::{ClerkConfig, ClerkCore, ClerkError, Next, TransportError};
 use crate::command::{Command, Op, OpResult};
 use crate::server::Reply;
@@ -100,29 +99,30 @@ impl<T: AsyncTransport> AsyncClerk<T> {
                 Next::Retry(a) => attempt = a,
             }
             if self.time_limit.is_some_and(|t| started.elapsed() >= t) {
+                let e = self.core.give_up(attempts, last);
                 self.core = ClerkCore::new(self.cfg.clone(), self.ids.clone(), rand::random());
-                return Err(ClerkError::GaveUp { attempts, last });
+                return Err(e);
             }
         }
     }
 }
 
-type Conn = (BufReader<OwnedReadHalf>, OwnedWriteHalf);
-
-/// The Clerk's TCP transport on tokio: one lazily opened connection per server, reads through
-/// a buffer (one `recv` usually yields a whole reply). Same protocol and the same
+/// The Clerk's TCP transport on tokio: one lazily opened connection per server (TLS unless
+/// insecure), read through a [`FrameReader`]. Same protocol and the same
 /// never-reuse-a-failed-connection rule as the blocking [`TcpTransport`](super::TcpTransport).
 pub struct AsyncTcpTransport {
     addrs: Vec<SocketAddr>,
-    conns: Vec<Option<Conn>>,
+    security: ClientSecurity,
+    conns: Vec<Option<(Stream, FrameReader)>>,
     next_id: u64,
 }
 
 impl AsyncTcpTransport {
-    pub fn new(addrs: Vec<SocketAddr>) -> Self {
+    pub fn new(addrs: Vec<SocketAddr>, security: ClientSecurity) -> Self {
         let conns = addrs.iter().map(|_| None).collect();
         AsyncTcpTransport {
             addrs,
+            security,
             conns,
             next_id: 1,
         }
@@ -136,46 +136,47 @@ impl AsyncTcpTransport {
     ) -> Result<Reply, TransportError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let addr = self.addrs[server];
-        let unreachable =
-            |e: &dyn std::fmt::Display| TransportError::Unreachable(format!("{addr}: {e}"));
+        let lost = |e: &dyn std::fmt::Display| TransportError::Lost(format!("{addr}: {e}"));
         if self.conns[server].is_none() {
-            let s = tokio::time::timeout_at(deadline, TcpStream::connect(addr))
+            let s = tokio::time::timeout_at(deadline, connect_client(addr, &self.security))
                 .await
-                .map_err(|_| TransportError::Timeout(timeout))?
-                .map_err(|e| unreachable(&e))?;
-            let _ = s.set_nodelay(true);
-            let (r, w) = s.into_split();
-            self.conns[server] = Some((BufReader::new(r), w));
+                .map_err(|_| TransportError::Unreachable(format!("{addr}: connect timed out")))?
+                .map_err(|e| TransportError::Unreachable(format!("{addr}: {e}")))?;
+            self.conns[server] = Some((s, FrameReader::default()));
         }
         let id = self.next_id;
         self.next_id += 1;
-        let bytes = frame::encode(&Frame::request(id, cmd)).map_err(|e| unreachable(&e))?;
-        let (rd, wr) = self.conns[server].as_mut().expect("just connected");
-        tokio::time::timeout_at(deadline, wr.write_all(&bytes))
-            .await
-            .map_err(|_| TransportError::Timeout(timeout))?
-            .map_err(|e| unreachable(&e))?;
+        let bytes = frame::encode(&Frame::request(id, cmd))
+            .map_err(|e| TransportError::Unreachable(format!("{addr}: {e}")))?;
+        let (stream, rd) = self.conns[server].as_mut().expect("just connected");
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match write_bytes(stream, &bytes, left).await {
+            Ok(()) => {}
+            Err(IoError::Timeout(_)) => return Err(TransportError::Timeout(timeout)),
+            Err(e) => return Err(lost(&e)),
+        }
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 return Err(TransportError::Timeout(timeout));
             }
-            match read_frame(rd, left, left).await {
+            match rd.read_frame(stream, left, left).await {
                 Ok(Frame::Response { id: got, reply }) if got == id => return Ok(reply),
                 Ok(Frame::Response { .. }) => continue,
                 Ok(other) => {
-                    return Err(unreachable(&format!(
+                    return Err(lost(&format!(
                         "unexpected {} frame from server",
                         other.kind()
                     )))
                 }
-                Err(IoError::Timeout(_)) => return Err(TransportError::Timeout(timeout)),
-                Err(e) => return Err(unreachable(&e)),
+                Err(IoError::Timeout(_) | IoError::Stalled { .. }) => {
+                    return Err(TransportError::Timeout(timeout))
+                }
+                Err(e) => return Err(lost(&e)),
             }
         }
     }
 }
-
 impl AsyncTransport for AsyncTcpTransport {
     async fn call(
         &mut self,

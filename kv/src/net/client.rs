@@ -1,33 +1,43 @@
-//! [`TcpTransport`]: the Clerk's blocking [`Transport`] over TCP, one lazily opened connection
-//! per server.
+//! [`TcpTransport`]: the Clerk's blocking [`Transport`] over TCP (TLS unless insecure), one
+//! lazily opened connection per server.
 //!
 //! Each request carries a fresh id; a response with another id is the late answer to an attempt
 //! the Clerk already gave up on, and is skipped. A connection that timed out in the middle of a
 //! frame, or failed, is dropped and reopened on the next call, so the byte stream never loses
-//! frame alignment.
+//! frame alignment. Failing to connect is [`TransportError::Unreachable`] (the request was not
+//! sent); a failure after writing began is [`TransportError::Lost`] or a timeout.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use raft_impl::types::NodeId;
 
 use super::frame::Frame;
-use super::io::{read_frame_blocking, write_frame_blocking, IoError};
+use super::io::{write_frame_blocking, FrameReader, IoError};
+use super::stream::BlockingStream;
+use super::tls::ClientSecurity;
 use crate::clerk::{Clerk, ClerkConfig, ClerkCore, Transport, TransportError};
 use crate::command::Command;
 use crate::server::Reply;
 
+struct Conn {
+    stream: BlockingStream,
+    reader: FrameReader,
+}
+
 pub struct TcpTransport {
     addrs: Vec<SocketAddr>,
-    conns: Vec<Option<TcpStream>>,
+    security: ClientSecurity,
+    conns: Vec<Option<Conn>>,
     next_id: u64,
 }
 
 impl TcpTransport {
-    pub fn new(addrs: Vec<SocketAddr>) -> Self {
+    pub fn new(addrs: Vec<SocketAddr>, security: ClientSecurity) -> Self {
         let conns = addrs.iter().map(|_| None).collect();
         TcpTransport {
             addrs,
+            security,
             conns,
             next_id: 1,
         }
@@ -37,17 +47,15 @@ impl TcpTransport {
         &self.addrs
     }
 
-    fn connect(
-        &mut self,
-        server: usize,
-        timeout: Duration,
-    ) -> Result<&mut TcpStream, TransportError> {
+    fn connect(&mut self, server: usize, timeout: Duration) -> Result<&mut Conn, TransportError> {
         if self.conns[server].is_none() {
             let addr = self.addrs[server];
-            let s = TcpStream::connect_timeout(&addr, timeout)
+            let stream = BlockingStream::connect(addr, &self.security, timeout)
                 .map_err(|e| TransportError::Unreachable(format!("{addr}: {e}")))?;
-            let _ = s.set_nodelay(true);
-            self.conns[server] = Some(s);
+            self.conns[server] = Some(Conn {
+                stream,
+                reader: FrameReader::default(),
+            });
         }
         Ok(self.conns[server].as_mut().expect("just connected"))
     }
@@ -62,26 +70,30 @@ impl TcpTransport {
         let id = self.next_id;
         self.next_id += 1;
         let addr = self.addrs[server];
-        let s = self.connect(server, timeout)?;
-        let io_err = |e: IoError| match e {
+        let c = self.connect(server, timeout)?;
+        let lost = |e: IoError| match e {
             IoError::Timeout(_) => TransportError::Timeout(timeout),
-            e => TransportError::Unreachable(format!("{addr}: {e}")),
+            e => TransportError::Lost(format!("{addr}: {e}")),
         };
-        s.set_write_timeout(Some(timeout))
-            .map_err(|e| io_err(e.into()))?;
-        write_frame_blocking(s, &Frame::request(id, cmd)).map_err(io_err)?;
+        c.stream
+            .tcp()
+            .set_write_timeout(Some(timeout))
+            .map_err(|e| lost(e.into()))?;
+        write_frame_blocking(&mut c.stream, &Frame::request(id, cmd)).map_err(lost)?;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(TransportError::Timeout(timeout));
             }
-            s.set_read_timeout(Some(left))
-                .map_err(|e| io_err(e.into()))?;
-            match read_frame_blocking(s).map_err(io_err)? {
+            c.stream
+                .tcp()
+                .set_read_timeout(Some(left))
+                .map_err(|e| lost(e.into()))?;
+            match c.reader.read_frame_blocking(&mut c.stream).map_err(lost)? {
                 Frame::Response { id: got, reply } if got == id => return Ok(reply),
                 Frame::Response { .. } => continue,
                 other => {
-                    return Err(TransportError::Unreachable(format!(
+                    return Err(TransportError::Lost(format!(
                         "{addr}: unexpected {} frame from server",
                         other.kind()
                     )))
@@ -116,9 +128,10 @@ impl Transport for TcpTransport {
 pub fn tcp_clerk(
     ids: Vec<NodeId>,
     addrs: Vec<SocketAddr>,
+    security: ClientSecurity,
     cfg: ClerkConfig,
     time_limit: Option<Duration>,
 ) -> Clerk<TcpTransport> {
     let core = ClerkCore::new(cfg, ids, rand::random());
-    Clerk::new(core, TcpTransport::new(addrs), None).with_time_limit(time_limit)
+    Clerk::new(core, TcpTransport::new(addrs, security), None).with_time_limit(time_limit)
 }

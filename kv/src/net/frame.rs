@@ -15,7 +15,8 @@
 //! misparsed. The body is a [`Frame`]: one listener serves both Raft peers and clients, and the
 //! frame's variant says which (`Raft` from peers; `Request` from clients, answered by `Response`
 //! on the same connection). Client commands travel in their versioned log encoding
-//! ([`Command::encode`]), the exact bytes the leader proposes.
+//! ([`Command::encode`]), the exact bytes the leader proposes. On a TLS connection the frames
+//! travel inside the TLS records; the format is the same.
 
 use raft_impl::core::Envelope;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,9 @@ pub enum Frame {
     Request { id: u64, command: Vec<u8> },
     /// The server's answer to request `id`.
     Response { id: u64, reply: Reply },
+    /// A client's token, its first frame when the node authenticates clients by token
+    /// (`docs/kv-service.md`, "Security"). Not answered: a wrong token closes the connection.
+    Auth { token: Vec<u8> },
 }
 
 impl Frame {
@@ -63,6 +67,7 @@ impl Frame {
             Frame::Raft(_) => "Raft",
             Frame::Request { .. } => "Request",
             Frame::Response { .. } => "Response",
+            Frame::Auth { .. } => "Auth",
         }
     }
 }
@@ -208,6 +213,9 @@ mod tests {
                 reply: Err(ServerError::NotLeader {
                     leader_hint: Some(2),
                 }),
+            },
+            Frame::Auth {
+                token: b"secret".to_vec(),
             },
         ]
     }

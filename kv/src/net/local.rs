@@ -63,6 +63,7 @@ impl LocalCluster {
                     tick,
                     // MemStorage has nothing to wait for: each Ready is "synced" in place.
                     persist_wake: None,
+                    stats: Default::default(),
                 };
                 std::thread::Builder::new()
                     .name(format!("raftkv-local-{id}"))
@@ -162,7 +163,10 @@ impl AsyncTransport for LocalTransport {
                 }
                 Err(TrySendError::Full(back)) => {
                     if tokio::time::Instant::now() >= deadline {
-                        return Err(TransportError::Timeout(timeout));
+                        // Never queued: not delivered.
+                        return Err(TransportError::Unreachable(format!(
+                            "node at position {server}: queue full for {timeout:?}"
+                        )));
                     }
                     ev = back;
                     tokio::time::sleep(Duration::from_millis(1)).await;

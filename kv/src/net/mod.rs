@@ -3,6 +3,10 @@
 //! - [`frame`]: the length-prefixed, versioned wire format (peers and clients share it).
 //! - [`io`]: reading/writing frames with timeouts, async and blocking.
 //! - [`node`]: one node: listener, per-peer connection tasks, the node loop thread.
+//! - `inbound`: accepted connections: admission, authentication, what each may send.
+//! - `peer`: the link to one peer (dial, batch, reconnect).
+//! - [`tls`]: TLS configuration and identities; [`certs`]: a development CA;
+//!   [`stream`]: plaintext-or-TLS connections.
 //! - `node_loop`: the thread owning `RawNode` + `KvServer` (step, propose, send, apply); a
 //!   persist thread owns the `FileStorage`.
 //! - `pipeline`: the Readies in flight between the two: messages and applies released once
@@ -14,18 +18,24 @@
 //!   for benchmarks.
 
 pub mod async_clerk;
+pub mod certs;
 pub mod client;
 pub mod frame;
+mod inbound;
 pub mod io;
 pub mod local;
 pub mod mux;
 pub mod node;
 mod node_loop;
+mod peer;
 mod pipeline;
+pub mod stream;
+pub mod tls;
 
 pub use async_clerk::{AsyncClerk, AsyncTcpTransport, AsyncTransport};
 pub use client::{tcp_clerk, TcpTransport};
 pub use frame::{Frame, FrameError, MAX_FRAME_LEN, WIRE_VERSION};
 pub use local::{LocalCluster, LocalTransport};
 pub use mux::MuxTcpTransport;
-pub use node::{NetConfig, Node, NodeConfig, NodeError};
+pub use node::{NetConfig, Node, NodeConfig, NodeError, NodeStatus};
+pub use tls::{ClientAuth, ClientSecurity, ClientTls, NodeTls, Security, TlsError};

@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::BufReader;
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use super::async_clerk::AsyncTransport;
 use super::frame::{self, Frame};
-use super::io::{read_frame, write_bytes};
+use super::io::{write_bytes, FrameReader};
+use super::stream::connect_client;
+use super::tls::ClientSecurity;
 use crate::clerk::TransportError;
 use crate::command::Command;
 use crate::server::Reply;
@@ -41,10 +41,9 @@ struct Conn {
 }
 
 impl Conn {
-    async fn open(addr: SocketAddr) -> std::io::Result<Conn> {
-        let stream = TcpStream::connect(addr).await?;
-        let _ = stream.set_nodelay(true);
-        let (rd, mut wr) = stream.into_split();
+    async fn open(addr: SocketAddr, security: &ClientSecurity) -> std::io::Result<Conn> {
+        let stream = connect_client(addr, security).await?;
+        let (mut rd, mut wr) = tokio::io::split(stream);
         let (requests, mut queued) = mpsc::unbounded_channel::<Vec<u8>>();
         let waiters: Arc<Waiters> = Arc::default();
         let broken = Arc::new(AtomicBool::new(false));
@@ -63,9 +62,9 @@ impl Conn {
         });
         let r_waiters = waiters.clone();
         tokio::spawn(async move {
-            let mut rd = BufReader::with_capacity(64 * 1024, rd);
+            let mut reader = FrameReader::default();
             loop {
-                match read_frame(&mut rd, READER_IDLE, WRITE_TIMEOUT).await {
+                match reader.read_frame(&mut rd, READER_IDLE, WRITE_TIMEOUT).await {
                     Ok(Frame::Response { id, reply }) => {
                         let waiter = r_waiters.lock().expect("waiters lock").remove(&id);
                         if let Some(w) = waiter {
@@ -99,18 +98,20 @@ impl Conn {
 #[derive(Clone)]
 pub struct MuxTcpTransport {
     addrs: Arc<Vec<SocketAddr>>,
+    security: ClientSecurity,
     conns: Arc<Vec<tokio::sync::Mutex<Option<Arc<Conn>>>>>,
     next_id: Arc<AtomicU64>,
 }
 
 impl MuxTcpTransport {
-    pub fn new(addrs: Vec<SocketAddr>) -> Self {
+    pub fn new(addrs: Vec<SocketAddr>, security: ClientSecurity) -> Self {
         let conns = addrs
             .iter()
             .map(|_| tokio::sync::Mutex::new(None))
             .collect();
         MuxTcpTransport {
             addrs: Arc::new(addrs),
+            security,
             conns: Arc::new(conns),
             next_id: Arc::new(AtomicU64::new(1)),
         }
@@ -123,9 +124,9 @@ impl MuxTcpTransport {
             return Ok(c.clone());
         }
         let addr = self.addrs[server];
-        let c = tokio::time::timeout(timeout, Conn::open(addr))
+        let c = tokio::time::timeout(timeout, Conn::open(addr, &self.security))
             .await
-            .map_err(|_| TransportError::Timeout(timeout))?
+            .map_err(|_| TransportError::Unreachable(format!("{addr}: connect timed out")))?
             .map_err(|e| TransportError::Unreachable(format!("{addr}: {e}")))?;
         let c = Arc::new(c);
         *slot = Some(c.clone());
@@ -148,10 +149,13 @@ impl AsyncTransport for MuxTcpTransport {
             .map_err(|e| TransportError::Unreachable(format!("{addr}: {e}")))?;
         let (tx, rx) = oneshot::channel();
         conn.waiters.lock().expect("waiters lock").insert(id, tx);
-        let lost = || TransportError::Unreachable(format!("{addr}: connection lost"));
+        let lost = || TransportError::Lost(format!("{addr}: connection lost"));
         if conn.requests.send(bytes).is_err() {
+            // The writer is gone: this request was never written.
             conn.waiters.lock().expect("waiters lock").remove(&id);
-            return Err(lost());
+            return Err(TransportError::Unreachable(format!(
+                "{addr}: connection lost"
+            )));
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(reply)) => Ok(reply),

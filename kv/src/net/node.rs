@@ -1,30 +1,36 @@
 //! One KV node on the real network: opens its data directory, binds its listener, starts one
-//! connection task per peer, one task per accepted connection, and the node loop thread.
+//! connection task per peer (`peer.rs`), one task per accepted connection (`inbound.rs`), and
+//! the node loop thread.
 //!
 //! A single listener serves peers and clients: the frame type says which (see
-//! [`frame`](super::frame)). Peer traffic is one-way per connection: each node dials every peer
+//! [`frame`](super::frame)), and the connection's TLS identity says whether it may
+//! ([`tls`](super::tls)). Peer traffic is one-way per connection: each node dials every peer
 //! and only writes Raft frames on that connection; replies come back on the peer's own
 //! connection to us. That keeps reconnect logic on the sending side only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use raft_impl::core::{Config, Envelope, InitError, RawNode};
+use raft_impl::core::{Config, InitError, RawNode};
 use raft_impl::storage::{FileStorage, Storage, StorageError};
-use raft_impl::types::NodeId;
+use raft_impl::types::{Index, NodeId, Term};
 use thiserror::Error;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::frame::{self, Frame};
-use super::io::{read_frame, write_bytes, IoError};
-use super::node_loop::{Event, NodeLoop, PeerTx};
-use crate::command::Command;
+use super::frame::MAX_FRAME_LEN;
+use super::inbound::{accept_loop, ConnCtx};
+use super::io::ByteBudget;
+use super::node_loop::{Event, NodeLoop, NodeStats, PeerTx};
+use super::peer::peer_task;
+use super::tls::Security;
 use crate::reads::ReadMode;
 use crate::server::KvServer;
 
@@ -36,8 +42,19 @@ pub struct NetConfig {
     pub connect_timeout: Duration,
     /// Bound on writing one batch of frames to a peer or client.
     pub write_timeout: Duration,
-    /// Bound on receiving the rest of a frame once its first byte arrived.
+    /// Bound on receiving a whole frame once its first byte arrived: a slower frame is closed
+    /// with a WARN naming the remote.
     pub read_timeout: Duration,
+    /// Bound on an inbound TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Inbound connections open at once that are not authenticated cluster members (clients,
+    /// handshakes in progress; with `Security::Insecure`, every connection).
+    pub max_connections: usize,
+    /// Longest frame a client connection may send (at most `MAX_FRAME_LEN`).
+    pub max_conn_buffer: usize,
+    /// Frame buffer bytes all client connections may hold together beyond 64 KiB each
+    /// (`io::FREE_CAPACITY`); a frame that would need more closes its connection.
+    pub max_buffered_bytes: usize,
     /// A connection silent this long is closed (peers send heartbeats every 2 ticks).
     pub idle_timeout: Duration,
     pub initial_backoff: Duration,
@@ -58,6 +75,10 @@ impl Default for NetConfig {
             connect_timeout: Duration::from_secs(1),
             write_timeout: Duration::from_secs(2),
             read_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(5),
+            max_connections: 1024,
+            max_conn_buffer: MAX_FRAME_LEN,
+            max_buffered_bytes: 64 << 20,
             idle_timeout: Duration::from_secs(120),
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_secs(1),
@@ -77,6 +98,8 @@ pub struct NodeConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub net: NetConfig,
+    /// TLS (peers authenticated by certificate, clients by certificate or token) or plaintext.
+    pub security: Security,
 }
 
 /// Why a node could not start (or stopped).
@@ -103,6 +126,14 @@ pub(crate) const EVENT_QUEUE: usize = 8192;
 /// Per-peer queue of outgoing messages.
 const PEER_QUEUE: usize = 1024;
 
+/// What a running node's loop last published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub current_term: Term,
+    pub last_index: Index,
+    pub commit_index: Index,
+}
+
 /// A running node. Dropping it without [`Node::shutdown`] leaves its tasks running.
 pub struct Node {
     id: NodeId,
@@ -112,6 +143,7 @@ pub struct Node {
     tasks: JoinSet<()>,
     node_loop: Option<JoinHandle<Result<(), StorageError>>>,
     data_dir: PathBuf,
+    stats: Arc<NodeStats>,
 }
 
 impl Node {
@@ -149,6 +181,14 @@ impl Node {
             error,
         })?;
 
+        if let Security::Insecure = cfg.security {
+            tracing::warn!(
+                id = cfg.id,
+                %addr,
+                "INSECURE: plaintext and unauthenticated; anyone who can reach this port can \
+                 act as a cluster member or a client (run with TLS certificates instead)"
+            );
+        }
         let (stop, stop_rx) = watch::channel(false);
         let (events, events_rx) = sync_channel(EVENT_QUEUE);
         let mut tasks = JoinSet::new();
@@ -156,17 +196,28 @@ impl Node {
         for (&pid, &paddr) in &cfg.peers {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
             peers.insert(pid, PeerTx::Tcp(tx));
-            tasks.spawn(peer_task(pid, paddr, rx, cfg.net.clone(), stop_rx.clone()));
+            tasks.spawn(peer_task(
+                pid,
+                paddr,
+                rx,
+                cfg.net.clone(),
+                cfg.security.clone(),
+                stop_rx.clone(),
+            ));
         }
         let ctx = ConnCtx {
             id: cfg.id,
             peers: cfg.peers.keys().copied().collect(),
             events: events.clone(),
             net: cfg.net.clone(),
+            security: cfg.security.clone(),
+            budget: ByteBudget::new(cfg.net.max_buffered_bytes),
         };
         tasks.spawn(accept_loop(listener, ctx, stop_rx));
 
+        let stats = Arc::new(NodeStats::default());
         let node_loop = NodeLoop {
+            stats: stats.clone(),
             node,
             storage,
             kv: KvServer::with_read_mode(cfg.net.read_mode),
@@ -195,6 +246,7 @@ impl Node {
             tasks,
             node_loop: Some(node_loop),
             data_dir: dir,
+            stats,
         })
     }
 
@@ -205,6 +257,15 @@ impl Node {
     /// The address actually bound (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The node loop's term and log position as of its last pass (for tests and tools).
+    pub fn status(&self) -> NodeStatus {
+        NodeStatus {
+            current_term: self.stats.current_term.load(Ordering::Acquire),
+            last_index: self.stats.last_index.load(Ordering::Acquire),
+            commit_index: self.stats.commit_index.load(Ordering::Acquire),
+        }
     }
 
     /// True once the node loop has ended (storage failure or shutdown).
@@ -239,202 +300,5 @@ impl Node {
             }),
             Err(_) => Err(NodeError::Thread("node loop panicked".into())),
         }
-    }
-}
-
-/// What a connection task needs to know.
-#[derive(Clone)]
-struct ConnCtx {
-    id: NodeId,
-    peers: Vec<NodeId>,
-    events: SyncSender<Event>,
-    net: NetConfig,
-}
-
-async fn accept_loop(listener: TcpListener, ctx: ConnCtx, mut stop: watch::Receiver<bool>) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            r = listener.accept() => match r {
-                Ok((stream, remote)) => {
-                    conns.spawn(serve_conn(stream, remote, ctx.clone(), stop.clone()));
-                }
-                // Out of file descriptors and the like: pause rather than spin.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    conns.shutdown().await;
-}
-
-/// Serves one inbound connection (a peer's or a client's) until it closes, misbehaves, or
-/// the node stops. A bad frame ends only this connection.
-async fn serve_conn(
-    stream: TcpStream,
-    remote: SocketAddr,
-    ctx: ConnCtx,
-    mut stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (rd, mut wr) = stream.into_split();
-    // Buffered: one `recv` brings in whatever frames have arrived (a peer's batch of
-    // AppendEntries, a pipelining client's requests) instead of three syscalls per frame.
-    let mut rd = tokio::io::BufReader::with_capacity(64 * 1024, rd);
-    let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Frame>();
-    let write_timeout = ctx.net.write_timeout;
-    let writer = tokio::spawn(async move {
-        while let Some(f) = reply_rx.recv().await {
-            let mut buf = Vec::new();
-            for f in std::iter::once(f).chain(std::iter::from_fn(|| reply_rx.try_recv().ok())) {
-                match frame::encode(&f) {
-                    Ok(b) => buf.extend_from_slice(&b),
-                    Err(e) => tracing::error!(%remote, error = %e, "cannot encode reply"),
-                }
-            }
-            if let Err(e) = write_bytes(&mut wr, &buf, write_timeout).await {
-                tracing::debug!(%remote, error = %e, "writing to client failed");
-                return;
-            }
-        }
-    });
-    loop {
-        let f = tokio::select! {
-            _ = stop.changed() => break,
-            f = read_frame(&mut rd, ctx.net.idle_timeout, ctx.net.read_timeout) => f,
-        };
-        let event = match f {
-            Ok(Frame::Raft(env)) => {
-                if env.to != ctx.id || !ctx.peers.contains(&env.from) {
-                    tracing::error!(
-                        %remote, from = env.from, to = env.to, me = ctx.id,
-                        "Raft frame not addressed from a peer to this node (another cluster?); \
-                         dropping the connection"
-                    );
-                    break;
-                }
-                Event::Raft(env)
-            }
-            Ok(Frame::Request { id, command }) => {
-                // decode_body already checked the command; a failure here would be a bug.
-                let cmd = match Command::decode(&command) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::error!(%remote, error = %e, "bad client command");
-                        break;
-                    }
-                };
-                Event::Request {
-                    id,
-                    cmd,
-                    reply_to: reply_tx.clone(),
-                }
-            }
-            Ok(other) => {
-                tracing::error!(%remote, kind = other.kind(), "unexpected frame type; dropping the connection");
-                break;
-            }
-            Err(IoError::Closed) => break,
-            Err(IoError::Frame(e)) => {
-                tracing::error!(%remote, error = %e, "malformed frame; dropping the connection");
-                break;
-            }
-            Err(e) => {
-                tracing::debug!(%remote, error = %e, "connection ended");
-                break;
-            }
-        };
-        if !submit(&ctx.events, event).await {
-            break;
-        }
-    }
-    drop(reply_tx);
-    // Let queued replies drain, bounded by the write timeout.
-    let _ = tokio::time::timeout(write_timeout, writer).await;
-}
-
-/// Hands an event to the node loop. Raft frames are dropped when the queue is full (Raft
-/// retransmits); client requests wait briefly, which pushes back on the client's socket.
-/// Returns false once the node loop is gone.
-async fn submit(events: &SyncSender<Event>, mut ev: Event) -> bool {
-    loop {
-        match events.try_send(ev) {
-            Ok(()) => return true,
-            Err(TrySendError::Disconnected(_)) => return false,
-            Err(TrySendError::Full(Event::Raft(_))) => return true,
-            Err(TrySendError::Full(back)) => {
-                ev = back;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-    }
-}
-
-/// The sending side of the link to one peer: connects (with backoff), writes queued messages
-/// in batches, and on any error drops the connection and reconnects. Messages queued while
-/// disconnected are discarded: by the time the link is back they are stale, and the leader's
-/// next heartbeat carries whatever the peer is missing.
-async fn peer_task(
-    peer: NodeId,
-    addr: SocketAddr,
-    mut rx: mpsc::Receiver<Envelope>,
-    net: NetConfig,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut backoff = net.initial_backoff;
-    // The first failure of an outage is a warning naming the peer; the retries are debug.
-    let mut outage_reported = false;
-    loop {
-        let conn = tokio::select! {
-            _ = stop.changed() => return,
-            c = tokio::time::timeout(net.connect_timeout, TcpStream::connect(addr)) => c,
-        };
-        match conn {
-            Ok(Ok(mut stream)) => {
-                let _ = stream.set_nodelay(true);
-                tracing::info!(peer, %addr, "connected to peer");
-                backoff = net.initial_backoff;
-                outage_reported = false;
-                loop {
-                    let first = tokio::select! {
-                        _ = stop.changed() => return,
-                        m = rx.recv() => match m { Some(m) => m, None => return },
-                    };
-                    let mut buf = Vec::new();
-                    for env in
-                        std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok()))
-                    {
-                        match frame::encode(&Frame::Raft(env)) {
-                            Ok(b) => buf.extend_from_slice(&b),
-                            Err(e) => tracing::error!(peer, error = %e, "cannot encode message"),
-                        }
-                    }
-                    if let Err(e) = write_bytes(&mut stream, &buf, net.write_timeout).await {
-                        tracing::warn!(peer, %addr, error = %e, "lost connection to peer");
-                        break;
-                    }
-                }
-            }
-            Ok(Err(e)) if !outage_reported => {
-                tracing::warn!(peer, %addr, error = %e, "peer unreachable; retrying with backoff");
-                outage_reported = true;
-            }
-            Ok(Err(e)) => tracing::debug!(peer, %addr, error = %e, "cannot connect to peer"),
-            Err(_) if !outage_reported => {
-                tracing::warn!(peer, %addr, timeout = ?net.connect_timeout, "peer unreachable (connect timed out); retrying with backoff");
-                outage_reported = true;
-            }
-            Err(_) => tracing::debug!(peer, %addr, "connect to peer timed out"),
-        }
-        while rx.try_recv().is_ok() {}
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(net.max_backoff);
     }
 }

@@ -81,6 +81,24 @@ impl PeerTx {
     }
 }
 
+/// What the loop publishes after every pass (read by `Node::status`).
+#[derive(Debug, Default)]
+pub(crate) struct NodeStats {
+    pub current_term: AtomicU64,
+    pub last_index: AtomicU64,
+    pub commit_index: AtomicU64,
+}
+
+impl NodeStats {
+    fn publish(&self, node: &RawNode) {
+        self.current_term
+            .store(node.current_term(), Ordering::Release);
+        self.last_index.store(node.last_index(), Ordering::Release);
+        self.commit_index
+            .store(node.commit_index(), Ordering::Release);
+    }
+}
+
 /// What the loop owns. `S` is `FileStorage` on a real node, `MemStorage` in the in-process
 /// benchmark cluster; the loop is the same.
 pub(crate) struct NodeLoop<S> {
@@ -93,6 +111,7 @@ pub(crate) struct NodeLoop<S> {
     /// `Some(a sender into events)`: persist on a thread of its own, which wakes the loop
     /// through it when a sync ends. `None`: the loop stages and syncs each Ready itself.
     pub persist_wake: Option<SyncSender<Event>>,
+    pub stats: Arc<NodeStats>,
 }
 
 /// Lets the service layer propose through the core, noting that something was proposed.
@@ -136,6 +155,7 @@ impl<S: Storage + Send + 'static> NodeLoop<S> {
             events,
             tick,
             persist_wake,
+            stats,
         } = self;
         let id = node.id();
         let mut node = node;
@@ -157,6 +177,7 @@ impl<S: Storage + Send + 'static> NodeLoop<S> {
             peers,
             persister,
             pipe,
+            stats,
         };
         let r = st.run(events, tick);
         let stopped = st.persister.stop();
@@ -309,6 +330,7 @@ struct LoopState<S> {
     peers: HashMap<NodeId, PeerTx>,
     persister: Persister<S>,
     pipe: Pipeline,
+    stats: Arc<NodeStats>,
 }
 
 impl<S: Storage + Send + 'static> LoopState<S> {
@@ -379,6 +401,7 @@ impl<S: Storage + Send + 'static> LoopState<S> {
                 let _ = self.node.replicate_now();
             }
             self.handle_ready()?;
+            self.stats.publish(&self.node);
         }
     }
 

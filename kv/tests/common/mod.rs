@@ -13,3 +13,81 @@ pub fn free_addrs(n: usize) -> Vec<SocketAddr> {
         .collect();
     listeners.iter().map(|l| l.local_addr().unwrap()).collect()
 }
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use raft_kv::net::certs;
+use raft_kv::net::{ClientAuth, ClientSecurity, ClientTls, NodeTls, Security};
+
+/// A throw-away CA and certificates for nodes 1..=n and a client "client", in a temporary
+/// directory that lives as long as this value (or in a directory of the caller's).
+pub struct Pki {
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Pki {
+    pub fn new(n: u64) -> Pki {
+        let temp = tempfile::tempdir().unwrap();
+        let mut pki = Pki::in_dir(temp.path(), n);
+        pki._temp = Some(temp);
+        pki
+    }
+
+    /// The certificates in `dir/pki`, made there if they are not yet.
+    pub fn in_dir(dir: &Path, n: u64) -> Pki {
+        let dir = dir.join("pki");
+        if !certs::ca_file(&dir).exists() {
+            let ids: Vec<u64> = (1..=n).collect();
+            certs::generate(&dir, &ids, &["client"]).unwrap();
+        }
+        Pki { dir, _temp: None }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        certs::ca_file(self.dir())
+    }
+
+    /// Node `id`'s security with client certificate authentication.
+    pub fn node(&self, id: u64) -> Security {
+        self.node_with(id, ClientAuth::Certificate)
+    }
+
+    pub fn node_with(&self, id: u64, auth: ClientAuth) -> Security {
+        let f = certs::node_files(self.dir(), id);
+        Security::Tls(Arc::new(
+            NodeTls::load(id, &self.ca(), &f.cert, &f.key, auth).unwrap(),
+        ))
+    }
+
+    /// The client's security (its certificate).
+    pub fn client(&self) -> ClientSecurity {
+        let f = certs::named_files(self.dir(), "client");
+        ClientSecurity::Tls(Arc::new(
+            ClientTls::load(&self.ca(), Some((&f.cert, &f.key)), None).unwrap(),
+        ))
+    }
+
+    /// `raftkv` flags for node `id` (`serve --cert --key --ca`).
+    pub fn serve_flags(&self, id: u64) -> Vec<String> {
+        let f = certs::node_files(self.dir(), id);
+        vec![
+            "--cert".into(),
+            f.cert.display().to_string(),
+            "--key".into(),
+            f.key.display().to_string(),
+            "--ca".into(),
+            self.ca().display().to_string(),
+        ]
+    }
+
+    /// `raftkv` client flags (`--tls-dir`).
+    pub fn client_flags(&self) -> Vec<String> {
+        vec!["--tls-dir".into(), self.dir().display().to_string()]
+    }
+}

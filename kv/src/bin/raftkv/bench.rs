@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use raft_impl::types::NodeId;
 use raft_kv::net::{
-    tcp_clerk, AsyncClerk, AsyncTcpTransport, AsyncTransport, LocalCluster, MuxTcpTransport,
+    tcp_clerk, AsyncClerk, AsyncTcpTransport, AsyncTransport, ClientSecurity, LocalCluster,
+    MuxTcpTransport,
 };
 use raft_kv::ClerkConfig;
 
+use crate::security::ClientTlsArgs;
 use crate::{ReadModeArg, Target};
 
 #[derive(clap::Args)]
@@ -64,6 +66,8 @@ pub struct BenchArgs {
     /// Percentage of operations that are Gets (the rest are Puts).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     get_percent: u8,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 /// What one run measured.
@@ -101,14 +105,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         let target = Target {
             cluster: args.cluster.clone(),
             timeout: args.timeout,
+            tls: args.tls.clone(),
         };
+        let security = target.tls.security()?;
         let (ids, addrs) = target.servers();
         let what = format!("cluster {}", target.addr_list());
         let out = if args.blocking {
-            load.run_blocking(&ids, &addrs)
+            load.run_blocking(&ids, &addrs, &security)
         } else if args.shared_connections {
             let rt = runtime()?;
-            let shared = MuxTcpTransport::new(addrs.clone());
+            let shared = MuxTcpTransport::new(addrs.clone(), security.clone());
             rt.block_on(load.run_async(|| {
                 AsyncClerk::new(
                     ids.clone(),
@@ -122,7 +128,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             rt.block_on(load.run_async(|| {
                 AsyncClerk::new(
                     ids.clone(),
-                    AsyncTcpTransport::new(addrs.clone()),
+                    AsyncTcpTransport::new(addrs.clone(), security.clone()),
                     ClerkConfig::default(),
                     Some(limit),
                 )
@@ -221,10 +227,16 @@ impl Load {
     }
 
     /// One OS thread and blocking Clerk per client.
-    fn run_blocking(&self, ids: &[NodeId], addrs: &[SocketAddr]) -> Result<Outcome> {
+    fn run_blocking(
+        &self,
+        ids: &[NodeId],
+        addrs: &[SocketAddr],
+        security: &ClientSecurity,
+    ) -> Result<Outcome> {
         let mut warm = tcp_clerk(
             ids.to_vec(),
             addrs.to_vec(),
+            security.clone(),
             ClerkConfig::default(),
             Some(self.limit),
         );
@@ -236,8 +248,10 @@ impl Load {
             .map(|c| {
                 let (ids, addrs, value) = (ids.to_vec(), addrs.to_vec(), self.value.clone());
                 let (limit, get_percent) = (self.limit, self.get_percent);
+                let security = security.clone();
                 std::thread::spawn(move || -> Result<Vec<Duration>, String> {
-                    let mut clerk = tcp_clerk(ids, addrs, ClerkConfig::default(), Some(limit));
+                    let mut clerk =
+                        tcp_clerk(ids, addrs, security, ClerkConfig::default(), Some(limit));
                     let mut lat = Vec::new();
                     let mut i = 0u64;
                     while Instant::now() < end {

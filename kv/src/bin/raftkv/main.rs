@@ -1,7 +1,8 @@
 //! `raftkv`: run replicated KV nodes, a local cluster, or talk to one. See `docs/kv-service.md`.
 //!
-//! Exit codes: 0 success; 2 usage error (bad flag or value, reported by clap); 1 anything else
-//! (unreachable cluster, data directory refused, address in use...), with the reason on stderr.
+//! Exit codes: 0 success; 2 usage error (bad flag or value); 3 a put/append whose outcome is
+//! unknown (it may have been applied, or may still be); 1 anything else (an operation not
+//! applied, data directory refused, address in use...), with the reason on stderr.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,10 +14,16 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use raft_impl::types::NodeId;
 use raft_kv::net::{tcp_clerk, NetConfig, Node, NodeConfig};
-use raft_kv::{ClerkConfig, Op, OpResult, ReadMode};
+use raft_kv::{ClerkConfig, ClerkError, Op, OpResult, ReadMode};
 
 mod bench;
 mod check_history;
+mod security;
+
+use security::{ClientAuthArgs, ClientTlsArgs, ServeTls, Usage};
+
+/// Exit code of a put/append whose outcome is unknown.
+const EXIT_OUTCOME_UNKNOWN: u8 = 3;
 
 #[derive(Parser)]
 #[command(
@@ -48,10 +55,13 @@ enum Cmd {
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
         tick_ms: u64,
         #[command(flatten)]
+        tls: ServeTls,
+        #[command(flatten)]
         node: NodeArgs,
     },
     /// Run a local cluster in this process: node i listens on 127.0.0.1:(P+i-1) and keeps its
-    /// data in DIR/node-i. Stops on Ctrl-C or SIGTERM.
+    /// data in DIR/node-i. TLS with a throw-away CA made in DIR/tls (clients: --tls-dir
+    /// DIR/tls). Stops on Ctrl-C or SIGTERM.
     Cluster {
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=9))]
         nodes: u64,
@@ -61,9 +71,14 @@ enum Cmd {
         data_dir: PathBuf,
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
         tick_ms: u64,
+        /// Plaintext and unauthenticated (development only; logs a warning).
+        #[arg(long)]
+        insecure: bool,
         #[command(flatten)]
         node: NodeArgs,
     },
+    /// Make a development CA and certificates for nodes and clients.
+    Certs(security::CertsArgs),
     /// Set KEY to VALUE.
     Put {
         #[command(flatten)]
@@ -111,8 +126,20 @@ impl From<ReadModeArg> for ReadMode {
 }
 
 /// Options of a serving node (`serve`, `cluster`).
-#[derive(clap::Args, Clone, Copy)]
+#[derive(clap::Args, Clone)]
 pub struct NodeArgs {
+    #[command(flatten)]
+    client_auth: ClientAuthArgs,
+    /// Inbound connections at once that are not cluster members (clients, handshakes).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// MiB that client connections may buffer together beyond 64 KiB each.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    max_buffered_mib: u64,
+    /// A frame not received in full this many milliseconds after its first byte closes its
+    /// connection (with a warning naming the remote).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    frame_timeout_ms: u64,
     /// How Gets are served.
     #[arg(long, value_enum, default_value_t = ReadModeArg::Log)]
     read_mode: ReadModeArg,
@@ -131,6 +158,8 @@ pub struct Target {
     /// Give up after this many seconds without a successful answer.
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 impl Target {
@@ -206,7 +235,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("raftkv: error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else if matches!(
+                e.downcast_ref::<ClerkError>(),
+                Some(ClerkError::OutcomeUnknown { .. })
+            ) && e.downcast_ref::<GetFailed>().is_none()
+            {
+                ExitCode::from(EXIT_OUTCOME_UNKNOWN)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -219,6 +258,7 @@ fn run(cmd: Cmd) -> Result<()> {
             data_dir,
             listen,
             tick_ms,
+            tls,
             node,
         } => {
             let mut map = BTreeMap::new();
@@ -230,12 +270,14 @@ fn run(cmd: Cmd) -> Result<()> {
                     bail!("--peers names node {pid} twice");
                 }
             }
+            let security = tls.security(id, &node.client_auth)?;
             let cfg = NodeConfig {
                 id,
                 peers: map,
                 listen,
                 data_dir,
-                net: net_config(tick_ms, node),
+                net: net_config(tick_ms, &node),
+                security,
             };
             runtime()?.block_on(serve(vec![cfg]))
         }
@@ -244,6 +286,7 @@ fn run(cmd: Cmd) -> Result<()> {
             base_port,
             data_dir,
             tick_ms,
+            insecure,
             node,
         } => {
             let addrs: Vec<SocketAddr> = (0..nodes)
@@ -254,8 +297,11 @@ fn run(cmd: Cmd) -> Result<()> {
                     Ok(SocketAddr::from(([127, 0, 0, 1], port)))
                 })
                 .collect::<Result<_>>()?;
+            let (tls_dir, securities) =
+                security::cluster_security(&data_dir, nodes, insecure, &node.client_auth)?;
             let cfgs = (1..=nodes)
-                .map(|id| NodeConfig {
+                .zip(securities)
+                .map(|(id, security)| NodeConfig {
                     id,
                     peers: (1..=nodes)
                         .filter(|&p| p != id)
@@ -263,11 +309,16 @@ fn run(cmd: Cmd) -> Result<()> {
                         .collect(),
                     listen: addrs[id as usize - 1],
                     data_dir: data_dir.join(format!("node-{id}")),
-                    net: net_config(tick_ms, node),
+                    net: net_config(tick_ms, &node),
+                    security,
                 })
                 .collect();
+            if let Some(dir) = tls_dir {
+                println!("clients: --tls-dir {}", dir.display());
+            }
             runtime()?.block_on(serve(cfgs))
         }
+        Cmd::Certs(args) => security::certs(args),
         Cmd::Put { target, key, value } => client_op(&target, Op::Put { key, value }),
         Cmd::Append { target, key, value } => client_op(&target, Op::Append { key, value }),
         Cmd::Get { target, key } => client_op(&target, Op::Get { key }),
@@ -276,11 +327,14 @@ fn run(cmd: Cmd) -> Result<()> {
     }
 }
 
-fn net_config(tick_ms: u64, node: NodeArgs) -> NetConfig {
+fn net_config(tick_ms: u64, node: &NodeArgs) -> NetConfig {
     NetConfig {
         tick: Duration::from_millis(tick_ms),
         read_mode: node.read_mode.into(),
         persist_thread: node.persist_thread,
+        max_connections: node.max_connections as usize,
+        max_buffered_bytes: (node.max_buffered_mib as usize) << 20,
+        read_timeout: Duration::from_millis(node.frame_timeout_ms),
         ..NetConfig::default()
     }
 }
@@ -344,21 +398,50 @@ async fn serve(cfgs: Vec<NodeConfig>) -> Result<()> {
     }
 }
 
+/// Marks a failed Get: it changes nothing, so whether it "executed" does not matter.
+#[derive(Debug)]
+struct GetFailed;
+
+impl std::fmt::Display for GetFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("get failed")
+    }
+}
+
 fn client_op(target: &Target, op: Op) -> Result<()> {
     let (ids, addrs) = target.servers();
     let limit = target.time_limit();
+    let security = target.tls.security()?;
     let name = match &op {
         Op::Put { .. } => "put",
         Op::Append { .. } => "append",
         Op::Get { .. } => "get",
     };
-    let mut clerk = tcp_clerk(ids, addrs, ClerkConfig::default(), Some(limit));
-    let r = clerk.run(op).with_context(|| {
-        format!(
-            "{name} failed: no leader answered within {limit:?} (cluster {})",
-            target.addr_list()
-        )
-    })?;
+    let is_get = matches!(op, Op::Get { .. });
+    let mut clerk = tcp_clerk(ids, addrs, security, ClerkConfig::default(), Some(limit));
+    let list = target.addr_list();
+    let r = match clerk.run(op) {
+        Ok(r) => r,
+        Err(e) if is_get => {
+            return Err(anyhow::Error::new(e)
+                .context(format!(
+                    "no leader answered within {limit:?} (cluster {list})"
+                ))
+                .context(GetFailed))
+        }
+        Err(e @ ClerkError::NotApplied { .. }) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{name} not applied: no leader answered within {limit:?}, and no attempt reached \
+                 a leader's log (cluster {list})"
+            )))
+        }
+        Err(e @ ClerkError::OutcomeUnknown { .. }) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "{name} outcome unknown: no leader answered within {limit:?}, but the {name} \
+                 may have been applied or may still be; read the key to find out (cluster {list})"
+            )))
+        }
+    };
     if let OpResult::Value(Some(v)) = r {
         println!("{v}");
     }
