@@ -10,6 +10,6 @@
 
 pub mod core;
 pub mod storage;
-pub mod types;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod types;

@@ -48,12 +48,18 @@ fn golden_interaction_scripts() {
 fn a_script_with_a_wrong_expectation_fails() {
     let script = "> cluster 1\n1 Leader term=9 vote=- commit=0 log=[]\n\n";
     let got = script::run(script).unwrap();
-    assert_ne!(got, script, "the runner must regenerate, not echo, the expected lines");
+    assert_ne!(
+        got, script,
+        "the runner must regenerate, not echo, the expected lines"
+    );
     assert!(got.contains("1 Follower term=0"));
 }
 
 #[test]
 fn a_bad_command_is_an_error_naming_it() {
     let err = script::run("> cluster 3\n> deliver 1->2\n").unwrap_err();
-    assert!(err.contains("deliver 1->2") && err.contains("no message"), "{err}");
+    assert!(
+        err.contains("deliver 1->2") && err.contains("no message"),
+        "{err}"
+    );
 }

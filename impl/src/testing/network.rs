@@ -82,7 +82,10 @@ impl Network {
 
     /// Node `id`, if up.
     pub fn node(&self, id: NodeId) -> Option<&RawNode> {
-        self.servers.get((id as usize).wrapping_sub(1))?.node.as_ref()
+        self.servers
+            .get((id as usize).wrapping_sub(1))?
+            .node
+            .as_ref()
     }
 
     /// Node `id` for feeding inputs directly; panics if it is down. Call [`Network::flush`]
@@ -219,7 +222,10 @@ impl Network {
     /// RequestVotes dropped) until its term is `term - 1`, then campaigns once more and the
     /// network stabilizes. Errors if `term` is not above its term or the election fails.
     pub fn make_leader(&mut self, id: NodeId, term: Term) -> Result<(), String> {
-        let current = self.node(id).ok_or(format!("node {id} is down"))?.current_term();
+        let current = self
+            .node(id)
+            .ok_or(format!("node {id} is down"))?
+            .current_term();
         if term <= current {
             return Err(format!("node {id} is already at term {current} >= {term}"));
         }

@@ -89,7 +89,9 @@ fn exec(net: &mut Option<Network>, command: &str) -> Result<Vec<String>, String>
         *net = Some(fresh);
         return Ok(lines);
     }
-    let net = net.as_mut().ok_or("the script must start with `cluster N`")?;
+    let net = net
+        .as_mut()
+        .ok_or("the script must start with `cluster N`")?;
     let before = states(net);
     let mut out = Vec::new();
     let sent_before = net.in_flight().len();
