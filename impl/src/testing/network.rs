@@ -37,6 +37,8 @@ pub enum Delivery {
 pub struct Network {
     servers: Vec<Server>,
     in_flight: Vec<Envelope>,
+    /// Every message ever queued, in order.
+    sent: Vec<Envelope>,
     /// Directed links that lose every message (`(from, to)`).
     cut: BTreeSet<(NodeId, NodeId)>,
 }
@@ -64,6 +66,7 @@ impl Network {
         Network {
             servers,
             in_flight: Vec::new(),
+            sent: Vec::new(),
             cut: BTreeSet::new(),
         }
     }
@@ -117,6 +120,11 @@ impl Network {
         &self.in_flight
     }
 
+    /// Every message queued since the network was built, in order (delivered or not).
+    pub fn sent(&self) -> &[Envelope] {
+        &self.sent
+    }
+
     /// The queued messages sent by `from`, oldest first (a peek: nothing is consumed).
     pub fn outbox(&self, from: NodeId) -> Vec<&Envelope> {
         self.in_flight.iter().filter(|e| e.from == from).collect()
@@ -141,6 +149,7 @@ impl Network {
         let sent = rd.messages.clone();
         node.advance(rd);
         self.in_flight.extend(sent.iter().cloned());
+        self.sent.extend(sent.iter().cloned());
         sent
     }
 

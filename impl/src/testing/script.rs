@@ -15,8 +15,9 @@
 //! - `crash ID`, `restart ID`, `isolate ID`, `partition 1,2 3,4,5`, `heal`;
 //! - `state`, `in-flight`: print every node, or every queued message.
 //!
-//! Each step prints the messages it delivered, lost or sent (`recv`, `lost`, `send`), then
-//! the state of each node whose state it changed.
+//! Each step prints the messages it delivered, lost, dropped or queued (`recv`, `lost`, `drop`,
+//! `send`), then the state of each node whose state it changed; `stabilize` and `leader`
+//! print no `send` lines (what they queue they also deliver).
 
 use super::build::log_of;
 use super::format;
@@ -94,7 +95,7 @@ fn exec(net: &mut Option<Network>, command: &str) -> Result<Vec<String>, String>
         .ok_or("the script must start with `cluster N`")?;
     let before = states(net);
     let mut out = Vec::new();
-    let sent_before = net.in_flight().len();
+    let sent_before = net.sent().len();
     match verb {
         "state" => return Ok(before),
         "in-flight" => return Ok(net.in_flight().iter().map(format::envelope).collect()),
@@ -131,6 +132,8 @@ fn exec(net: &mut Option<Network>, command: &str) -> Result<Vec<String>, String>
             let id = up(net, args.first())?;
             let term: Term = num(args.get(1))?;
             net.make_leader(id, term)?;
+            // The election's traffic is routine; only its outcome is printed.
+            return Ok(changed(&before, &states(net)));
         }
         "deliver" | "drop" => {
             let (from, to) = link(args.first())?;
@@ -169,10 +172,8 @@ fn exec(net: &mut Option<Network>, command: &str) -> Result<Vec<String>, String>
         _ => return Err(format!("unknown command {verb:?}")),
     }
     // Messages queued by this step (a delivery's replies included), oldest first.
-    let queued = net.in_flight().len();
-    let new_from = sent_before.min(queued);
     out.extend(
-        net.in_flight()[new_from..]
+        net.sent()[sent_before..]
             .iter()
             .map(|e| format!("send {}", format::envelope(e))),
     );
