@@ -3,10 +3,9 @@
 //! vote rules, and the leader's commit rule (§5.4.2).
 
 use raft_impl::core::{Config, Envelope, Message, RawNode, Role};
-use raft_impl::storage::StoredState;
 use raft_impl::testing::{
-    append, append_ok, append_refused, entries_from, env, log_of, terms_of, vote, vote_granted,
-    vote_refused, Network,
+    append, append_ok, append_refused, entries_from, env, log_of, stored, terms_of, vote,
+    vote_granted, vote_refused, Network,
 };
 use raft_impl::types::{HardState, Term};
 
@@ -117,16 +116,7 @@ fn a_leader_commits_a_previous_term_entry_only_through_one_of_its_own() {
     let mut net = Network::new(3);
     for id in 1..=3 {
         let log = if id == 3 { vec![1] } else { vec![1, 1] };
-        net.restore(
-            id,
-            StoredState {
-                hard_state: HardState {
-                    current_term: 1,
-                    voted_for: None,
-                },
-                entries: log_of(&log),
-            },
-        );
+        net.restore(id, stored(1, None, &log));
     }
     net.make_leader(1, 2).unwrap();
     net.node_mut(1).heartbeat_now().unwrap();

@@ -7,7 +7,8 @@ use crate::core::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
     RequestVoteResponse,
 };
-use crate::types::{Entry, Index, NodeId, Term};
+use crate::storage::StoredState;
+use crate::types::{Entry, HardState, Index, NodeId, Term};
 
 /// One entry; its data is `data`.
 pub fn entry(index: Index, term: Term, data: impl Into<Bytes>) -> Entry {
@@ -38,6 +39,19 @@ pub fn entries_from(first: Index, terms: &[Term]) -> Vec<Entry> {
 /// The terms of `entries`, in order: what a log "looks like" in Figure 7.
 pub fn terms_of(entries: &[Entry]) -> Vec<Term> {
     entries.iter().map(|e| e.term).collect()
+}
+
+/// What a disk holds: `current_term`, `voted_for` and a log with the given terms from index 1.
+/// (Built from `Default`, so fields added to `StoredState` later keep their defaults.)
+#[allow(clippy::field_reassign_with_default)]
+pub fn stored(current_term: Term, voted_for: Option<NodeId>, log_terms: &[Term]) -> StoredState {
+    let mut state = StoredState::default();
+    state.hard_state = HardState {
+        current_term,
+        voted_for,
+    };
+    state.entries = log_of(log_terms);
+    state
 }
 
 /// Addresses `msg` from `from` to `to`.

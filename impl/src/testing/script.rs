@@ -19,11 +19,11 @@
 //! `send`), then the state of each node whose state it changed; `stabilize` and `leader`
 //! print no `send` lines (what they queue they also deliver).
 
-use super::build::log_of;
+use super::build::stored;
 use super::format;
 use super::network::{Delivery, Network};
 use crate::storage::StoredState;
-use crate::types::{HardState, NodeId, Term};
+use crate::types::{NodeId, Term};
 
 /// One parsed step: its comment lines and its command.
 struct Step {
@@ -232,13 +232,13 @@ fn link(w: Option<&&str>) -> Result<(NodeId, NodeId), String> {
 
 /// `term=T [vote=V] log=T1,T2,..` (an empty `log=` is an empty log).
 fn stored_state(args: &[&str]) -> Result<StoredState, String> {
-    let mut hs = HardState::default();
+    let (mut term, mut vote) = (0, None);
     let mut terms = Vec::new();
     for a in args {
         let (k, v) = a.split_once('=').ok_or(format!("{a:?} is not key=value"))?;
         match k {
-            "term" => hs.current_term = num(Some(&v))?,
-            "vote" => hs.voted_for = Some(num(Some(&v))?),
+            "term" => term = num(Some(&v))?,
+            "vote" => vote = Some(num(Some(&v))?),
             "log" if v.is_empty() => {}
             "log" => {
                 terms = v
@@ -249,8 +249,5 @@ fn stored_state(args: &[&str]) -> Result<StoredState, String> {
             _ => return Err(format!("unknown key {k:?}")),
         }
     }
-    Ok(StoredState {
-        hard_state: hs,
-        entries: log_of(&terms),
-    })
+    Ok(stored(term, vote, &terms))
 }
