@@ -3,6 +3,7 @@
 
 mod common;
 
+use raft_impl::testing;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -392,16 +393,7 @@ fn bad_frames_drop_their_connection_with_a_clear_error_and_the_node_keeps_servin
         ),
         (
             "a Raft frame from a client",
-            frame::encode(&Frame::Raft(raft_impl::core::Envelope {
-                from: 2,
-                to: 1,
-                msg: raft_impl::core::Message::RequestVote(raft_impl::core::RequestVote {
-                    term: 50,
-                    last_log_index: 100,
-                    last_log_term: 50,
-                }),
-            }))
-            .unwrap(),
+            frame::encode(&Frame::Raft(testing::env(2, 1, testing::vote(50, 100, 50)))).unwrap(),
         ),
         (
             "a response from a client",

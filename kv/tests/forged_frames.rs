@@ -14,8 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raft_impl::core::{AppendEntries, Envelope, Message, RequestVote};
-use raft_impl::types::Entry;
+use raft_impl::testing::{append, entry, env, vote};
 use raft_kv::net::certs;
 use raft_kv::net::frame::{self, Frame};
 use raft_kv::net::stream::BlockingStream;
@@ -114,15 +113,7 @@ impl Cluster {
 /// The two frames of the issue, from `from` to `to`, against `to`'s status.
 fn forged(from: u64, to: u64, s: NodeStatus) -> Vec<u8> {
     let t = s.current_term;
-    let vote = Envelope {
-        from,
-        to,
-        msg: Message::RequestVote(RequestVote {
-            term: t + 50,
-            last_log_index: s.last_index + 1000,
-            last_log_term: t + 50,
-        }),
-    };
+    let vote = env(from, to, vote(t + 50, s.last_index + 1000, t + 50));
     let cmd = Command {
         client_id: 666,
         seq: 1,
@@ -131,22 +122,15 @@ fn forged(from: u64, to: u64, s: NodeStatus) -> Vec<u8> {
             value: "x".into(),
         },
     };
-    let append = Envelope {
+    let forged_entry = entry(s.last_index + 1, t + 100, cmd.encode());
+    let append = env(
         from,
         to,
-        msg: Message::AppendEntries(AppendEntries {
-            term: t + 100,
-            prev_log_index: s.last_index,
-            prev_log_term: t,
-            entries: vec![Entry {
-                term: t + 100,
-                index: s.last_index + 1,
-                data: cmd.encode().into(),
-            }],
-            leader_commit: s.last_index + 1,
-            read_round: 0,
-        }),
-    };
+        append(t + 100)
+            .prev(s.last_index, t)
+            .entries(vec![forged_entry])
+            .commit(s.last_index + 1),
+    );
     let mut bytes = frame::encode(&Frame::Raft(vote)).unwrap();
     bytes.extend(frame::encode(&Frame::Raft(append)).unwrap());
     bytes

@@ -6,15 +6,12 @@ mod common;
 use bytes::Bytes;
 use common::make_cluster;
 use raft_impl::core::Role;
+use raft_impl::testing::entry;
 use raft_impl::types::{Entry, Index, Term};
 use raft_sim::{cmd, Checker, Cluster, EventKind, Invariant, SimConfig, SimError, Trace};
 
 fn e(term: Term, index: Index, data: &str) -> Entry {
-    Entry {
-        term,
-        index,
-        data: Bytes::copy_from_slice(data.as_bytes()),
-    }
+    entry(index, term, Bytes::copy_from_slice(data.as_bytes()))
 }
 
 fn checker() -> Checker {

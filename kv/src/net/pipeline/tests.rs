@@ -2,6 +2,7 @@ use std::collections::VecDeque;
 
 use raft_impl::core::{Config, Envelope, Message, RawNode, Ready, Role};
 use raft_impl::storage::{MemStorage, Storage};
+use raft_impl::testing;
 use raft_impl::types::{Entry, HardState, Index};
 
 use super::{Job, Pipeline};
@@ -208,26 +209,11 @@ fn a_single_node_applies_its_own_commits_only_once_durable() {
 }
 
 fn entry(index: Index) -> Entry {
-    Entry {
-        term: 1,
-        index,
-        data: vec![index as u8].into(),
-    }
+    testing::entry(index, 1, vec![index as u8])
 }
 
 fn heartbeat(to: u64) -> Envelope {
-    Envelope {
-        from: 1,
-        to,
-        msg: Message::AppendEntries(raft_impl::core::AppendEntries {
-            term: 1,
-            prev_log_index: 0,
-            prev_log_term: 0,
-            entries: vec![],
-            leader_commit: 0,
-            read_round: 0,
-        }),
-    }
+    testing::env(1, to, testing::append(1))
 }
 
 #[test]
