@@ -105,7 +105,7 @@ struct ModelArgs {
     /// Longest log a leader may grow [default: 1]
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=15))]
     max_log: Option<u8>,
-    /// Most messages in flight at once [default: the number of servers]
+    /// Most messages in flight at once [default: 3; with --servers N, 2N - 1 - quorum]
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=64))]
     max_in_flight: Option<u8>,
     /// Most entries per AppendEntries, 0 for no limit [default: 0]
