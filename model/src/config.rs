@@ -303,7 +303,7 @@ impl Default for Config {
             values: 1,
             max_term: 2,
             max_log: 1,
-            max_in_flight: 4,
+            max_in_flight: Config::default_in_flight(3),
             max_batch: 0,
             restarts: 1,
             drops: 1,
@@ -330,6 +330,17 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The default bound on messages in flight for `servers` servers: the
+    /// fewest with which a leader can be elected without losing messages.
+    /// It wins on its quorum's last vote, so the replies of the peers it did
+    /// not need may still be in flight beside its AppendEntries to every
+    /// peer. A fixed bound would leave larger clusters without leaders.
+    pub fn default_in_flight(servers: u8) -> u8 {
+        let n = servers as usize;
+        let quorum = n / 2 + 1;
+        ((n - 1) + (n - quorum)).max(1) as u8
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=7).contains(&self.servers) {
             return Err(ConfigError::Servers(self.servers));

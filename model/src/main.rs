@@ -1,7 +1,8 @@
 //! `raft-model`: check, replay and explore the Raft model.
 //!
 //! Exit codes of `check`: 0 every property holds on an exhaustive search,
-//! 1 violation, 2 bad arguments, 3 the search stopped early.
+//! 1 violation, 2 bad arguments, 3 the search stopped early, 4 exhaustive
+//! and no violation but a sanity property was not reached (vacuous).
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -104,7 +105,7 @@ struct ModelArgs {
     /// Longest log a leader may grow [default: 1]
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=15))]
     max_log: Option<u8>,
-    /// Most messages in flight at once [default: 4]
+    /// Most messages in flight at once [default: 3; with --servers N, 2N - 1 - quorum]
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=64))]
     max_in_flight: Option<u8>,
     /// Most entries per AppendEntries, 0 for no limit [default: 0]
@@ -233,7 +234,10 @@ impl ModelArgs {
                 *field = v;
             }
         };
-        set(&mut c.servers, self.servers);
+        if let Some(n) = self.servers {
+            c.servers = n;
+            c.max_in_flight = Config::default_in_flight(n);
+        }
         set(&mut c.values, self.values);
         set(&mut c.max_term, self.max_term);
         set(&mut c.max_log, self.max_log);
@@ -385,6 +389,18 @@ fn run_check(args: CheckArgs) -> ExitCode {
             };
             println!("property: {status}: {name}");
         }
+    }
+    if outcome.verdict == search::Verdict::Vacuous {
+        let missed: Vec<&str> = outcome
+            .sanity
+            .iter()
+            .filter(|(_, r)| !r)
+            .map(|(n, _)| *n)
+            .collect();
+        println!(
+            "vacuous: exhaustive, but not reached: {} (no proof; exit 4)",
+            missed.join("; ")
+        );
     }
     println!("{}", outcome.verdict_line());
     ExitCode::from(outcome.verdict.exit_code() as u8)

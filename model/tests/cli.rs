@@ -195,3 +195,55 @@ fn check_and_render_draw_the_counterexample() {
     assert!(err.contains("line 1"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Five servers, one term, no entries and no faults: small enough to exhaust.
+const FIVE: &[&str] = &[
+    "check",
+    "--servers",
+    "5",
+    "--max-term",
+    "1",
+    "--max-log",
+    "0",
+    "--no-snapshots",
+    "--no-restart",
+    "--no-loss",
+    "--no-duplication",
+];
+
+#[test]
+fn a_proof_that_misses_a_sanity_property_exits_4_naming_it() {
+    // Four in flight: a new leader's four AppendEntries never fit, so no
+    // leader is ever elected; the search is exhaustive and proves nothing.
+    let mut args = FIVE.to_vec();
+    args.extend(["--max-in-flight", "4"]);
+    let (code, out, _) = raft_model(&args);
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("sanity: NOT REACHED: a leader is elected"),
+        "{out}"
+    );
+    assert!(
+        out.contains("vacuous: exhaustive, but not reached: a leader is elected"),
+        "{out}"
+    );
+    let last = last_line(&out);
+    assert!(last.starts_with("verdict: vacuous"), "{last}");
+    assert!(last.contains("exhaustive=true"), "{last}");
+}
+
+#[test]
+fn messages_in_flight_scale_with_servers_so_five_servers_elect_a_leader() {
+    let (code, out, err) = raft_model(FIVE);
+    assert!(err.contains("max_in_flight=6"), "{err}");
+    assert!(
+        out.contains("sanity: reached: a leader is elected"),
+        "{out}"
+    );
+    // No entries: commits are still out of reach, and that is not a proof.
+    assert!(
+        out.contains("sanity: NOT REACHED: an entry is committed"),
+        "{out}"
+    );
+    assert_eq!(code, 4, "{out}");
+}

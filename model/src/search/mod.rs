@@ -82,6 +82,9 @@ pub enum Verdict {
     Ok,
     Violation,
     Incomplete,
+    /// Exhaustive and no violation, but a sanity property was not reached:
+    /// the bounds may be too small to mean anything, so this is no proof.
+    Vacuous,
 }
 
 impl Verdict {
@@ -90,6 +93,7 @@ impl Verdict {
             Verdict::Ok => "ok",
             Verdict::Violation => "violation",
             Verdict::Incomplete => "incomplete",
+            Verdict::Vacuous => "vacuous",
         }
     }
 
@@ -99,6 +103,7 @@ impl Verdict {
             Verdict::Ok => 0,
             Verdict::Violation => 1,
             Verdict::Incomplete => 3,
+            Verdict::Vacuous => 4,
         }
     }
 }
@@ -236,6 +241,9 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
                 "breadth-first search stopped early; keeping the depth-first counterexample"
             );
         }
+    }
+    if outcome.verdict == Verdict::Ok && outcome.sanity.iter().any(|(_, r)| !r) {
+        outcome.verdict = Verdict::Vacuous;
     }
     outcome
 }
