@@ -48,6 +48,7 @@ impl Cluster {
                 let raw = RawNode::restore_mutated(
                     mapping::core_config(s, config),
                     HardState::default(),
+                    None,
                     Vec::new(),
                     mutation,
                 )
@@ -172,6 +173,7 @@ impl Cluster {
         let raw = RawNode::restore_mutated(
             mapping::core_config(s, &self.config),
             durable.hard_state,
+            None,
             durable.entries,
             self.mutation,
         )
