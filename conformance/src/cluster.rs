@@ -190,7 +190,7 @@ impl Cluster {
             let rd = node.raw.ready();
             let storage = &mut node.storage;
             let persisted = storage
-                .stage_ready(rd.hard_state, rd.truncate_from, &rd.entries)
+                .stage_ready(None, rd.hard_state, rd.truncate_from, &rd.entries)
                 .and_then(|()| storage.sync());
             persisted.map_err(|e| format!("storage refused the Ready: {e}"))?;
             for env in &rd.messages {

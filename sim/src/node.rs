@@ -112,7 +112,7 @@ impl SimNode {
         let rd = raw.ready();
         let staged = self
             .storage
-            .stage_ready(rd.hard_state, rd.truncate_from, &rd.entries);
+            .stage_ready(None, rd.hard_state, rd.truncate_from, &rd.entries);
         if let Err(e) = staged {
             checker.runtime_contract(self.pos, format!("storage refused a Ready's writes: {e}"));
         }
