@@ -48,6 +48,7 @@ impl Cluster {
                 let raw = RawNode::restore_mutated(
                     mapping::core_config(s, config),
                     HardState::default(),
+                    None,
                     Vec::new(),
                     mutation,
                 )
@@ -172,6 +173,7 @@ impl Cluster {
         let raw = RawNode::restore_mutated(
             mapping::core_config(s, &self.config),
             durable.hard_state,
+            durable.snapshot,
             durable.entries,
             self.mutation,
         )
@@ -188,7 +190,12 @@ impl Cluster {
             let rd = node.raw.ready();
             let storage = &mut node.storage;
             let persisted = storage
-                .stage_ready(rd.hard_state, rd.truncate_from, &rd.entries)
+                .stage_ready(
+                    rd.snapshot.as_ref(),
+                    rd.hard_state,
+                    rd.truncate_from,
+                    &rd.entries,
+                )
                 .and_then(|()| storage.sync());
             persisted.map_err(|e| format!("storage refused the Ready: {e}"))?;
             for env in &rd.messages {

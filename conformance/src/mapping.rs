@@ -240,6 +240,12 @@ pub fn to_model_msg(
                 conflict: m.conflict.as_ref().map(to_model_hint).transpose()?,
             })
         }
+        raft_core::Message::InstallSnapshot(_) | raft_core::Message::InstallSnapshotResponse(_) => {
+            return Err(MapError(format!(
+                "{}: snapshots are not mapped to the model yet",
+                env.msg.kind()
+            )))
+        }
     };
     Ok(model::Envelope {
         from: server_id(env.from, servers)?,

@@ -62,6 +62,10 @@ pub fn abstract_node(n: &NodeState, servers: usize) -> Result<Server, MapError> 
         role: n.role,
         leader_id: None,
         log: &n.log,
+        first_index: 1,
+        last_included_index: 0,
+        last_included_term: 0,
+        incoming_snapshot: None,
         commit_index: n.commit_index,
         applied_index: 0,
         votes_granted: n.votes_granted.clone(),
@@ -73,6 +77,7 @@ pub fn abstract_node(n: &NodeState, servers: usize) -> Result<Server, MapError> 
                 next_index,
                 match_index,
                 state: ProgressState::Probe,
+                snapshot: None,
             })
             .collect(),
         rejected_messages: 0,

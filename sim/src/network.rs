@@ -141,7 +141,9 @@ impl Network {
         let mut d = rng.random_range(lo..=hi);
         let is_response = matches!(
             msg,
-            Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_)
+            Message::RequestVoteResponse(_)
+                | Message::AppendEntriesResponse(_)
+                | Message::InstallSnapshotResponse(_)
         );
         // labrpc holds back replies, not requests: requests still flow, so a leader keeps its
         // followers, but what it learns from them arrives late and out of order.
@@ -170,5 +172,7 @@ pub fn wire_size(msg: &Message) -> u64 {
                     .sum::<u64>()
         }
         Message::AppendEntriesResponse(_) => HEADER + 1 + 8 + 25,
+        Message::InstallSnapshot(m) => HEADER + 8 * 3 + 1 + 4 + m.data.len() as u64,
+        Message::InstallSnapshotResponse(_) => HEADER + 8 * 3,
     }
 }

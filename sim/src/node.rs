@@ -110,9 +110,12 @@ impl SimNode {
             return;
         }
         let rd = raw.ready();
-        let staged = self
-            .storage
-            .stage_ready(rd.hard_state, rd.truncate_from, &rd.entries);
+        let staged = self.storage.stage_ready(
+            rd.snapshot.as_ref(),
+            rd.hard_state,
+            rd.truncate_from,
+            &rd.entries,
+        );
         if let Err(e) = staged {
             checker.runtime_contract(self.pos, format!("storage refused a Ready's writes: {e}"));
         }
@@ -198,8 +201,13 @@ impl SimNode {
         let durable = self.storage.durable_snapshot();
         let mut cfg = self.cfg.clone();
         cfg.seed = seed;
-        let raw = RawNode::restore(cfg, durable.hard_state, durable.entries.clone())
-            .map_err(|e| format!("restore from durable state refused: {e}"))?;
+        let raw = RawNode::restore_with_snapshot(
+            cfg,
+            durable.hard_state,
+            durable.snapshot.clone(),
+            durable.entries.clone(),
+        )
+        .map_err(|e| format!("restore from durable state refused: {e}"))?;
         self.raw = Some(raw);
         Ok(durable.entries)
     }

@@ -126,6 +126,21 @@ pub enum MsgBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         conflict: Option<ConflictHint>,
     },
+    InstallSnapshot {
+        term: Term,
+        last_included_index: Index,
+        last_included_term: Term,
+        offset: u64,
+        /// Length of the chunk's data.
+        len: u64,
+        done: bool,
+    },
+    InstallSnapshotResponse {
+        term: Term,
+        match_index: Index,
+        last_included_index: Index,
+        received: u64,
+    },
 }
 
 impl MsgSummary {
@@ -152,6 +167,20 @@ impl MsgSummary {
                 success: m.success,
                 match_index: m.match_index,
                 conflict: m.conflict,
+            },
+            Message::InstallSnapshot(m) => MsgBody::InstallSnapshot {
+                term: m.term,
+                last_included_index: m.last_included_index,
+                last_included_term: m.last_included_term,
+                offset: m.offset,
+                len: m.data.len() as u64,
+                done: m.done,
+            },
+            Message::InstallSnapshotResponse(m) => MsgBody::InstallSnapshotResponse {
+                term: m.term,
+                match_index: m.match_index,
+                last_included_index: m.last_included_index,
+                received: m.received,
             },
         };
         MsgSummary {

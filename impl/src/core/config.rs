@@ -42,6 +42,12 @@ pub struct Config {
     /// a client proposal; ReadIndex reads need this to make progress. Applications must skip
     /// empty entries (and must not propose empty data themselves).
     pub leader_noop: bool,
+    /// InstallSnapshot (Figure 13): most snapshot bytes in one chunk (at least 1).
+    pub max_snapshot_chunk: usize,
+    /// A leader sending a snapshot sends no AppendEntries to that peer; if
+    /// this many heartbeat intervals pass without an acknowledgement, it
+    /// restarts the transfer from offset 0 (at least 1).
+    pub snapshot_retry_heartbeats: u32,
 }
 
 /// Why a [`Config`] was refused.
@@ -61,12 +67,17 @@ pub enum ConfigError {
     ZeroMaxBytes,
     #[error("max_inflight must be at least 1 when pipelining is enabled")]
     ZeroMaxInflight,
+    #[error("max_snapshot_chunk must be at least 1")]
+    ZeroSnapshotChunk,
+    #[error("snapshot_retry_heartbeats must be at least 1")]
+    ZeroSnapshotRetry,
 }
 
 impl Config {
     /// The configuration under which the node behaves exactly as the
     /// model-checked specification: unlimited batches, no pipelining, no
-    /// immediate retry. Timers: election 10 ticks, heartbeat 1 tick, seed 0.
+    /// immediate retry, a snapshot in one chunk resent every heartbeat.
+    /// Timers: election 10 ticks, heartbeat 1 tick, seed 0.
     pub fn conformance(id: NodeId, peers: impl IntoIterator<Item = NodeId>) -> Self {
         Config {
             id,
@@ -79,12 +90,16 @@ impl Config {
             max_inflight: None,
             retry_on_reject: false,
             leader_noop: false,
+            // The model sends a whole snapshot in one message, again every heartbeat.
+            max_snapshot_chunk: usize::MAX,
+            snapshot_retry_heartbeats: 1,
         }
     }
 
     /// A production default: batches of at most 512 entries / 1 MiB,
-    /// pipelining with up to 64 AppendEntries in flight, immediate retry, and a
-    /// no-op entry from every new leader.
+    /// pipelining with up to 64 AppendEntries in flight, immediate retry, a
+    /// no-op entry from every new leader, snapshot chunks of 1 MiB retried after
+    /// 4 silent heartbeats.
     pub fn production(id: NodeId, peers: impl IntoIterator<Item = NodeId>, seed: u64) -> Self {
         Config {
             id,
@@ -97,6 +112,8 @@ impl Config {
             max_inflight: Some(64),
             retry_on_reject: true,
             leader_noop: true,
+            max_snapshot_chunk: 1 << 20,
+            snapshot_retry_heartbeats: 4,
         }
     }
 
@@ -132,6 +149,12 @@ impl Config {
         }
         if self.max_inflight == Some(0) {
             return Err(ConfigError::ZeroMaxInflight);
+        }
+        if self.max_snapshot_chunk == 0 {
+            return Err(ConfigError::ZeroSnapshotChunk);
+        }
+        if self.snapshot_retry_heartbeats == 0 {
+            return Err(ConfigError::ZeroSnapshotRetry);
         }
         Ok(())
     }

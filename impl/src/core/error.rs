@@ -48,6 +48,12 @@ pub enum InitError {
     },
     #[error("persisted hard state: voted_for {0} is not a cluster member")]
     VotedForUnknown(NodeId),
+    #[error("persisted snapshot: last_included_index {last_included_index} / last_included_term {last_included_term} must both be >= 1, the term at most current_term {current_term}")]
+    SnapshotMetaInvalid {
+        last_included_index: Index,
+        last_included_term: Term,
+        current_term: Term,
+    },
 }
 
 /// A message the node refused as malformed or impossible. The node's state
@@ -120,6 +126,43 @@ pub enum InvalidMessage {
     HintTermInvalid { hint_term: Term, term: Term },
     #[error("conflict.first_index: {first_index} must be in 1..=log_len ({log_len}) when conflict.term is set, 0 otherwise")]
     HintFirstIndexInvalid { first_index: Index, log_len: Index },
+    #[error("last_included_index: 0 (a snapshot covers at least one entry)")]
+    SnapshotIndexZero,
+    #[error("last_included_term: {last_included_term} must be in 1..={term} (the message term)")]
+    SnapshotTermInvalid {
+        last_included_term: Term,
+        term: Term,
+    },
+    #[error("offset: {offset} plus {len} bytes overflows")]
+    SnapshotOffsetOverflow { offset: u64, len: usize },
+    #[error(
+        "offset: chunk at {offset}, expected 0 or {expected} (Figure 13 chunks arrive in order)"
+    )]
+    SnapshotChunkOutOfOrder { offset: u64, expected: u64 },
+    #[error(
+        "term: InstallSnapshot of the leader's own term {term} from {from}: two leaders in one term"
+    )]
+    InstallSnapshotToLeader { from: NodeId, term: Term },
+    #[error("match_index: {match_index} is neither 0 nor the acknowledged last_included_index {last_included_index}")]
+    SnapshotMatchMismatch {
+        match_index: Index,
+        last_included_index: Index,
+    },
+}
+
+/// Why [`RawNode::compact`](super::RawNode::compact) refused to compact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum CompactError {
+    /// Only applied entries may be compacted: the snapshot is the state
+    /// machine's state after applying `index`.
+    #[error("index {index} is not applied yet (applied {applied})")]
+    NotApplied { index: Index, applied: Index },
+    /// The log is already compacted up to `last_included_index`.
+    #[error("index {index} is already compacted (last_included_index {last_included_index})")]
+    AlreadyCompacted {
+        index: Index,
+        last_included_index: Index,
+    },
 }
 
 impl InvalidMessage {
@@ -140,6 +183,11 @@ impl InvalidMessage {
             FailureWithMatchIndex { .. } | MatchIndexBeyondLog { .. } => "match_index",
             HintTermInvalid { .. } => "conflict.term",
             HintFirstIndexInvalid { .. } => "conflict.first_index",
+            SnapshotIndexZero => "last_included_index",
+            SnapshotTermInvalid { .. } => "last_included_term",
+            SnapshotOffsetOverflow { .. } | SnapshotChunkOutOfOrder { .. } => "offset",
+            InstallSnapshotToLeader { .. } => "term",
+            SnapshotMatchMismatch { .. } => "match_index",
         }
     }
 }

@@ -1,6 +1,8 @@
-//! The four Raft RPCs (Figure 2) as plain data, plus the envelope that
-//! addresses them. The core never serialises these; runtimes may (serde).
+//! The Raft RPCs (Figure 2, and Figure 13's InstallSnapshot) as plain data,
+//! plus the envelope that addresses them. The core never serialises these;
+//! runtimes may (serde).
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Entry, Index, NodeId, Term};
@@ -20,6 +22,8 @@ pub enum Message {
     RequestVoteResponse(RequestVoteResponse),
     AppendEntries(AppendEntries),
     AppendEntriesResponse(AppendEntriesResponse),
+    InstallSnapshot(InstallSnapshot),
+    InstallSnapshotResponse(InstallSnapshotResponse),
 }
 
 impl Message {
@@ -30,6 +34,8 @@ impl Message {
             Message::RequestVoteResponse(m) => m.term,
             Message::AppendEntries(m) => m.term,
             Message::AppendEntriesResponse(m) => m.term,
+            Message::InstallSnapshot(m) => m.term,
+            Message::InstallSnapshotResponse(m) => m.term,
         }
     }
 
@@ -40,6 +46,8 @@ impl Message {
             Message::RequestVoteResponse(_) => "RequestVoteResponse",
             Message::AppendEntries(_) => "AppendEntries",
             Message::AppendEntriesResponse(_) => "AppendEntriesResponse",
+            Message::InstallSnapshot(_) => "InstallSnapshot",
+            Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
         }
     }
 }
@@ -97,4 +105,32 @@ pub struct ConflictHint {
     pub first_index: Index,
     /// `XLen`: the follower's last log index.
     pub log_len: Index,
+}
+
+/// InstallSnapshot RPC arguments (Figure 13): one chunk of the leader's
+/// snapshot, `data` being its bytes from `offset` on; `done` on the last.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InstallSnapshot {
+    pub term: Term,
+    pub last_included_index: Index,
+    pub last_included_term: Term,
+    pub offset: u64,
+    pub data: Bytes,
+    pub done: bool,
+}
+
+/// InstallSnapshot RPC results (Figure 13's `term`), extended with what the
+/// leader needs to go on:
+/// - `match_index`: `last_included_index` once the follower holds the whole
+///   snapshot (installed, or ignored as older than its commit index); 0 for a
+///   partial snapshot or a refusal of an older term;
+/// - `last_included_index` / `received`: the snapshot this acknowledges and
+///   how many of its bytes the follower holds (the next chunk's offset); 0 for
+///   a refusal of an older term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InstallSnapshotResponse {
+    pub term: Term,
+    pub match_index: Index,
+    pub last_included_index: Index,
+    pub received: u64,
 }

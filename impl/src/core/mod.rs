@@ -11,8 +11,9 @@
 //!     node.replicate_now()?                //   send them
 //!     if node.has_ready() {
 //!         let rd = node.ready();
-//!         persist(rd.hard_state, rd.truncate_from, &rd.entries); // durable!
+//!         persist(rd.snapshot, rd.hard_state, rd.truncate_from, &rd.entries); // durable!
 //!         send(&rd.messages);              // only after persisting
+//!         if rd.restore_snapshot { restore(rd.snapshot) }
 //!         apply(&rd.committed_entries);
 //!         node.advance(rd);
 //!     }
@@ -23,20 +24,24 @@
 //! cycle, and only the modules that add to `node` import it):
 //! - `node`: state, inputs, outputs, the three role transitions;
 //!   `step` (message handling per role), `replicate` (leader sending, commit
-//!   rule, ReadIndex confirmation) and `durable` (parallel leader writes)
+//!   rule, ReadIndex confirmation), `snapshot` (compaction and
+//!   InstallSnapshot, §7), `durable` (parallel leader writes) and `invariants`
 //!   add to it;
 //! - `role`: what only the current role holds (follower's leader,
 //!   candidate's votes, leader's progress and pending reads);
-//! - pure types: `log`, `progress` (per-follower flow control), `read_index`
+//! - pure types: `log`, `progress` (per-follower flow control), `assembly`
+//!   (a follower's snapshot chunks), `read_index`
 //!   (a leader's ReadIndex reads), `quorum` (majority arithmetic);
 //! - `validate` (malformed-input checks), `ready`, `status`, `config`,
 //!   `message`, `error`;
 //! - `mutation`: the catalog bugs, for mutation testing only; the product's
 //!   `RawNode<Correct>` compiles every hook away.
 
+mod assembly;
 mod config;
 mod durable;
 mod error;
+mod invariants;
 mod log;
 mod message;
 mod mutation;
@@ -47,6 +52,7 @@ mod read_index;
 mod ready;
 mod replicate;
 mod role;
+mod snapshot;
 mod status;
 mod step;
 mod validate;
@@ -55,14 +61,14 @@ mod validate;
 mod tests;
 
 pub use config::{Config, ConfigError};
-pub use error::{InitError, InvalidMessage, NotLeader, ProposeError};
+pub use error::{CompactError, InitError, InvalidMessage, NotLeader, ProposeError};
 pub use message::{
-    AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
-    RequestVoteResponse,
+    AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, InstallSnapshot,
+    InstallSnapshotResponse, Message, RequestVote, RequestVoteResponse,
 };
 pub use mutation::{Correct, Mutation, Mutator};
 pub use node::RawNode;
-pub use progress::ProgressState;
+pub use progress::{ProgressState, SnapshotTransfer};
 pub use quorum::{committed_index, majority};
 pub use read_index::ReadState;
 pub use ready::Ready;

@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tracing::{debug, info};
 
+use super::assembly::Assembly;
 use super::config::Config;
 use super::error::{InitError, NotLeader, ProposeError};
 use super::log::RaftLog;
@@ -21,7 +22,8 @@ use super::read_index::{ReadIndex, ReadState};
 use super::ready::Ready;
 use super::role::RoleState;
 use super::status::{PeerProgress, Role, Status};
-use crate::types::{Entry, HardState, Index, NodeId, Term};
+use super::validate::check_persisted;
+use crate::types::{Entry, HardState, Index, NodeId, Snapshot, Term};
 
 /// A deterministic, sans-IO Raft node. See the crate docs and
 /// `docs/core-design.md` for how a runtime drives it.
@@ -62,6 +64,11 @@ pub struct RawNode<M: Mutator = Correct> {
     /// The last entry `(index, term)` the runtime reported durable ([`RawNode::on_persisted`]);
     /// on restart, the last entry restored.
     pub(crate) persisted: (Index, Term),
+    /// Follower: a leader's snapshot being received in chunks (Figure 13).
+    pub(crate) incoming: Assembly,
+    /// A snapshot for the next Ready, and whether the state machine must be
+    /// restored from it (a leader's) or it is this node's own compaction.
+    pub(crate) pending_snapshot: Option<(Snapshot, bool)>,
     /// Mutation testing only: the catalog bug this node re-creates, if any.
     mutator: M,
 }
@@ -70,6 +77,19 @@ impl RawNode {
     /// A brand-new node with an empty log, term 0.
     pub fn new(cfg: Config) -> Result<Self, InitError> {
         Self::restore(cfg, HardState::default(), Vec::new())
+    }
+
+    /// Rule 9 (restart) from a snapshot and the log after it (§7): as
+    /// [`restore`](Self::restore), but `commit_index` and the applied index
+    /// start at the snapshot's `last_included_index` (the runtime restores its
+    /// state machine from the snapshot), and `entries` start right after it.
+    pub fn restore_with_snapshot(
+        cfg: Config,
+        hard_state: HardState,
+        snapshot: Option<Snapshot>,
+        entries: Vec<Entry>,
+    ) -> Result<Self, InitError> {
+        Self::restore_mutated(cfg, hard_state, snapshot, entries, Correct)
     }
 
     /// Rule 9 (restart): a Follower built from persisted `hard_state` and log
@@ -81,26 +101,27 @@ impl RawNode {
         hard_state: HardState,
         entries: Vec<Entry>,
     ) -> Result<Self, InitError> {
-        Self::restore_mutated(cfg, hard_state, entries, Correct)
+        Self::restore_mutated(cfg, hard_state, None, entries, Correct)
     }
 }
 
 impl<M: Mutator> RawNode<M> {
     /// Mutation testing only: [`RawNode::restore`] for a node re-creating the
     /// catalog bug `mutator` names (`None`: the correct rules). A fresh node
-    /// is restored from `HardState::default()` and no entries.
+    /// is restored from `HardState::default()`, no snapshot and no entries.
     pub fn restore_mutated(
         cfg: Config,
         hard_state: HardState,
+        snapshot: Option<Snapshot>,
         entries: Vec<Entry>,
         mutator: M,
     ) -> Result<Self, InitError> {
         cfg.validate()?;
-        check_persisted(&cfg, &hard_state, &entries)?;
+        check_persisted(&cfg, &hard_state, snapshot.as_ref(), &entries)?;
         let mut node = RawNode {
             current_term: hard_state.current_term,
             voted_for: hard_state.voted_for,
-            log: RaftLog::restored(entries),
+            log: RaftLog::restored(snapshot, entries),
             state: RoleState::Follower { leader_id: None },
             election_elapsed: 0,
             randomized_election_timeout: cfg.election_ticks,
@@ -115,6 +136,8 @@ impl<M: Mutator> RawNode<M> {
             match_scratch: Vec::with_capacity(cfg.cluster_size()),
             self_ack_on_persist: false,
             persisted: (0, 0),
+            incoming: Assembly::default(),
+            pending_snapshot: None,
             mutator,
             cfg,
         };
@@ -177,6 +200,16 @@ impl<M: Mutator> RawNode<M> {
         self.log.last_index()
     }
 
+    /// Index of the first entry held: `last_included_index + 1` (§7).
+    pub fn first_index(&self) -> Index {
+        self.log.first_index()
+    }
+
+    /// The latest snapshot (empty metadata and data when nothing is compacted).
+    pub fn snapshot(&self) -> &Snapshot {
+        self.log.snapshot()
+    }
+
     /// The leader of `current_term` this node knows of (itself if leader).
     pub fn leader_id(&self) -> Option<NodeId> {
         match self.state {
@@ -202,6 +235,10 @@ impl<M: Mutator> RawNode<M> {
             role: self.role(),
             leader_id: self.leader_id(),
             log: self.log.entries(),
+            first_index: self.log.first_index(),
+            last_included_index: self.log.snapshot_meta().last_included_index,
+            last_included_term: self.log.snapshot_meta().last_included_term,
+            incoming_snapshot: self.incoming.progress(),
             commit_index: self.log.commit_index,
             applied_index: self.log.applied,
             votes_granted: match &self.state {
@@ -218,6 +255,7 @@ impl<M: Mutator> RawNode<M> {
                     next_index: p.next_index,
                     match_index: p.match_index,
                     state: p.state,
+                    snapshot: p.snapshot,
                 })
                 .collect(),
             rejected_messages: self.rejected_messages,
@@ -316,6 +354,7 @@ impl<M: Mutator> RawNode<M> {
     /// Whether [`ready`](Self::ready) would return a non-empty batch.
     pub fn has_ready(&self) -> bool {
         !self.msgs.is_empty()
+            || self.pending_snapshot.is_some()
             || self.hard_state() != self.last_hard_state
             || self.log.has_unstable()
             || self.log.has_committed_to_hand()
@@ -326,6 +365,10 @@ impl<M: Mutator> RawNode<M> {
     /// Takes everything to persist, send and apply since the previous Ready.
     /// See [`Ready`] for the persist-before-send contract.
     pub fn ready(&mut self) -> Ready {
+        let (snapshot, restore_snapshot) = match self.pending_snapshot.take() {
+            Some((s, restore)) => (Some(s), restore),
+            None => (None, false),
+        };
         let hs = self.hard_state();
         let hard_state = (hs != self.last_hard_state).then(|| {
             self.last_hard_state = hs;
@@ -338,6 +381,8 @@ impl<M: Mutator> RawNode<M> {
                 (None, Vec::new())
             });
         Ready {
+            snapshot,
+            restore_snapshot,
             hard_state,
             truncate_from,
             entries,
@@ -352,6 +397,9 @@ impl<M: Mutator> RawNode<M> {
 
     /// Acknowledges that `ready` was persisted, sent and applied.
     pub fn advance(&mut self, ready: Ready) {
+        if let (Some(s), true) = (&ready.snapshot, ready.restore_snapshot) {
+            self.log.restored_to(s.meta.last_included_index);
+        }
         if let Some(last) = ready.committed_entries.last() {
             self.log.applied = self.log.applied.max(last.index);
         }
@@ -366,6 +414,8 @@ impl<M: Mutator> RawNode<M> {
         if term > self.current_term {
             self.current_term = term;
             self.voted_for = None;
+            // Figure 13: partial snapshot state belongs to one leader's term.
+            self.incoming.discard();
         }
         if self.role() != Role::Follower {
             info!(id = self.cfg.id, term, "became follower");
@@ -377,6 +427,7 @@ impl<M: Mutator> RawNode<M> {
     /// Rule 2 / §5.2: increment the term, vote for self, ask every peer.
     fn become_candidate(&mut self) {
         self.current_term += 1;
+        self.incoming.discard();
         self.voted_for = Some(self.cfg.id);
         let votes = VoteTally::new(self.cfg.peers.len());
         let won = votes.won();
@@ -492,107 +543,4 @@ impl<M: Mutator> RawNode<M> {
             panic!("raft invariant violated on node {}: {e}", self.cfg.id);
         }
     }
-
-    /// Checks the node's invariants (`commit_index <= last_index`, a leader's
-    /// and candidate's self-vote, progress bounds, log shape, ...).
-    pub fn check_invariants(&self) -> Result<(), String> {
-        self.log.check()?;
-        let last = self.log.last_index();
-        if let Some(e) = self
-            .log
-            .entries()
-            .iter()
-            .find(|e| e.term > self.current_term)
-        {
-            return Err(format!(
-                "entry {} has term {} > current_term {}",
-                e.index, e.term, self.current_term
-            ));
-        }
-        if let Some(v) = self.voted_for {
-            if v != self.cfg.id && self.peer_slot(v).is_none() {
-                return Err(format!("voted_for {v} is not a member"));
-            }
-        }
-        match &self.state {
-            RoleState::Leader { progress, reads } => {
-                if self.voted_for != Some(self.cfg.id) {
-                    return Err("leader has not voted for itself".into());
-                }
-                if progress.len() != self.cfg.peers.len() || reads.peers() != self.cfg.peers.len() {
-                    return Err("leader progress does not cover every peer".into());
-                }
-                for p in progress {
-                    if p.match_index > last
-                        || p.next_index <= p.match_index
-                        || p.next_index > last + 1
-                    {
-                        return Err(format!(
-                            "peer {}: match {} next {} out of bounds (last {last})",
-                            p.id, p.match_index, p.next_index
-                        ));
-                    }
-                }
-                // The leader's own match index is its last index by construction
-                // (maybe_commit counts it as such); the log's last term is its term
-                // or earlier.
-                if self.log.last_term() > self.current_term {
-                    return Err("leader log ahead of its term".into());
-                }
-            }
-            RoleState::Candidate { votes } => {
-                if self.voted_for != Some(self.cfg.id) {
-                    return Err("candidate has not voted for itself".into());
-                }
-                if votes.peers() != self.cfg.peers.len() {
-                    return Err("candidate tally does not cover every peer".into());
-                }
-            }
-            RoleState::Follower { leader_id } => {
-                if *leader_id == Some(self.cfg.id) {
-                    return Err("follower knows itself as leader".into());
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Validates persisted state handed to [`RawNode::restore`].
-fn check_persisted(cfg: &Config, hs: &HardState, entries: &[Entry]) -> Result<(), InitError> {
-    if let Some(v) = hs.voted_for {
-        if v != cfg.id && !cfg.peers.contains(&v) {
-            return Err(InitError::VotedForUnknown(v));
-        }
-    }
-    let mut prev = 0;
-    for (position, e) in entries.iter().enumerate() {
-        let expected = position as Index + 1;
-        if e.index != expected {
-            return Err(InitError::NonContiguousLog {
-                position,
-                expected,
-                found: e.index,
-            });
-        }
-        if e.term == 0 {
-            return Err(InitError::ZeroTermEntry { index: e.index });
-        }
-        if e.term < prev {
-            return Err(InitError::TermDecreases {
-                index: e.index,
-                term: e.term,
-                prev,
-            });
-        }
-        if e.term > hs.current_term {
-            return Err(InitError::EntryTermAboveCurrentTerm {
-                index: e.index,
-                term: e.term,
-                current_term: hs.current_term,
-            });
-        }
-        prev = e.term;
-    }
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! A leader's view of one follower: Figure 2 `nextIndex` / `matchIndex`, plus
-//! the production flow control (probe vs. pipelined replicate, in-flight limit).
+//! the production flow control (probe vs. pipelined replicate, in-flight
+//! limit, and a snapshot transfer, as etcd's `StateSnapshot`).
 
 use std::collections::VecDeque;
 
@@ -13,6 +14,20 @@ pub enum ProgressState {
     Probe,
     /// Pipelined: `next_index` moves optimistically past what was sent.
     Replicate,
+    /// §7: `next_index` is compacted; InstallSnapshot chunks are in flight and
+    /// no AppendEntries is sent until the snapshot is acknowledged.
+    Snapshot,
+}
+
+/// A snapshot transfer to one follower (leader side of Figure 13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotTransfer {
+    /// `last_included_index` of the snapshot being sent.
+    pub last_included_index: Index,
+    /// Bytes the follower acknowledged: the offset of the next chunk.
+    pub offset: u64,
+    /// Heartbeat intervals since the last chunk went out or was acknowledged.
+    pub idle_heartbeats: u32,
 }
 
 /// Per-follower replication progress, owned by a leader.
@@ -27,6 +42,8 @@ pub(crate) struct Progress {
     pub(crate) probe_sent: bool,
     /// Last index carried by each unacknowledged pipelined AppendEntries.
     inflight: VecDeque<Index>,
+    /// In state `Snapshot`: the transfer.
+    pub(crate) snapshot: Option<SnapshotTransfer>,
 }
 
 impl Progress {
@@ -39,13 +56,39 @@ impl Progress {
             state: ProgressState::Probe,
             probe_sent: false,
             inflight: VecDeque::new(),
+            snapshot: None,
         }
+    }
+
+    /// Starts (or restarts, from offset 0) sending the snapshot ending at `last_included_index`.
+    pub(crate) fn become_snapshot(&mut self, last_included_index: Index) {
+        self.state = ProgressState::Snapshot;
+        self.probe_sent = false;
+        self.inflight.clear();
+        self.snapshot = Some(SnapshotTransfer {
+            last_included_index,
+            offset: 0,
+            idle_heartbeats: 0,
+        });
+    }
+
+    /// The follower holds the whole snapshot up to `m` (its InstallSnapshotResponse's
+    /// `match_index`): back to probing AppendEntries from `m + 1`, clamped to `last_index + 1`.
+    pub(crate) fn on_snapshot_done(&mut self, m: Index, last_index: Index) {
+        self.match_index = self.match_index.max(m);
+        self.next_index = (self.match_index + 1)
+            .min(last_index + 1)
+            .max(self.next_index);
+        self.state = ProgressState::Probe;
+        self.probe_sent = false;
+        self.snapshot = None;
     }
 
     /// Whether new entries may be sent now under limit `max_inflight`
     /// (`None` = no pipelining: always).
     pub(crate) fn can_send_entries(&self, max_inflight: Option<usize>) -> bool {
         match (max_inflight, self.state) {
+            (_, ProgressState::Snapshot) => false,
             (None, _) => true,
             (Some(_), ProgressState::Probe) => !self.probe_sent,
             (Some(n), ProgressState::Replicate) => self.inflight.len() < n,
@@ -63,14 +106,22 @@ impl Progress {
                 self.next_index = last_sent + 1;
                 self.inflight.push_back(last_sent);
             }
-            ProgressState::Replicate => {}
+            ProgressState::Replicate | ProgressState::Snapshot => {}
         }
     }
 
-    /// A successful AppendEntriesResponse acknowledging `m` (rule 8).
+    /// A successful AppendEntriesResponse acknowledging `m` (rule 8). While a
+    /// snapshot is in flight, only a match beyond it ends the transfer.
     pub(crate) fn on_success(&mut self, m: Index, pipelining: bool) {
         self.match_index = self.match_index.max(m);
         self.next_index = self.next_index.max(m + 1);
+        if let Some(t) = self.snapshot {
+            if self.match_index < t.last_included_index {
+                return;
+            }
+            self.state = ProgressState::Probe;
+            self.snapshot = None;
+        }
         if pipelining {
             match self.state {
                 ProgressState::Probe => {
@@ -83,6 +134,7 @@ impl Progress {
                         self.inflight.pop_front();
                     }
                 }
+                ProgressState::Snapshot => {}
             }
         }
     }
@@ -93,13 +145,18 @@ impl Progress {
     pub(crate) fn on_reject(&mut self, next: Index, last_index: Index) {
         self.next_index = next.clamp(self.match_index + 1, last_index + 1);
         self.state = ProgressState::Probe;
+        self.snapshot = None;
         self.probe_sent = false;
         self.inflight.clear();
     }
 
-    /// A heartbeat interval passed: a stalled probe may be retried.
+    /// A heartbeat interval passed: a stalled probe may be retried; a silent
+    /// snapshot transfer counts the interval.
     pub(crate) fn on_heartbeat(&mut self) {
         self.probe_sent = false;
+        if let Some(t) = &mut self.snapshot {
+            t.idle_heartbeats = t.idle_heartbeats.saturating_add(1);
+        }
     }
 
     #[cfg(test)]
@@ -111,6 +168,33 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_state_blocks_entries_until_acknowledged() {
+        let mut p = Progress::new(2, 10);
+        p.become_snapshot(8);
+        assert_eq!(p.state, ProgressState::Snapshot);
+        assert!(
+            !p.can_send_entries(None),
+            "no AppendEntries while in flight"
+        );
+        assert!(!p.can_send_entries(Some(4)));
+        p.on_success(5, false);
+        assert_eq!(
+            p.state,
+            ProgressState::Snapshot,
+            "a match below it keeps the transfer"
+        );
+        p.on_heartbeat();
+        assert_eq!(p.snapshot.unwrap().idle_heartbeats, 1);
+        p.on_snapshot_done(8, 10);
+        assert_eq!(
+            (p.state, p.match_index, p.next_index),
+            (ProgressState::Probe, 8, 11)
+        );
+        assert!(p.snapshot.is_none());
+        assert!(p.can_send_entries(None));
+    }
 
     #[test]
     fn without_pipelining_only_replies_move_next_index() {

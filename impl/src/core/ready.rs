@@ -2,7 +2,7 @@
 
 use super::message::Envelope;
 use super::read_index::ReadState;
-use crate::types::{Entry, HardState, Index};
+use crate::types::{Entry, HardState, Index, Snapshot};
 
 /// A batch of work for the runtime, returned by
 /// [`RawNode::ready`](super::RawNode::ready).
@@ -11,15 +11,18 @@ use crate::types::{Entry, HardState, Index};
 ///
 /// The runtime must handle a `Ready` in exactly this order:
 ///
-/// 1. **Persist** `hard_state` (if `Some`) and the log change (`truncate_from`,
-///    then `entries`), and make them durable (fsync).
+/// 1. **Persist** `snapshot` (if `Some`, first), `hard_state` (if `Some`) and
+///    the log change (`truncate_from`, then `entries`), and make them durable
+///    (fsync).
 /// 2. Only then **send** `messages`. Every message may depend on state in this
 ///    Ready — a vote grant on `voted_for`, a RequestVote on the incremented
 ///    `current_term`, a successful AppendEntriesResponse on `entries`, a
 ///    leader's AppendEntries on its own new entries — so none may leave before
 ///    step 1 is done.
-/// 3. **Apply** `committed_entries` to the state machine, in order. They are
-///    among the entries persisted by this or an earlier Ready.
+/// 3. If `restore_snapshot`, **restore** the state machine from `snapshot`
+///    (a leader's, Figure 13 step 8) before anything else; then **apply**
+///    `committed_entries`, in order. They are among the entries persisted by
+///    this or an earlier Ready, and follow the snapshot.
 /// 4. Call [`RawNode::advance`](super::RawNode::advance) with this Ready.
 ///
 /// Exception, only with
@@ -35,6 +38,13 @@ use crate::types::{Entry, HardState, Index};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[must_use = "a Ready must be persisted, sent, applied and then passed to advance"]
 pub struct Ready {
+    /// A snapshot to persist (before the rest, replacing the log up to its
+    /// `last_included_index`): the node's own compaction or a leader's snapshot.
+    pub snapshot: Option<Snapshot>,
+    /// The state machine must be restored from `snapshot` (a leader's snapshot,
+    /// newer than anything applied) before `committed_entries` are applied.
+    /// False for the node's own compaction (persist only).
+    pub restore_snapshot: bool,
     /// Figure 2 persistent state, if it changed since the last Ready.
     pub hard_state: Option<HardState>,
     /// If `Some(i)`, storage must first delete every entry with index `>= i`
@@ -57,7 +67,8 @@ pub struct Ready {
 impl Ready {
     /// True if there is nothing to persist, send or apply.
     pub fn is_empty(&self) -> bool {
-        self.hard_state.is_none()
+        self.snapshot.is_none()
+            && self.hard_state.is_none()
             && self.truncate_from.is_none()
             && self.entries.is_empty()
             && self.messages.is_empty()
@@ -68,6 +79,9 @@ impl Ready {
 
     /// True if step 1 of the contract (persisting) has any work.
     pub fn must_persist(&self) -> bool {
-        self.hard_state.is_some() || self.truncate_from.is_some() || !self.entries.is_empty()
+        self.snapshot.is_some()
+            || self.hard_state.is_some()
+            || self.truncate_from.is_some()
+            || !self.entries.is_empty()
     }
 }

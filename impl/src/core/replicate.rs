@@ -21,7 +21,12 @@ impl<M: Mutator> RawNode<M> {
         for slot in 0..self.progress().len() {
             if heartbeat {
                 self.progress_mut()[slot].on_heartbeat();
-                self.send_append(slot, true);
+                if self.progress()[slot].snapshot.is_some() {
+                    // No AppendEntries while a snapshot is in flight.
+                    self.snapshot_heartbeat(slot);
+                } else {
+                    self.send_append(slot, true);
+                }
             } else {
                 let pr = &self.progress()[slot];
                 if pr.next_index <= self.log.last_index()
@@ -41,6 +46,13 @@ impl<M: Mutator> RawNode<M> {
         debug_assert_eq!(self.role(), Role::Leader);
         let max_inflight = self.cfg.max_inflight;
         let pr = &self.progress()[slot];
+        if pr.snapshot.is_some() {
+            return;
+        }
+        // §7: the entries this peer needs next are compacted: send the snapshot.
+        if pr.next_index <= self.log.last_included_index() {
+            return self.start_snapshot(slot);
+        }
         let prev_log_index = pr.next_index - 1;
         let entries = if pr.can_send_entries(max_inflight) {
             self.log.slice(

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::progress::ProgressState;
+use super::progress::{ProgressState, SnapshotTransfer};
 use crate::types::{Entry, Index, NodeId, Term};
 
 /// The three roles of §5.1.
@@ -20,6 +20,8 @@ pub struct PeerProgress {
     pub next_index: Index,
     pub match_index: Index,
     pub state: ProgressState,
+    /// In state `Snapshot`: the transfer in flight.
+    pub snapshot: Option<SnapshotTransfer>,
 }
 
 /// A snapshot of a node's Figure 2 state, borrowed from the node.
@@ -31,8 +33,15 @@ pub struct Status<'a> {
     pub role: Role,
     /// The leader of `current_term` this node knows of (itself if leader).
     pub leader_id: Option<NodeId>,
-    /// The whole log, index 1 first.
+    /// The log held after the snapshot, index `first_index` first.
     pub log: &'a [Entry],
+    /// Index of the first entry of `log`: `last_included_index + 1`.
+    pub first_index: Index,
+    /// Figure 13: the latest snapshot's last entry (0, 0 when nothing is compacted).
+    pub last_included_index: Index,
+    pub last_included_term: Term,
+    /// Follower: `(last_included_index, bytes held)` of a snapshot being received.
+    pub incoming_snapshot: Option<(Index, u64)>,
     pub commit_index: Index,
     /// Last index the runtime confirmed applied (through `advance`).
     pub applied_index: Index,
@@ -64,8 +73,10 @@ impl Status<'_> {
             .map(|p| p.match_index)
     }
 
-    /// Index of the last log entry (0 if empty).
+    /// Index of the last log entry (`last_included_index` if none is held).
     pub fn last_index(&self) -> Index {
-        self.log.last().map_or(0, |e| e.index)
+        self.log
+            .last()
+            .map_or(self.last_included_index, |e| e.index)
     }
 }

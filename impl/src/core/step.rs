@@ -51,7 +51,11 @@ impl<M: Mutator> RawNode<M> {
                 kind = env.msg.kind(),
                 "higher term: stepping down"
             );
-            let leader = matches!(env.msg, Message::AppendEntries(_)).then_some(from);
+            let leader = matches!(
+                env.msg,
+                Message::AppendEntries(_) | Message::InstallSnapshot(_)
+            )
+            .then_some(from);
             self.become_follower(term, leader);
         }
         match env.msg {
@@ -70,6 +74,9 @@ impl<M: Mutator> RawNode<M> {
     /// refused message cannot even raise the term.
     fn validate_against_state(&self, env: &Envelope) -> Result<(), InvalidMessage> {
         self.check_one_leader_per_term(env)?;
+        if let Message::InstallSnapshot(m) = &env.msg {
+            self.check_install_snapshot(env.from, m)?;
+        }
         let known_log = self.check_against_known_log(env);
         // The model has only the guard above; a mutant's bugs must be able to
         // overwrite committed entries and accept replies beyond its log.
@@ -115,18 +122,27 @@ impl<M: Mutator> RawNode<M> {
             Message::AppendEntriesResponse(m)
                 if m.success && m.term == self.current_term && self.role() == Role::Leader =>
             {
-                // A follower can only match entries this leader sent it.
-                let last_index = self.log.last_index();
-                if m.match_index > last_index {
-                    Err(InvalidMessage::MatchIndexBeyondLog {
-                        match_index: m.match_index,
-                        last_index,
-                    })
-                } else {
-                    Ok(())
-                }
+                self.check_match_index(m.match_index)
+            }
+            Message::InstallSnapshotResponse(m)
+                if m.term == self.current_term && self.role() == Role::Leader =>
+            {
+                self.check_match_index(m.match_index)
             }
             _ => Ok(()),
+        }
+    }
+
+    /// A follower can only match entries this leader sent it.
+    fn check_match_index(&self, match_index: Index) -> Result<(), InvalidMessage> {
+        let last_index = self.log.last_index();
+        if match_index > last_index {
+            Err(InvalidMessage::MatchIndexBeyondLog {
+                match_index,
+                last_index,
+            })
+        } else {
+            Ok(())
         }
     }
 
@@ -135,6 +151,9 @@ impl<M: Mutator> RawNode<M> {
             // Same-term AppendEntries was refused in validation; only stale ones get here.
             Message::AppendEntries(m) => self.reject_stale_append(from, &m),
             Message::AppendEntriesResponse(m) => self.handle_append_response(from, m),
+            // Same-term InstallSnapshot was refused in validation; only stale ones get here.
+            Message::InstallSnapshot(m) => self.handle_install_snapshot(from, m),
+            Message::InstallSnapshotResponse(m) => self.handle_snapshot_response(from, m),
             Message::RequestVoteResponse(_) => {
                 trace!(id = self.cfg.id, from, "vote response ignored: leader")
             }
@@ -152,9 +171,16 @@ impl<M: Mutator> RawNode<M> {
                 }
                 self.handle_append_entries(from, m);
             }
+            Message::InstallSnapshot(m) => {
+                if m.term == self.current_term {
+                    // Rule 7 for InstallSnapshot: a leader of this term exists.
+                    self.become_follower(self.current_term, Some(from));
+                }
+                self.handle_install_snapshot(from, m);
+            }
             Message::RequestVoteResponse(m) => self.handle_vote_response(from, m),
-            Message::AppendEntriesResponse(_) => {
-                trace!(id = self.cfg.id, from, "append response ignored: candidate")
+            Message::AppendEntriesResponse(_) | Message::InstallSnapshotResponse(_) => {
+                trace!(id = self.cfg.id, from, "response ignored: candidate")
             }
             Message::RequestVote(_) => unreachable_request_vote(),
         }
@@ -163,7 +189,10 @@ impl<M: Mutator> RawNode<M> {
     fn step_follower(&mut self, from: NodeId, msg: Message) {
         match msg {
             Message::AppendEntries(m) => self.handle_append_entries(from, m),
-            Message::RequestVoteResponse(_) | Message::AppendEntriesResponse(_) => {
+            Message::InstallSnapshot(m) => self.handle_install_snapshot(from, m),
+            Message::RequestVoteResponse(_)
+            | Message::AppendEntriesResponse(_)
+            | Message::InstallSnapshotResponse(_) => {
                 trace!(id = self.cfg.id, from, "response ignored: follower")
             }
             Message::RequestVote(_) => unreachable_request_vote(),
@@ -249,6 +278,10 @@ impl<M: Mutator> RawNode<M> {
             *leader_id = Some(from);
         }
         self.heard_from_leader();
+        let last_new: Index = m.prev_log_index + m.entries.len() as Index;
+        // §7: entries at or below the snapshot are committed here, and so are
+        // the leader's: check and append only what follows the snapshot.
+        let m = self.log.above_snapshot(m);
         let last_index = self.log.last_index();
         // Step 2: "Reply false if log doesn't contain an entry at
         // prevLogIndex whose term matches prevLogTerm".
@@ -298,7 +331,6 @@ impl<M: Mutator> RawNode<M> {
             self.log.commit_index
         );
         self.log.merge(&m.entries, merge);
-        let last_new: Index = m.prev_log_index + m.entries.len() as Index;
         // Step 5: "If leaderCommit > commitIndex, set commitIndex =
         // min(leaderCommit, index of last new entry)"; never decreases.
         let bound = self.mutant_or(Mutation::CommitBeyondLastNewEntry, last_new, |_| {
@@ -353,6 +385,16 @@ impl<M: Mutator> RawNode<M> {
             trace!(id = self.cfg.id, from, "hintless refusal ignored");
             return;
         };
+        // A refusal of an AppendEntries sent before the snapshot transfer
+        // started changes nothing: the transfer goes on (etcd's StateSnapshot).
+        if self.progress()[slot].snapshot.is_some() {
+            trace!(
+                id = self.cfg.id,
+                from,
+                "refusal ignored: snapshot in flight"
+            );
+            return;
+        }
         let next = match hint.term {
             None => hint.log_len.saturating_add(1),
             Some(t) => match self.log.last_index_of_term(t) {

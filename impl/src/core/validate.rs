@@ -2,9 +2,14 @@
 //! these is impossible from a correct peer; the node drops it before it can
 //! touch any state (not even the term rule of §5.1).
 
+use super::config::Config;
+use super::error::InitError;
 use super::error::InvalidMessage;
-use super::message::{AppendEntries, AppendEntriesResponse, Envelope, Message, RequestVote};
-use crate::types::{Index, NodeId};
+use super::message::{
+    AppendEntries, AppendEntriesResponse, Envelope, InstallSnapshot, InstallSnapshotResponse,
+    Message, RequestVote,
+};
+use crate::types::{Entry, HardState, Index, NodeId, Snapshot};
 
 /// Checks addressing and every field that can be judged without node state.
 pub(crate) fn validate(me: NodeId, peers: &[NodeId], env: &Envelope) -> Result<(), InvalidMessage> {
@@ -22,7 +27,44 @@ pub(crate) fn validate(me: NodeId, peers: &[NodeId], env: &Envelope) -> Result<(
         Message::RequestVoteResponse(_) => Ok(()),
         Message::AppendEntries(m) => validate_append_entries(m),
         Message::AppendEntriesResponse(m) => validate_append_response(m),
+        Message::InstallSnapshot(m) => validate_install_snapshot(m),
+        Message::InstallSnapshotResponse(m) => validate_snapshot_response(m),
     }
+}
+
+fn validate_install_snapshot(m: &InstallSnapshot) -> Result<(), InvalidMessage> {
+    if m.last_included_index == 0 {
+        return Err(InvalidMessage::SnapshotIndexZero);
+    }
+    // The last included entry was created by a leader of a term up to the sender's.
+    if m.last_included_term == 0 || m.last_included_term > m.term {
+        return Err(InvalidMessage::SnapshotTermInvalid {
+            last_included_term: m.last_included_term,
+            term: m.term,
+        });
+    }
+    let len = m.data.len();
+    if u64::try_from(len)
+        .ok()
+        .and_then(|l| m.offset.checked_add(l))
+        .is_none()
+    {
+        return Err(InvalidMessage::SnapshotOffsetOverflow {
+            offset: m.offset,
+            len,
+        });
+    }
+    Ok(())
+}
+
+fn validate_snapshot_response(m: &InstallSnapshotResponse) -> Result<(), InvalidMessage> {
+    if m.match_index != 0 && m.match_index != m.last_included_index {
+        return Err(InvalidMessage::SnapshotMatchMismatch {
+            match_index: m.match_index,
+            last_included_index: m.last_included_index,
+        });
+    }
+    Ok(())
 }
 
 fn validate_request_vote(m: &RequestVote) -> Result<(), InvalidMessage> {
@@ -133,6 +175,64 @@ fn validate_append_response(m: &AppendEntriesResponse) -> Result<(), InvalidMess
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// Validates persisted state handed to [`RawNode::restore`](super::RawNode::restore):
+/// the log follows the snapshot (if any) contiguously with non-decreasing
+/// terms no greater than `current_term`.
+pub(crate) fn check_persisted(
+    cfg: &Config,
+    hs: &HardState,
+    snapshot: Option<&Snapshot>,
+    entries: &[Entry],
+) -> Result<(), InitError> {
+    if let Some(v) = hs.voted_for {
+        if v != cfg.id && !cfg.peers.contains(&v) {
+            return Err(InitError::VotedForUnknown(v));
+        }
+    }
+    let meta = snapshot.map(|s| s.meta).unwrap_or_default();
+    if snapshot.is_some()
+        && (meta.last_included_index == 0
+            || meta.last_included_term == 0
+            || meta.last_included_term > hs.current_term)
+    {
+        return Err(InitError::SnapshotMetaInvalid {
+            last_included_index: meta.last_included_index,
+            last_included_term: meta.last_included_term,
+            current_term: hs.current_term,
+        });
+    }
+    let mut prev = meta.last_included_term;
+    for (position, e) in entries.iter().enumerate() {
+        let expected = meta.last_included_index + position as Index + 1;
+        if e.index != expected {
+            return Err(InitError::NonContiguousLog {
+                position,
+                expected,
+                found: e.index,
+            });
+        }
+        if e.term == 0 {
+            return Err(InitError::ZeroTermEntry { index: e.index });
+        }
+        if e.term < prev {
+            return Err(InitError::TermDecreases {
+                index: e.index,
+                term: e.term,
+                prev,
+            });
+        }
+        if e.term > hs.current_term {
+            return Err(InitError::EntryTermAboveCurrentTerm {
+                index: e.index,
+                term: e.term,
+                current_term: hs.current_term,
+            });
+        }
+        prev = e.term;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::{FileStorage, FileStorageOptions, MemStorage, Storage, StorageError, StoredState};
-use crate::types::{Entry, HardState, Index, Term};
+use crate::types::{Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
 
 pub(crate) fn entry(term: Term, index: Index) -> Entry {
     Entry {
@@ -83,14 +83,127 @@ fn check_contract(s: &mut impl Storage) {
         s.load().unwrap(),
         StoredState {
             hard_state: hs,
+            snapshot: None,
             entries: entries(1, 1..=2)
         }
     );
 }
 
+pub(crate) fn snapshot(last_included_index: Index, last_included_term: Term) -> Snapshot {
+    Snapshot {
+        meta: SnapshotMeta {
+            last_included_index,
+            last_included_term,
+        },
+        data: Bytes::from(format!("state up to {last_included_index}")),
+    }
+}
+
+/// The snapshot part of the contract (§7, Figure 13 receiver steps 6-7), on a fresh store.
+/// Returns what the store holds at the end, synced, for a reopen check.
+pub(crate) fn check_snapshot_contract(s: &mut impl Storage) -> StoredState {
+    assert_eq!(s.snapshot_meta(), SnapshotMeta::default());
+    assert_eq!(s.snapshot().unwrap(), None);
+    s.append(&entries(1, 1..=3)).unwrap();
+    s.append(&entries(2, 4..=6)).unwrap();
+
+    // Own compaction at an entry the log holds: the entries after it are kept.
+    let snap4 = snapshot(4, 2);
+    s.save_snapshot(&snap4).unwrap();
+    assert_eq!(s.snapshot_meta(), snap4.meta);
+    assert_eq!(s.snapshot().unwrap(), Some(snap4.clone()));
+    assert_eq!((s.first_index(), s.last_index()), (5, 6));
+    assert_eq!(s.term(4), Some(2));
+    assert_eq!(s.term(3), None);
+    assert_eq!(s.term(0), None);
+    assert_eq!(s.entries(5, 7).unwrap(), entries(2, 5..=6));
+    assert!(matches!(
+        s.entries(3, 7),
+        Err(StorageError::Compacted {
+            requested: 3,
+            first_index: 5
+        })
+    ));
+    s.sync().unwrap();
+
+    // Never backwards: an older or equal snapshot is refused and changes nothing.
+    for stale in [snapshot(4, 2), snapshot(2, 1)] {
+        assert!(matches!(
+            s.save_snapshot(&stale),
+            Err(StorageError::SnapshotOutOfDate { current: 4, .. })
+        ));
+    }
+    assert_eq!(s.snapshot().unwrap(), Some(snap4.clone()));
+    assert_eq!(s.last_index(), 6);
+
+    // Writes continue after the snapshot; none may reach into it.
+    s.append(&entries(3, 6..=7)).unwrap();
+    assert!(matches!(
+        s.append(&entries(3, 4..=4)),
+        Err(StorageError::BeforeFirstIndex { .. })
+    ));
+    assert!(matches!(
+        s.truncate_suffix(4),
+        Err(StorageError::BeforeFirstIndex { .. })
+    ));
+    assert_eq!(s.entries(5, 8).unwrap()[1..], entries(3, 6..=7)[..]);
+
+    // A leader's snapshot whose last entry conflicts with the log: the whole log goes.
+    let snap6 = snapshot(6, 5);
+    s.save_snapshot(&snap6).unwrap();
+    assert_eq!((s.first_index(), s.last_index()), (7, 6));
+    assert_eq!(s.term(6), Some(5));
+    assert_eq!(s.term(7), None);
+
+    // A snapshot beyond the end of the log: the whole log goes too, then appends continue it.
+    let snap9 = snapshot(9, 5);
+    s.stage_ready(Some(&snap9), None, None, &entries(5, 10..=11))
+        .unwrap();
+    assert_eq!((s.first_index(), s.last_index()), (10, 11));
+    s.sync().unwrap();
+    let state = s.load().unwrap();
+    assert_eq!(
+        state,
+        StoredState {
+            hard_state: HardState::default(),
+            snapshot: Some(snap9),
+            entries: entries(5, 10..=11),
+        }
+    );
+    state
+}
+
 #[test]
 fn storage_contract_mem() {
     check_contract(&mut MemStorage::new());
+}
+
+#[test]
+fn storage_contract_mem_snapshots() {
+    let mut s = MemStorage::new();
+    let state = check_snapshot_contract(&mut s);
+    s.crash();
+    assert_eq!(s.load().unwrap(), state);
+    assert_eq!(
+        MemStorage::with_state(state.clone())
+            .unwrap()
+            .load()
+            .unwrap(),
+        state
+    );
+}
+
+/// Until FileStorage writes snapshot files, saving one is a typed error that changes nothing.
+#[test]
+fn storage_contract_file_refuses_snapshots_with_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = FileStorage::open(dir.path()).unwrap();
+    s.append(&entries(1, 1..=3)).unwrap();
+    assert!(matches!(
+        s.save_snapshot(&snapshot(2, 1)),
+        Err(StorageError::Unsupported { .. })
+    ));
+    assert_eq!((s.first_index(), s.last_index()), (1, 3));
 }
 
 #[test]

@@ -57,6 +57,26 @@ pub enum StorageError {
     #[error("index {index} is before the first stored index {first_index}")]
     BeforeFirstIndex { index: Index, first_index: Index },
 
+    /// A read of entries that were compacted into the snapshot.
+    #[error("entries from index {requested} were compacted; the log starts at {first_index}")]
+    Compacted {
+        requested: Index,
+        first_index: Index,
+    },
+
+    /// A snapshot that is not newer than the one already held (Figure 13: never go backwards).
+    #[error(
+        "snapshot with last_included_index {last_included_index} is not newer than the current one ({current})"
+    )]
+    SnapshotOutOfDate {
+        last_included_index: Index,
+        current: Index,
+    },
+
+    /// An operation this store does not implement yet (file snapshots, until format v2).
+    #[error("{operation} is not supported by this storage yet")]
+    Unsupported { operation: &'static str },
+
     /// A read of entries that are not all held.
     #[error("entries [{lo}, {hi}) requested but the log holds [{first_index}, {last_index}]")]
     OutOfRange {

@@ -2,12 +2,15 @@
 //! of appends, written once so the two stores cannot disagree about it.
 
 use super::StorageError;
-use crate::types::{Entry, Index, Term};
+use crate::types::{Entry, Index, SnapshotMeta, Term};
 
-/// Contiguous entries; `entries[i].index == first_index + i`.
+/// Contiguous entries after a snapshot; `entries[i].index == first_index + i`, and
+/// `first_index == snapshot.last_included_index + 1`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Log {
     first_index: Index,
+    /// The compacted prefix; `(0, 0)` (the empty prefix) when nothing is compacted.
+    snapshot: SnapshotMeta,
     entries: Vec<Entry>,
 }
 
@@ -15,12 +18,69 @@ impl Default for Log {
     fn default() -> Self {
         Log {
             first_index: 1,
+            snapshot: SnapshotMeta::default(),
             entries: Vec::new(),
         }
     }
 }
 
 impl Log {
+    /// A log holding `entries` after the snapshot `meta`.
+    pub(crate) fn with_snapshot(
+        meta: SnapshotMeta,
+        entries: &[Entry],
+    ) -> Result<Self, StorageError> {
+        let mut log = Log {
+            first_index: meta.last_included_index + 1,
+            snapshot: meta,
+            entries: Vec::new(),
+        };
+        if let Some(first) = entries.first() {
+            if first.index != log.first_index {
+                return Err(StorageError::NotContiguous {
+                    expected: log.first_index,
+                    found: first.index,
+                });
+            }
+        }
+        log.check_append(entries)?;
+        log.append_checked(entries);
+        Ok(log)
+    }
+
+    pub(crate) fn snapshot_meta(&self) -> SnapshotMeta {
+        self.snapshot
+    }
+
+    /// Validates a snapshot: it must be newer than the current one.
+    pub(crate) fn check_snapshot(&self, meta: SnapshotMeta) -> Result<(), StorageError> {
+        if meta.last_included_index <= self.snapshot.last_included_index {
+            return Err(StorageError::SnapshotOutOfDate {
+                last_included_index: meta.last_included_index,
+                current: self.snapshot.last_included_index,
+            });
+        }
+        Ok(())
+    }
+
+    /// Installs a snapshot accepted by [`Log::check_snapshot`]. Figure 13, receiver steps 6-7:
+    /// if the log holds the entry at last_included_index with last_included_term, the entries
+    /// after it are kept; otherwise the whole log is discarded. Returns whether entries after
+    /// the snapshot were kept.
+    pub(crate) fn compact(&mut self, meta: SnapshotMeta) -> bool {
+        let retain = self.term(meta.last_included_index) == Some(meta.last_included_term)
+            && meta.last_included_index >= self.first_index;
+        if retain {
+            let drop = (meta.last_included_index + 1 - self.first_index) as usize;
+            self.entries.drain(..drop);
+        } else {
+            self.entries.clear();
+        }
+        self.first_index = meta.last_included_index + 1;
+        self.snapshot = meta;
+        retain
+    }
+
     pub(crate) fn first_index(&self) -> Index {
         self.first_index
     }
@@ -30,9 +90,9 @@ impl Log {
     }
 
     pub(crate) fn term(&self, index: Index) -> Option<Term> {
-        // Until compaction exists, the entry "before" the log is the empty prefix at index 0.
-        if index == 0 {
-            return Some(0);
+        // The entry just before the log is the snapshot's last one (index 0: the empty prefix).
+        if index == self.snapshot.last_included_index {
+            return Some(self.snapshot.last_included_term);
         }
         self.position(index).map(|i| self.entries[i].term)
     }
@@ -42,6 +102,12 @@ impl Log {
     }
 
     pub(crate) fn slice(&self, lo: Index, hi: Index) -> Result<&[Entry], StorageError> {
+        if lo < self.first_index && self.snapshot.last_included_index > 0 {
+            return Err(StorageError::Compacted {
+                requested: lo,
+                first_index: self.first_index,
+            });
+        }
         if lo < self.first_index || hi > self.last_index() + 1 || lo > hi {
             return Err(StorageError::OutOfRange {
                 lo,

@@ -8,21 +8,34 @@
 
 use super::log::Log;
 use super::{Storage, StorageError, StoredState};
-use crate::types::{Entry, HardState, Index, Term};
+use crate::types::{Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
 
-/// A log write staged since the last sync, in the order it was made.
+/// A write to the snapshot or the log staged since the last sync, in the order it was made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum LogOp {
+    /// Save a snapshot, compacting the log (Figure 13, receiver steps 6-7).
+    Snapshot(Snapshot),
     /// Drop entries with index `>= from`.
     Truncate(Index),
     Append(Entry),
 }
 
+/// The snapshot and the log after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Compacted {
+    snapshot: Option<Snapshot>,
+    log: Log,
+}
+
 impl LogOp {
-    fn apply(&self, log: &mut Log) {
+    fn apply(&self, state: &mut Compacted) {
         match self {
-            LogOp::Truncate(from) => log.truncate_from(*from),
-            LogOp::Append(entry) => log.append_checked(std::slice::from_ref(entry)),
+            LogOp::Snapshot(snapshot) => {
+                state.log.compact(snapshot.meta);
+                state.snapshot = Some(snapshot.clone());
+            }
+            LogOp::Truncate(from) => state.log.truncate_from(*from),
+            LogOp::Append(entry) => state.log.append_checked(std::slice::from_ref(entry)),
         }
     }
 }
@@ -32,19 +45,22 @@ impl LogOp {
 /// - [`MemStorage::crash`]: a crash before `sync`: everything staged since the last `sync` is
 ///   lost; reads afterwards see the durable state.
 /// - [`MemStorage::crash_during_sync`]: a crash inside `sync`, after the hard state was
-///   replaced and some of the staged log writes reached the disk. This mirrors [`FileStorage`]
-///   (which writes the hard state first, then the log in order) so a simulation can exercise
-///   every state a real crash can leave.
+///   replaced and a prefix of the staged snapshot and log writes reached the disk, in the
+///   order they were staged. [`Storage::stage_ready`] stages the snapshot first, and
+///   [`FileStorage`] makes it durable first (its file is renamed into place before the hard
+///   state and the log records), so every prefix is a state a real crash can leave. The one
+///   state not modelled, a snapshot durable but the staged hard state not, is harmless: no
+///   message depending on the hard state was sent.
 /// - [`MemStorage::durable_snapshot`]: what a restarted node would load.
 ///
 /// [`FileStorage`]: super::FileStorage
 #[derive(Clone, Debug, Default)]
 pub struct MemStorage {
     hard_state: HardState,
-    log: Log,
+    current: Compacted,
     durable_hard_state: HardState,
-    durable_log: Log,
-    /// Log writes since the last sync; applying them to `durable_log` yields `log`.
+    durable: Compacted,
+    /// Writes since the last sync; applying them to `durable` yields `current`.
     unsynced: Vec<LogOp>,
 }
 
@@ -55,25 +71,30 @@ impl MemStorage {
     }
 
     /// A store whose durable contents are `state`, as if a node had synced it and restarted.
-    /// Errors if the entries are not contiguous from index 1.
+    /// Errors if the entries do not continue the snapshot (or index 1 without one) contiguously.
     pub fn with_state(state: StoredState) -> Result<Self, StorageError> {
-        let mut log = Log::default();
-        log.check_append(&state.entries)?;
-        log.append_checked(&state.entries);
+        let meta = state.snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
+        let log = Log::with_snapshot(meta, &state.entries)?;
+        let compacted = Compacted {
+            snapshot: state.snapshot,
+            log,
+        };
         Ok(MemStorage {
             hard_state: state.hard_state,
-            log: log.clone(),
+            current: compacted.clone(),
             durable_hard_state: state.hard_state,
-            durable_log: log,
+            durable: compacted,
             unsynced: Vec::new(),
         })
     }
 
-    /// What a restart would load: the hard state and log as of the last completed `sync`.
+    /// What a restart would load: the hard state, snapshot and log as of the last completed
+    /// `sync`.
     pub fn durable_snapshot(&self) -> StoredState {
         StoredState {
             hard_state: self.durable_hard_state,
-            entries: self.durable_log.entries().to_vec(),
+            snapshot: self.durable.snapshot.clone(),
+            entries: self.durable.log.entries().to_vec(),
         }
     }
 
@@ -82,8 +103,8 @@ impl MemStorage {
         !self.unsynced.is_empty() || self.hard_state != self.durable_hard_state
     }
 
-    /// Number of staged log operations (one per appended entry, one per truncation) that a
-    /// [`MemStorage::crash_during_sync`] can choose to keep.
+    /// Number of staged operations (one per snapshot, one per appended entry, one per
+    /// truncation) that a [`MemStorage::crash_during_sync`] can choose to keep.
     pub fn unsynced_log_ops(&self) -> usize {
         self.unsynced.len()
     }
@@ -92,18 +113,19 @@ impl MemStorage {
     /// store continues from its durable state.
     pub fn crash(&mut self) {
         self.hard_state = self.durable_hard_state;
-        self.log = self.durable_log.clone();
+        self.current = self.durable.clone();
         self.unsynced.clear();
     }
 
-    /// Simulates a crash during `sync`: the staged hard state became durable (it is written
-    /// first), then only the first `landed_log_ops` staged log operations reached the disk
-    /// (clamped to [`MemStorage::unsynced_log_ops`]). The store continues from that state.
+    /// Simulates a crash during `sync`: the staged hard state became durable, then only the
+    /// first `landed_log_ops` staged operations (snapshots and log writes, in staging order)
+    /// reached the disk (clamped to [`MemStorage::unsynced_log_ops`]). The store continues
+    /// from that state.
     pub fn crash_during_sync(&mut self, landed_log_ops: usize) {
         self.durable_hard_state = self.hard_state;
         let landed = landed_log_ops.min(self.unsynced.len());
         for op in &self.unsynced[..landed] {
-            op.apply(&mut self.durable_log);
+            op.apply(&mut self.durable);
         }
         self.crash();
     }
@@ -115,19 +137,35 @@ impl Storage for MemStorage {
     }
 
     fn first_index(&self) -> Index {
-        self.log.first_index()
+        self.current.log.first_index()
     }
 
     fn last_index(&self) -> Index {
-        self.log.last_index()
+        self.current.log.last_index()
     }
 
     fn term(&self, index: Index) -> Option<Term> {
-        self.log.term(index)
+        self.current.log.term(index)
     }
 
     fn entries(&self, lo: Index, hi: Index) -> Result<Vec<Entry>, StorageError> {
-        Ok(self.log.slice(lo, hi)?.to_vec())
+        Ok(self.current.log.slice(lo, hi)?.to_vec())
+    }
+
+    fn snapshot_meta(&self) -> SnapshotMeta {
+        self.current.log.snapshot_meta()
+    }
+
+    fn snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
+        Ok(self.current.snapshot.clone())
+    }
+
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        self.current.log.check_snapshot(snapshot.meta)?;
+        let op = LogOp::Snapshot(snapshot.clone());
+        op.apply(&mut self.current);
+        self.unsynced.push(op);
+        Ok(())
     }
 
     fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), StorageError> {
@@ -136,19 +174,19 @@ impl Storage for MemStorage {
     }
 
     fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
-        if let Some(from) = self.log.check_append(entries)? {
+        if let Some(from) = self.current.log.check_append(entries)? {
             self.unsynced.push(LogOp::Truncate(from));
         }
         self.unsynced
             .extend(entries.iter().cloned().map(LogOp::Append));
-        self.log.append_checked(entries);
+        self.current.log.append_checked(entries);
         Ok(())
     }
 
     fn truncate_suffix(&mut self, from: Index) -> Result<(), StorageError> {
-        if self.log.check_truncate(from)? {
+        if self.current.log.check_truncate(from)? {
             self.unsynced.push(LogOp::Truncate(from));
-            self.log.truncate_from(from);
+            self.current.log.truncate_from(from);
         }
         Ok(())
     }
@@ -156,10 +194,10 @@ impl Storage for MemStorage {
     fn sync(&mut self) -> Result<(), StorageError> {
         // Replaying the staged operations costs O(batch), not O(log): syncs are frequent.
         for op in self.unsynced.drain(..) {
-            op.apply(&mut self.durable_log);
+            op.apply(&mut self.durable);
         }
         self.durable_hard_state = self.hard_state;
-        debug_assert_eq!(self.durable_log, self.log);
+        debug_assert_eq!(self.durable, self.current);
         Ok(())
     }
 }
@@ -247,13 +285,14 @@ mod tests {
     fn storage_mem_stage_ready_stages_a_readys_writes_without_syncing() {
         let mut s = MemStorage::new();
         let log = [entry(1, 1), entry(1, 2), entry(1, 3)];
-        s.stage_ready(Some(hs(1, Some(1))), None, &log).unwrap();
+        s.stage_ready(None, Some(hs(1, Some(1))), None, &log)
+            .unwrap();
         assert_eq!(s.load().unwrap().entries, log);
         assert_eq!(s.durable_snapshot(), StoredState::default());
         s.sync().unwrap();
 
         // §5.3: a conflicting suffix from index 2 is dropped first, then the new entry lands.
-        s.stage_ready(Some(hs(2, None)), Some(2), &[entry(2, 2)])
+        s.stage_ready(None, Some(hs(2, None)), Some(2), &[entry(2, 2)])
             .unwrap();
         assert_eq!(s.unsynced_log_ops(), 2);
         let mut truncation_only = s.clone();
@@ -264,22 +303,84 @@ mod tests {
             s.durable_snapshot(),
             StoredState {
                 hard_state: hs(2, None),
+                snapshot: None,
                 entries: vec![entry(1, 1), entry(2, 2)],
             }
         );
 
         // Nothing to persist stages nothing; a hard state alone touches no log.
-        s.stage_ready(None, None, &[]).unwrap();
+        s.stage_ready(None, None, None, &[]).unwrap();
         assert!(!s.has_unsynced());
-        s.stage_ready(Some(hs(3, Some(3))), None, &[]).unwrap();
+        s.stage_ready(None, Some(hs(3, Some(3))), None, &[])
+            .unwrap();
         assert!(s.has_unsynced());
         assert_eq!(s.unsynced_log_ops(), 0);
         s.crash();
         assert_eq!(s.hard_state(), hs(2, None));
 
         assert!(matches!(
-            s.stage_ready(None, Some(0), &[]),
+            s.stage_ready(None, None, Some(0), &[]),
             Err(StorageError::BeforeFirstIndex { .. })
+        ));
+    }
+
+    fn snap(index: Index, term: Term) -> Snapshot {
+        Snapshot {
+            meta: SnapshotMeta {
+                last_included_index: index,
+                last_included_term: term,
+            },
+            data: bytes::Bytes::from(format!("up to {index}")),
+        }
+    }
+
+    /// A snapshot is one staged operation, first in a Ready's batch: a crash before sync loses
+    /// it, a crash during sync keeps it before any of the log writes staged after it.
+    #[test]
+    fn storage_mem_snapshot_is_a_staged_operation() {
+        let mut s = MemStorage::new();
+        s.append(&[entry(1, 1), entry(1, 2), entry(1, 3)]).unwrap();
+        s.sync().unwrap();
+        s.stage_ready(Some(&snap(5, 2)), Some(hs(2, None)), None, &[entry(2, 6)])
+            .unwrap();
+        assert_eq!(s.unsynced_log_ops(), 2);
+        assert_eq!(s.first_index(), 6);
+
+        let mut lost = s.clone();
+        lost.crash();
+        assert_eq!(lost.snapshot().unwrap(), None);
+        assert_eq!((lost.first_index(), lost.last_index()), (1, 3));
+
+        let mut only_snapshot = s.clone();
+        only_snapshot.crash_during_sync(1);
+        assert_eq!(only_snapshot.snapshot().unwrap(), Some(snap(5, 2)));
+        assert_eq!(
+            (only_snapshot.first_index(), only_snapshot.last_index()),
+            (6, 5)
+        );
+        assert_eq!(only_snapshot.durable_snapshot().entries, vec![]);
+
+        s.sync().unwrap();
+        s.crash();
+        assert_eq!(
+            s.durable_snapshot(),
+            StoredState {
+                hard_state: hs(2, None),
+                snapshot: Some(snap(5, 2)),
+                entries: vec![entry(2, 6)],
+            }
+        );
+        let gap = StoredState {
+            snapshot: Some(snap(5, 2)),
+            entries: vec![entry(2, 7)],
+            ..StoredState::default()
+        };
+        assert!(matches!(
+            MemStorage::with_state(gap),
+            Err(StorageError::NotContiguous {
+                expected: 6,
+                found: 7
+            })
         ));
     }
 
@@ -287,6 +388,7 @@ mod tests {
     fn storage_mem_with_state_is_durable() {
         let state = StoredState {
             hard_state: hs(4, Some(1)),
+            snapshot: None,
             entries: vec![entry(1, 1), entry(4, 2)],
         };
         let mut s = MemStorage::with_state(state.clone()).unwrap();
@@ -295,6 +397,7 @@ mod tests {
 
         let gap = StoredState {
             hard_state: HardState::default(),
+            snapshot: None,
             entries: vec![entry(1, 2)],
         };
         assert!(MemStorage::with_state(gap).is_err());

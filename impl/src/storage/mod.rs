@@ -17,8 +17,9 @@
 //!   an atomically replaced hard-state file). The format is described in
 //!   `docs/storage-format.md`.
 //!
-//! Log compaction is not implemented yet; [`Storage::first_index`] is the seam for it (it is
-//! always 1 today).
+//! Log compaction (§7, Figure 13): [`Storage::save_snapshot`] stages a snapshot that replaces
+//! the log prefix up to its `last_included_index`; [`Storage::first_index`] is then
+//! `last_included_index + 1`, and [`Storage::load`] returns the snapshot and the entries after it.
 
 mod error;
 mod file;
@@ -32,13 +33,16 @@ pub use error::{Corruption, StorageError};
 pub use file::{FileStorage, FileStorageOptions};
 pub use mem::MemStorage;
 
-use crate::types::{Entry, HardState, Index, Term};
+use crate::types::{Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
 
 /// Everything stable storage holds: what a node restarts from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoredState {
     pub hard_state: HardState,
-    /// Contiguous entries; the first has index [`Storage::first_index`] (1 until compaction).
+    /// The newest durable snapshot, if any (`None` = nothing compacted).
+    pub snapshot: Option<Snapshot>,
+    /// Contiguous entries after the snapshot: the first has index
+    /// `snapshot.meta.last_included_index + 1` (or 1 without a snapshot).
     pub entries: Vec<Entry>,
 }
 
@@ -50,19 +54,35 @@ pub trait Storage {
     /// The latest hard state written (staged or durable).
     fn hard_state(&self) -> HardState;
 
-    /// Index of the first entry held. Always 1 until log compaction exists; entries before it
-    /// would live in a snapshot.
+    /// Index of the first entry held: `snapshot_meta().last_included_index + 1`. Entries before
+    /// it live in the snapshot.
     fn first_index(&self) -> Index;
 
     /// Index of the last entry, or `first_index() - 1` when the log is empty.
     fn last_index(&self) -> Index;
 
-    /// Term of the entry at `index`. `Some(0)` for index 0 (the empty prefix), `None` when the
-    /// index is not held.
+    /// Term of the entry at `index`. `Some(last_included_term)` for the snapshot's
+    /// `last_included_index` (`Some(0)` for index 0 without a snapshot), `None` when the index
+    /// is not held (compacted or past the end).
     fn term(&self, index: Index) -> Option<Term>;
 
-    /// Entries with indices in `[lo, hi)`. Errors if the range is not entirely held.
+    /// Entries with indices in `[lo, hi)`. Errors if the range is not entirely held:
+    /// [`StorageError::Compacted`] if `lo < first_index()` because of a snapshot.
     fn entries(&self, lo: Index, hi: Index) -> Result<Vec<Entry>, StorageError>;
+
+    /// The latest snapshot's metadata (staged or durable); `(0, 0)` when there is none.
+    fn snapshot_meta(&self) -> SnapshotMeta;
+
+    /// The latest snapshot written (staged or durable), if any.
+    fn snapshot(&self) -> Result<Option<Snapshot>, StorageError>;
+
+    /// Stages saving `snapshot` (the node's own compaction or a leader's InstallSnapshot).
+    /// Figure 13, receiver steps 6-7: entries `<= last_included_index` are dropped; if the log
+    /// held the entry at `last_included_index` with `last_included_term`, the entries after it
+    /// are kept, otherwise the whole log is dropped. [`StorageError::SnapshotOutOfDate`] and no
+    /// change if `last_included_index` is not above the current snapshot's. Durable at the next
+    /// [`Storage::sync`].
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
 
     /// Stages a new hard state. It replaces the previous one atomically at the next `sync`.
     fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), StorageError>;
@@ -86,17 +106,21 @@ pub trait Storage {
     fn sync(&mut self) -> Result<(), StorageError>;
 
     /// Stages what one [`Ready`] asks to persist (step 1 of its contract, without the sync): the
-    /// hard state if it changed, then the truncation of a conflicting suffix (§5.3), then the new
-    /// entries. Nothing is durable until [`Storage::sync`], which may cover the writes of several
+    /// snapshot first (it may drop the log the later writes continue), then the hard state if it
+    /// changed, then the truncation of a conflicting suffix (§5.3), then the new entries. Nothing is durable until [`Storage::sync`], which may cover the writes of several
     /// Readies (group commit); only after it may the Ready's messages leave.
     ///
     /// [`Ready`]: crate::core::Ready
     fn stage_ready(
         &mut self,
+        snapshot: Option<&Snapshot>,
         hard_state: Option<HardState>,
         truncate_from: Option<Index>,
         entries: &[Entry],
     ) -> Result<(), StorageError> {
+        if let Some(snapshot) = snapshot {
+            self.save_snapshot(snapshot)?;
+        }
         if let Some(hs) = hard_state {
             self.save_hard_state(hs)?;
         }
@@ -109,12 +133,13 @@ pub trait Storage {
         Ok(())
     }
 
-    /// The hard state and the whole log as currently written. Right after opening a durable
-    /// store, this is exactly what recovery found.
+    /// The hard state, the snapshot and the log after it as currently written. Right after
+    /// opening a durable store, this is exactly what recovery found.
     fn load(&self) -> Result<StoredState, StorageError> {
         let first = self.first_index();
         Ok(StoredState {
             hard_state: self.hard_state(),
+            snapshot: self.snapshot()?,
             entries: self.entries(first, self.last_index() + 1)?,
         })
     }

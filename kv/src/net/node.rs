@@ -163,13 +163,16 @@ impl Node {
         // Seeded per node and per start, so restarted nodes do not replay the same timeouts.
         let seed = cfg.id ^ rand::random::<u64>();
         let raft_cfg = Config::production(cfg.id, peer_ids, seed);
-        let node =
-            RawNode::restore(raft_cfg, stored.hard_state, stored.entries).map_err(|error| {
-                NodeError::Init {
-                    dir: dir.clone(),
-                    error,
-                }
-            })?;
+        let node = RawNode::restore_with_snapshot(
+            raft_cfg,
+            stored.hard_state,
+            stored.snapshot,
+            stored.entries,
+        )
+        .map_err(|error| NodeError::Init {
+            dir: dir.clone(),
+            error,
+        })?;
         let listener = TcpListener::bind(cfg.listen)
             .await
             .map_err(|error| NodeError::Bind {

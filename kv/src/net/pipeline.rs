@@ -60,7 +60,7 @@ impl Job {
 
     /// Stages the job's writes (no sync: the persister syncs once for every job it staged).
     pub fn stage(self, storage: &mut impl Storage) -> Result<(), StorageError> {
-        storage.stage_ready(self.hard_state, self.truncate_from, &self.entries)
+        storage.stage_ready(None, self.hard_state, self.truncate_from, &self.entries)
     }
 }
 

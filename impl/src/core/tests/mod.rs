@@ -7,6 +7,7 @@
 //! - `production`: batching, pipelining, retry, and a lossy simulated cluster.
 //! - `read_index`: ReadIndex reads and the leader no-op.
 //! - `parallel_persist`: the leader's commit rule with parallel writes (`set_self_ack_on_persist`).
+//! - `snapshot`: compaction and InstallSnapshot (§7, Figure 13).
 //! - `proptests`: random (also malformed) messages never panic or break invariants.
 
 mod bad_input;
@@ -17,6 +18,7 @@ mod proptests;
 mod read_index;
 mod ready;
 mod replication;
+mod snapshot;
 
 use std::collections::VecDeque;
 

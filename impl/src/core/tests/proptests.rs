@@ -67,6 +67,40 @@ fn message() -> impl Strategy<Value = Message> {
                 })
             }
         ),
+        (
+            0u64..6,
+            0u64..8,
+            0u64..6,
+            0u64..6,
+            any::<bool>(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(term, last_included_index, last_included_term, offset, big, done)| {
+                    Message::InstallSnapshot(InstallSnapshot {
+                        term,
+                        last_included_index,
+                        last_included_term,
+                        offset,
+                        data: if big {
+                            Bytes::from_static(b"state")
+                        } else {
+                            Bytes::new()
+                        },
+                        done,
+                    })
+                }
+            ),
+        (0u64..6, 0u64..8, 0u64..8, 0u64..6).prop_map(
+            |(term, match_index, last_included_index, received)| {
+                Message::InstallSnapshotResponse(InstallSnapshotResponse {
+                    term,
+                    match_index,
+                    last_included_index,
+                    received,
+                })
+            }
+        ),
     ]
 }
 
@@ -85,6 +119,7 @@ enum Input {
     Propose,
     Tick,
     Ready,
+    Compact,
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -98,6 +133,7 @@ fn input() -> impl Strategy<Value = Input> {
         1 => Just(Input::Propose),
         1 => Just(Input::Tick),
         1 => Just(Input::Ready),
+        1 => Just(Input::Compact),
     ]
 }
 
@@ -135,8 +171,27 @@ proptest! {
                 Input::Heartbeat => { let _ = n.heartbeat_now(); }
                 Input::Propose => { let _ = n.propose("p"); }
                 Input::Tick => n.tick(),
+                Input::Compact => {
+                    let a = n.status().applied_index;
+                    let before = n.status().last_included_index;
+                    let r = n.compact(a, "state");
+                    prop_assert_eq!(r.is_ok(), a > before, "{:?}", r);
+                }
                 Input::Ready => {
                     let rd = n.ready();
+                    if let Some(s) = &rd.snapshot {
+                        let lii = s.meta.last_included_index;
+                        if rd.restore_snapshot {
+                            prop_assert!(lii > applied, "a leader's snapshot goes forward");
+                            applied = lii;
+                            durable_last = match rd.entries.first() {
+                                Some(e) => e.index - 1,
+                                None => durable_last.max(lii),
+                            };
+                        } else {
+                            prop_assert!(lii <= applied, "own compaction of applied entries only");
+                        }
+                    }
                     if let Some(t) = rd.truncate_from {
                         prop_assert!(t > applied, "truncating applied entries");
                         durable_last = t - 1;
@@ -164,5 +219,7 @@ fn set_term(m: &mut Message, t: Term) {
         Message::RequestVoteResponse(x) => x.term = t,
         Message::AppendEntries(x) => x.term = t,
         Message::AppendEntriesResponse(x) => x.term = t,
+        Message::InstallSnapshot(x) => x.term = t,
+        Message::InstallSnapshotResponse(x) => x.term = t,
     }
 }

@@ -27,7 +27,7 @@ use self::record::{encode_entry, encode_truncate, Record};
 use self::segment::{ScanEnd, SegmentFile};
 use super::log::Log;
 use super::{Corruption, Storage, StorageError};
-use crate::types::{Entry, HardState, Index, Term};
+use crate::types::{Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
 
 /// Tuning for [`FileStorage`].
 #[derive(Clone, Debug)]
@@ -327,6 +327,22 @@ impl Storage for FileStorage {
 
     fn entries(&self, lo: Index, hi: Index) -> Result<Vec<Entry>, StorageError> {
         Ok(self.log.slice(lo, hi)?.to_vec())
+    }
+
+    fn snapshot_meta(&self) -> SnapshotMeta {
+        self.log.snapshot_meta()
+    }
+
+    fn snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
+        Ok(None)
+    }
+
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        self.check_usable()?;
+        self.log.check_snapshot(snapshot.meta)?;
+        Err(StorageError::Unsupported {
+            operation: "saving a snapshot to a FileStorage",
+        })
     }
 
     fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), StorageError> {
