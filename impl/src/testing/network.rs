@@ -105,7 +105,8 @@ impl Network {
         self.node(id).is_some()
     }
 
-    /// What node `id` applied since it last started, in order.
+    /// What node `id` applied since it last started (or last restored a leader's
+    /// snapshot), in order.
     pub fn applied(&self, id: NodeId) -> &[Entry] {
         &self.servers[(id - 1) as usize].applied
     }
@@ -142,9 +143,19 @@ impl Network {
         }
         let rd = node.ready();
         s.storage
-            .stage_ready(rd.hard_state, rd.truncate_from, &rd.entries)
+            .stage_ready(
+                rd.snapshot.as_ref(),
+                rd.hard_state,
+                rd.truncate_from,
+                &rd.entries,
+            )
             .and_then(|()| s.storage.sync())
             .expect("MemStorage accepts what the core asks to persist");
+        if rd.restore_snapshot {
+            // The state machine is the leader's snapshot now; what it applied
+            // before is replaced (Figure 13, receiver step 8).
+            s.applied.clear();
+        }
         s.applied.extend(rd.committed_entries.iter().cloned());
         let sent = rd.messages.clone();
         node.advance(rd);
@@ -264,8 +275,13 @@ impl Network {
         let s = self.server(id);
         let durable = s.storage.durable_snapshot();
         s.node = Some(
-            RawNode::restore(s.cfg.clone(), durable.hard_state, durable.entries)
-                .expect("durable state is valid"),
+            RawNode::restore_with_snapshot(
+                s.cfg.clone(),
+                durable.hard_state,
+                durable.snapshot,
+                durable.entries,
+            )
+            .expect("durable state is valid"),
         );
         s.applied.clear();
     }
@@ -273,7 +289,7 @@ impl Network {
     /// Replaces node `id` by one restarted from `state`, as if its disk held it.
     pub fn restore(&mut self, id: NodeId, state: StoredState) {
         let s = self.server(id);
-        s.storage = MemStorage::with_state(state).expect("contiguous log from index 1");
+        s.storage = MemStorage::with_state(state).expect("a log contiguous after its snapshot");
         s.node = None;
         self.restart(id);
     }
