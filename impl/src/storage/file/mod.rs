@@ -22,6 +22,8 @@ mod segment;
 mod snapshot;
 
 #[cfg(test)]
+mod crash_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
