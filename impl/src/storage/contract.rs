@@ -193,17 +193,92 @@ fn storage_contract_mem_snapshots() {
     );
 }
 
-/// Until FileStorage writes snapshot files, saving one is a typed error that changes nothing.
 #[test]
-fn storage_contract_file_refuses_snapshots_with_a_typed_error() {
+fn storage_contract_file_snapshots_survive_reopen() {
+    for segment_size in [1, 64 * 1024 * 1024] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = FileStorageOptions { segment_size };
+        let mut s = FileStorage::open_with(dir.path(), options.clone()).unwrap();
+        let state = check_snapshot_contract(&mut s);
+        drop(s);
+        let reopened = FileStorage::open_with(dir.path(), options).unwrap();
+        assert_eq!(reopened.load().unwrap(), state);
+        assert_eq!(reopened.first_index(), 10);
+        // Segments wholly below the snapshot are gone once it is durable.
+        if segment_size == 1 {
+            let logs = std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().extension() == Some("log".as_ref()))
+                .count();
+            assert!(logs < 8, "covered segments kept: {logs}");
+        }
+    }
+}
+
+/// A crash while the snapshot file was being written leaves only its temp file: recovery
+/// ignores it and keeps every synced entry.
+#[test]
+fn storage_contract_file_half_written_snapshot_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = FileStorage::open(dir.path()).unwrap();
-    s.append(&entries(1, 1..=3)).unwrap();
+    s.append(&entries(1, 1..=5)).unwrap();
+    s.sync().unwrap();
+    let before = s.load().unwrap();
+    drop(s);
+    let half = &super::snapshot_bytes_for_test(&snapshot(3, 1))[..20];
+    std::fs::write(dir.path().join("snapshot.tmp"), half).unwrap();
+    let s = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(s.load().unwrap(), before);
+    assert!(!dir.path().join("snapshot.tmp").exists());
+}
+
+/// A damaged newest snapshot file: recovery falls back to the previous valid one, and since
+/// the log's snapshot record says entries were dropped, it reports typed corruption rather
+/// than silently losing them.
+#[test]
+fn storage_contract_file_corrupt_snapshot_falls_back_or_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = FileStorage::open(dir.path()).unwrap();
+    s.append(&entries(1, 1..=6)).unwrap();
+    s.save_snapshot(&snapshot(2, 1)).unwrap();
+    s.sync().unwrap();
+    s.save_snapshot(&snapshot(4, 1)).unwrap();
+    s.sync().unwrap();
+    drop(s);
+    let newest = dir.path().join(format!("snapshot-{:020}.snap", 4));
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&newest, &bytes).unwrap();
     assert!(matches!(
-        s.save_snapshot(&snapshot(2, 1)),
-        Err(StorageError::Unsupported { .. })
+        FileStorage::open(dir.path()),
+        Err(StorageError::Corrupt {
+            kind: super::Corruption::MissingSnapshot {
+                last_included_index: 4
+            },
+            ..
+        })
     ));
-    assert_eq!((s.first_index(), s.last_index()), (1, 3));
+}
+
+/// A snapshot file durable but its log record lost (crash between them): recovery applies
+/// the snapshot and drops the conflicting log it replaced (Figure 13, receiver step 7).
+#[test]
+fn storage_contract_file_snapshot_without_record_drops_conflicting_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = FileStorage::open(dir.path()).unwrap();
+    s.append(&entries(1, 1..=6)).unwrap();
+    s.sync().unwrap();
+    drop(s);
+    let snap = snapshot(4, 3);
+    std::fs::write(
+        dir.path().join(format!("snapshot-{:020}.snap", 4)),
+        super::snapshot_bytes_for_test(&snap),
+    )
+    .unwrap();
+    let s = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(s.snapshot().unwrap(), Some(snap));
+    assert_eq!((s.first_index(), s.last_index()), (5, 4));
 }
 
 #[test]

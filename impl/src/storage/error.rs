@@ -73,10 +73,6 @@ pub enum StorageError {
         current: Index,
     },
 
-    /// An operation this store does not implement yet (file snapshots, until format v2).
-    #[error("{operation} is not supported by this storage yet")]
-    Unsupported { operation: &'static str },
-
     /// A read of entries that are not all held.
     #[error("entries [{lo}, {hi}) requested but the log holds [{first_index}, {last_index}]")]
     OutOfRange {
@@ -128,6 +124,9 @@ pub enum Corruption {
     IndexGap { expected: Index, found: Index },
     /// A truncation record that points outside the log replayed so far.
     BadTruncation { from: Index, last_index: Index },
+    /// A snapshot record for a snapshot whose file is missing or invalid: the entries it
+    /// covers may be gone, so recovery refuses to go on without it.
+    MissingSnapshot { last_included_index: Index },
 }
 
 impl fmt::Display for Corruption {
@@ -150,6 +149,12 @@ impl fmt::Display for Corruption {
             Corruption::BadTruncation { from, last_index } => write!(
                 f,
                 "truncation from index {from} outside the log (last index {last_index})"
+            ),
+            Corruption::MissingSnapshot {
+                last_included_index,
+            } => write!(
+                f,
+                "log records a snapshot up to index {last_included_index} but no valid snapshot file holds it"
             ),
         }
     }

@@ -30,6 +30,8 @@ mod mem;
 mod contract;
 
 pub use error::{Corruption, StorageError};
+#[cfg(test)]
+pub(crate) use file::snapshot_bytes_for_test;
 pub use file::{FileStorage, FileStorageOptions};
 pub use mem::MemStorage;
 

@@ -8,13 +8,21 @@
 //! - Writes are staged in memory; [`Storage::sync`] does all the I/O for the batch with one
 //!   fdatasync of the log (group commit).
 //!
-//! The whole log is also kept in memory to serve reads; log compaction will bound it.
+//! - A snapshot (§7) is its own file, written atomically at `sync` before anything else (see
+//!   [`snapshot`]); a *snapshot record* then marks in the log where it took effect, so replay
+//!   drops exactly what the live store dropped. Segments wholly below the snapshot are deleted
+//!   once it is durable.
+//!
+//! The log after the snapshot is also kept in memory to serve reads.
 //! The on-disk format is described in `docs/storage-format.md`.
 
 mod hard_state;
 mod record;
 mod segment;
+mod snapshot;
 
+#[cfg(test)]
+mod crash_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -23,7 +31,7 @@ mod tests;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use self::record::{encode_entry, encode_truncate, Record};
+use self::record::{encode_entry, encode_snapshot, encode_truncate, Record};
 use self::segment::{ScanEnd, SegmentFile};
 use super::log::Log;
 use super::{Corruption, Storage, StorageError};
@@ -65,6 +73,15 @@ pub struct FileStorage {
     hard_state: HardState,
     durable_hard_state: HardState,
     log: Log,
+    /// The latest snapshot (staged or durable).
+    snapshot: Option<Snapshot>,
+    /// A snapshot staged since the last sync; its file is written first at the next sync.
+    pending_snapshot: Option<Snapshot>,
+    /// `last_included_index` of the previous durable snapshot: its file is kept as a fallback.
+    previous_snapshot_index: Index,
+    /// Each segment's number and the highest index any of its records names, oldest first:
+    /// decides which segments a durable snapshot covers wholly.
+    segment_max: Vec<(u64, Index)>,
     /// The last segment on disk, where the next records go.
     active: Option<SegmentFile>,
     /// `active` has data written since its last fdatasync.
@@ -98,7 +115,10 @@ impl FileStorage {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         let hard_state = hard_state::load(&dir)?;
-        let (log, active, tail) = recover_log(&dir)?;
+        remove_if_present(&dir.join(snapshot::TEMP_NAME))?;
+        let snapshot = snapshot::load_newest(&dir)?;
+        let meta = snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
+        let (log, segment_max, active, tail) = recover_log(&dir, meta)?;
         // Records a crashed process wrote may sit in the page cache without being on disk. The
         // node will treat everything it loads as stored (and may acknowledge it), so make it
         // durable now; the directory sync also covers a rename or file creation whose
@@ -114,6 +134,10 @@ impl FileStorage {
             hard_state,
             durable_hard_state: hard_state,
             log,
+            snapshot,
+            pending_snapshot: None,
+            previous_snapshot_index: 0,
+            segment_max,
             active,
             active_dirty: false,
             dir_dirty: false,
@@ -137,7 +161,8 @@ impl FileStorage {
 
     /// Encodes one record into the pending chunk of the segment it belongs to, starting a new
     /// segment when the current one is full.
-    fn stage(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
+    /// `index` is the highest index the record names.
+    fn stage(&mut self, index: Index, encode: impl FnOnce(&mut Vec<u8>)) {
         let needs_new = match self.tail {
             None => true,
             Some((_, len)) => len >= self.options.segment_size,
@@ -146,11 +171,15 @@ impl FileStorage {
             let seq = self.tail.map_or(1, |(seq, _)| seq + 1);
             let bytes = segment::header(seq);
             self.tail = Some((seq, bytes.len() as u64));
+            self.segment_max.push((seq, 0));
             self.pending.push(Chunk {
                 seq,
                 create: true,
                 bytes,
             });
+        }
+        if let Some((_, max)) = self.segment_max.last_mut() {
+            *max = (*max).max(index);
         }
         let (seq, len) = self.tail.as_mut().expect("tail set above");
         if self.pending.last().map(|c| c.seq) != Some(*seq) {
@@ -214,14 +243,49 @@ impl FileStorage {
     }
 
     fn sync_inner(&mut self) -> Result<(), StorageError> {
-        // Hard state first: a log record of term T must not become durable while the durable
+        // (1) The snapshot file, atomically, before anything that depends on it: the snapshot
+        // record below tells replay to drop the entries it covers.
+        let new_snapshot = self.pending_snapshot.take();
+        if let Some(snapshot) = &new_snapshot {
+            snapshot::store(&self.dir, snapshot)?;
+        }
+        // (2) Hard state: a log record of term T must not become durable while the durable
         // current_term is still older than T (the node would restart with a log from a term it
         // has not seen). Log bytes reach the OS only below, after this.
         if self.hard_state != self.durable_hard_state {
             hard_state::store(&self.dir, self.hard_state)?;
             self.durable_hard_state = self.hard_state;
         }
-        self.write_pending(true)
+        // (3) Log records, including the snapshot record.
+        self.write_pending(true)?;
+        // (4) Only now is the snapshot durable and recorded: drop what it covers.
+        if let Some(snapshot) = new_snapshot {
+            self.remove_covered(snapshot.meta.last_included_index)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the oldest segments whose every record names an index below
+    /// `last_included_index` (never the active one; strictly below, so the segment holding the
+    /// snapshot record stays), and snapshot files older than the previous snapshot.
+    fn remove_covered(&mut self, last_included_index: Index) -> Result<(), StorageError> {
+        let active_seq = self.tail.map(|(seq, _)| seq);
+        let mut removed = false;
+        while let Some(&(seq, max)) = self.segment_max.first() {
+            if Some(seq) == active_seq || max >= last_included_index {
+                break;
+            }
+            let path = self.dir.join(segment::file_name(seq));
+            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            self.segment_max.remove(0);
+            removed = true;
+        }
+        if removed {
+            sync_dir(&self.dir)?;
+        }
+        snapshot::remove_older(&self.dir, self.previous_snapshot_index)?;
+        self.previous_snapshot_index = last_included_index;
+        Ok(())
     }
 
     /// Test hook: writes the staged records to the OS without any fsync, so tests can damage
@@ -232,19 +296,43 @@ impl FileStorage {
     }
 }
 
-/// Replays every segment of `dir` into a log, repairing a torn tail. Returns the log, the last
-/// segment opened for appending, and that segment's number and size.
+/// The bytes of a snapshot file, for tests that build damaged directories.
+#[cfg(test)]
+pub(crate) fn snapshot_bytes_for_test(s: &Snapshot) -> Vec<u8> {
+    snapshot::encode(s)
+}
+
+/// Replays every segment of `dir` into the log after the snapshot `meta`, repairing a torn
+/// tail. Returns the log, each segment's highest named index, the last segment opened for
+/// appending, and that segment's number and size.
 #[allow(clippy::type_complexity)]
-fn recover_log(dir: &Path) -> Result<(Log, Option<SegmentFile>, Option<(u64, u64)>), StorageError> {
+fn recover_log(
+    dir: &Path,
+    meta: SnapshotMeta,
+) -> Result<
+    (
+        Log,
+        Vec<(u64, Index)>,
+        Option<SegmentFile>,
+        Option<(u64, u64)>,
+    ),
+    StorageError,
+> {
     let segments = segment::list(dir)?;
-    let mut log = Log::default();
+    let mut replay = Replay::new(meta);
+    let mut segment_max = Vec::new();
     let mut tail = None;
     for (i, (seq, path)) in segments.iter().enumerate() {
         let is_last = i + 1 == segments.len();
         let buf = fs::read(path).map_err(|e| StorageError::io(path, e))?;
+        let mut max = 0;
         let end = segment::scan(path, *seq, &buf, is_last, |record, offset| {
-            replay(&mut log, record).map_err(|kind| StorageError::corrupt(path, offset, kind))
+            max = max.max(record_index(&record));
+            replay
+                .apply(record)
+                .map_err(|kind| StorageError::corrupt(path, offset, kind))
         })?;
+        segment_max.push((*seq, max));
         match end {
             ScanEnd::Clean => tail = Some((*seq, buf.len() as u64)),
             ScanEnd::TornRecord { valid_len } => {
@@ -263,6 +351,7 @@ fn recover_log(dir: &Path) -> Result<(Log, Option<SegmentFile>, Option<(u64, u64
                     "removing last segment whose header a crash cut off (it holds no record)"
                 );
                 fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
+                segment_max.pop();
                 sync_dir(dir)?;
             }
         }
@@ -271,34 +360,107 @@ fn recover_log(dir: &Path) -> Result<(Log, Option<SegmentFile>, Option<(u64, u64
         Some((seq, _)) => Some(SegmentFile::open(dir.join(segment::file_name(seq)))?),
         None => None,
     };
-    Ok((log, active, tail))
+    Ok((replay.finish(), segment_max, active, tail))
 }
 
-/// Applies one recovered record, checking that it fits the log replayed so far.
-fn replay(log: &mut Log, record: Record) -> Result<(), Corruption> {
+fn record_index(record: &Record) -> Index {
     match record {
-        Record::Entry(entry) => {
-            let expected = log.last_index() + 1;
-            if entry.index != expected {
-                return Err(Corruption::IndexGap {
-                    expected,
-                    found: entry.index,
-                });
-            }
-            log.append_checked(std::slice::from_ref(&entry));
-        }
-        Record::Truncate { from } => {
-            // Truncation records are only written when they remove something.
-            if from < log.first_index() || from > log.last_index() {
-                return Err(Corruption::BadTruncation {
-                    from,
-                    last_index: log.last_index(),
-                });
-            }
-            log.truncate_from(from);
+        Record::Entry(entry) => entry.index,
+        Record::Truncate { from } => *from,
+        Record::Snapshot(meta) => meta.last_included_index,
+    }
+}
+
+/// Replay of log records on top of the snapshot loaded from its file: records about entries
+/// the snapshot covers only matter for deciding, as the live store did (Figure 13, receiver
+/// steps 6-7), whether the entries after it were kept.
+struct Replay {
+    log: Log,
+    meta: SnapshotMeta,
+    /// Term of the entry at `meta.last_included_index` in the replayed log, if it holds one.
+    term_at_snapshot: Option<Term>,
+    /// The snapshot record for `meta` was replayed.
+    snapshot_applied: bool,
+}
+
+impl Replay {
+    fn new(meta: SnapshotMeta) -> Self {
+        Replay {
+            log: Log::with_snapshot(meta, &[]).expect("an empty log fits any snapshot"),
+            meta,
+            term_at_snapshot: None,
+            snapshot_applied: meta.last_included_index == 0,
         }
     }
-    Ok(())
+
+    /// The compaction the live store made when it saved the snapshot.
+    fn compact(&mut self) {
+        if self.term_at_snapshot != Some(self.meta.last_included_term) {
+            self.log = Log::with_snapshot(self.meta, &[]).expect("an empty log fits any snapshot");
+        }
+        self.snapshot_applied = true;
+    }
+
+    fn apply(&mut self, record: Record) -> Result<(), Corruption> {
+        let lii = self.meta.last_included_index;
+        match record {
+            Record::Entry(entry) if entry.index <= lii && !self.snapshot_applied => {
+                if entry.index == lii {
+                    self.term_at_snapshot = Some(entry.term);
+                }
+            }
+            Record::Entry(entry) => {
+                let expected = self.log.last_index() + 1;
+                if entry.index != expected {
+                    return Err(Corruption::IndexGap {
+                        expected,
+                        found: entry.index,
+                    });
+                }
+                self.log.append_checked(std::slice::from_ref(&entry));
+            }
+            Record::Truncate { from } if from <= lii && !self.snapshot_applied => {
+                self.term_at_snapshot = None;
+                self.log.truncate_from(lii + 1);
+            }
+            Record::Truncate { from } => {
+                // Truncation records are only written when they remove something.
+                if from < self.log.first_index() || from > self.log.last_index() {
+                    return Err(Corruption::BadTruncation {
+                        from,
+                        last_index: self.log.last_index(),
+                    });
+                }
+                self.log.truncate_from(from);
+            }
+            Record::Snapshot(seen) if seen.last_included_index < lii => {}
+            Record::Snapshot(seen) if seen == self.meta && !self.snapshot_applied => self.compact(),
+            Record::Snapshot(seen) => {
+                return Err(Corruption::MissingSnapshot {
+                    last_included_index: seen.last_included_index,
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// The log after the snapshot. A snapshot whose file is durable but whose record never
+    /// made it (a crash between the two) is applied here: no later record can exist.
+    fn finish(mut self) -> Log {
+        if !self.snapshot_applied {
+            self.compact();
+        }
+        self.log
+    }
+}
+
+/// Removes `path` if it exists (a temp file a crash left behind).
+fn remove_if_present(path: &Path) -> Result<(), StorageError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io(path, e)),
+    }
 }
 
 /// fsync a directory, making file creations, renames and removals in it durable.
@@ -334,15 +496,18 @@ impl Storage for FileStorage {
     }
 
     fn snapshot(&self) -> Result<Option<Snapshot>, StorageError> {
-        Ok(None)
+        Ok(self.snapshot.clone())
     }
 
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         self.check_usable()?;
         self.log.check_snapshot(snapshot.meta)?;
-        Err(StorageError::Unsupported {
-            operation: "saving a snapshot to a FileStorage",
-        })
+        let meta = snapshot.meta;
+        self.stage(meta.last_included_index, |out| encode_snapshot(meta, out));
+        self.log.compact(meta);
+        self.snapshot = Some(snapshot.clone());
+        self.pending_snapshot = Some(snapshot.clone());
+        Ok(())
     }
 
     fn save_hard_state(&mut self, hard_state: HardState) -> Result<(), StorageError> {
@@ -355,10 +520,10 @@ impl Storage for FileStorage {
         self.check_usable()?;
         if let Some(from) = self.log.check_append(entries)? {
             // §5.3: the conflicting suffix goes first, as its own record.
-            self.stage(|out| encode_truncate(from, out));
+            self.stage(from, |out| encode_truncate(from, out));
         }
         for entry in entries {
-            self.stage(|out| encode_entry(entry, out));
+            self.stage(entry.index, |out| encode_entry(entry, out));
         }
         self.log.append_checked(entries);
         Ok(())
@@ -367,7 +532,7 @@ impl Storage for FileStorage {
     fn truncate_suffix(&mut self, from: Index) -> Result<(), StorageError> {
         self.check_usable()?;
         if self.log.check_truncate(from)? {
-            self.stage(|out| encode_truncate(from, out));
+            self.stage(from, |out| encode_truncate(from, out));
             self.log.truncate_from(from);
         }
         Ok(())

@@ -5,16 +5,20 @@
 
 use bytes::Bytes;
 
-use crate::types::{Entry, Index};
+use crate::types::{Entry, Index, SnapshotMeta};
 
-/// The one format version this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes. Version 2 added snapshot files and snapshot records.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads (version 1 is version 2 without snapshots).
+pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// Length of a record header: body length, body checksum, header checksum.
 pub(crate) const RECORD_HEADER_LEN: usize = 12;
 
 const KIND_ENTRY: u8 = 1;
 const KIND_TRUNCATE: u8 = 2;
+const KIND_SNAPSHOT: u8 = 3;
+const SNAPSHOT_LEN: usize = 1 + 8 + 8;
 /// Kind byte, then term and index of an entry.
 const ENTRY_FIXED_LEN: usize = 1 + 8 + 8;
 const TRUNCATE_LEN: usize = 1 + 8;
@@ -27,6 +31,8 @@ pub(crate) enum Record {
     Truncate {
         from: Index,
     },
+    /// A snapshot covering entries `<= last_included_index` became durable before this record.
+    Snapshot(SnapshotMeta),
 }
 
 /// Result of decoding the bytes from a record boundary to the end of the file.
@@ -64,6 +70,15 @@ pub(crate) fn encode_truncate(from: Index, out: &mut Vec<u8>) {
     encode_record(out, |body| {
         body.push(KIND_TRUNCATE);
         body.extend_from_slice(&from.to_le_bytes());
+    });
+}
+
+/// Appends a snapshot record (the snapshot file is durable; compact the log) to `out`.
+pub(crate) fn encode_snapshot(meta: SnapshotMeta, out: &mut Vec<u8>) {
+    encode_record(out, |body| {
+        body.push(KIND_SNAPSHOT);
+        body.extend_from_slice(&meta.last_included_index.to_le_bytes());
+        body.extend_from_slice(&meta.last_included_term.to_le_bytes());
     });
 }
 
@@ -116,6 +131,10 @@ fn decode_body(body: &[u8]) -> Option<Record> {
         KIND_TRUNCATE if body.len() == TRUNCATE_LEN => Some(Record::Truncate {
             from: read_u64(&body[1..9]),
         }),
+        KIND_SNAPSHOT if body.len() == SNAPSHOT_LEN => Some(Record::Snapshot(SnapshotMeta {
+            last_included_index: read_u64(&body[1..9]),
+            last_included_term: read_u64(&body[9..17]),
+        })),
         _ => None,
     }
 }
@@ -165,7 +184,7 @@ pub(crate) fn decode_file_header<'a>(
         return Err(HeaderError::Incomplete);
     }
     let version = read_u32(&buf[8..12]);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(HeaderError::Version(version));
     }
     if crc32fast::hash(&buf[..len - 4]) != read_u32(&buf[len - 4..len]) {

@@ -311,7 +311,7 @@ fn storage_file_unknown_version_is_rejected() {
         FileStorage::open(dir.path()),
         Err(StorageError::UnsupportedVersion {
             found: 99,
-            supported: 1,
+            supported: 2,
             ..
         })
     ));
@@ -347,4 +347,43 @@ fn storage_file_group_commit_writes_batch_in_one_segment_write() {
         fs::metadata(segment_path(dir.path(), 1)).unwrap().len(),
         record_offset(65)
     );
+}
+
+/// Rewrites the version field of a file header (at byte 8) and its checksum.
+fn set_header_version(path: &std::path::Path, header_len: usize, version: u32) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[8..12].copy_from_slice(&version.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[..header_len - 4]);
+    bytes[header_len - 4..header_len].copy_from_slice(&crc.to_le_bytes());
+    fs::write(path, bytes).unwrap();
+}
+
+/// A format-version-1 directory (no snapshot files, version 1 headers) still opens, and a
+/// snapshot can then be taken in it.
+#[test]
+fn storage_file_version_1_directory_still_opens() {
+    let dir = synced_dir(2, FileStorageOptions::default());
+    let before = FileStorage::open(dir.path()).unwrap().load().unwrap();
+    set_header_version(&segment_path(dir.path(), 1), super::segment::HEADER_LEN, 1);
+    let hs_path = dir.path().join(hard_state::FILE_NAME);
+    if hs_path.exists() {
+        set_header_version(&hs_path, super::record::header_len(17), 1);
+    }
+    let mut s = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(s.load().unwrap(), before);
+    let last = s.last_index();
+    let term = s.term(last).unwrap();
+    let snap = crate::types::Snapshot {
+        meta: crate::types::SnapshotMeta {
+            last_included_index: last,
+            last_included_term: term,
+        },
+        data: bytes::Bytes::from_static(b"v1 state"),
+    };
+    s.save_snapshot(&snap).unwrap();
+    s.sync().unwrap();
+    drop(s);
+    let s = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(s.snapshot().unwrap(), Some(snap));
+    assert_eq!(s.first_index(), last + 1);
 }
