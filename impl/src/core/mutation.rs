@@ -37,7 +37,7 @@ use std::fmt::Debug;
 
 use super::log::Merge;
 use super::message::AppendEntries;
-use crate::types::HardState;
+use crate::types::{HardState, Snapshot};
 
 /// One catalog bug, re-created in the core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,10 +60,25 @@ pub enum Mutation {
     CommitBeyondLastNewEntry,
     /// Log entries never reach storage (the Ready carries no log change).
     LogNotPersisted,
+    /// `compact` accepts an index beyond the applied one (the application
+    /// compacts up to its last index: see the conformance harness).
+    SnapshotBeyondCommit,
+    /// A follower discards its whole log on InstallSnapshot, even a suffix
+    /// after a matching last included entry.
+    InstallDiscardsSuffix,
+    /// A follower installs a snapshot no newer than its commit index and
+    /// resets commit_index (and its state machine) to it.
+    InstallOlderSnapshot,
+    /// `compact` records the current term as `last_included_term`.
+    WrongLastIncludedTerm,
+    /// The Ready's snapshot reaches storage without its data.
+    SnapshotNotPersistedWithState,
+    /// Installing a snapshot leaves commit_index where it was.
+    CommitNotAdvancedOnInstall,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 15] = [
         Mutation::VoteResetOnSameTerm,
         Mutation::NoUpToDateCheck,
         Mutation::CommitPreviousTerm,
@@ -73,6 +88,12 @@ impl Mutation {
         Mutation::AcceptStaleReply,
         Mutation::CommitBeyondLastNewEntry,
         Mutation::LogNotPersisted,
+        Mutation::SnapshotBeyondCommit,
+        Mutation::InstallDiscardsSuffix,
+        Mutation::InstallOlderSnapshot,
+        Mutation::WrongLastIncludedTerm,
+        Mutation::SnapshotNotPersistedWithState,
+        Mutation::CommitNotAdvancedOnInstall,
     ];
 
     /// Where in the core the mutation's hook lives.
@@ -87,6 +108,16 @@ impl Mutation {
             Mutation::AcceptStaleReply => "step.rs: handle_append_response",
             Mutation::CommitBeyondLastNewEntry => "step.rs: handle_append_entries (commit)",
             Mutation::LogNotPersisted => "node.rs: RawNode::ready (log change)",
+            Mutation::SnapshotBeyondCommit => "snapshot.rs: RawNode::compact (applied check)",
+            Mutation::InstallDiscardsSuffix => "snapshot.rs: handle_install_snapshot (install)",
+            Mutation::InstallOlderSnapshot => {
+                "snapshot.rs: handle_install_snapshot (older check, commit reset)"
+            }
+            Mutation::WrongLastIncludedTerm => "snapshot.rs: RawNode::compact (last_included_term)",
+            Mutation::SnapshotNotPersistedWithState => "node.rs: RawNode::ready (snapshot)",
+            Mutation::CommitNotAdvancedOnInstall => {
+                "snapshot.rs: handle_install_snapshot (commit_index)"
+            }
         }
     }
 }
@@ -155,6 +186,15 @@ pub(crate) fn cut_at_prev_log_index(m: &AppendEntries, merge: Merge) -> Merge {
         offset: 0,
         index: m.prev_log_index + 1,
     }
+}
+
+/// [`Mutation::SnapshotNotPersistedWithState`]: the snapshot reaches storage
+/// with its metadata but no data.
+pub(crate) fn drop_snapshot_data(snapshot: Option<Snapshot>) -> Option<Snapshot> {
+    snapshot.map(|s| Snapshot {
+        data: bytes::Bytes::new(),
+        ..s
+    })
 }
 
 /// [`Mutation::VoteNotPersisted`]: the hard state reaches storage without `voted_for`.
