@@ -42,14 +42,14 @@ pub fn snapshot_data(entries: &[Entry]) -> Bytes {
 
 /// The model snapshot content of core snapshot data.
 pub fn snapshot_entries(data: &[u8]) -> Result<Vec<Entry>, MapError> {
-    if data.len() % 2 != 0 {
+    let pairs = data.chunks_exact(2);
+    if !pairs.remainder().is_empty() {
         return Err(MapError(format!(
             "snapshot data of {} bytes; the model's content is two bytes per entry",
             data.len()
         )));
     }
-    Ok(data
-        .chunks_exact(2)
+    Ok(pairs
         .map(|c| Entry {
             term: c[0],
             value: c[1],

@@ -1,7 +1,8 @@
 //! Mutations of the core, for mutation testing by `raft-conformance`.
 //!
 //! Each [`Mutation`] re-creates one bug of the model's catalog (`raft-model
-//! bugs`) and is named after it. The core knows no names: the conformance
+//! bugs`), alone or with the application's part of it (the conformance
+//! harness plays the application), and is named after it. The core knows no names: the conformance
 //! crate pairs each mutation with its bug (`mapping::mutation_of` /
 //! `bug_of`, exhaustive matches) and speaks of a mutant by its bug's name.
 //!
@@ -19,8 +20,10 @@
 //! - `let ok = ok || self.mutant(m);` to drop a condition,
 //! - `let v = self.mutant_or(m, v, bug);` to replace a value by what the bug
 //!   makes of it (the `bug` functions are at the end of this file),
-//! - `if self.mutant(m) { ... }` for the one bug that adds a transition
-//!   (`vote-reset-on-same-term`, `step.rs`).
+//! - `if self.mutant(m) { ... }` for the bugs that add a transition
+//!   (`vote-reset-on-same-term`, `step.rs`) or undo part of one
+//!   (`install-older-snapshot`, `commit-not-advanced-on-install`,
+//!   `snapshot.rs`).
 //!
 //! A mutated node (`Some(_)`) also relaxes, through `relaxed_for_mutant`,
 //! three checks the bugs break by design: it stops asserting its own

@@ -232,6 +232,18 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_during_a_snapshot_moves_next_index_and_ends_the_transfer_only_if_not_needed() {
+        let mut p = Progress::new(2, 10);
+        p.become_snapshot(8);
+        assert!(p.on_reject_in_snapshot(3, 10), "still needs the snapshot");
+        assert_eq!((p.next_index, p.state), (3, ProgressState::Snapshot));
+        assert!(p.snapshot.is_some());
+        assert!(!p.on_reject_in_snapshot(9, 10), "already holds up to 8");
+        assert_eq!((p.next_index, p.state), (9, ProgressState::Probe));
+        assert!(p.snapshot.is_none());
+    }
+
+    #[test]
     fn reject_clamps_into_match_plus_one_to_last_plus_one() {
         let mut p = Progress::new(2, 5);
         p.on_success(3, false);
