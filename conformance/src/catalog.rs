@@ -32,14 +32,19 @@ pub fn saved_json(bug: Bug) -> Option<&'static str> {
         }
         Bug::LogNotPersisted => include_str!("../traces/log-not-persisted.json"),
         Bug::AcceptStaleReply => include_str!("../traces/accept-stale-reply.json"),
-        // The core has no compaction yet to replay these against.
-        Bug::SnapshotBeyondCommit
-        | Bug::InstallDiscardsSuffix
-        | Bug::InstallOlderSnapshot
-        | Bug::WrongLastIncludedTerm
-        | Bug::SnapshotNotPersistedWithState
-        | Bug::CommitNotAdvancedOnInstall
-        | Bug::SnapshotStateIndexMismatch => return None,
+        Bug::SnapshotBeyondCommit => include_str!("../traces/snapshot-beyond-commit.json"),
+        Bug::InstallDiscardsSuffix => include_str!("../traces/install-discards-suffix.json"),
+        Bug::InstallOlderSnapshot => include_str!("../traces/install-older-snapshot.json"),
+        Bug::WrongLastIncludedTerm => include_str!("../traces/wrong-last-included-term.json"),
+        Bug::SnapshotNotPersistedWithState => {
+            include_str!("../traces/snapshot-not-persisted-with-state.json")
+        }
+        Bug::CommitNotAdvancedOnInstall => {
+            include_str!("../traces/commit-not-advanced-on-install.json")
+        }
+        Bug::SnapshotStateIndexMismatch => {
+            include_str!("../traces/snapshot-state-index-mismatch.json")
+        }
     })
 }
 

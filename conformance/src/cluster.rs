@@ -6,8 +6,13 @@
 //! messages in the bag. A restart therefore reloads exactly what a crash
 //! would have kept. The bag is owned here, not by the nodes: loss and
 //! duplication are network events no node sees.
+//!
+//! The harness is also each node's application: its state machine is what
+//! the node applied, which is the node's snapshot content followed by its
+//! committed entries, so a `Snapshot` action snapshots exactly that
+//! ([`mapping::snapshot_content`]).
 
-use crate::mapping::{self, Input, MapError};
+use crate::mapping::{self, Application, Input, MapError, Mutant};
 use raft_impl::core::{Envelope, Mutation, RawNode};
 use raft_impl::storage::{MemStorage, Storage};
 use raft_impl::types::HardState;
@@ -35,14 +40,18 @@ pub struct Effect {
 pub struct Cluster {
     config: Config,
     mutation: Option<Mutation>,
+    app: Application,
     nodes: Vec<Node>,
     /// In flight: each message with the exact envelope its sender emitted.
     bag: Vec<(model::Envelope, Envelope)>,
 }
 
 impl Cluster {
-    /// Fresh nodes (term 0, empty logs) for the model's `config`.
-    pub fn new(config: &Config, mutation: Option<Mutation>) -> Cluster {
+    /// Fresh nodes (term 0, empty logs) for the model's `config`, with the
+    /// core and application parts of `mutant`, if any.
+    pub fn new(config: &Config, mutant: Option<Mutant>) -> Cluster {
+        let mutation = mutant.and_then(Mutant::core);
+        let app = mutant.map(Mutant::application).unwrap_or_default();
         let nodes = (0..config.servers)
             .map(|s| {
                 let raw = RawNode::restore_mutated(
@@ -62,6 +71,7 @@ impl Cluster {
         Cluster {
             config: config.clone(),
             mutation,
+            app,
             nodes,
             bag: Vec::new(),
         }
@@ -83,7 +93,7 @@ impl Cluster {
         let n = self.nodes.len();
         self.nodes
             .iter()
-            .map(|node| mapping::abstract_server(&node.raw.status(), n))
+            .map(|node| mapping::abstract_server(&node.raw.status(), &node.raw.snapshot().data, n))
             .collect()
     }
 
@@ -150,7 +160,15 @@ impl Cluster {
                     .ok_or_else(|| not_in_flight(&m))?;
                 self.bag.push(copy);
             }
-            Input::Snapshot(_) => return Err("the core has no log compaction yet".into()),
+            Input::Snapshot(i) => {
+                let raw = &mut self.nodes[node(i)].raw;
+                let (index, data) =
+                    mapping::snapshot_content(&raw.status(), &raw.snapshot().data, self.app)
+                        .map_err(|e| format!("the application's snapshot: {e}"))?;
+                let compacted = raw.compact(index, data);
+                self.drain(node(i), effect)?;
+                compacted.map_err(|e| format!("compact({index}): {e}"))?;
+            }
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! report says whether any invariant broke before that.
 
 use crate::replay::{model_allows, render, Divergence, Replay, Verdict};
-use crate::Mutation;
+use crate::Mutant;
 use raft_model::trace::TraceFile;
 use raft_model::{Action, RaftModel};
 
@@ -84,7 +84,7 @@ impl TraceReport {
 
 /// Replays `trace` on a core (carrying `mutation`, if any). The trace's own
 /// model (its config, bugs included) decides `not-enabled`.
-pub fn replay_trace(trace: &TraceFile, mutation: Option<Mutation>) -> TraceReport {
+pub fn replay_trace(trace: &TraceFile, mutation: Option<Mutant>) -> TraceReport {
     let model = RaftModel::new(trace.config.clone());
     let steps = trace.steps.len() - 1;
     let mut report = TraceReport {

@@ -13,8 +13,9 @@
 //! - [`simvalidate`], [`validate`]: the other direction, simulator runs (and runs of
 //!   the harness's own random driver) checked against the model.
 //!
-//! Each catalog bug can be switched on in a core node ([`Mutation`], a node
-//! of type `RawNode<Option<Mutation>>`) to show the suite detects it; the
+//! Each catalog bug can be switched on as a [`Mutant`]: a core mutation
+//! ([`Mutation`], in a node of type `RawNode<Option<Mutation>>`), a change in
+//! the harness's application, or both, to show the suite detects it; the
 //! product's `RawNode` (`RawNode<Correct>`) carries no mutation code.
 
 pub mod catalog;
@@ -29,6 +30,7 @@ pub mod suite;
 pub mod validate;
 pub mod walks;
 
+pub use mapping::Mutant;
 pub use raft_impl::core::Mutation;
 
 /// A behaviour of the model: its states and the action taken between each

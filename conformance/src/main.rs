@@ -5,7 +5,7 @@
 
 use clap::{Parser, Subcommand};
 use raft_conformance::suite::{self, SuiteOptions};
-use raft_conformance::{catalog, fixcheck, mapping, simvalidate, validate, Mutation};
+use raft_conformance::{catalog, fixcheck, simvalidate, validate, Mutant, Mutation};
 use raft_model::Bug;
 use std::io::Write;
 use std::path::PathBuf;
@@ -76,24 +76,16 @@ enum Source {
     Own,
 }
 
-fn mutant(name: Option<&str>) -> Result<Option<Mutation>, ExitCode> {
+fn mutant(name: Option<&str>) -> Result<Option<Mutant>, ExitCode> {
     match name {
         None => Ok(None),
-        Some(n) => {
-            match Bug::from_name(n) {
-                Some(bug) => match mapping::mutation_of(bug) {
-                    Some(m) => Ok(Some(m)),
-                    None => {
-                        eprintln!("error: `{n}` has no mutant in the core yet (the core has no compaction)");
-                        Err(ExitCode::from(2))
-                    }
-                },
-                None => {
-                    eprintln!("error: unknown mutant `{n}` (see `raft-conformance mutants`)");
-                    Err(ExitCode::from(2))
-                }
+        Some(n) => match Mutant::from_name(n) {
+            Some(m) => Ok(Some(m)),
+            None => {
+                eprintln!("error: unknown mutant `{n}` (see `raft-conformance mutants`)");
+                Err(ExitCode::from(2))
             }
-        }
+        },
     }
 }
 
@@ -118,8 +110,7 @@ fn main() -> ExitCode {
                 Ok(summary) => {
                     if let (Some(m), Some(f)) = (m, &summary.first) {
                         println!(
-                            "mutant {} detected: {} at step {} of {} after {:.2}s",
-                            mapping::bug_of(m),
+                            "mutant {m} detected: {} at step {} of {} after {:.2}s",
                             f.divergence.verdict.name(),
                             f.divergence.step,
                             f.source,
@@ -153,18 +144,30 @@ fn main() -> ExitCode {
                 file.display(),
                 trace.steps.len() - 1,
                 trace.config.summary(),
-                m.map_or("correct".to_string(), |m| format!(
-                    "mutant {}",
-                    mapping::bug_of(m)
-                ))
+                m.map_or("correct".to_string(), |m| format!("mutant {m}"))
             );
             let report = fixcheck::replay_trace(&trace, m);
             print!("{}", report.text());
             ExitCode::from(if report.failed() { 1 } else { 0 })
         }
         Command::Mutants => {
-            for m in Mutation::ALL {
-                println!("{}\t{}", mapping::bug_of(m), m.site());
+            for m in Mutant::all() {
+                let core = m.core().map(Mutation::site);
+                let app = m.application();
+                let app = [
+                    (
+                        app.compact_to_last_index,
+                        "application: compacts up to its last index",
+                    ),
+                    (
+                        app.state_one_entry_short,
+                        "application: snapshot state one entry short",
+                    ),
+                ]
+                .into_iter()
+                .filter_map(|(on, what)| on.then_some(what));
+                let sites: Vec<&str> = core.into_iter().chain(app).collect();
+                println!("{m}\t{}", sites.join("; "));
             }
             ExitCode::SUCCESS
         }

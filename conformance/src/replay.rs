@@ -15,7 +15,7 @@
 use crate::cluster::Cluster;
 use crate::mapping::{self, MapError};
 use crate::observe::Observer;
-use raft_impl::core::Mutation;
+use crate::Mutant;
 use raft_model::properties::violated;
 use raft_model::state::{Envelope, Server, State};
 use raft_model::trace::table::{action_text, envelope_text, multiset_minus, server_fields};
@@ -118,7 +118,7 @@ pub struct Replay {
 impl Replay {
     /// `invariants`: also keep the history needed to evaluate the model's
     /// invariants on the core ([`Replay::violations`]); costs a little time.
-    pub fn new(config: &Config, mutation: Option<Mutation>, invariants: bool) -> Replay {
+    pub fn new(config: &Config, mutation: Option<Mutant>, invariants: bool) -> Replay {
         let cluster = Cluster::new(config, mutation);
         let servers = cluster
             .abstract_servers()

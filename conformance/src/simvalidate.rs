@@ -82,7 +82,8 @@ pub fn abstract_node(n: &NodeState, servers: usize) -> Result<Server, MapError> 
             .collect(),
         rejected_messages: 0,
     };
-    mapping::abstract_server(&status, servers)
+    // The simulator in conformance mode does not compact: no snapshot data.
+    mapping::abstract_server(&status, &[], servers)
 }
 
 /// The model action of one recorded step.

@@ -4,7 +4,7 @@
 
 use crate::coverage::{self, Graph};
 use crate::replay::{render, Divergence, Replay};
-use crate::{catalog, mapping, walks, Behaviour, Mutation};
+use crate::{catalog, walks, Behaviour, Mutant};
 use raft_model::{Action, Bug, Config, RaftModel, State};
 use std::io::Write;
 use std::time::Instant;
@@ -18,15 +18,19 @@ pub struct SuiteOptions {
     pub walks: Vec<(Config, u64, usize)>,
     /// Replay the catalog counterexamples (steered into the correct model).
     pub catalog: bool,
-    /// The core carries this catalog bug.
-    pub mutation: Option<Mutation>,
+    /// The system carries this catalog bug.
+    pub mutant: Option<Mutant>,
     /// Stop at the first divergence (used with a mutant).
     pub fail_fast: bool,
 }
 
 impl SuiteOptions {
     /// The small bounds of the coverage part: 3 servers, two terms, one
-    /// entry; every fault once with 2 messages in flight, or no faults with 3.
+    /// entry; every fault once with 2 messages in flight, or no faults with 3;
+    /// and compaction: one term and one snapshot with 3 in flight (a follower
+    /// caught up by InstallSnapshot; restarts from a snapshot, two terms and
+    /// longer logs are left to the catalog and the walks, which keeps this
+    /// graph at about 55,000 edges).
     pub fn coverage_bounds() -> Vec<Config> {
         let faults = Config {
             servers: 3,
@@ -48,15 +52,21 @@ impl SuiteOptions {
             duplicates: 0,
             ..faults.clone()
         };
-        vec![faults, no_faults]
+        let snapshots = Config {
+            max_term: 1,
+            snapshots: 1,
+            ..no_faults.clone()
+        };
+        vec![faults, no_faults, snapshots]
     }
 
     /// The CI suite: coverage, catalog, and walks in larger bounds, spelled
     /// out here so they do not move when the model's defaults do: 3 servers
     /// with 3 terms and every fault once; the same with 2 values and 3
-    /// entries; 5 servers with 4 terms (where stale replies matter); and every
-    /// catalog bug's preferred bound with the bug switched off.
-    pub fn full(mutation: Option<Mutation>) -> SuiteOptions {
+    /// entries; 5 servers with 4 terms (where stale replies matter); the
+    /// last two with two compactions per run; and every catalog bug's
+    /// preferred bound with the bug switched off.
+    pub fn full(mutant: Option<Mutant>) -> SuiteOptions {
         let three = Config {
             servers: 3,
             values: 1,
@@ -81,11 +91,25 @@ impl SuiteOptions {
             max_in_flight: 8,
             ..three.clone()
         };
-        let mut walks = vec![(three, 300, 80), (two_values, 300, 80), (five, 200, 120)];
-        for bug in Bug::ALL
-            .into_iter()
-            .filter(|&b| mapping::mutation_of(b).is_some())
-        {
+        // Compaction: two snapshots per run, with the faults and longer logs.
+        let compacting = Config {
+            values: 2,
+            max_log: 3,
+            snapshots: 2,
+            ..three.clone()
+        };
+        let five_compacting = Config {
+            snapshots: 2,
+            ..five.clone()
+        };
+        let mut walks = vec![
+            (three, 300, 80),
+            (two_values, 300, 80),
+            (five, 200, 120),
+            (compacting, 300, 100),
+            (five_compacting, 200, 120),
+        ];
+        for bug in Bug::ALL {
             let c = bug.preferred_config();
             if !walks.iter().any(|(w, _, _)| *w == c) {
                 walks.push((c, 100, 80));
@@ -95,14 +119,14 @@ impl SuiteOptions {
             coverage: Self::coverage_bounds(),
             walks,
             catalog: true,
-            mutation,
-            fail_fast: mutation.is_some(),
+            mutant,
+            fail_fast: mutant.is_some(),
         }
     }
 
     /// A smaller suite for unit tests.
-    pub fn quick(mutation: Option<Mutation>) -> SuiteOptions {
-        let mut o = SuiteOptions::full(mutation);
+    pub fn quick(mutant: Option<Mutant>) -> SuiteOptions {
+        let mut o = SuiteOptions::full(mutant);
         o.coverage.truncate(1);
         for w in &mut o.walks {
             w.1 = w.1.min(30);
@@ -156,7 +180,7 @@ impl Summary {
 /// that matched, and the divergence that ended the replay, if any.
 pub fn replay_steps<'a>(
     config: &Config,
-    mutation: Option<Mutation>,
+    mutation: Option<Mutant>,
     init: &State,
     steps: impl Iterator<Item = (&'a Action, &'a State)>,
 ) -> (usize, Option<Divergence>) {
@@ -176,7 +200,7 @@ pub fn replay_steps<'a>(
 
 pub fn replay_behaviour(
     config: &Config,
-    mutation: Option<Mutation>,
+    mutation: Option<Mutant>,
     b: &Behaviour,
 ) -> (usize, Option<Divergence>) {
     replay_steps(
@@ -259,7 +283,7 @@ impl Run<'_> {
         let mut covered = std::collections::HashSet::new();
         let init = &g.states[0];
         for (k, p) in paths.iter().enumerate() {
-            let (ok, div) = replay_steps(config, self.opts.mutation, init, p.steps(&g));
+            let (ok, div) = replay_steps(config, self.opts.mutant, init, p.steps(&g));
             covered.extend(p.edges[..ok].iter().copied());
             let prefix = |n: usize| p.steps(&g).take(n).map(|(a, _)| a.clone()).collect();
             if self.record(format!("coverage trace #{k}"), ok, div, &prefix) {
@@ -284,7 +308,7 @@ impl Run<'_> {
             let b = catalog::steer(&cx);
             let mut config = cx.config.clone();
             config.bugs.clear();
-            let (ok, div) = replay_behaviour(&config, self.opts.mutation, &b);
+            let (ok, div) = replay_behaviour(&config, self.opts.mutant, &b);
             let prefix = |n: usize| b.actions[..n.min(b.actions.len())].to_vec();
             if self.record(
                 format!("catalog {bug} (steered, {} steps)", b.actions.len()),
@@ -304,7 +328,7 @@ impl Run<'_> {
             let model = RaftModel::new(config.clone());
             for seed in 0..*seeds {
                 let b = walks::walk(&model, seed, *len);
-                let (ok, div) = replay_behaviour(config, self.opts.mutation, &b);
+                let (ok, div) = replay_behaviour(config, self.opts.mutant, &b);
                 let prefix = |n: usize| b.actions[..n.min(b.actions.len())].to_vec();
                 let source = format!("walk seed={seed} in {}", config.summary());
                 if self.record(source, ok, div, &prefix) {
@@ -326,14 +350,18 @@ pub fn run(opts: &SuiteOptions, out: &mut dyn Write) -> Result<Summary, String> 
         summary: Summary::default(),
         out,
     };
-    if let Some(m) = opts.mutation {
-        let _ = writeln!(run.out, "mutant: {} ({})", mapping::bug_of(m), m.site());
+    if let Some(m) = opts.mutant {
+        let site = m.core().map_or("the application only", |c| c.site());
+        let _ = writeln!(run.out, "mutant: {m} ({site})");
     }
-    let mut stopped = false;
+    // Stopping at the first divergence, the catalog's few targeted traces go
+    // first; otherwise the order does not matter: everything runs.
+    let mut stopped = opts.fail_fast && opts.catalog && run.catalog()?;
     for config in &opts.coverage {
         stopped = stopped || run.coverage(config)?;
     }
-    let _stopped = stopped || (opts.catalog && run.catalog()?) || run.walks();
+    let catalog_last = opts.catalog && !opts.fail_fast;
+    let _stopped = stopped || (catalog_last && run.catalog()?) || run.walks();
     run.summary.secs = run.start.elapsed().as_secs_f64();
     Ok(run.summary)
 }

@@ -3,14 +3,34 @@
 //! A walk starts in the initial state and repeatedly takes a uniformly
 //! chosen enabled action whose successor stays inside the bound, until it
 //! has `len` steps or nothing is enabled. A walk is a function of its seed.
+//!
+//! The budgeted actions (restart, loss, duplication, snapshot) would
+//! otherwise be spent in the first steps, where they are enabled among few
+//! others; each walk instead draws, per kind, the step from which that kind
+//! may happen, so faults also fall late, after compactions and commits.
 
 use crate::Behaviour;
-use raft_model::RaftModel;
+use raft_model::{Action, RaftModel};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// The budgeted kinds of action, as indices into a walk's earliest steps.
+fn budgeted(a: &Action) -> Option<usize> {
+    match a {
+        Action::Restart(_) => Some(0),
+        Action::Drop(_) => Some(1),
+        Action::Duplicate(_) => Some(2),
+        Action::Snapshot(_) => Some(3),
+        Action::Deliver(_)
+        | Action::ElectionTimeout(_)
+        | Action::Heartbeat(_)
+        | Action::Propose(..) => None,
+    }
+}
+
 pub fn walk(model: &RaftModel, seed: u64, len: usize) -> Behaviour {
     let mut rng = StdRng::seed_from_u64(seed);
+    let earliest: [usize; 4] = std::array::from_fn(|_| rng.random_range(0..len.max(1)));
     let mut b = Behaviour {
         states: vec![model.init_state()],
         actions: Vec::new(),
@@ -22,7 +42,11 @@ pub fn walk(model: &RaftModel, seed: u64, len: usize) -> Behaviour {
         actions.clear();
         model.actions(state, &mut actions);
         choices.clear();
+        let step = b.actions.len();
         for a in actions.drain(..) {
+            if budgeted(&a).is_some_and(|k| step < earliest[k]) {
+                continue;
+            }
             if let Some(next) = model.next_state(state, &a) {
                 if model.within_bounds(&next) {
                     choices.push((a, next));

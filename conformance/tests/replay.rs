@@ -1,7 +1,7 @@
 //! Replaying saved traces: catalog counterexamples, and bad files.
 
 use raft_conformance::replay::Verdict;
-use raft_conformance::{catalog, fixcheck, mapping};
+use raft_conformance::{catalog, fixcheck};
 use raft_model::{Bug, RaftModel};
 use std::process::Command;
 
@@ -16,7 +16,7 @@ fn a_counterexample_is_reproduced_by_its_mutant_and_avoided_by_the_correct_core(
             continue;
         };
         let cx = cx.unwrap();
-        let m = mapping::mutation_of(bug).expect("a saved counterexample has a mutant");
+        let m = raft_conformance::Mutant(bug);
         let buggy = fixcheck::replay_trace(&cx, Some(m));
         assert!(
             buggy.divergence.is_none(),

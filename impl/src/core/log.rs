@@ -294,6 +294,14 @@ impl RaftLog {
         keep
     }
 
+    /// [`Mutation::InstallOlderSnapshot`](super::Mutation::InstallOlderSnapshot)
+    /// only: commit and apply indices go back to `lii`.
+    pub(crate) fn reset_commit(&mut self, lii: Index) {
+        self.commit_index = lii;
+        self.applied_handed = lii;
+        self.applied = lii;
+    }
+
     /// The runtime restored its state machine from the snapshot ending at `lii`.
     pub(crate) fn restored_to(&mut self, lii: Index) {
         self.applied = self.applied.max(lii);

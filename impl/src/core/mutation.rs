@@ -1,7 +1,8 @@
 //! Mutations of the core, for mutation testing by `raft-conformance`.
 //!
 //! Each [`Mutation`] re-creates one bug of the model's catalog (`raft-model
-//! bugs`) and is named after it. The core knows no names: the conformance
+//! bugs`), alone or with the application's part of it (the conformance
+//! harness plays the application), and is named after it. The core knows no names: the conformance
 //! crate pairs each mutation with its bug (`mapping::mutation_of` /
 //! `bug_of`, exhaustive matches) and speaks of a mutant by its bug's name.
 //!
@@ -19,8 +20,10 @@
 //! - `let ok = ok || self.mutant(m);` to drop a condition,
 //! - `let v = self.mutant_or(m, v, bug);` to replace a value by what the bug
 //!   makes of it (the `bug` functions are at the end of this file),
-//! - `if self.mutant(m) { ... }` for the one bug that adds a transition
-//!   (`vote-reset-on-same-term`, `step.rs`).
+//! - `if self.mutant(m) { ... }` for the bugs that add a transition
+//!   (`vote-reset-on-same-term`, `step.rs`) or undo part of one
+//!   (`install-older-snapshot`, `commit-not-advanced-on-install`,
+//!   `snapshot.rs`).
 //!
 //! A mutated node (`Some(_)`) also relaxes, through `relaxed_for_mutant`,
 //! three checks the bugs break by design: it stops asserting its own
@@ -37,7 +40,7 @@ use std::fmt::Debug;
 
 use super::log::Merge;
 use super::message::AppendEntries;
-use crate::types::HardState;
+use crate::types::{HardState, Snapshot};
 
 /// One catalog bug, re-created in the core.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,10 +63,25 @@ pub enum Mutation {
     CommitBeyondLastNewEntry,
     /// Log entries never reach storage (the Ready carries no log change).
     LogNotPersisted,
+    /// `compact` accepts an index beyond the applied one (the application
+    /// compacts up to its last index: see the conformance harness).
+    SnapshotBeyondCommit,
+    /// A follower discards its whole log on InstallSnapshot, even a suffix
+    /// after a matching last included entry.
+    InstallDiscardsSuffix,
+    /// A follower installs a snapshot no newer than its commit index and
+    /// resets commit_index (and its state machine) to it.
+    InstallOlderSnapshot,
+    /// `compact` records the current term as `last_included_term`.
+    WrongLastIncludedTerm,
+    /// The Ready's snapshot reaches storage without its data.
+    SnapshotNotPersistedWithState,
+    /// Installing a snapshot leaves commit_index where it was.
+    CommitNotAdvancedOnInstall,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 15] = [
         Mutation::VoteResetOnSameTerm,
         Mutation::NoUpToDateCheck,
         Mutation::CommitPreviousTerm,
@@ -73,6 +91,12 @@ impl Mutation {
         Mutation::AcceptStaleReply,
         Mutation::CommitBeyondLastNewEntry,
         Mutation::LogNotPersisted,
+        Mutation::SnapshotBeyondCommit,
+        Mutation::InstallDiscardsSuffix,
+        Mutation::InstallOlderSnapshot,
+        Mutation::WrongLastIncludedTerm,
+        Mutation::SnapshotNotPersistedWithState,
+        Mutation::CommitNotAdvancedOnInstall,
     ];
 
     /// Where in the core the mutation's hook lives.
@@ -87,6 +111,16 @@ impl Mutation {
             Mutation::AcceptStaleReply => "step.rs: handle_append_response",
             Mutation::CommitBeyondLastNewEntry => "step.rs: handle_append_entries (commit)",
             Mutation::LogNotPersisted => "node.rs: RawNode::ready (log change)",
+            Mutation::SnapshotBeyondCommit => "snapshot.rs: RawNode::compact (applied check)",
+            Mutation::InstallDiscardsSuffix => "snapshot.rs: handle_install_snapshot (install)",
+            Mutation::InstallOlderSnapshot => {
+                "snapshot.rs: handle_install_snapshot (older check, commit reset)"
+            }
+            Mutation::WrongLastIncludedTerm => "snapshot.rs: RawNode::compact (last_included_term)",
+            Mutation::SnapshotNotPersistedWithState => "node.rs: RawNode::ready (snapshot)",
+            Mutation::CommitNotAdvancedOnInstall => {
+                "snapshot.rs: handle_install_snapshot (commit_index)"
+            }
         }
     }
 }
@@ -155,6 +189,15 @@ pub(crate) fn cut_at_prev_log_index(m: &AppendEntries, merge: Merge) -> Merge {
         offset: 0,
         index: m.prev_log_index + 1,
     }
+}
+
+/// [`Mutation::SnapshotNotPersistedWithState`]: the snapshot reaches storage
+/// with its metadata but no data.
+pub(crate) fn drop_snapshot_data(snapshot: Option<Snapshot>) -> Option<Snapshot> {
+    snapshot.map(|s| Snapshot {
+        data: bytes::Bytes::new(),
+        ..s
+    })
 }
 
 /// [`Mutation::VoteNotPersisted`]: the hard state reaches storage without `voted_for`.

@@ -15,7 +15,7 @@ use super::config::Config;
 use super::error::{InitError, NotLeader, ProposeError};
 use super::log::RaftLog;
 use super::message::Envelope;
-use super::mutation::{forget_vote, Correct, Mutation, Mutator};
+use super::mutation::{drop_snapshot_data, forget_vote, Correct, Mutation, Mutator};
 use super::progress::Progress;
 use super::quorum::VoteTally;
 use super::read_index::{ReadIndex, ReadState};
@@ -369,6 +369,11 @@ impl<M: Mutator> RawNode<M> {
             Some((s, restore)) => (Some(s), restore),
             None => (None, false),
         };
+        let snapshot = self.mutant_or(
+            Mutation::SnapshotNotPersistedWithState,
+            snapshot,
+            drop_snapshot_data,
+        );
         let hs = self.hard_state();
         let hard_state = (hs != self.last_hard_state).then(|| {
             self.last_hard_state = hs;

@@ -7,7 +7,7 @@ use tracing::{debug, trace};
 use super::assembly::Chunk;
 use super::error::{CompactError, InvalidMessage};
 use super::message::{InstallSnapshot, InstallSnapshotResponse, Message};
-use super::mutation::Mutator;
+use super::mutation::{Mutation, Mutator};
 use super::node::RawNode;
 use super::role::RoleState;
 use super::status::Role;
@@ -32,13 +32,21 @@ impl<M: Mutator> RawNode<M> {
                 last_included_index,
             });
         }
-        if index > applied {
+        let applied_ok = index <= applied || self.mutant(Mutation::SnapshotBeyondCommit);
+        if !applied_ok {
             return Err(CompactError::NotApplied { index, applied });
         }
         let Some(last_included_term) = self.log.term_at(index) else {
-            debug_assert!(false, "applied index {index} not in the log");
+            debug_assert!(
+                self.mutant(Mutation::SnapshotBeyondCommit),
+                "applied index {index} not in the log"
+            );
             return Err(CompactError::NotApplied { index, applied });
         };
+        let last_included_term =
+            self.mutant_or(Mutation::WrongLastIncludedTerm, last_included_term, |_| {
+                self.current_term
+            });
         let snapshot = Snapshot {
             meta: SnapshotMeta {
                 last_included_index: index,
@@ -206,7 +214,8 @@ impl<M: Mutator> RawNode<M> {
         };
         // Never go backwards: a snapshot no newer than what is committed here
         // is ignored, and acknowledged as held (the model's reply).
-        if lii <= self.log.commit_index {
+        let older = lii <= self.log.commit_index && !self.mutant(Mutation::InstallOlderSnapshot);
+        if older {
             debug!(id = self.cfg.id, from, lii, "older snapshot ignored");
             self.incoming.discard();
             return self.send(from, Message::InstallSnapshotResponse(reply(lii, 0)));
@@ -220,7 +229,15 @@ impl<M: Mutator> RawNode<M> {
         };
         // Steps 6-7: keep the entries after a matching last included entry, or
         // discard the whole log; step 8: the state machine is reset to it.
-        let kept = self.log.install(snapshot.clone(), false);
+        let commit_index = self.log.commit_index;
+        let discard_all = self.mutant(Mutation::InstallDiscardsSuffix);
+        let kept = self.log.install(snapshot.clone(), discard_all);
+        if self.mutant(Mutation::InstallOlderSnapshot) {
+            self.log.reset_commit(lii); // The state machine goes back to the snapshot.
+        }
+        if self.mutant(Mutation::CommitNotAdvancedOnInstall) {
+            self.log.commit_index = commit_index;
+        }
         debug!(id = self.cfg.id, from, lii, kept, "snapshot installed");
         self.pending_snapshot = Some((snapshot, true));
         let done = reply(lii, m.offset + m.data.len() as u64);

@@ -385,16 +385,6 @@ impl<M: Mutator> RawNode<M> {
             trace!(id = self.cfg.id, from, "hintless refusal ignored");
             return;
         };
-        // A refusal of an AppendEntries sent before the snapshot transfer
-        // started changes nothing: the transfer goes on (etcd's StateSnapshot).
-        if self.progress()[slot].snapshot.is_some() {
-            trace!(
-                id = self.cfg.id,
-                from,
-                "refusal ignored: snapshot in flight"
-            );
-            return;
-        }
         let next = match hint.term {
             None => hint.log_len.saturating_add(1),
             Some(t) => match self.log.last_index_of_term(t) {
@@ -402,6 +392,15 @@ impl<M: Mutator> RawNode<M> {
                 None => hint.first_index,
             },
         };
+        // A refusal of an AppendEntries sent before the snapshot transfer
+        // started: the transfer goes on while the follower still needs it
+        // (etcd's StateSnapshot); next_index follows the hint either way.
+        if self.progress()[slot].snapshot.is_some()
+            && self.progress_mut()[slot].on_reject_in_snapshot(next, last_index)
+        {
+            trace!(id = self.cfg.id, from, "refusal during a snapshot transfer");
+            return;
+        }
         self.progress_mut()[slot].on_reject(next, last_index);
         debug!(
             id = self.cfg.id,
