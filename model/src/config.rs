@@ -32,6 +32,7 @@ pub enum Bug {
 #[serde(rename_all = "kebab-case")]
 pub enum Fix {
     RejectPrevBelowCommit,
+    KeepSuffixByLength,
 }
 
 impl Bug {
@@ -236,11 +237,12 @@ impl Bug {
 }
 
 impl Fix {
-    pub const ALL: [Fix; 1] = [Fix::RejectPrevBelowCommit];
+    pub const ALL: [Fix; 2] = [Fix::RejectPrevBelowCommit, Fix::KeepSuffixByLength];
 
     pub fn name(self) -> &'static str {
         match self {
             Fix::RejectPrevBelowCommit => "reject-prev-below-commit",
+            Fix::KeepSuffixByLength => "keep-suffix-by-length",
         }
     }
 
@@ -248,6 +250,9 @@ impl Fix {
         match self {
             Fix::RejectPrevBelowCommit => {
                 "a follower rejects AppendEntries whose prev_log_index < commit_index (proposed in the seed notes against a stale leader overwriting committed entries)"
+            }
+            Fix::KeepSuffixByLength => {
+                "on InstallSnapshot a follower keeps the entries after last_included_index whenever its log reaches that index, without comparing the term there (the common shortcut against install-discards-suffix)"
             }
         }
     }

@@ -301,3 +301,19 @@ fn reject_prev_below_commit_keeps_every_state_invariant_but_misreports_the_log()
         "a conflict hint describes the follower's log"
     );
 }
+
+#[test]
+fn keep_suffix_by_length_keeps_a_conflicting_suffix_after_the_snapshot() {
+    // The shortcut against install-discards-suffix: keep the entries after
+    // last_included_index whenever the log reaches it, term unchecked. A
+    // follower holding an old term's entries there keeps them after a newer
+    // snapshot, and its log's terms go down.
+    let mut c = Config {
+        max_log: 2,
+        restarts: 0,
+        duplicates: 0,
+        ..Config::default()
+    };
+    c.fixes.insert(Fix::KeepSuffixByLength);
+    assert_eq!(consequence(&c), ("log terms never decrease", 26));
+}

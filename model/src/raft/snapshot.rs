@@ -1,7 +1,7 @@
 //! Log compaction and InstallSnapshot (Raft §7, Figure 13).
 
 use super::{become_follower, RaftModel};
-use crate::config::Bug;
+use crate::config::{Bug, Fix};
 use crate::state::*;
 
 impl RaftModel {
@@ -90,7 +90,12 @@ impl RaftModel {
     /// last index.
     fn install(&self, s: &mut Server, is: &InstallSnapshot) {
         let last = is.last_included_index;
-        let holds_last = s.term_at(last) == Some(is.last_included_term);
+        let holds_last = if self.config.fixed(Fix::KeepSuffixByLength) {
+            // The proposed fix: the log reaches the index; its term is not compared.
+            last >= s.first_index() && last <= s.last_index()
+        } else {
+            s.term_at(last) == Some(is.last_included_term)
+        };
         if holds_last && !self.config.has(Bug::InstallDiscardsSuffix) {
             s.log.drain(..(last - s.first_index()) as usize);
         } else {
