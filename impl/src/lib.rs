@@ -10,6 +10,6 @@
 
 pub mod core;
 pub mod storage;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod types;

@@ -22,10 +22,9 @@ mod snapshot;
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
-
 use super::*;
 use crate::types::{Entry, HardState, Index, NodeId, Term};
+pub(crate) use bytes::Bytes;
 
 /// Conformance config for node `id` of cluster `1..=n`.
 pub(crate) fn cfg(id: NodeId, n: u64) -> Config {
@@ -36,26 +35,10 @@ pub(crate) fn node(id: NodeId, n: u64) -> RawNode {
     RawNode::new(cfg(id, n)).expect("valid config")
 }
 
-/// Entries with the given terms at indices `1..`.
-pub(crate) fn log_of(terms: &[Term]) -> Vec<Entry> {
-    entries_from(1, terms)
-}
-
-/// Entries with the given terms at indices `first..`.
-pub(crate) fn entries_from(first: Index, terms: &[Term]) -> Vec<Entry> {
-    terms
-        .iter()
-        .enumerate()
-        .map(|(i, &term)| {
-            let index = first + i as Index;
-            Entry {
-                term,
-                index,
-                data: Bytes::from(format!("{index}@{term}")),
-            }
-        })
-        .collect()
-}
+// The message and entry builders are the `testing` feature's (one set for
+// the crate's own tests and its users'); the short names below read as the
+// rules do in these tests.
+pub(crate) use crate::testing::{entries_from, env, hint, log_of};
 
 /// Node `id` of a cluster `1..=n` restarted from a persisted state.
 pub(crate) fn restored(
@@ -84,20 +67,15 @@ pub(crate) fn drain(n: &mut RawNode) -> Vec<Envelope> {
     msgs
 }
 
-pub(crate) fn env(from: NodeId, to: NodeId, msg: Message) -> Envelope {
-    Envelope { from, to, msg }
-}
-
 pub(crate) fn rv(term: Term, last_log_index: Index, last_log_term: Term) -> Message {
-    Message::RequestVote(RequestVote {
-        term,
-        last_log_index,
-        last_log_term,
-    })
+    crate::testing::vote(term, last_log_index, last_log_term)
 }
 
 pub(crate) fn rvr(term: Term, vote_granted: bool) -> Message {
-    Message::RequestVoteResponse(RequestVoteResponse { term, vote_granted })
+    match vote_granted {
+        true => crate::testing::vote_granted(term),
+        false => crate::testing::vote_refused(term),
+    }
 }
 
 pub(crate) fn ae(
@@ -107,43 +85,15 @@ pub(crate) fn ae(
     entries: Vec<Entry>,
     leader_commit: Index,
 ) -> Message {
-    Message::AppendEntries(AppendEntries {
-        term,
-        prev_log_index,
-        prev_log_term,
-        entries,
-        leader_commit,
-        read_round: 0,
-    })
+    crate::testing::append(term)
+        .prev(prev_log_index, prev_log_term)
+        .entries(entries)
+        .commit(leader_commit)
+        .build()
 }
 
-pub(crate) fn ok(term: Term, match_index: Index) -> Message {
-    Message::AppendEntriesResponse(AppendEntriesResponse {
-        term,
-        success: true,
-        match_index,
-        conflict: None,
-        read_round: 0,
-    })
-}
-
-pub(crate) fn refused(term: Term, conflict: Option<ConflictHint>) -> Message {
-    Message::AppendEntriesResponse(AppendEntriesResponse {
-        term,
-        success: false,
-        match_index: 0,
-        conflict,
-        read_round: 0,
-    })
-}
-
-pub(crate) fn hint(term: Option<Term>, first_index: Index, log_len: Index) -> Option<ConflictHint> {
-    Some(ConflictHint {
-        term,
-        first_index,
-        log_len,
-    })
-}
+pub(crate) use crate::testing::append_ok as ok;
+pub(crate) use crate::testing::append_refused as refused;
 
 pub(crate) fn terms(n: &RawNode) -> Vec<Term> {
     n.status().log.iter().map(|e| e.term).collect()
