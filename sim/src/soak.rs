@@ -16,6 +16,7 @@ use crate::clients::ClientPool;
 use crate::cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
 use crate::harness::cmd;
 use crate::node::RuntimeFault;
+use crate::state_machine::SnapshotPolicy;
 use crate::trace::Trace;
 
 /// What to run for each seed.
@@ -28,6 +29,11 @@ pub struct SoakOptions {
     pub liveness_bound_us: u64,
     /// A deliberate runtime bug (self-test of the checks); `None` in real soak runs.
     pub runtime_fault: Option<RuntimeFault>,
+    /// Log compaction (§7). Default: random points, at most 40 applied entries apart.
+    pub snapshot: SnapshotPolicy,
+    /// InstallSnapshot chunk size; `None` draws one per seed (16 B, 256 B, 4 KiB or 1 MiB), so
+    /// transfers take one to hundreds of chunks.
+    pub max_snapshot_chunk: Option<usize>,
 }
 
 impl Default for SoakOptions {
@@ -37,6 +43,8 @@ impl Default for SoakOptions {
             fault_time_us: 20 * SEC,
             liveness_bound_us: 10 * SEC,
             runtime_fault: None,
+            snapshot: SnapshotPolicy::Random { max_gap: 40 },
+            max_snapshot_chunk: None,
         }
     }
 }
@@ -71,6 +79,10 @@ pub fn run_seed(seed: u64, opts: &SoakOptions, record_trace: bool) -> SeedReport
     cfg.sync_delay_us = (env.random_range(0..500), env.random_range(500..5 * MS));
     cfg.net.drop_prob = env.random_range(0.02..0.3);
     cfg.net.dup_prob = env.random_range(0.0..0.2);
+    cfg.snapshot = opts.snapshot;
+    const CHUNKS: [usize; 4] = [16, 256, 4 << 10, 1 << 20];
+    let chunk = CHUNKS[env.random_range(0..CHUNKS.len())];
+    cfg.max_snapshot_chunk = Some(opts.max_snapshot_chunk.unwrap_or(chunk));
     let mut c = Cluster::new(cfg);
     let result = schedule(&mut c, opts).and_then(|()| liveness(&mut c, opts));
     let outcome = match result {
