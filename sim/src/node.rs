@@ -92,6 +92,9 @@ pub enum RuntimeFault {
     /// Send a Ready's messages as soon as its writes are staged, before the sync (breaks step
     /// 2 of the Ready contract: a crash can then lose a vote or entries already acknowledged).
     SendBeforeSync,
+    /// Snapshot bytes miss the state machine's last command (a snapshot taken one entry
+    /// early but labelled with the applied index).
+    SnapshotMissesLastCommand,
 }
 
 impl SimNode {
@@ -246,7 +249,12 @@ impl SimNode {
             .ok()
             .filter(|&n| n <= self.applied.len())
             .ok_or_else(|| format!("compaction at {index} beyond the state machine"))?;
-        let data = state_machine::encode(&self.applied[..upto]);
+        let taken = if self.fault == Some(RuntimeFault::SnapshotMissesLastCommand) {
+            upto - 1
+        } else {
+            upto
+        };
+        let data = state_machine::encode(&self.applied[..taken]);
         raw.compact(index, data)
             .map_err(|e| format!("compaction at {index} refused: {e}"))?;
         self.compactions += 1;

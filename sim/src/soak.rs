@@ -65,8 +65,37 @@ pub struct SeedReport {
     pub outcome: Outcome,
     pub events: u64,
     pub sim_time_us: u64,
+    /// What compaction did in this seed.
+    pub snapshots: SnapshotStats,
     /// Recorded for failing seeds by [`run_seeds`].
     pub trace: Option<Trace>,
+}
+
+/// Compaction activity (§7), summed over a seed's nodes or a batch of seeds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Nodes compacting their own logs.
+    pub compactions: u64,
+    /// State machines replaced by a leader's snapshot (transfers completed).
+    pub restored: u64,
+    /// InstallSnapshot chunks sent (with resends).
+    pub chunks_sent: u64,
+}
+
+impl SnapshotStats {
+    fn of(c: &Cluster) -> Self {
+        SnapshotStats {
+            compactions: (0..c.servers()).map(|i| c.compactions(i)).sum(),
+            restored: (0..c.servers()).map(|i| c.snapshots_restored(i)).sum(),
+            chunks_sent: c.install_snapshot_sent(),
+        }
+    }
+
+    fn add(&mut self, o: SnapshotStats) {
+        self.compactions += o.compactions;
+        self.restored += o.restored;
+        self.chunks_sent += o.chunks_sent;
+    }
 }
 
 /// Runs one seed's schedule. With `record_trace`, the report carries the trace.
@@ -99,6 +128,7 @@ pub fn run_seed(seed: u64, opts: &SoakOptions, record_trace: bool) -> SeedReport
         outcome,
         events: c.events(),
         sim_time_us: c.now(),
+        snapshots: SnapshotStats::of(&c),
         trace,
     }
 }
@@ -219,6 +249,7 @@ pub struct Summary {
     pub liveness_failures: u64,
     pub events: u64,
     pub sim_time_us: u64,
+    pub snapshots: SnapshotStats,
     /// Failing seeds, in seed order, with their traces.
     pub failures: Vec<SeedReport>,
 }
@@ -275,6 +306,7 @@ pub fn run_seeds(
                     summary.seeds += 1;
                     summary.events += r.events;
                     summary.sim_time_us += r.sim_time_us;
+                    summary.snapshots.add(r.snapshots);
                     match r.outcome {
                         Outcome::Passed => {}
                         Outcome::Violation(_) => summary.violations += 1,

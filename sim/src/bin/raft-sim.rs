@@ -129,6 +129,10 @@ fn main() -> anyhow::Result<ExitCode> {
         summary.events,
         summary.sim_time_us as f64 / SEC as f64
     );
+    eprintln!(
+        "snapshots: compactions={} restored_from_leader={} install_snapshot_chunks={}",
+        summary.snapshots.compactions, summary.snapshots.restored, summary.snapshots.chunks_sent
+    );
     println!(
         "seeds={} violations={} liveness_failures={}",
         summary.seeds, summary.violations, summary.liveness_failures
