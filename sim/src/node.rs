@@ -205,8 +205,12 @@ impl SimNode {
             }
         }
         for e in &rd.committed_entries {
-            // Committed entries must be among those already persisted (core-design.md).
-            if self.storage.term(e.index) != Some(e.term) || self.storage.has_unsynced() {
+            // Committed entries must be among those already persisted (core-design.md). A
+            // snapshot staged by a later Ready may already cover (and so drop) it: then the
+            // snapshot stands for it, and it was durable when that Ready was taken.
+            let covered = e.index <= self.storage.snapshot_meta().last_included_index;
+            let durable = covered || self.storage.term(e.index) == Some(e.term);
+            if !durable || self.storage.has_unsynced() {
                 checker.runtime_contract(
                     self.pos,
                     format!(
@@ -307,6 +311,7 @@ impl SimNode {
                     last_index: st.last_index(),
                     last_term: st.log.last().map_or(st.last_included_term, |e| e.term),
                     commit_index: st.commit_index,
+                    last_included_index: st.last_included_index,
                 }
             }
             None => {
@@ -321,6 +326,7 @@ impl SimNode {
                     last_index: last,
                     last_term: self.storage.term(last).unwrap_or(0),
                     commit_index: 0,
+                    last_included_index: self.storage.snapshot_meta().last_included_index,
                 }
             }
         }

@@ -6,6 +6,20 @@ use std::time::Duration;
 use raft_sim::soak::{run_seed, run_seeds, Outcome, SoakOptions};
 use raft_sim::{Invariant, RuntimeFault};
 
+/// Seed 1245 with 1 MiB chunks (one-chunk transfers): a follower's committed entry 2384, durable, was released
+/// for applying after a leader's snapshot at 2385 (taken later, synced by the same sync) had
+/// dropped it from storage. The runtime check once called that "applied before durable".
+#[test]
+fn entry_covered_by_a_later_snapshot_counts_as_durable() {
+    let opts = SoakOptions {
+        max_snapshot_chunk: Some(1 << 20),
+        ..SoakOptions::default()
+    };
+    let r = run_seed(1245, &opts, false);
+    assert_eq!(r.outcome, Outcome::Passed);
+    assert!(r.snapshots.restored > 0, "{:?}", r.snapshots);
+}
+
 #[test]
 fn soak_300_seeds_no_violation_and_always_live() {
     let opts = SoakOptions::default();

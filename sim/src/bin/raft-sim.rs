@@ -45,7 +45,7 @@ struct Args {
     /// apart (0: never compact).
     #[arg(long, default_value_t = 40)]
     snapshot_max_gap: u64,
-    /// InstallSnapshot chunk size in bytes (default: drawn per seed, 16 B to 1 MiB).
+    /// InstallSnapshot chunk size in bytes (default: drawn per seed, 64 B to 1 MiB).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_chunk: Option<u64>,
     /// Where to write the traces of failing seeds.
