@@ -96,7 +96,7 @@ fn soak_liveness_failure_is_reported() {
 fn soak_catches_a_runtime_that_sends_before_sync() {
     // A runtime that lets messages (votes, acknowledgements) leave before their state is
     // durable is unsafe once crashes lose unsynced writes. The soak must find it: scan seeds
-    // until one reports a safety violation (seed 118 does, with the core of this commit).
+    // until one reports a safety violation (see docs/simulator.md for the one found).
     let opts = SoakOptions {
         runtime_fault: Some(RuntimeFault::SendBeforeSync),
         ..SoakOptions::default()
@@ -106,6 +106,7 @@ fn soak_catches_a_runtime_that_sends_before_sync() {
         _ => None,
     });
     let v = found.expect("no violation in 400 seeds of an unsafe runtime");
+    eprintln!("found: {v}");
     assert!(
         matches!(
             v.finding.invariant,
