@@ -11,12 +11,13 @@ use rand::{Rng, SeedableRng};
 
 use crate::invariants::{Checker, Finding};
 use crate::network::{NetConfig, Network};
-use crate::node::{Effects, RuntimeFault, SimNode};
+use crate::node::{Apply, Effects, RuntimeFault, SimNode};
 use crate::schedule::Scheduled;
+use crate::state_machine::SnapshotPolicy;
 use crate::steps::{StepAction, StepRecorder};
 use crate::trace::{EventKind, MsgSummary, Trace, TraceEvent, TRACE_FORMAT};
 use raft_impl::core::{Config, Envelope};
-use raft_impl::types::{Entry, NodeId, Term};
+use raft_impl::types::{NodeId, Term};
 
 /// Simulated microseconds per millisecond / second, for readable durations.
 pub const MS: u64 = 1_000;
@@ -44,6 +45,12 @@ pub struct SimConfig {
     /// behaves as the model's environment and a [`StepTrace`](crate::StepTrace) is recorded.
     /// Requires synchronous syncs (`sync_delay_us == (0, 0)`). Off by default.
     pub conformance: bool,
+    /// When nodes compact their logs into snapshots (§7). Off by default; not in conformance
+    /// mode (the step trace has no compaction action).
+    pub snapshot: SnapshotPolicy,
+    /// Overrides every node's `Config::max_snapshot_chunk` (the production 1 MiB is far
+    /// larger than the simulated state machine, so a transfer would be one chunk).
+    pub max_snapshot_chunk: Option<usize>,
 }
 
 impl SimConfig {
@@ -59,6 +66,8 @@ impl SimConfig {
             core_config: Config::production,
             runtime_fault: None,
             conformance: false,
+            snapshot: SnapshotPolicy::Off,
+            max_snapshot_chunk: None,
         }
     }
 }
@@ -177,6 +186,10 @@ impl Cluster {
             !cfg.conformance || cfg.sync_delay_us == (0, 0),
             "conformance mode needs synchronous syncs (sync_delay_us = (0, 0))"
         );
+        assert!(
+            !cfg.conformance || cfg.snapshot == SnapshotPolicy::Off,
+            "conformance mode has no compaction action"
+        );
         let n = cfg.servers;
         let ids: Vec<NodeId> = (1..=n as NodeId).collect();
         let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -185,7 +198,10 @@ impl Cluster {
             .enumerate()
             .map(|(pos, &id)| {
                 let peers = ids.iter().copied().filter(|&p| p != id).collect();
-                let core = (cfg.core_config)(id, peers, derive_seed(cfg.seed, id));
+                let mut core = (cfg.core_config)(id, peers, derive_seed(cfg.seed, id));
+                if let Some(chunk) = cfg.max_snapshot_chunk {
+                    core.max_snapshot_chunk = chunk;
+                }
                 let mut node = SimNode::new(pos, core).expect("the core config is valid");
                 node.fault = cfg.runtime_fault;
                 node
@@ -444,36 +460,13 @@ impl Cluster {
     pub(crate) fn finish(
         &mut self,
         pos: Option<usize>,
-        mut fx: Effects,
+        fx: Effects,
         kind: EventKind,
         msg: Option<MsgSummary>,
         detail: Option<String>,
     ) {
         if let Some(p) = pos {
-            if fx.needs_sync {
-                let (lo, hi) = self.cfg.sync_delay_us;
-                if hi == 0 {
-                    self.nodes[p].sync_done(&mut self.checker, &mut fx);
-                } else {
-                    let d = self.rng.random_range(lo..=hi);
-                    let incarnation = self.nodes[p].incarnation;
-                    self.schedule(
-                        d,
-                        Action::SyncDone {
-                            pos: p,
-                            incarnation,
-                        },
-                    );
-                }
-            }
-            let sent = std::mem::take(&mut fx.send);
-            if self.steps.is_some() {
-                self.record_event(p, kind, &sent);
-            }
-            for env in sent {
-                self.send(p, env);
-            }
-            self.observe(p, &fx.applied);
+            self.settle(p, fx, kind);
         }
         let seq = self.events;
         self.events += 1;
@@ -502,16 +495,56 @@ impl Cluster {
         }
     }
 
+    /// The node part of ending an event: start (or, with synchronous storage, do) a sync,
+    /// send, feed the checker, then compact if the policy says so (after the checker saw the
+    /// entries the snapshot covers) and settle the compaction's Ready the same way.
+    fn settle(&mut self, p: usize, mut fx: Effects, kind: EventKind) {
+        if fx.needs_sync {
+            let (lo, hi) = self.cfg.sync_delay_us;
+            if hi == 0 {
+                self.nodes[p].sync_done(&mut self.checker, &mut fx);
+            } else {
+                let d = self.rng.random_range(lo..=hi);
+                let incarnation = self.nodes[p].incarnation;
+                self.schedule(
+                    d,
+                    Action::SyncDone {
+                        pos: p,
+                        incarnation,
+                    },
+                );
+            }
+        }
+        let sent = std::mem::take(&mut fx.send);
+        if self.steps.is_some() {
+            self.record_event(p, kind, &sent);
+        }
+        for env in sent {
+            self.send(p, env);
+        }
+        self.observe(p, &fx.applied);
+        if !fx.applied.is_empty() {
+            let mut compacted = Effects::default();
+            if self.maybe_compact(p, &mut compacted) {
+                self.settle(p, compacted, kind);
+            }
+        }
+    }
+
     /// Feeds node `p`'s state and applied entries to the checker.
-    fn observe(&mut self, p: usize, applied: &[Entry]) {
+    fn observe(&mut self, p: usize, applied: &[Apply]) {
         let Some(raw) = self.nodes[p].raw.as_ref() else {
             return;
         };
         let (term, role, commit) = (raw.current_term(), raw.role(), raw.commit_index());
+        let meta = raw.snapshot().meta;
         // The Readies must have described every log change: the checker's copy is the core's.
         let last = (
             raw.last_index(),
-            raw.status().log.last().map_or(0, |e| e.term),
+            raw.status()
+                .log
+                .last()
+                .map_or(meta.last_included_term, |e| e.term),
         );
         if self.checker.last_of(p) != last {
             let detail = format!(
@@ -521,8 +554,13 @@ impl Cluster {
             self.checker.runtime_contract(p, detail);
         }
         self.checker.observe(p, term, role, commit);
-        for e in applied {
-            self.checker.applied(p, e);
+        self.checker
+            .snapshot_bounds(p, meta.last_included_index, commit);
+        for a in applied {
+            match a {
+                Apply::Entry(e) => self.checker.applied(p, e),
+                Apply::Restore(lii) => self.checker.restored(p, *lii),
+            }
         }
     }
 

@@ -118,7 +118,10 @@ impl Cluster {
         }
         let seed = derive_seed(self.cfg.seed, (self.nodes[i].incarnation << 16) | i as u64);
         match self.nodes[i].restart(seed) {
-            Ok(entries) => self.checker.node_up(i, &entries),
+            Ok((snapshot, entries)) => {
+                let snapshot = snapshot.as_ref().map(|(meta, c)| (*meta, &c[..]));
+                self.checker.node_up_from(i, snapshot, &entries)
+            }
             Err(detail) => self.checker.runtime_contract(i, detail),
         }
         self.finish(Some(i), Effects::default(), EventKind::Restart, None, None);

@@ -9,10 +9,13 @@
 //! - [`invariants`]: the Figure 3 safety properties, written independently of the core.
 //! - [`clients`]: simulated clients that keep proposing (churn tests, soak).
 //! - [`soak`]: random fault schedules with a liveness check, one seed at a time.
+//! - [`state_machine`]: the simulated state machine's snapshot bytes and the compaction
+//!   policy ([`SnapshotPolicy`]).
 //!
 //! [`MemStorage`]: raft_impl::storage::MemStorage
 
 mod cluster;
+mod compaction;
 mod faults;
 mod harness;
 mod network;
@@ -24,6 +27,7 @@ pub mod clients;
 pub mod conformance;
 pub mod invariants;
 pub mod soak;
+pub mod state_machine;
 
 pub mod steps;
 pub mod trace;
@@ -34,5 +38,6 @@ pub use invariants::{Checker, Finding, Invariant};
 pub use network::{wire_size, NetConfig};
 pub use node::{CrashMode, RuntimeFault};
 pub use schedule::Scheduled;
+pub use state_machine::SnapshotPolicy;
 pub use steps::{NodeState, Step, StepAction, StepTrace};
 pub use trace::{EventKind, MsgBody, MsgSummary, NodeObs, Trace, TraceEvent};

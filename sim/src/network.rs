@@ -51,13 +51,15 @@ pub struct Network {
     pub(crate) cfg: NetConfig,
     pub(crate) unreliable: bool,
     pub(crate) long_reordering: bool,
-    /// Requests sent (RequestVote + AppendEntries), counted at the sender like labrpc counts
-    /// RPCs; responses are the second half of an RPC and are not counted.
+    /// Requests sent (RequestVote, AppendEntries, InstallSnapshot), counted at the sender like
+    /// labrpc counts RPCs; responses are the second half of an RPC and are not counted.
     pub(crate) rpc_count: u64,
     /// Estimated wire bytes of those requests (see [`wire_size`]).
     pub(crate) rpc_bytes: u64,
     /// Per sender position: requests sent.
     pub(crate) rpc_count_by: Vec<u64>,
+    /// InstallSnapshot requests sent (chunks, including resends).
+    pub(crate) install_snapshot_sent: u64,
     pub(crate) messages_sent: u64,
     pub(crate) messages_lost: u64,
     pub(crate) messages_duplicated: u64,
@@ -81,6 +83,7 @@ impl Network {
             rpc_count: 0,
             rpc_bytes: 0,
             rpc_count_by: vec![0; n],
+            install_snapshot_sent: 0,
             messages_sent: 0,
             messages_lost: 0,
             messages_duplicated: 0,
@@ -105,7 +108,13 @@ impl Network {
         msg: &Message,
     ) -> Fate {
         self.messages_sent += 1;
-        if matches!(msg, Message::RequestVote(_) | Message::AppendEntries(_)) {
+        if matches!(msg, Message::InstallSnapshot(_)) {
+            self.install_snapshot_sent += 1;
+        }
+        if matches!(
+            msg,
+            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
+        ) {
             self.rpc_count += 1;
             self.rpc_count_by[from] += 1;
             self.rpc_bytes += wire_size(msg);

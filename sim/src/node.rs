@@ -9,23 +9,37 @@
 //!    committed entries, and `advance`.
 //!
 //! A Ready with nothing to persist is released at once if nothing is held before it.
+//!
+//! The state machine is the list of applied commands. Its snapshot bytes are
+//! [`state_machine::encode`] of that list: a leader's snapshot (`restore_snapshot`) replaces it
+//! at release, before that Ready's committed entries; a restart loads the durable snapshot.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
 use crate::invariants::Checker;
+use crate::state_machine;
 use raft_impl::core::{Config, Envelope, RawNode, ReadState, Ready, Role};
 use raft_impl::storage::{MemStorage, Storage};
-use raft_impl::types::{Entry, Index, NodeId, Term};
+use raft_impl::types::{Entry, Index, NodeId, Snapshot, SnapshotMeta, Term};
+
+/// One change to a node's state machine, in the order the runtime made them.
+#[derive(Debug)]
+pub(crate) enum Apply {
+    /// A committed entry applied.
+    Entry(Entry),
+    /// The state machine was replaced by a leader's snapshot ending at this index.
+    Restore(Index),
+}
 
 /// What one input produced, for the cluster to route and check.
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
     /// Messages whose state is durable: hand them to the network now.
     pub send: Vec<Envelope>,
-    /// Entries the runtime applied, in order.
-    pub applied: Vec<Entry>,
+    /// Entries the runtime applied and snapshots it restored, in order.
+    pub applied: Vec<Apply>,
     /// Writes were staged and no sync is under way: the cluster must start one.
     pub needs_sync: bool,
 }
@@ -63,6 +77,13 @@ pub(crate) struct SimNode {
     pub read_states: Vec<ReadState>,
     /// ReadIndex requests dropped (leadership lost), not yet taken by the service layer.
     pub dropped_reads: Vec<u64>,
+    /// Compactions of its own log (`RawNode::compact` calls that succeeded), all incarnations.
+    pub compactions: u64,
+    /// Leaders' snapshots its state machine was replaced with, all incarnations.
+    pub snapshots_restored: u64,
+    /// `SnapshotPolicy::Random`: applied entries past the snapshot before the next compaction
+    /// (0: not drawn yet).
+    pub snapshot_gap: u64,
 }
 
 /// A deliberate runtime bug, for testing that the simulator's checks catch unsafe runtimes.
@@ -71,6 +92,9 @@ pub enum RuntimeFault {
     /// Send a Ready's messages as soon as its writes are staged, before the sync (breaks step
     /// 2 of the Ready contract: a crash can then lose a vote or entries already acknowledged).
     SendBeforeSync,
+    /// Snapshot bytes miss the state machine's last command (a snapshot taken one entry
+    /// early but labelled with the applied index).
+    SnapshotMissesLastCommand,
 }
 
 impl SimNode {
@@ -90,6 +114,9 @@ impl SimNode {
             fault: None,
             read_states: Vec::new(),
             dropped_reads: Vec::new(),
+            compactions: 0,
+            snapshots_restored: 0,
+            snapshot_gap: 0,
         })
     }
 
@@ -118,6 +145,14 @@ impl SimNode {
         );
         if let Err(e) = staged {
             checker.runtime_contract(self.pos, format!("storage refused a Ready's writes: {e}"));
+        }
+        if let Some(s) = &rd.snapshot {
+            match state_machine::decode(&s.data) {
+                Ok(commands) => {
+                    checker.log_snapshot(self.pos, s.meta, &commands, rd.restore_snapshot)
+                }
+                Err(e) => checker.runtime_contract(self.pos, format!("snapshot in a Ready: {e}")),
+            }
         }
         if let Some(from) = rd.truncate_from {
             checker.log_truncate(self.pos, from);
@@ -158,9 +193,24 @@ impl SimNode {
         fx.send.append(&mut rd.messages);
         self.read_states.append(&mut rd.read_states);
         self.dropped_reads.append(&mut rd.dropped_reads);
+        if let (Some(s), true) = (&rd.snapshot, rd.restore_snapshot) {
+            // Figure 13 step 8: reset the state machine from the snapshot before applying.
+            match state_machine::decode(&s.data) {
+                Ok(commands) => {
+                    self.applied = commands;
+                    self.snapshots_restored += 1;
+                    fx.applied.push(Apply::Restore(s.meta.last_included_index));
+                }
+                Err(e) => checker.runtime_contract(self.pos, format!("leader's snapshot: {e}")),
+            }
+        }
         for e in &rd.committed_entries {
-            // Committed entries must be among those already persisted (core-design.md).
-            if self.storage.term(e.index) != Some(e.term) || self.storage.has_unsynced() {
+            // Committed entries must be among those already persisted (core-design.md). A
+            // snapshot staged by a later Ready may already cover (and so drop) it: then the
+            // snapshot stands for it, and it was durable when that Ready was taken.
+            let covered = e.index <= self.storage.snapshot_meta().last_included_index;
+            let durable = covered || self.storage.term(e.index) == Some(e.term);
+            if !durable || self.storage.has_unsynced() {
                 checker.runtime_contract(
                     self.pos,
                     format!(
@@ -172,7 +222,7 @@ impl SimNode {
             if e.index == self.applied.len() as Index + 1 {
                 self.applied.push(e.data.clone());
             }
-            fx.applied.push(e.clone());
+            fx.applied.push(Apply::Entry(e.clone()));
         }
         if let Some(raw) = self.raw.as_mut() {
             raw.advance(rd);
@@ -196,9 +246,43 @@ impl SimNode {
         }
     }
 
-    /// Restarts from durable state (rule 9). `seed` varies the election jitter per incarnation.
-    pub fn restart(&mut self, seed: u64) -> Result<Vec<Entry>, String> {
+    /// §7: snapshots the state machine after index `index` (applied) and compacts the log.
+    pub fn compact(&mut self, index: Index) -> Result<(), String> {
+        let raw = self.raw.as_mut().ok_or("compaction on a crashed node")?;
+        let upto = usize::try_from(index)
+            .ok()
+            .filter(|&n| n <= self.applied.len())
+            .ok_or_else(|| format!("compaction at {index} beyond the state machine"))?;
+        let taken = if self.fault == Some(RuntimeFault::SnapshotMissesLastCommand) {
+            upto - 1
+        } else {
+            upto
+        };
+        let data = state_machine::encode(&self.applied[..taken]);
+        raw.compact(index, data)
+            .map_err(|e| format!("compaction at {index} refused: {e}"))?;
+        self.compactions += 1;
+        Ok(())
+    }
+
+    /// Restarts from durable state (rule 9): the state machine is loaded from the durable
+    /// snapshot, and later entries are applied as they are committed again. `seed` varies
+    /// the election jitter per incarnation. Returns the durable snapshot's metadata and
+    /// commands, and the entries after it.
+    #[allow(clippy::type_complexity)]
+    pub fn restart(
+        &mut self,
+        seed: u64,
+    ) -> Result<(Option<(SnapshotMeta, Vec<Bytes>)>, Vec<Entry>), String> {
         let durable = self.storage.durable_snapshot();
+        let loaded = match &durable.snapshot {
+            Some(Snapshot { meta, data }) => {
+                let commands = state_machine::decode(data)
+                    .map_err(|e| format!("durable snapshot unreadable: {e}"))?;
+                Some((*meta, commands))
+            }
+            None => None,
+        };
         let mut cfg = self.cfg.clone();
         cfg.seed = seed;
         let raw = RawNode::restore_with_snapshot(
@@ -209,7 +293,8 @@ impl SimNode {
         )
         .map_err(|e| format!("restore from durable state refused: {e}"))?;
         self.raw = Some(raw);
-        Ok(durable.entries)
+        self.applied = loaded.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
+        Ok((loaded, durable.entries))
     }
 
     /// Observable state for traces: live values, or what storage holds while crashed.
@@ -224,8 +309,9 @@ impl SimNode {
                     voted_for: st.voted_for,
                     role: Some(st.role),
                     last_index: st.last_index(),
-                    last_term: st.log.last().map_or(0, |e| e.term),
+                    last_term: st.log.last().map_or(st.last_included_term, |e| e.term),
                     commit_index: st.commit_index,
+                    last_included_index: st.last_included_index,
                 }
             }
             None => {
@@ -240,6 +326,7 @@ impl SimNode {
                     last_index: last,
                     last_term: self.storage.term(last).unwrap_or(0),
                     commit_index: 0,
+                    last_included_index: self.storage.snapshot_meta().last_included_index,
                 }
             }
         }

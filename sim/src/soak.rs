@@ -16,6 +16,7 @@ use crate::clients::ClientPool;
 use crate::cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
 use crate::harness::cmd;
 use crate::node::RuntimeFault;
+use crate::state_machine::SnapshotPolicy;
 use crate::trace::Trace;
 
 /// What to run for each seed.
@@ -28,6 +29,13 @@ pub struct SoakOptions {
     pub liveness_bound_us: u64,
     /// A deliberate runtime bug (self-test of the checks); `None` in real soak runs.
     pub runtime_fault: Option<RuntimeFault>,
+    /// Log compaction (§7). Default: random points, at most 40 applied entries apart.
+    pub snapshot: SnapshotPolicy,
+    /// InstallSnapshot chunk size; `None` draws one per seed (64 B, 1 KiB, 16 KiB or 1 MiB),
+    /// so transfers take one to about a thousand chunks. (With 16 B, a 90 KB snapshot takes
+    /// 5,500 round trips, restarted by each newer compaction: seed 723 then needs more than
+    /// the 10 s liveness bound.)
+    pub max_snapshot_chunk: Option<usize>,
 }
 
 impl Default for SoakOptions {
@@ -37,6 +45,8 @@ impl Default for SoakOptions {
             fault_time_us: 20 * SEC,
             liveness_bound_us: 10 * SEC,
             runtime_fault: None,
+            snapshot: SnapshotPolicy::Random { max_gap: 40 },
+            max_snapshot_chunk: None,
         }
     }
 }
@@ -57,8 +67,37 @@ pub struct SeedReport {
     pub outcome: Outcome,
     pub events: u64,
     pub sim_time_us: u64,
+    /// What compaction did in this seed.
+    pub snapshots: SnapshotStats,
     /// Recorded for failing seeds by [`run_seeds`].
     pub trace: Option<Trace>,
+}
+
+/// Compaction activity (§7), summed over a seed's nodes or a batch of seeds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// Nodes compacting their own logs.
+    pub compactions: u64,
+    /// State machines replaced by a leader's snapshot (transfers completed).
+    pub restored: u64,
+    /// InstallSnapshot chunks sent (with resends).
+    pub chunks_sent: u64,
+}
+
+impl SnapshotStats {
+    fn of(c: &Cluster) -> Self {
+        SnapshotStats {
+            compactions: (0..c.servers()).map(|i| c.compactions(i)).sum(),
+            restored: (0..c.servers()).map(|i| c.snapshots_restored(i)).sum(),
+            chunks_sent: c.install_snapshot_sent(),
+        }
+    }
+
+    fn add(&mut self, o: SnapshotStats) {
+        self.compactions += o.compactions;
+        self.restored += o.restored;
+        self.chunks_sent += o.chunks_sent;
+    }
 }
 
 /// Runs one seed's schedule. With `record_trace`, the report carries the trace.
@@ -71,6 +110,10 @@ pub fn run_seed(seed: u64, opts: &SoakOptions, record_trace: bool) -> SeedReport
     cfg.sync_delay_us = (env.random_range(0..500), env.random_range(500..5 * MS));
     cfg.net.drop_prob = env.random_range(0.02..0.3);
     cfg.net.dup_prob = env.random_range(0.0..0.2);
+    cfg.snapshot = opts.snapshot;
+    const CHUNKS: [usize; 4] = [64, 1 << 10, 16 << 10, 1 << 20];
+    let chunk = CHUNKS[env.random_range(0..CHUNKS.len())];
+    cfg.max_snapshot_chunk = Some(opts.max_snapshot_chunk.unwrap_or(chunk));
     let mut c = Cluster::new(cfg);
     let result = schedule(&mut c, opts).and_then(|()| liveness(&mut c, opts));
     let outcome = match result {
@@ -87,6 +130,7 @@ pub fn run_seed(seed: u64, opts: &SoakOptions, record_trace: bool) -> SeedReport
         outcome,
         events: c.events(),
         sim_time_us: c.now(),
+        snapshots: SnapshotStats::of(&c),
         trace,
     }
 }
@@ -207,6 +251,7 @@ pub struct Summary {
     pub liveness_failures: u64,
     pub events: u64,
     pub sim_time_us: u64,
+    pub snapshots: SnapshotStats,
     /// Failing seeds, in seed order, with their traces.
     pub failures: Vec<SeedReport>,
 }
@@ -263,6 +308,7 @@ pub fn run_seeds(
                     summary.seeds += 1;
                     summary.events += r.events;
                     summary.sim_time_us += r.sim_time_us;
+                    summary.snapshots.add(r.snapshots);
                     match r.outcome {
                         Outcome::Passed => {}
                         Outcome::Violation(_) => summary.violations += 1,

@@ -87,6 +87,13 @@ pub struct NodeObs {
     pub last_index: Index,
     pub last_term: Term,
     pub commit_index: Index,
+    /// §7: the snapshot's last entry (absent while nothing is compacted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_included_index: Index,
+}
+
+fn is_zero(i: &Index) -> bool {
+    *i == 0
 }
 
 /// A message without its payloads (entries are reduced to their terms).

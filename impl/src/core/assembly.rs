@@ -3,7 +3,6 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::error::InvalidMessage;
 use super::message::InstallSnapshot;
 use crate::types::{NodeId, Snapshot, SnapshotMeta, Term};
 
@@ -39,24 +38,16 @@ impl Assembly {
         }
     }
 
-    /// Checks that `m` may be accepted, without changing anything: offset 0
+    /// Whether `m` may be accepted (without changing anything): offset 0
     /// (step 2: "create new snapshot file if first chunk"), or exactly the
     /// bytes held of the same leader's, term's and snapshot's partial state.
-    pub(crate) fn check(&self, leader: NodeId, m: &InstallSnapshot) -> Result<(), InvalidMessage> {
-        let expected = self.expected(leader, m);
-        if m.offset == 0 || m.offset == expected {
-            Ok(())
-        } else {
-            Err(InvalidMessage::SnapshotChunkOutOfOrder {
-                offset: m.offset,
-                expected,
-            })
-        }
+    pub(crate) fn accepts(&self, leader: NodeId, m: &InstallSnapshot) -> bool {
+        m.offset == 0 || m.offset == self.expected(leader, m)
     }
 
     /// Step 3: "write data into snapshot file at given offset"; step 4: "reply
     /// and wait for more data chunks if done is false"; step 5: "save snapshot
-    /// file, discard any existing or partial snapshot". `m` passed [`check`](Self::check).
+    /// file, discard any existing or partial snapshot". `m` passed [`accepts`](Self::accepts).
     pub(crate) fn accept(&mut self, leader: NodeId, m: &InstallSnapshot) -> Chunk {
         let meta = SnapshotMeta {
             last_included_index: m.last_included_index,
@@ -141,7 +132,7 @@ mod tests {
             a.accept(1, &chunk(0, b"ab", false)),
             Chunk::Partial { received: 2 }
         );
-        assert!(a.check(1, &chunk(2, b"cd", false)).is_ok());
+        assert!(a.accepts(1, &chunk(2, b"cd", false)));
         assert_eq!(
             a.accept(1, &chunk(2, b"cd", false)),
             Chunk::Partial { received: 4 }
@@ -155,21 +146,11 @@ mod tests {
     }
 
     #[test]
-    fn out_of_order_chunk_is_refused_and_changes_nothing() {
+    fn out_of_order_chunk_is_not_accepted_and_changes_nothing() {
         let mut a = Assembly::default();
         let _ = a.accept(1, &chunk(0, b"ab", false));
-        let e = a.check(1, &chunk(3, b"x", false)).unwrap_err();
-        assert_eq!(
-            e,
-            InvalidMessage::SnapshotChunkOutOfOrder {
-                offset: 3,
-                expected: 2
-            }
-        );
-        assert!(
-            a.check(1, &chunk(1, b"x", false)).is_err(),
-            "a duplicate too"
-        );
+        assert!(!a.accepts(1, &chunk(3, b"x", false)), "early");
+        assert!(!a.accepts(1, &chunk(1, b"x", false)), "a duplicate too");
         assert_eq!(a.progress(), Some((5, 2)));
     }
 
@@ -177,10 +158,10 @@ mod tests {
     fn another_leader_or_term_does_not_continue_partial_state() {
         let mut a = Assembly::default();
         let _ = a.accept(1, &chunk(0, b"ab", false));
-        assert!(a.check(3, &chunk(2, b"cd", false)).is_err(), "other leader");
+        assert!(!a.accepts(3, &chunk(2, b"cd", false)), "other leader");
         let mut later = chunk(2, b"cd", false);
         later.term = 3;
-        assert!(a.check(1, &later).is_err(), "other term");
+        assert!(!a.accepts(1, &later), "other term");
         // Offset 0 always starts over.
         assert_eq!(
             a.accept(3, &chunk(0, b"z", false)),

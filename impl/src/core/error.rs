@@ -136,10 +136,6 @@ pub enum InvalidMessage {
     #[error("offset: {offset} plus {len} bytes overflows")]
     SnapshotOffsetOverflow { offset: u64, len: usize },
     #[error(
-        "offset: chunk at {offset}, expected 0 or {expected} (Figure 13 chunks arrive in order)"
-    )]
-    SnapshotChunkOutOfOrder { offset: u64, expected: u64 },
-    #[error(
         "term: InstallSnapshot of the leader's own term {term} from {from}: two leaders in one term"
     )]
     InstallSnapshotToLeader { from: NodeId, term: Term },
@@ -185,7 +181,7 @@ impl InvalidMessage {
             HintFirstIndexInvalid { .. } => "conflict.first_index",
             SnapshotIndexZero => "last_included_index",
             SnapshotTermInvalid { .. } => "last_included_term",
-            SnapshotOffsetOverflow { .. } | SnapshotChunkOutOfOrder { .. } => "offset",
+            SnapshotOffsetOverflow { .. } => "offset",
             InstallSnapshotToLeader { .. } => "term",
             SnapshotMatchMismatch { .. } => "match_index",
         }

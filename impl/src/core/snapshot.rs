@@ -162,30 +162,18 @@ impl<M: Mutator> RawNode<M> {
     // ---- follower ----
 
     /// Checks an InstallSnapshot against the node's state before any change:
-    /// only one leader per term, and chunks in order (Figure 13 steps 2-3).
+    /// only one leader per term. A chunk out of order is not malformed (a
+    /// correct leader's chunk can be duplicated, delayed, or reach a follower
+    /// that restarted mid-transfer); the receiver ignores it.
     pub(crate) fn check_install_snapshot(
         &self,
         from: NodeId,
         m: &InstallSnapshot,
     ) -> Result<(), InvalidMessage> {
-        if m.term < self.current_term {
-            return Ok(());
-        }
         if m.term == self.current_term && self.role() == Role::Leader {
             return Err(InvalidMessage::InstallSnapshotToLeader { from, term: m.term });
         }
-        // Partial state of an older term is discarded by the term rule first.
-        if m.term > self.current_term {
-            return if m.offset == 0 {
-                Ok(())
-            } else {
-                Err(InvalidMessage::SnapshotChunkOutOfOrder {
-                    offset: m.offset,
-                    expected: 0,
-                })
-            };
-        }
-        self.incoming.check(from, m)
+        Ok(())
     }
 
     /// Figure 13, InstallSnapshot receiver, at a follower (a candidate of the
@@ -219,6 +207,18 @@ impl<M: Mutator> RawNode<M> {
             debug!(id = self.cfg.id, from, lii, "older snapshot ignored");
             self.incoming.discard();
             return self.send(from, Message::InstallSnapshotResponse(reply(lii, 0)));
+        }
+        // Steps 2-3 take chunks in order: a stale or early one (duplicated,
+        // delayed, or after a restart lost the partial state) is ignored; the
+        // leader resends on the next acknowledgement or after its retry interval.
+        if !self.incoming.accepts(from, &m) {
+            trace!(
+                id = self.cfg.id,
+                from,
+                offset = m.offset,
+                "chunk out of order ignored"
+            );
+            return;
         }
         // Steps 2-5: reassemble the chunks.
         let snapshot = match self.incoming.accept(from, &m) {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use raft_sim::soak::{run_seeds, Outcome, SoakOptions};
-use raft_sim::SEC;
+use raft_sim::{SnapshotPolicy, SEC};
 
 #[derive(Parser, Debug)]
 #[command(about = "Soak-test the Raft core with random fault schedules in the simulator")]
@@ -41,6 +41,13 @@ struct Args {
     /// Simulated seconds the healed cluster has to commit a new entry.
     #[arg(long, default_value_t = 10)]
     liveness_secs: u64,
+    /// Log compaction: each node snapshots at random points at most this many applied entries
+    /// apart (0: never compact).
+    #[arg(long, default_value_t = 40)]
+    snapshot_max_gap: u64,
+    /// InstallSnapshot chunk size in bytes (default: drawn per seed, 64 B to 1 MiB).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_chunk: Option<u64>,
     /// Where to write the traces of failing seeds.
     #[arg(long, default_value = ".")]
     trace_dir: PathBuf,
@@ -53,15 +60,21 @@ fn main() -> anyhow::Result<ExitCode> {
         fault_time_us: args.fault_secs * SEC,
         liveness_bound_us: args.liveness_secs * SEC,
         runtime_fault: None,
+        snapshot: match args.snapshot_max_gap {
+            0 => SnapshotPolicy::Off,
+            max_gap => SnapshotPolicy::Random { max_gap },
+        },
+        max_snapshot_chunk: args.snapshot_chunk.map(|c| c as usize),
     };
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     eprintln!(
-        "raft-sim: seeds {}..{} servers={} jobs={jobs}",
+        "raft-sim: seeds {}..{} servers={} jobs={jobs} snapshot={:?}",
         args.start,
         args.start + args.seeds,
-        args.servers
+        args.servers,
+        opts.snapshot
     );
     let summary = run_seeds(
         &opts,
@@ -98,13 +111,16 @@ fn main() -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("writing {}", path.display()))?;
             println!(
                 "  trace: {} ({} events); reproduce: raft-sim --start {} --seeds 1 --servers {} \
-                 --fault-secs {} --liveness-secs {}",
+                 --fault-secs {} --liveness-secs {} --snapshot-max-gap {}{}",
                 path.display(),
                 trace.events.len(),
                 r.seed,
                 args.servers,
                 args.fault_secs,
-                args.liveness_secs
+                args.liveness_secs,
+                args.snapshot_max_gap,
+                args.snapshot_chunk
+                    .map_or(String::new(), |c| format!(" --snapshot-chunk {c}"))
             );
         }
     }
@@ -112,6 +128,10 @@ fn main() -> anyhow::Result<ExitCode> {
         "done: {} events, {:.0} simulated seconds",
         summary.events,
         summary.sim_time_us as f64 / SEC as f64
+    );
+    eprintln!(
+        "snapshots: compactions={} restored_from_leader={} install_snapshot_chunks={}",
+        summary.snapshots.compactions, summary.snapshots.restored, summary.snapshots.chunks_sent
     );
     println!(
         "seeds={} violations={} liveness_failures={}",

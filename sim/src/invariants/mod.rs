@@ -7,6 +7,11 @@
 //! Logs are kept as *hash chains*: `chain[i]` hashes the whole prefix `1..=i`, so "the logs
 //! are identical up through index i" is one comparison. That keeps the checks incremental:
 //! after an event only the part of a log that changed is compared against the others.
+//!
+//! Compaction (§7) does not shorten the checker's copy: a node's shadow log always starts at
+//! index 1. Where a node's log was replaced by a leader's snapshot (or restarted from one), the
+//! shadow's prefix up to `last_included_index` is the global applied record's, after the
+//! snapshot's content was checked to be exactly that record (`snapshot.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,6 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use raft_impl::core::Role;
 use raft_impl::types::{Entry, Index, NodeId, Term};
+
+mod snapshot;
 
 /// The property a [`Finding`] breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,6 +40,10 @@ pub enum Invariant {
     StateMachineSafety,
     /// A runtime applies committed entries in index order, each exactly once per incarnation.
     ApplyOrder,
+    /// A snapshot holds exactly the state machine of the committed prefix it claims
+    /// (`last_included_index`, `last_included_term`), and no node's `commit_index` is below
+    /// its own snapshot (§7).
+    SnapshotSafety,
     /// The core broke its contract with the runtime (a Ready that does not describe the log,
     /// a write storage refuses, a message from a correct peer refused as malformed).
     RuntimeContract,
@@ -46,6 +57,7 @@ impl fmt::Display for Invariant {
             Invariant::LeaderCompleteness => "Leader Completeness",
             Invariant::StateMachineSafety => "State Machine Safety",
             Invariant::ApplyOrder => "apply order (in order, exactly once)",
+            Invariant::SnapshotSafety => "Snapshot Safety (a snapshot is the committed prefix)",
             Invariant::RuntimeContract => "runtime contract",
         };
         f.write_str(s)
@@ -247,14 +259,9 @@ impl Checker {
         self.applied_count[pos] = 0;
     }
 
-    /// The node restarted with `entries` (its durable log).
+    /// The node restarted with `entries` (its durable log, nothing compacted).
     pub fn node_up(&mut self, pos: usize, entries: &[Entry]) {
-        self.up[pos] = true;
-        self.logs[pos] = ShadowLog::default();
-        for e in entries {
-            self.logs[pos].append(e);
-        }
-        self.mark_dirty(pos, 1);
+        self.node_up_from(pos, None, entries);
     }
 
     /// The node's volatile state after an event: Election Safety, leader registration for
@@ -390,6 +397,7 @@ impl Checker {
                     self.check_pair(a, b, from);
                 }
             }
+            self.check_against_record(a, from);
         }
         self.finding.as_ref()
     }
