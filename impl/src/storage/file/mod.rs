@@ -16,11 +16,14 @@
 //! The log after the snapshot is also kept in memory to serve reads.
 //! The on-disk format is described in `docs/storage-format.md`.
 
+mod fsops;
 mod hard_state;
 mod record;
 mod segment;
 mod snapshot;
 
+#[cfg(test)]
+mod crash_point_tests;
 #[cfg(test)]
 mod crash_tests;
 #[cfg(test)]
@@ -28,7 +31,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use self::record::{encode_entry, encode_snapshot, encode_truncate, Record};
@@ -136,7 +139,9 @@ impl FileStorage {
             log,
             snapshot,
             pending_snapshot: None,
-            previous_snapshot_index: 0,
+            // The snapshot loaded is the fallback kept by the next compaction; older files
+            // (left by a crash before their removal) go then.
+            previous_snapshot_index: meta.last_included_index,
             segment_max,
             active,
             active_dirty: false,
@@ -276,7 +281,7 @@ impl FileStorage {
                 break;
             }
             let path = self.dir.join(segment::file_name(seq));
-            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            fsops::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             self.segment_max.remove(0);
             removed = true;
         }
@@ -288,10 +293,15 @@ impl FileStorage {
         Ok(())
     }
 
-    /// Test hook: writes the staged records to the OS without any fsync, so tests can damage
-    /// bytes that were "written but never synced" the way a crash could.
+    /// Test hook: a crash in the middle of `sync` after step (1): the staged snapshot's file
+    /// is durable (it stays pending, so the next `sync` still removes what it covers), and the
+    /// staged records reach the OS without any fsync, so tests can damage bytes that were
+    /// "written but never synced" the way a crash could.
     #[cfg(test)]
     pub(crate) fn write_unsynced(&mut self) -> Result<(), StorageError> {
+        if let Some(snapshot) = &self.pending_snapshot {
+            snapshot::store(&self.dir, snapshot)?;
+        }
         self.write_pending(false)
     }
 }
@@ -350,7 +360,7 @@ fn recover_log(
                     path = %path.display(),
                     "removing last segment whose header a crash cut off (it holds no record)"
                 );
-                fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
+                fsops::remove_file(path).map_err(|e| StorageError::io(path, e))?;
                 segment_max.pop();
                 sync_dir(dir)?;
             }
@@ -456,7 +466,7 @@ impl Replay {
 
 /// Removes `path` if it exists (a temp file a crash left behind).
 fn remove_if_present(path: &Path) -> Result<(), StorageError> {
-    match fs::remove_file(path) {
+    match fsops::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StorageError::io(path, e)),
@@ -465,9 +475,7 @@ fn remove_if_present(path: &Path) -> Result<(), StorageError> {
 
 /// fsync a directory, making file creations, renames and removals in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, e))
+    fsops::sync_dir(dir).map_err(|e| StorageError::io(dir, e))
 }
 
 impl Storage for FileStorage {
