@@ -251,10 +251,20 @@ fn check_recovered(r: &FileStorage, crash_at: usize, what: &str) {
     );
 }
 
-/// The recovered store takes writes, a compaction, and reopens to the same state.
+/// The recovered store takes writes that survive a reopen, then a compaction, and reopens to
+/// the same state.
 fn still_usable(mut r: FileStorage, dir: &Path, what: &str) {
     let next = r.last_index() + 1;
     r.append(&[entry(3, next)]).unwrap();
+    r.sync().unwrap();
+    let before = r.load().unwrap();
+    drop(r);
+    let mut r = FileStorage::open_with(dir, options()).unwrap();
+    assert_eq!(
+        r.load().unwrap(),
+        before,
+        "{what}: a write after recovery was lost"
+    );
     let mut newer = snap(next);
     newer.meta.last_included_term = 3;
     r.save_snapshot(&newer).unwrap();
