@@ -7,12 +7,12 @@
 //! point leaves either the old or the new file, never a mix; a leftover temporary file is
 //! deleted on open.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::Path;
 
 use super::record::{decode_file_header, encode_file_header, header_len, read_u64, HeaderError};
-use super::sync_dir;
+use super::{fsops, sync_dir};
 use crate::storage::{Corruption, StorageError};
 use crate::types::HardState;
 
@@ -65,7 +65,7 @@ fn decode(path: &Path, buf: &[u8]) -> Result<HardState, StorageError> {
 /// file means a fresh node: term 0, no vote.
 pub(crate) fn load(dir: &Path) -> Result<HardState, StorageError> {
     let temp = dir.join(TEMP_NAME);
-    match fs::remove_file(&temp) {
+    match fsops::remove_file(&temp) {
         Ok(()) => {
             tracing::info!(path = %temp.display(), "removed hard-state temp file left by a crash");
             sync_dir(dir)?;
@@ -84,13 +84,13 @@ pub(crate) fn load(dir: &Path) -> Result<HardState, StorageError> {
 /// Durably replaces the hard state of `dir`: temp file, fsync, rename, fsync directory.
 pub(crate) fn store(dir: &Path, hard_state: HardState) -> Result<(), StorageError> {
     let temp = dir.join(TEMP_NAME);
-    let mut file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
-    file.write_all(&encode(hard_state))
-        .and_then(|()| file.sync_all())
+    let mut file = fsops::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
+    fsops::write_all(&mut file, &temp, &encode(hard_state))
+        .and_then(|()| fsops::sync_all(&file, &temp))
         .map_err(|e| StorageError::io(&temp, e))?;
     drop(file);
     let path = dir.join(FILE_NAME);
-    fs::rename(&temp, &path).map_err(|e| StorageError::io(&path, e))?;
+    fsops::rename(&temp, &path).map_err(|e| StorageError::io(&path, e))?;
     sync_dir(dir)
 }
 

@@ -16,11 +16,14 @@
 //! The log after the snapshot is also kept in memory to serve reads.
 //! The on-disk format is described in `docs/storage-format.md`.
 
+mod fsops;
 mod hard_state;
 mod record;
 mod segment;
 mod snapshot;
 
+#[cfg(test)]
+mod crash_point_tests;
 #[cfg(test)]
 mod crash_tests;
 #[cfg(test)]
@@ -28,7 +31,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use self::record::{encode_entry, encode_snapshot, encode_truncate, Record};
@@ -118,7 +121,7 @@ impl FileStorage {
         remove_if_present(&dir.join(snapshot::TEMP_NAME))?;
         let snapshot = snapshot::load_newest(&dir)?;
         let meta = snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
-        let (log, segment_max, active, tail) = recover_log(&dir, meta)?;
+        let (log, record_missing, segment_max, active, tail) = recover_log(&dir, meta)?;
         // Records a crashed process wrote may sit in the page cache without being on disk. The
         // node will treat everything it loads as stored (and may acknowledge it), so make it
         // durable now; the directory sync also covers a rename or file creation whose
@@ -128,7 +131,7 @@ impl FileStorage {
         }
         sync_dir(&dir)?;
         tracing::debug!(dir = %dir.display(), last_index = log.last_index(), "storage recovered");
-        Ok(FileStorage {
+        let mut storage = FileStorage {
             dir,
             options,
             hard_state,
@@ -136,7 +139,9 @@ impl FileStorage {
             log,
             snapshot,
             pending_snapshot: None,
-            previous_snapshot_index: 0,
+            // The snapshot loaded is the fallback kept by the next compaction; older files
+            // (left by a crash before their removal) go then.
+            previous_snapshot_index: meta.last_included_index,
             segment_max,
             active,
             active_dirty: false,
@@ -144,7 +149,19 @@ impl FileStorage {
             pending: Vec::new(),
             tail,
             poisoned: false,
-        })
+        };
+        if let Some(retained) = record_missing {
+            // A crash between the snapshot file and its record: write the record now, where
+            // replay applied the snapshot, so the next replay takes the same decision before
+            // the records appended from here on (without it, it would take it after them).
+            let lii = meta.last_included_index;
+            if !retained {
+                storage.stage(lii, |out| encode_truncate(lii, out));
+            }
+            storage.stage(lii, |out| encode_snapshot(meta, out));
+            storage.write_pending(true)?;
+        }
+        Ok(storage)
     }
 
     /// The data directory.
@@ -276,7 +293,7 @@ impl FileStorage {
                 break;
             }
             let path = self.dir.join(segment::file_name(seq));
-            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            fsops::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             self.segment_max.remove(0);
             removed = true;
         }
@@ -288,10 +305,15 @@ impl FileStorage {
         Ok(())
     }
 
-    /// Test hook: writes the staged records to the OS without any fsync, so tests can damage
-    /// bytes that were "written but never synced" the way a crash could.
+    /// Test hook: a crash in the middle of `sync` after step (1): the staged snapshot's file
+    /// is durable (it stays pending, so the next `sync` still removes what it covers), and the
+    /// staged records reach the OS without any fsync, so tests can damage bytes that were
+    /// "written but never synced" the way a crash could.
     #[cfg(test)]
     pub(crate) fn write_unsynced(&mut self) -> Result<(), StorageError> {
+        if let Some(snapshot) = &self.pending_snapshot {
+            snapshot::store(&self.dir, snapshot)?;
+        }
         self.write_pending(false)
     }
 }
@@ -303,8 +325,10 @@ pub(crate) fn snapshot_bytes_for_test(s: &Snapshot) -> Vec<u8> {
 }
 
 /// Replays every segment of `dir` into the log after the snapshot `meta`, repairing a torn
-/// tail. Returns the log, each segment's highest named index, the last segment opened for
-/// appending, and that segment's number and size.
+/// tail. Returns the log, `Some(kept the log after it)` if the snapshot's record is missing
+/// from it, each segment's
+/// highest named index, the last segment opened for appending, and that segment's number and
+/// size.
 #[allow(clippy::type_complexity)]
 fn recover_log(
     dir: &Path,
@@ -312,6 +336,7 @@ fn recover_log(
 ) -> Result<
     (
         Log,
+        Option<bool>,
         Vec<(u64, Index)>,
         Option<SegmentFile>,
         Option<(u64, u64)>,
@@ -350,7 +375,7 @@ fn recover_log(
                     path = %path.display(),
                     "removing last segment whose header a crash cut off (it holds no record)"
                 );
-                fs::remove_file(path).map_err(|e| StorageError::io(path, e))?;
+                fsops::remove_file(path).map_err(|e| StorageError::io(path, e))?;
                 segment_max.pop();
                 sync_dir(dir)?;
             }
@@ -360,7 +385,8 @@ fn recover_log(
         Some((seq, _)) => Some(SegmentFile::open(dir.join(segment::file_name(seq)))?),
         None => None,
     };
-    Ok((replay.finish(), segment_max, active, tail))
+    let (log, record_missing) = replay.finish();
+    Ok((log, record_missing, segment_max, active, tail))
 }
 
 fn record_index(record: &Record) -> Index {
@@ -393,12 +419,15 @@ impl Replay {
         }
     }
 
-    /// The compaction the live store made when it saved the snapshot.
-    fn compact(&mut self) {
-        if self.term_at_snapshot != Some(self.meta.last_included_term) {
+    /// The compaction the live store made when it saved the snapshot; whether it kept the
+    /// log after it.
+    fn compact(&mut self) -> bool {
+        let retained = self.term_at_snapshot == Some(self.meta.last_included_term);
+        if !retained {
             self.log = Log::with_snapshot(self.meta, &[]).expect("an empty log fits any snapshot");
         }
         self.snapshot_applied = true;
+        retained
     }
 
     fn apply(&mut self, record: Record) -> Result<(), Corruption> {
@@ -433,8 +462,11 @@ impl Replay {
                 }
                 self.log.truncate_from(from);
             }
+            // An older compaction: what it discarded, it wrote as a truncation record.
             Record::Snapshot(seen) if seen.last_included_index < lii => {}
-            Record::Snapshot(seen) if seen == self.meta && !self.snapshot_applied => self.compact(),
+            Record::Snapshot(seen) if seen == self.meta && !self.snapshot_applied => {
+                self.compact();
+            }
             Record::Snapshot(seen) => {
                 return Err(Corruption::MissingSnapshot {
                     last_included_index: seen.last_included_index,
@@ -444,19 +476,19 @@ impl Replay {
         Ok(())
     }
 
-    /// The log after the snapshot. A snapshot whose file is durable but whose record never
-    /// made it (a crash between the two) is applied here: no later record can exist.
-    fn finish(mut self) -> Log {
-        if !self.snapshot_applied {
-            self.compact();
-        }
-        self.log
+    /// The log after the snapshot, and `Some(kept the log)` if the snapshot's record was
+    /// missing. A snapshot
+    /// whose file is durable but whose record never made it (a crash between the two) is
+    /// applied here: no later record can exist.
+    fn finish(mut self) -> (Log, Option<bool>) {
+        let record_missing = (!self.snapshot_applied).then(|| self.compact());
+        (self.log, record_missing)
     }
 }
 
 /// Removes `path` if it exists (a temp file a crash left behind).
 fn remove_if_present(path: &Path) -> Result<(), StorageError> {
-    match fs::remove_file(path) {
+    match fsops::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StorageError::io(path, e)),
@@ -465,9 +497,7 @@ fn remove_if_present(path: &Path) -> Result<(), StorageError> {
 
 /// fsync a directory, making file creations, renames and removals in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io(dir, e))
+    fsops::sync_dir(dir).map_err(|e| StorageError::io(dir, e))
 }
 
 impl Storage for FileStorage {
@@ -503,8 +533,13 @@ impl Storage for FileStorage {
         self.check_usable()?;
         self.log.check_snapshot(snapshot.meta)?;
         let meta = snapshot.meta;
-        self.stage(meta.last_included_index, |out| encode_snapshot(meta, out));
-        self.log.compact(meta);
+        let lii = meta.last_included_index;
+        if !self.log.compact(meta) {
+            // Figure 13 step 7 discarded the log: say so with a truncation record, which
+            // replay on top of a newer snapshot also applies (it skips this snapshot record).
+            self.stage(lii, |out| encode_truncate(lii, out));
+        }
+        self.stage(lii, |out| encode_snapshot(meta, out));
         self.snapshot = Some(snapshot.clone());
         self.pending_snapshot = Some(snapshot.clone());
         Ok(())

@@ -1,12 +1,14 @@
-//! Random histories of appends, truncations, syncs and crashes against [`FileStorage`], with
-//! [`MemStorage`] as the model of what must survive.
+//! Random histories of appends, truncations, hard-state changes, compactions (snapshots), syncs
+//! and crashes against [`FileStorage`], with [`MemStorage`] as the model of what must survive.
 //!
 //! A crash drops the store without syncing, then damages only bytes written after the last
 //! sync (cutting them short, zero-filling them, or flipping a byte) in the last segment, the
 //! only place a crash can leave them. Recovery must then return the synced state with some
 //! prefix of the unsynced log writes applied (so nothing synced is lost and no synced
 //! truncation is undone), or, for a flipped byte only, refuse with an error naming the damaged
-//! file (and, for corruption, an offset at or after its synced length).
+//! file (and, for corruption, an offset at or after its synced length). A snapshot's file is
+//! made durable before any log record of its batch (`sync`, step 1), so a crash may also leave
+//! such a prefix with a later staged snapshot installed on top of it.
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -17,7 +19,7 @@ use proptest::prelude::*;
 
 use super::{segment, FileStorage, FileStorageOptions};
 use crate::storage::{MemStorage, Storage, StorageError};
-use crate::types::{Entry, HardState, Index, NodeId};
+use crate::types::{Entry, HardState, Index, NodeId, Snapshot, SnapshotMeta};
 
 /// Small enough that histories roll segments often.
 const SEGMENT_SIZE: u64 = 300;
@@ -50,6 +52,13 @@ enum Op {
     SaveHardState {
         vote: Option<NodeId>,
     },
+    /// Save a snapshot `at` entries past the current one (possibly past the end of the log, as
+    /// a leader's InstallSnapshot), of the log's term at that index unless `conflicting`.
+    Compact {
+        at: u8,
+        conflicting: bool,
+        data_len: u8,
+    },
     Sync,
     /// Hand staged records to the OS without fsync, as a crash in the middle of `sync` could.
     WriteUnsynced,
@@ -78,6 +87,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(back, count, data_len)| Op::Append { back, count, data_len }),
         1 => (0..4u8).prop_map(|back| Op::Truncate { back }),
         1 => proptest::option::of(0..5u64).prop_map(|vote| Op::SaveHardState { vote }),
+        1 => (any::<u8>(), proptest::bool::weighted(0.25), any::<u8>())
+            .prop_map(|(at, conflicting, data_len)| Op::Compact { at, conflicting, data_len }),
         3 => Just(Op::Sync),
         2 => Just(Op::WriteUnsynced),
         3 => (proptest::bool::weighted(0.75), damage())
@@ -94,6 +105,9 @@ struct Harness {
     /// durable and must not be damaged by a simulated crash.
     synced_lens: BTreeMap<PathBuf, u64>,
     term: u64,
+    /// Snapshots staged since the last sync, each with the number of log operations staged
+    /// before it: its file may be durable without the records staged before it.
+    unsynced_snapshots: Vec<(usize, Snapshot)>,
 }
 
 fn options() -> FileStorageOptions {
@@ -123,6 +137,7 @@ impl Harness {
             model: MemStorage::new(),
             synced_lens: BTreeMap::new(),
             term: 1,
+            unsynced_snapshots: Vec::new(),
         }
     }
 
@@ -137,7 +152,7 @@ impl Harness {
             } => {
                 let start = (self.model.last_index() + 1)
                     .saturating_sub(*back as Index)
-                    .max(1);
+                    .max(self.model.first_index());
                 self.term += u64::from(*back > 0);
                 let batch: Vec<Entry> = (start..start + *count as Index)
                     .map(|index| Entry {
@@ -152,7 +167,7 @@ impl Harness {
             Op::Truncate { back } => {
                 let from = (self.model.last_index() + 1)
                     .saturating_sub(*back as Index)
-                    .max(1);
+                    .max(self.model.first_index());
                 self.file.truncate_suffix(from).unwrap();
                 self.model.truncate_suffix(from).unwrap();
             }
@@ -165,15 +180,44 @@ impl Harness {
                 self.file.save_hard_state(hs).unwrap();
                 self.model.save_hard_state(hs).unwrap();
             }
+            Op::Compact {
+                at,
+                conflicting,
+                data_len,
+            } => {
+                let current = self.model.snapshot_meta().last_included_index;
+                let span = self.model.last_index() - current + 2;
+                let last_included_index = current + 1 + Index::from(*at) % span;
+                let last_included_term = match self.model.term(last_included_index) {
+                    Some(term) if !conflicting => term,
+                    _ => {
+                        self.term += 1;
+                        self.term
+                    }
+                };
+                let snapshot = Snapshot {
+                    meta: SnapshotMeta {
+                        last_included_index,
+                        last_included_term,
+                    },
+                    data: Bytes::from(vec![*at; *data_len as usize]),
+                };
+                self.unsynced_snapshots
+                    .push((self.model.unsynced_log_ops(), snapshot.clone()));
+                self.file.save_snapshot(&snapshot).unwrap();
+                self.model.save_snapshot(&snapshot).unwrap();
+            }
             Op::Sync => {
                 self.file.sync().unwrap();
                 self.model.sync().unwrap();
+                self.unsynced_snapshots.clear();
                 self.synced_lens = file_lens(self.dir.path());
             }
             Op::WriteUnsynced => self.file.write_unsynced().unwrap(),
             Op::Restart => {
                 self.file.sync().unwrap();
                 self.model.sync().unwrap();
+                self.unsynced_snapshots.clear();
                 self.reopen().unwrap();
             }
             Op::Crash { mid_sync, damage } => {
@@ -200,14 +244,30 @@ impl Harness {
     }
 
     fn crash(&mut self, damage: &Damage) -> Result<bool, TestCaseError> {
-        // What recovery may return: the synced log plus any prefix of the log writes since.
-        let candidates: Vec<Vec<Entry>> = (0..=self.model.unsynced_log_ops())
-            .map(|landed| {
-                let mut m = self.model.clone();
-                m.crash_during_sync(landed);
-                m.load().unwrap().entries
-            })
+        // What recovery may return: the synced log plus any prefix of the log writes since,
+        // perhaps with a snapshot staged after that prefix installed on top (its file was
+        // durable first).
+        let mut candidates = Vec::new();
+        for landed in 0..=self.model.unsynced_log_ops() {
+            let mut m = self.model.clone();
+            m.crash_during_sync(landed);
+            for (_, snapshot) in self
+                .unsynced_snapshots
+                .iter()
+                .filter(|(at, _)| *at >= landed)
+            {
+                let mut with = m.clone();
+                with.save_snapshot(snapshot).unwrap();
+                with.sync().unwrap();
+                candidates.push(with.load().unwrap());
+            }
+            candidates.push(m.load().unwrap());
+        }
+        let candidates: Vec<_> = candidates
+            .into_iter()
+            .map(|state| (state.snapshot, state.entries))
             .collect();
+        self.unsynced_snapshots.clear();
         let synced_hard_state = self.model.durable_snapshot().hard_state;
 
         let placeholder = tempfile::tempdir().unwrap();
@@ -221,9 +281,11 @@ impl Harness {
             Ok(file) => {
                 let recovered = file.load().unwrap();
                 prop_assert_eq!(recovered.hard_state, synced_hard_state);
+                let found = (recovered.snapshot.clone(), recovered.entries.clone());
                 prop_assert!(
-                    candidates.contains(&recovered.entries),
-                    "recovered log {:?} is not the synced log plus a prefix of later writes",
+                    candidates.contains(&found),
+                    "recovered snapshot {:?} and log {:?} are not the synced state plus a prefix of later writes",
+                    recovered.snapshot.as_ref().map(|s| s.meta),
                     recovered
                         .entries
                         .iter()

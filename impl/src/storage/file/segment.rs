@@ -5,9 +5,9 @@
 //! Sequence numbers are consecutive, so a missing file in the middle is detected.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::fsops;
 use super::record::{
     decode_file_header, decode_record, encode_file_header, header_len, read_u64, Decoded,
     HeaderError, Record, FORMAT_VERSION, RECORD_HEADER_LEN,
@@ -167,10 +167,7 @@ impl SegmentFile {
     /// syncs the file and the directory.
     pub(crate) fn create(dir: &Path, seq: u64) -> Result<Self, StorageError> {
         let path = dir.join(file_name(seq));
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&path)
+        let file = fsops::create_new(OpenOptions::new().append(true).create_new(true), &path)
             .map_err(|e| StorageError::io(&path, e))?;
         Ok(SegmentFile { path, file })
     }
@@ -185,16 +182,13 @@ impl SegmentFile {
     }
 
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
-        self.file
-            .write_all(bytes)
+        fsops::write_all(&mut self.file, &self.path, bytes)
             .map_err(|e| StorageError::io(&self.path, e))
     }
 
     /// fdatasync: the data and the file size, which is all recovery needs.
     pub(crate) fn sync_data(&self) -> Result<(), StorageError> {
-        self.file
-            .sync_data()
-            .map_err(|e| StorageError::io(&self.path, e))
+        fsops::sync_data(&self.file, &self.path).map_err(|e| StorageError::io(&self.path, e))
     }
 
     /// Cuts the file to `len` bytes and makes that durable (used to drop a torn tail).

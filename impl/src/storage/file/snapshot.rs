@@ -5,8 +5,7 @@
 //! then the data. A snapshot is written to `snapshot.tmp`, fsynced, renamed to its final
 //! name and the directory fsynced; only then may anything depend on it.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -15,7 +14,7 @@ use super::record::{
     decode_file_header, encode_file_header, header_len, read_u32, read_u64, HeaderError,
     FORMAT_VERSION,
 };
-use super::sync_dir;
+use super::{fsops, sync_dir};
 use crate::storage::{Corruption, StorageError};
 use crate::types::{Snapshot, SnapshotMeta};
 
@@ -89,13 +88,13 @@ pub(crate) fn decode(path: &Path, buf: &[u8]) -> Result<Snapshot, StorageError> 
 /// Durably writes `snapshot`: temp file, fsync, rename, fsync directory.
 pub(crate) fn store(dir: &Path, snapshot: &Snapshot) -> Result<(), StorageError> {
     let temp = dir.join(TEMP_NAME);
-    let mut file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
-    file.write_all(&encode(snapshot))
-        .and_then(|()| file.sync_all())
+    let mut file = fsops::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
+    fsops::write_all(&mut file, &temp, &encode(snapshot))
+        .and_then(|()| fsops::sync_all(&file, &temp))
         .map_err(|e| StorageError::io(&temp, e))?;
     drop(file);
     let path = dir.join(file_name(snapshot.meta.last_included_index));
-    fs::rename(&temp, &path).map_err(|e| StorageError::io(&path, e))?;
+    fsops::rename(&temp, &path).map_err(|e| StorageError::io(&path, e))?;
     sync_dir(dir)
 }
 
@@ -138,7 +137,7 @@ pub(crate) fn remove_older(dir: &Path, keep: u64) -> Result<(), StorageError> {
     let mut removed = false;
     for (index, path) in list(dir)? {
         if index < keep {
-            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            fsops::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             removed = true;
         }
     }

@@ -387,3 +387,32 @@ fn storage_file_version_1_directory_still_opens() {
     assert_eq!(s.snapshot().unwrap(), Some(snap));
     assert_eq!(s.first_index(), last + 1);
 }
+
+/// Figure 13 step 7 discarded the log at an older snapshot; replay on top of a newer snapshot
+/// skips the older snapshot's record and must still see the discard (its truncation record).
+#[test]
+fn storage_file_discarded_log_stays_discarded_under_a_newer_snapshot() {
+    use crate::storage::contract::snapshot;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = FileStorage::open(dir.path()).unwrap();
+    s.append(&entries(7)).unwrap();
+    // A leader's snapshot whose term does not match entry 1: the whole log goes.
+    s.save_snapshot(&snapshot(1, 9)).unwrap();
+    let after: Vec<_> = (2..=5)
+        .map(|index| Entry {
+            term: 9,
+            index,
+            data: Bytes::from_static(b"x"),
+        })
+        .collect();
+    s.append(&after).unwrap();
+    s.save_snapshot(&snapshot(3, 9)).unwrap();
+    s.sync().unwrap();
+    let before = s.load().unwrap();
+    assert_eq!(before.entries, after[2..].to_vec());
+    drop(s);
+    assert_eq!(
+        FileStorage::open(dir.path()).unwrap().load().unwrap(),
+        before
+    );
+}
