@@ -3,6 +3,7 @@
 //!
 //! - [`command`]: operations, client sessions' commands, their versioned log encoding.
 //! - [`state_machine`]: the map plus the session table; duplicates are detected at apply time.
+//! - [`snapshot`]: the state machine's snapshot bytes (map and session table, checksummed).
 //! - [`server`]: the sans-IO service layer (state machine + requests waiting on log indices).
 //! - [`reads`]: Gets by ReadIndex (`ReadMode`), waiting for confirmation and then apply.
 //! - [`clerk`]: the client: leader finding, retries with backoff, exactly-once sessions.
@@ -18,6 +19,7 @@ pub mod net;
 pub mod reads;
 pub mod server;
 pub mod sim;
+pub mod snapshot;
 pub mod state_machine;
 
 pub use clerk::{Clerk, ClerkConfig, ClerkCore, ClerkError, Transport, TransportError};

@@ -20,6 +20,7 @@ use thiserror::Error;
 
 use crate::command::{self, ClientId, Command, Op, OpResult, Seq};
 use crate::reads::{ReadMode, ReadWaiters};
+use crate::snapshot::SnapshotError;
 use crate::state_machine::{Applied, KvStateMachine};
 
 /// Why a server did not execute a request. Every variant means "try again" to a Clerk; they
@@ -259,6 +260,22 @@ impl<T> KvServer<T> {
                 .map(|t| (t, Err(ServerError::LeadershipLost))),
         );
         out
+    }
+
+    /// The core handed a leader's snapshot (`Ready::restore_snapshot`): the state machine
+    /// becomes the snapshot's (Figure 13, step 8). Requests waiting on an index the snapshot
+    /// covers are failed with `LeadershipLost`: their entries were applied elsewhere, and the
+    /// Clerk's retry finds the result in the restored session table.
+    pub fn on_snapshot(&mut self, snapshot: &[u8]) -> Result<Vec<(T, Reply)>, SnapshotError> {
+        let sm = KvStateMachine::restore(snapshot)?;
+        let covered = sm.last_applied();
+        let kept = self.waiting.split_off(&(covered + 1));
+        let failed = std::mem::replace(&mut self.waiting, kept);
+        self.sm = sm;
+        Ok(failed
+            .into_values()
+            .map(|w| (w.token, Err(ServerError::LeadershipLost)))
+            .collect())
     }
 
     /// The node crashed: volatile state is gone (the state machine is rebuilt by re-applying

@@ -10,14 +10,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use raft_impl::core::{Config, RawNode};
-use raft_impl::storage::{MemStorage, StorageError};
+use raft_impl::storage::MemStorage;
 use raft_impl::types::NodeId;
 use tokio::sync::mpsc;
 
 use super::async_clerk::{AsyncClerk, AsyncTransport};
 use super::frame::Frame;
 use super::node::EVENT_QUEUE;
-use super::node_loop::{Event, NodeLoop, PeerTx};
+use super::node_loop::{Event, LoopError, NodeLoop, PeerTx};
 use crate::clerk::{ClerkConfig, TransportError};
 use crate::command::Command;
 use crate::reads::ReadMode;
@@ -27,7 +27,7 @@ use crate::server::{KvServer, Reply};
 pub struct LocalCluster {
     ids: Vec<NodeId>,
     events: Vec<SyncSender<Event>>,
-    threads: Vec<JoinHandle<Result<(), StorageError>>>,
+    threads: Vec<JoinHandle<Result<(), LoopError>>>,
 }
 
 impl LocalCluster {
@@ -64,6 +64,8 @@ impl LocalCluster {
                     // MemStorage has nothing to wait for: each Ready is "synced" in place.
                     persist_wake: None,
                     stats: Default::default(),
+                    // The in-process benchmark measures the log path; it does not compact.
+                    snapshot_threshold: None,
                 };
                 std::thread::Builder::new()
                     .name(format!("raftkv-local-{id}"))
@@ -103,11 +105,11 @@ impl LocalCluster {
     }
 
     /// Stops every node loop and waits for it.
-    pub fn shutdown(mut self) -> Result<(), StorageError> {
+    pub fn shutdown(mut self) -> Result<(), LoopError> {
         self.stop()
     }
 
-    fn stop(&mut self) -> Result<(), StorageError> {
+    fn stop(&mut self) -> Result<(), LoopError> {
         for tx in &self.events {
             // Fails only if that loop already ended.
             let _ = tx.send(Event::Shutdown);

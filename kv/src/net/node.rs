@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 use super::frame::MAX_FRAME_LEN;
 use super::inbound::{accept_loop, ConnCtx};
 use super::io::ByteBudget;
-use super::node_loop::{Event, NodeLoop, NodeStats, PeerTx};
+use super::node_loop::{Event, LoopError, NodeLoop, NodeStats, PeerTx};
 use super::peer::peer_task;
 use super::tls::Security;
 use crate::reads::ReadMode;
@@ -66,7 +66,14 @@ pub struct NetConfig {
     /// `pipeline.rs`). Off by default: on the 2-core machine of `docs/performance.md` it costs
     /// more CPU than it saves in latency.
     pub persist_thread: bool,
+    /// Snapshot the state machine and compact the log once this many bytes of log (entry data
+    /// plus a fixed per-entry overhead) were applied since the last snapshot (6.824's
+    /// `maxraftstate`); `None` never compacts.
+    pub snapshot_threshold: Option<u64>,
 }
+
+/// The default [`NetConfig::snapshot_threshold`]: 64 MiB of log.
+pub const DEFAULT_SNAPSHOT_THRESHOLD: u64 = 64 << 20;
 
 impl Default for NetConfig {
     fn default() -> Self {
@@ -84,6 +91,7 @@ impl Default for NetConfig {
             max_backoff: Duration::from_secs(1),
             read_mode: ReadMode::Log,
             persist_thread: false,
+            snapshot_threshold: Some(DEFAULT_SNAPSHOT_THRESHOLD),
         }
     }
 }
@@ -118,6 +126,8 @@ pub enum NodeError {
     Init { dir: PathBuf, error: InitError },
     #[error("node loop thread: {0}")]
     Thread(String),
+    #[error("node stopped: {0}")]
+    Stopped(LoopError),
 }
 
 /// Depth of the event queue into the node loop; beyond it, Raft frames are dropped (retransmitted
@@ -132,6 +142,10 @@ pub struct NodeStatus {
     pub current_term: Term,
     pub last_index: Index,
     pub commit_index: Index,
+    /// The latest snapshot's last index (0: nothing compacted); the log starts after it.
+    pub last_included_index: Index,
+    /// Last index the state machine applied.
+    pub applied_index: Index,
 }
 
 /// A running node. Dropping it without [`Node::shutdown`] leaves its tasks running.
@@ -141,7 +155,7 @@ pub struct Node {
     events: SyncSender<Event>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
-    node_loop: Option<JoinHandle<Result<(), StorageError>>>,
+    node_loop: Option<JoinHandle<Result<(), LoopError>>>,
     data_dir: PathBuf,
     stats: Arc<NodeStats>,
 }
@@ -159,6 +173,20 @@ impl Node {
             dir: dir.clone(),
             error,
         })?;
+        let (snapshot_index, snapshot_data) = stored
+            .snapshot
+            .as_ref()
+            .map_or((0, Default::default()), |s| {
+                (s.meta.last_included_index, s.data.clone())
+            });
+        tracing::info!(
+            id = cfg.id,
+            snapshot_index,
+            snapshot_bytes = snapshot_data.len(),
+            entries = stored.entries.len(),
+            "recovered from {}",
+            dir.display()
+        );
         let peer_ids: Vec<NodeId> = cfg.peers.keys().copied().collect();
         // Seeded per node and per start, so restarted nodes do not replay the same timeouts.
         let seed = cfg.id ^ rand::random::<u64>();
@@ -219,11 +247,22 @@ impl Node {
         tasks.spawn(accept_loop(listener, ctx, stop_rx));
 
         let stats = Arc::new(NodeStats::default());
+        let mut kv = KvServer::with_read_mode(cfg.net.read_mode);
+        if snapshot_index > 0 {
+            // The core resumes applying after the snapshot: the state machine starts from it.
+            kv.on_snapshot(&snapshot_data).map_err(|error| {
+                NodeError::Stopped(LoopError::Snapshot {
+                    index: snapshot_index,
+                    error,
+                })
+            })?;
+        }
         let node_loop = NodeLoop {
             stats: stats.clone(),
             node,
             storage,
-            kv: KvServer::with_read_mode(cfg.net.read_mode),
+            kv,
+            snapshot_threshold: cfg.net.snapshot_threshold,
             peers,
             events: events_rx,
             tick: cfg.net.tick,
@@ -268,6 +307,8 @@ impl Node {
             current_term: self.stats.current_term.load(Ordering::Acquire),
             last_index: self.stats.last_index.load(Ordering::Acquire),
             commit_index: self.stats.commit_index.load(Ordering::Acquire),
+            last_included_index: self.stats.last_included_index.load(Ordering::Acquire),
+            applied_index: self.stats.applied_index.load(Ordering::Acquire),
         }
     }
 
@@ -297,10 +338,11 @@ impl Node {
         .map_err(|e| NodeError::Thread(e.to_string()))?;
         match joined {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(NodeError::Storage {
+            Ok(Err(LoopError::Storage(error))) => Err(NodeError::Storage {
                 dir: self.data_dir.clone(),
                 error,
             }),
+            Ok(Err(error @ LoopError::Snapshot { .. })) => Err(NodeError::Stopped(error)),
             Err(_) => Err(NodeError::Thread("node loop panicked".into())),
         }
     }

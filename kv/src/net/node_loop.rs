@@ -17,6 +17,12 @@
 //!    durable are sent, committed entries durable here are applied (answering their clients),
 //!    finished Readies are passed to `advance`.
 //!
+//! 5. compaction (§7): once the log applied since the last snapshot exceeds the snapshot
+//!    threshold, the state machine's snapshot (map and session table) goes to
+//!    `RawNode::compact`; the next Ready persists it and storage drops the covered log. A
+//!    leader's snapshot (`Ready::restore_snapshot`) replaces the state machine before the
+//!    entries after it are applied.
+//!
 //! By default the loop persists each Ready itself (stage, one `sync()`), so every job is durable
 //! before the next pass. With a persist thread ([`NodeLoop::persist_wake`],
 //! `NetConfig::persist_thread`) the loop does not wait for a sync: it keeps
@@ -38,9 +44,24 @@ use raft_impl::types::{Index, NodeId, Term};
 use tokio::sync::mpsc;
 
 use super::frame::Frame;
-use super::pipeline::{Job, Pipeline};
+use super::pipeline::{Apply, Job, Pipeline};
 use crate::command::Command;
 use crate::server::{KvServer, Proposer, Reply};
+use crate::snapshot::SnapshotError;
+
+/// Bytes of log a stored entry takes besides its data (record header, index, term, checksum).
+const ENTRY_OVERHEAD: u64 = 24;
+
+/// Why a node loop stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    /// After a failed write or fsync the node must not go on (`Storage::sync`).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A leader's snapshot that this build cannot read: nothing after it can be applied.
+    #[error("the snapshot up to index {index} cannot be restored: {error}")]
+    Snapshot { index: Index, error: SnapshotError },
+}
 
 /// Most events handled before the Ready is processed: bounds the latency of one pass while
 /// still batching many proposals under one fsync.
@@ -87,6 +108,9 @@ pub(crate) struct NodeStats {
     pub current_term: AtomicU64,
     pub last_index: AtomicU64,
     pub commit_index: AtomicU64,
+    pub last_included_index: AtomicU64,
+    /// Last index the state machine applied.
+    pub applied_index: AtomicU64,
 }
 
 impl NodeStats {
@@ -96,6 +120,8 @@ impl NodeStats {
         self.last_index.store(node.last_index(), Ordering::Release);
         self.commit_index
             .store(node.commit_index(), Ordering::Release);
+        let lii = node.snapshot().meta.last_included_index;
+        self.last_included_index.store(lii, Ordering::Release);
     }
 }
 
@@ -112,6 +138,8 @@ pub(crate) struct NodeLoop<S> {
     /// through it when a sync ends. `None`: the loop stages and syncs each Ready itself.
     pub persist_wake: Option<SyncSender<Event>>,
     pub stats: Arc<NodeStats>,
+    /// See [`NetConfig::snapshot_threshold`](super::NetConfig::snapshot_threshold).
+    pub snapshot_threshold: Option<u64>,
 }
 
 /// Lets the service layer propose through the core, noting that something was proposed.
@@ -146,7 +174,7 @@ impl<S: Storage + Send + 'static> NodeLoop<S> {
     /// Runs until a `Shutdown` event, every sender is dropped, or storage fails (the only
     /// error: after a failed fsync the node must not go on, see `Storage::sync`). Returns after
     /// the persist thread, if any, has finished its last sync.
-    pub fn run(self) -> Result<(), StorageError> {
+    pub fn run(self) -> Result<(), LoopError> {
         let NodeLoop {
             node,
             storage,
@@ -156,6 +184,7 @@ impl<S: Storage + Send + 'static> NodeLoop<S> {
             tick,
             persist_wake,
             stats,
+            snapshot_threshold,
         } = self;
         let id = node.id();
         let mut node = node;
@@ -178,9 +207,12 @@ impl<S: Storage + Send + 'static> NodeLoop<S> {
             persister,
             pipe,
             stats,
+            snapshot_threshold,
+            log_bytes: 0,
+            restore_error: None,
         };
         let r = st.run(events, tick);
-        let stopped = st.persister.stop();
+        let stopped = st.persister.stop().map_err(LoopError::from);
         r.and(stopped)
     }
 }
@@ -331,10 +363,16 @@ struct LoopState<S> {
     persister: Persister<S>,
     pipe: Pipeline,
     stats: Arc<NodeStats>,
+    /// Compact once this many bytes of log were applied since the last snapshot (None: never).
+    snapshot_threshold: Option<u64>,
+    /// Bytes of log applied since the last snapshot (data plus [`ENTRY_OVERHEAD`] per entry).
+    log_bytes: u64,
+    /// A leader's snapshot that could not be restored: the loop stops with it.
+    restore_error: Option<LoopError>,
 }
 
 impl<S: Storage + Send + 'static> LoopState<S> {
-    fn run(&mut self, events: Receiver<Event>, tick: Duration) -> Result<(), StorageError> {
+    fn run(&mut self, events: Receiver<Event>, tick: Duration) -> Result<(), LoopError> {
         let id = self.node.id();
         let mut next_tick = Instant::now() + tick;
         let mut last_term = self.node.current_term();
@@ -401,7 +439,49 @@ impl<S: Storage + Send + 'static> LoopState<S> {
                 let _ = self.node.replicate_now();
             }
             self.handle_ready()?;
+            if let Some(e) = self.restore_error.take() {
+                return Err(e);
+            }
+            self.maybe_compact();
             self.stats.publish(&self.node);
+            let applied = self.kv.state_machine().last_applied();
+            self.stats.applied_index.store(applied, Ordering::Release);
+        }
+    }
+
+    /// §7: snapshot the state machine once the log applied since the last snapshot exceeds
+    /// the threshold. The snapshot is taken here, between applies, so it is exactly the state
+    /// after `last_applied` (the index it is labelled with).
+    fn maybe_compact(&mut self) {
+        let Some(threshold) = self.snapshot_threshold else {
+            return;
+        };
+        if self.log_bytes < threshold {
+            return;
+        }
+        let sm = self.kv.state_machine();
+        let index = sm.last_applied();
+        if index <= self.node.snapshot().meta.last_included_index {
+            return;
+        }
+        let started = Instant::now();
+        let data = sm.snapshot();
+        let bytes = data.len();
+        match self.node.compact(index, data) {
+            Ok(()) => {
+                self.log_bytes = 0;
+                tracing::info!(
+                    id = self.node.id(),
+                    index,
+                    bytes,
+                    micros = started.elapsed().as_micros() as u64,
+                    "snapshot taken; log compacted"
+                );
+            }
+            // Applied here but not yet confirmed to the core (its Ready is not advanced): next pass.
+            Err(e) => {
+                tracing::debug!(id = self.node.id(), index, error = %e, "compaction deferred")
+            }
         }
     }
 
@@ -442,6 +522,8 @@ impl<S: Storage + Send + 'static> LoopState<S> {
     /// Sends, applies and advances whatever the pipeline now allows.
     fn release(&mut self) {
         let (peers, kv, node) = (&self.peers, &mut self.kv, &mut self.node);
+        let (log_bytes, restore_error) = (&mut self.log_bytes, &mut self.restore_error);
+        let id = node.id();
         self.pipe.release(
             |env| {
                 if let Some(tx) = peers.get(&env.to) {
@@ -453,9 +535,29 @@ impl<S: Storage + Send + 'static> LoopState<S> {
                     }
                 }
             },
-            |e| {
-                if let Some((tok, r)) = kv.on_applied(e.index, &e.data) {
-                    reply(tok, r);
+            |a| match a {
+                Apply::Restore(snapshot) => {
+                    let index = snapshot.meta.last_included_index;
+                    match kv.on_snapshot(&snapshot.data) {
+                        Ok(failed) => {
+                            *log_bytes = 0;
+                            let bytes = snapshot.data.len();
+                            tracing::info!(id, index, bytes, "restored a leader's snapshot");
+                            for (tok, r) in failed {
+                                reply(tok, r);
+                            }
+                        }
+                        Err(error) => {
+                            tracing::error!(id, index, %error, "cannot restore a leader's snapshot");
+                            restore_error.get_or_insert(LoopError::Snapshot { index, error });
+                        }
+                    }
+                }
+                Apply::Entry(e) => {
+                    *log_bytes += e.data.len() as u64 + ENTRY_OVERHEAD;
+                    if let Some((tok, r)) = kv.on_applied(e.index, &e.data) {
+                        reply(tok, r);
+                    }
                 }
             },
             |rd| node.advance(rd),

@@ -23,26 +23,40 @@
 //!   committed entries are among the entries handed to storage by it or an earlier Ready, so
 //!   they become applicable at the latest when its own job is durable. Entries already durable
 //!   are applied before the Ready's own messages are sent (they depend on nothing unsent).
+//! - **restore** the state machine from a leader's snapshot (`Ready::restore_snapshot`) once its
+//!   job is durable and everything before it is applied, before the Ready's committed entries.
+//!   A job that writes a snapshot counts as writing from the index after it.
 //! - **advance** the core with a Ready once its messages are out and its entries applied.
 //!
 //! With parallel leader writes ([`Pipeline::with_parallel_leader_writes`]) a leader's
 //! AppendEntries leave at once instead; the core then counts the leader only up to what the
 //! pipeline reports durable ([`Pipeline::take_persisted`]).
 //!
-//! What the persister does with a job: stage the hard state, the truncation and the entries
-//! (`Storage::stage_ready`), in job order, then sync; one sync may cover several jobs (group
+//! What the persister does with a job: stage the snapshot, the hard state, the truncation and the
+//! entries (`Storage::stage_ready`), in job order, then sync; one sync may cover several jobs (group
 //! commit across Readies).
 
 use std::collections::VecDeque;
 
 use raft_impl::core::{Envelope, Message, Ready};
 use raft_impl::storage::{Storage, StorageError};
-use raft_impl::types::{Entry, HardState, Index, Term};
+use raft_impl::types::{Entry, HardState, Index, Snapshot, Term};
+
+/// What [`Pipeline::release`] hands the state machine, in order.
+#[derive(Debug)]
+pub(crate) enum Apply<'a> {
+    /// Replace the state machine by a leader's snapshot.
+    Restore(&'a Snapshot),
+    /// Apply a committed entry.
+    Entry(&'a Entry),
+}
 
 /// The writes of one Ready, numbered from 1 in Ready order.
 #[derive(Debug)]
 pub(crate) struct Job {
     pub id: u64,
+    /// The node's own compaction or a leader's snapshot (its data is shared, not copied).
+    pub snapshot: Option<Snapshot>,
     pub hard_state: Option<HardState>,
     pub truncate_from: Option<Index>,
     pub entries: Vec<Entry>,
@@ -51,16 +65,29 @@ pub(crate) struct Job {
 impl Job {
     /// First log index this job changes (`Index::MAX` if it writes only the hard state).
     fn first_write(&self) -> Index {
-        match (self.truncate_from, self.entries.first()) {
+        let log = match (self.truncate_from, self.entries.first()) {
             (Some(from), _) => from,
             (None, Some(e)) => e.index,
             (None, None) => Index::MAX,
-        }
+        };
+        // A snapshot replaces the log up to its last index, which the state machine then holds
+        // (applied, or restored from it); a leader's may also discard the entries after it
+        // (Figure 13, step 7), none of which is committed here.
+        let snapshot = self
+            .snapshot
+            .as_ref()
+            .map_or(Index::MAX, |s| s.meta.last_included_index + 1);
+        log.min(snapshot)
     }
 
     /// Stages the job's writes (no sync: the persister syncs once for every job it staged).
     pub fn stage(self, storage: &mut impl Storage) -> Result<(), StorageError> {
-        storage.stage_ready(None, self.hard_state, self.truncate_from, &self.entries)
+        storage.stage_ready(
+            self.snapshot.as_ref(),
+            self.hard_state,
+            self.truncate_from,
+            &self.entries,
+        )
     }
 }
 
@@ -71,6 +98,8 @@ struct Pending {
     early: Vec<Envelope>,
     ready: Ready,
     sent: bool,
+    /// A leader's snapshot the state machine must be restored from first (cleared once done).
+    restore: bool,
     /// Committed entries of `ready` applied so far.
     applied: usize,
 }
@@ -125,6 +154,8 @@ impl Pipeline {
             self.last_job += 1;
             let job = Job {
                 id: self.last_job,
+                // The Ready keeps its copy: `advance` reads it, and a restore needs it.
+                snapshot: rd.snapshot.clone(),
                 hard_state: rd.hard_state.take(),
                 truncate_from: rd.truncate_from.take(),
                 entries: std::mem::take(&mut rd.entries),
@@ -148,6 +179,7 @@ impl Pipeline {
         self.pending.push_back(Pending {
             needs: self.last_job,
             early,
+            restore: rd.restore_snapshot && rd.snapshot.is_some(),
             ready: rd,
             sent: false,
             applied: 0,
@@ -188,13 +220,12 @@ impl Pipeline {
         self.pending.len()
     }
 
-    /// Does everything now allowed, in Ready order: `send` each message, `apply` each committed
-    /// entry, `advance` each finished Ready. Call after [`Pipeline::push`] and
-    /// [`Pipeline::durable`].
+    /// Does everything now allowed, in Ready order: `send` each message, `apply` a leader's
+    /// snapshot and each committed entry, `advance` each finished Ready. Call after [`Pipeline::push`] and [`Pipeline::durable`].
     pub fn release(
         &mut self,
         mut send: impl FnMut(Envelope),
-        mut apply: impl FnMut(&Entry),
+        mut apply: impl FnMut(Apply<'_>),
         mut advance: impl FnMut(Ready),
     ) {
         // Entries below this index are durable here.
@@ -207,10 +238,19 @@ impl Pipeline {
         let mut apply_blocked = false;
         for p in self.pending.iter_mut() {
             std::mem::take(&mut p.early).into_iter().for_each(&mut send);
+            if p.restore && !apply_blocked {
+                match &p.ready.snapshot {
+                    Some(snapshot) if p.needs <= self.durable => {
+                        apply(Apply::Restore(snapshot));
+                        p.restore = false;
+                    }
+                    _ => apply_blocked = true,
+                }
+            }
             if !apply_blocked {
                 let entries = &p.ready.committed_entries[p.applied..];
                 let n = entries.partition_point(|e| e.index < durable_below);
-                entries[..n].iter().for_each(&mut apply);
+                entries[..n].iter().for_each(|e| apply(Apply::Entry(e)));
                 p.applied += n;
                 apply_blocked = p.applied < p.ready.committed_entries.len();
             }
@@ -229,7 +269,7 @@ impl Pipeline {
         while self
             .pending
             .front()
-            .is_some_and(|p| p.sent && p.applied == p.ready.committed_entries.len())
+            .is_some_and(|p| p.sent && !p.restore && p.applied == p.ready.committed_entries.len())
         {
             advance(self.pending.pop_front().expect("front exists").ready);
         }

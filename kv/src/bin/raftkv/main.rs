@@ -147,6 +147,34 @@ pub struct NodeArgs {
     /// replication (see docs/kv-service.md).
     #[arg(long)]
     persist_thread: bool,
+    /// Snapshot the state machine and compact the log once this many bytes of log were applied
+    /// since the last snapshot (6.824's maxraftstate; suffixes K, M, G); 0 or `none` never
+    /// compacts.
+    #[arg(long, default_value = "64M", value_parser = parse_threshold)]
+    snapshot_threshold: Threshold,
+}
+
+/// A snapshot threshold in bytes, or none.
+#[derive(Clone, Copy, Debug)]
+pub struct Threshold(Option<u64>);
+
+fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(Threshold(None));
+    }
+    let (digits, shift) = match s.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') => (&s[..s.len() - 1], 10),
+        Some(b'M') => (&s[..s.len() - 1], 20),
+        Some(b'G') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size in bytes (e.g. 1048576, 64M, none)"))?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))?;
+    Ok(Threshold((bytes > 0).then_some(bytes)))
 }
 
 /// Which cluster a client command talks to.
@@ -332,6 +360,7 @@ fn net_config(tick_ms: u64, node: &NodeArgs) -> NetConfig {
         tick: Duration::from_millis(tick_ms),
         read_mode: node.read_mode.into(),
         persist_thread: node.persist_thread,
+        snapshot_threshold: node.snapshot_threshold.0,
         max_connections: node.max_connections as usize,
         max_buffered_bytes: (node.max_buffered_mib as usize) << 20,
         read_timeout: Duration::from_millis(node.frame_timeout_ms),

@@ -5,7 +5,7 @@ use raft_impl::storage::{MemStorage, Storage};
 use raft_impl::testing;
 use raft_impl::types::{Entry, HardState, Index};
 
-use super::{Job, Pipeline};
+use super::{Apply, Job, Pipeline};
 
 /// A core, its pipeline and a storage whose jobs complete only when the test says so.
 struct Node {
@@ -59,7 +59,11 @@ impl Node {
         let (sent, applied, node) = (&mut self.sent, &mut self.applied, &mut self.node);
         self.pipe.release(
             |e| sent.push(e),
-            |e| applied.push(e.index),
+            |a| {
+                if let Apply::Entry(e) = a {
+                    applied.push(e.index)
+                }
+            },
             |rd| node.advance(rd),
         );
     }
@@ -223,7 +227,11 @@ fn durable_entries_apply_early_in_log_order_and_readies_finish_in_order() {
     let mut release = |p: &mut Pipeline| {
         p.release(
             |e| sent.push(e.to),
-            |e| applied.push(e.index),
+            |a| {
+                if let Apply::Entry(e) = a {
+                    applied.push(e.index)
+                }
+            },
             |rd| advanced.push(rd.committed_entries.len()),
         );
         (sent.clone(), applied.clone(), advanced.clone())
@@ -292,10 +300,26 @@ fn a_later_truncation_holds_back_entries_above_it() {
         })
         .unwrap();
     p.durable(a.id);
-    p.release(|_| {}, |e| applied.push(e.index), |_| {});
+    p.release(
+        |_| {},
+        |a| {
+            if let Apply::Entry(e) = a {
+                applied.push(e.index)
+            }
+        },
+        |_| {},
+    );
     assert_eq!(applied, vec![3]);
     p.durable(b.id);
-    p.release(|_| {}, |e| applied.push(e.index), |_| {});
+    p.release(
+        |_| {},
+        |a| {
+            if let Apply::Entry(e) = a {
+                applied.push(e.index)
+            }
+        },
+        |_| {},
+    );
     assert_eq!(applied, vec![3, 5]);
 }
 
@@ -342,4 +366,63 @@ fn with_parallel_leader_writes_only_appends_leave_early_and_the_leader_counts_it
     n1.persist_all();
     assert_eq!(n1.node.commit_index(), 1);
     assert_eq!(n1.applied, vec![1]);
+}
+
+#[test]
+fn a_leaders_snapshot_is_restored_once_durable_before_the_entries_after_it() {
+    use raft_impl::types::{Snapshot, SnapshotMeta};
+    let mut p = Pipeline::default();
+    let log = std::cell::RefCell::new(Vec::<String>::new());
+    let release = |p: &mut Pipeline| {
+        p.release(
+            |_| {},
+            |a| {
+                log.borrow_mut().push(match a {
+                    Apply::Restore(s) => format!("restore {}", s.meta.last_included_index),
+                    Apply::Entry(e) => format!("apply {}", e.index),
+                })
+            },
+            |_| log.borrow_mut().push("advance".into()),
+        );
+    };
+    // An earlier Ready commits 1 (durable already).
+    assert!(p
+        .push(Ready {
+            committed_entries: vec![entry(1)],
+            ..Ready::default()
+        })
+        .is_none());
+    let snapshot = Snapshot {
+        meta: SnapshotMeta {
+            last_included_index: 5,
+            last_included_term: 1,
+        },
+        data: bytes::Bytes::from_static(b"state"),
+    };
+    let job = p
+        .push(Ready {
+            snapshot: Some(snapshot.clone()),
+            restore_snapshot: true,
+            entries: vec![entry(6)],
+            committed_entries: vec![entry(6)],
+            ..Ready::default()
+        })
+        .unwrap();
+    assert_eq!(
+        job.snapshot,
+        Some(snapshot),
+        "the job persists the snapshot"
+    );
+    release(&mut p);
+    assert_eq!(
+        *log.borrow(),
+        ["apply 1", "advance"],
+        "nothing of the snapshot yet"
+    );
+    p.durable(job.id);
+    release(&mut p);
+    assert_eq!(
+        *log.borrow(),
+        ["apply 1", "advance", "restore 5", "apply 6", "advance"]
+    );
 }
