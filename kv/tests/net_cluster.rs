@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -30,23 +29,13 @@ fn node_config_in(
     read_mode: ReadMode,
     persist_thread: bool,
 ) -> NodeConfig {
-    let peers: BTreeMap<u64, SocketAddr> = (1..=addrs.len() as u64)
-        .filter(|&p| p != id)
-        .map(|p| (p, addrs[p as usize - 1]))
-        .collect();
-    NodeConfig {
-        id,
-        peers,
-        listen: addrs[id as usize - 1],
-        data_dir: dir.join(format!("node-{id}")),
-        net: NetConfig {
-            tick: TICK,
-            read_mode,
-            persist_thread,
-            ..NetConfig::default()
-        },
-        security: pki(dir).node(id),
-    }
+    let net = NetConfig {
+        tick: TICK,
+        read_mode,
+        persist_thread,
+        ..NetConfig::default()
+    };
+    common::node_config(id, addrs, dir, net)
 }
 
 fn clerk(addrs: &[SocketAddr], dir: &Path) -> raft_kv::Clerk<raft_kv::net::TcpTransport> {

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,22 +16,12 @@ const TICK: Duration = Duration::from_millis(20);
 const THRESHOLD: u64 = 4 << 10;
 
 fn node_config(id: u64, addrs: &[SocketAddr], dir: &Path) -> NodeConfig {
-    let peers: BTreeMap<u64, SocketAddr> = (1..=addrs.len() as u64)
-        .filter(|&p| p != id)
-        .map(|p| (p, addrs[p as usize - 1]))
-        .collect();
-    NodeConfig {
-        id,
-        peers,
-        listen: addrs[id as usize - 1],
-        data_dir: dir.join(format!("node-{id}")),
-        net: NetConfig {
-            tick: TICK,
-            snapshot_threshold: Some(THRESHOLD),
-            ..NetConfig::default()
-        },
-        security: common::Pki::in_dir(dir, 3).node(id),
-    }
+    let net = NetConfig {
+        tick: TICK,
+        snapshot_threshold: Some(THRESHOLD),
+        ..NetConfig::default()
+    };
+    common::node_config(id, addrs, dir, net)
 }
 
 fn snapshot_files(dir: &Path) -> Vec<String> {

@@ -91,3 +91,25 @@ impl Pki {
         vec!["--tls-dir".into(), self.dir().display().to_string()]
     }
 }
+
+/// Node `id` of a cluster on `addrs` (ids 1.. in order), its data in `dir/node-ID`, TLS from the
+/// PKI in `dir/pki` (`Pki::in_dir(dir, 3)`), network settings `net`.
+pub fn node_config(
+    id: u64,
+    addrs: &[SocketAddr],
+    dir: &Path,
+    net: raft_kv::net::NetConfig,
+) -> raft_kv::net::NodeConfig {
+    let peers = (1..=addrs.len() as u64)
+        .filter(|&p| p != id)
+        .map(|p| (p, addrs[p as usize - 1]))
+        .collect();
+    raft_kv::net::NodeConfig {
+        id,
+        peers,
+        listen: addrs[id as usize - 1],
+        data_dir: dir.join(format!("node-{id}")),
+        net,
+        security: Pki::in_dir(dir, 3).node(id),
+    }
+}

@@ -59,11 +59,7 @@ impl Node {
         let (sent, applied, node) = (&mut self.sent, &mut self.applied, &mut self.node);
         self.pipe.release(
             |e| sent.push(e),
-            |a| {
-                if let Apply::Entry(e) = a {
-                    applied.push(e.index)
-                }
-            },
+            entries_into(applied),
             |rd| node.advance(rd),
         );
     }
@@ -216,6 +212,15 @@ fn entry(index: Index) -> Entry {
     testing::entry(index, 1, vec![index as u8])
 }
 
+/// An `apply` callback for [`Pipeline::release`] recording the entries' indices.
+fn entries_into(v: &mut Vec<Index>) -> impl FnMut(Apply<'_>) + '_ {
+    |a| {
+        if let Apply::Entry(e) = a {
+            v.push(e.index)
+        }
+    }
+}
+
 fn heartbeat(to: u64) -> Envelope {
     testing::env(1, to, testing::append(1))
 }
@@ -227,11 +232,7 @@ fn durable_entries_apply_early_in_log_order_and_readies_finish_in_order() {
     let mut release = |p: &mut Pipeline| {
         p.release(
             |e| sent.push(e.to),
-            |a| {
-                if let Apply::Entry(e) = a {
-                    applied.push(e.index)
-                }
-            },
+            entries_into(&mut applied),
             |rd| advanced.push(rd.committed_entries.len()),
         );
         (sent.clone(), applied.clone(), advanced.clone())
@@ -300,26 +301,10 @@ fn a_later_truncation_holds_back_entries_above_it() {
         })
         .unwrap();
     p.durable(a.id);
-    p.release(
-        |_| {},
-        |a| {
-            if let Apply::Entry(e) = a {
-                applied.push(e.index)
-            }
-        },
-        |_| {},
-    );
+    p.release(|_| {}, entries_into(&mut applied), |_| {});
     assert_eq!(applied, vec![3]);
     p.durable(b.id);
-    p.release(
-        |_| {},
-        |a| {
-            if let Apply::Entry(e) = a {
-                applied.push(e.index)
-            }
-        },
-        |_| {},
-    );
+    p.release(|_| {}, entries_into(&mut applied), |_| {});
     assert_eq!(applied, vec![3, 5]);
 }
 
