@@ -9,6 +9,7 @@
 
 use crate::replay::{model_allows, render, Divergence, Replay, Verdict};
 use crate::Mutant;
+use raft_model::state::{Envelope, Server};
 use raft_model::trace::TraceFile;
 use raft_model::{Action, RaftModel};
 
@@ -26,6 +27,9 @@ pub struct TraceReport {
     /// The violation the trace was saved for, if it is a counterexample.
     pub trace_violation: Option<String>,
     pub prefix: Vec<Action>,
+    /// The core's abstract servers and in-flight messages at the divergent step (for the
+    /// side-by-side view, [`crate::divergence_html`]).
+    pub core_at_divergence: Option<(Vec<Server>, Vec<Envelope>)>,
 }
 
 impl TraceReport {
@@ -94,6 +98,7 @@ pub fn replay_trace(trace: &TraceFile, mutation: Option<Mutant>) -> TraceReport 
         violation: None,
         trace_violation: trace.violation.clone(),
         prefix: Vec::new(),
+        core_at_divergence: None,
     };
     let init = &trace.steps[0].0;
     if *init != model.init_state() {
@@ -130,6 +135,7 @@ pub fn replay_trace(trace: &TraceFile, mutation: Option<Mutant>) -> TraceReport 
         let stepped = r.step(action, next);
         note(&mut report, k, &r);
         if let Err(d) = stepped {
+            report.core_at_divergence = Some((r.servers().to_vec(), r.cluster().network()));
             report.divergence = Some(d);
             return report;
         }

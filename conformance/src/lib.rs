@@ -9,7 +9,8 @@
 //!   evaluated on the core.
 //! - [`coverage`], [`walks`], [`catalog`]: the generated suite's traces.
 //! - [`suite`]: running the suite with progress and a summary line.
-//! - [`fixcheck`]: replaying a saved counterexample on the core.
+//! - [`fixcheck`]: replaying a saved counterexample on the core; [`divergence_html`]: the
+//!   page `replay --html` writes (the model's diagram, the divergent step side by side).
 //! - [`simvalidate`], [`validate`]: the other direction, simulator runs (and runs of
 //!   the harness's own random driver) checked against the model.
 //!
@@ -21,6 +22,7 @@
 pub mod catalog;
 pub mod cluster;
 pub mod coverage;
+pub mod divergence_html;
 pub mod fixcheck;
 pub mod mapping;
 pub mod observe;

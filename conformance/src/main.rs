@@ -5,7 +5,9 @@
 
 use clap::{Parser, Subcommand};
 use raft_conformance::suite::{self, SuiteOptions};
-use raft_conformance::{catalog, fixcheck, simvalidate, validate, Mutant, Mutation};
+use raft_conformance::{
+    catalog, divergence_html, fixcheck, simvalidate, validate, Mutant, Mutation,
+};
 use raft_model::Bug;
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,6 +40,10 @@ enum Command {
         file: PathBuf,
         #[arg(long, value_name = "NAME")]
         mutant: Option<String>,
+        /// Also write a self-contained HTML page: the model's diagram of the prefix and the
+        /// divergent step side by side (model vs core, differing fields marked).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
     },
     /// List the mutants: name<TAB>where in the core.
     Mutants,
@@ -127,7 +133,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Replay { file, mutant: name } => {
+        Command::Replay {
+            file,
+            mutant: name,
+            html,
+        } => {
             let m = match mutant(name.as_deref()) {
                 Ok(m) => m,
                 Err(code) => return code,
@@ -148,6 +158,15 @@ fn main() -> ExitCode {
             );
             let report = fixcheck::replay_trace(&trace, m);
             print!("{}", report.text());
+            if let Some(path) = html {
+                let core = m.map_or("correct core".to_string(), |m| format!("mutant {m}"));
+                let page = divergence_html::html(&trace, &report, &core);
+                if let Err(e) = std::fs::write(&path, page) {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                println!("html written to {}", path.display());
+            }
             ExitCode::from(if report.failed() { 1 } else { 0 })
         }
         Command::Mutants => {

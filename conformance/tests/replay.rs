@@ -133,3 +133,50 @@ fn a_trace_that_is_not_a_behaviour_is_not_enabled() {
         .expect("the correct model does not allow the bug's step");
     assert_eq!(d.verdict, Verdict::NotEnabled);
 }
+
+#[test]
+fn replay_html_shows_the_divergent_step_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("div.html");
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/traces/install-discards-suffix.json"
+    );
+    let out = bin()
+        .args(["replay", trace, "--html"])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the correct core avoids the bug"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("departs from the trace at step 21 of 21: incorrect-state"));
+    // The one differing field, s2's log, is marked on both sides; the others are not.
+    assert_eq!(html.matches("class=\"diff\"").count(), 2, "{html}");
+    assert!(html.contains("<td class=\"diff\">[]</td><td class=\"diff\">[(1,1)]</td>"));
+    // Self-contained: no stylesheet, script or image fetched at view time.
+    assert!(html.contains("<svg"));
+    for fetch in ["<link", "<script", "src=", "@import"] {
+        assert!(!html.contains(fetch), "{fetch}");
+    }
+    // A mutant that follows the whole trace: no side-by-side table.
+    let out = bin()
+        .args([
+            "replay",
+            trace,
+            "--mutant",
+            "install-discards-suffix",
+            "--html",
+        ])
+        .arg(&page)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the violation is reproduced");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("follows all 21 steps"));
+    assert!(html.contains("Invariant broken in the implementation at step 21"));
+    assert!(!html.contains("class=\"side\""));
+}

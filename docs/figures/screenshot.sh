@@ -20,3 +20,10 @@ shoot() { # shoot PAGE PNG WIDTH HEIGHT
 # Figure 8: the consequence of commit-previous-term (Leader Completeness, 35 steps).
 "$model" check --bug commit-previous-term --no-transitions --html "$tmp/fig8.html" >/dev/null 2>&1 || true
 shoot "$tmp/fig8.html" "$out/fig8.png" 1100 2250
+
+# A conformance divergence: the correct core departs from install-discards-suffix's
+# counterexample at its last step (the model's diagram, the step side by side).
+cargo build --release -q -p raft-conformance
+target/release/raft-conformance replay conformance/traces/install-discards-suffix.json \
+  --html "$tmp/divergence.html" >/dev/null
+shoot "$tmp/divergence.html" "$out/conformance-divergence.png" 1400 1400
