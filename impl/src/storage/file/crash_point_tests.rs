@@ -11,7 +11,7 @@
 //! with `MissingSnapshot` rather than lose entries.
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -114,14 +114,7 @@ fn compact(
     (result, calls, durable)
 }
 
-fn set_len(path: &Path, len: u64) {
-    OpenOptions::new()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_len(len)
-        .unwrap();
-}
+use super::tests::set_len;
 
 /// Position of the first call of `kind` on a file whose name ends in `suffix`.
 fn first(calls: &[Call], kind: &str, suffix: &str) -> Option<usize> {

@@ -54,7 +54,7 @@ fn flip_byte(path: &Path, offset: u64) {
     fs::write(path, bytes).unwrap();
 }
 
-fn set_len(path: &Path, len: u64) {
+pub(super) fn set_len(path: &Path, len: u64) {
     OpenOptions::new()
         .write(true)
         .open(path)
