@@ -139,33 +139,22 @@ impl Progress {
         }
     }
 
-    /// A rejected AppendEntries while a snapshot is in flight: `next_index`
-    /// follows the hint as in [`on_reject`](Self::on_reject). The transfer goes on
-    /// while the follower still needs the snapshot (`next` at or below its last
-    /// index); otherwise the follower already holds the snapshot's entries and
-    /// the peer is probed from `next`. Returns whether the transfer goes on.
-    pub(crate) fn on_reject_in_snapshot(&mut self, next: Index, last_index: Index) -> bool {
-        match self.snapshot {
-            Some(t) if next <= t.last_included_index => {
-                self.next_index = next.clamp(self.match_index + 1, last_index + 1);
-                true
-            }
-            _ => {
-                self.on_reject(next, last_index);
-                false
-            }
-        }
-    }
-
     /// A rejected AppendEntries: back up to `next` (computed from the hint),
-    /// clamped into `[match_index + 1, last_index + 1]` (rule 8); pipelining
-    /// falls back to probing.
-    pub(crate) fn on_reject(&mut self, next: Index, last_index: Index) {
+    /// clamped into `[match_index + 1, last_index + 1]` (rule 8). While a
+    /// snapshot is in flight and the follower still needs it (`next` at or
+    /// below its last index) the transfer goes on; otherwise the peer is probed
+    /// from `next` (pipelining falls back to probing). Returns whether a
+    /// snapshot transfer goes on.
+    pub(crate) fn on_reject(&mut self, next: Index, last_index: Index) -> bool {
         self.next_index = next.clamp(self.match_index + 1, last_index + 1);
+        if self.snapshot.is_some_and(|t| next <= t.last_included_index) {
+            return true;
+        }
         self.state = ProgressState::Probe;
         self.snapshot = None;
         self.probe_sent = false;
         self.inflight.clear();
+        false
     }
 
     /// A heartbeat interval passed: a stalled probe may be retried; a silent
@@ -235,10 +224,10 @@ mod tests {
     fn a_refusal_during_a_snapshot_moves_next_index_and_ends_the_transfer_only_if_not_needed() {
         let mut p = Progress::new(2, 10);
         p.become_snapshot(8);
-        assert!(p.on_reject_in_snapshot(3, 10), "still needs the snapshot");
+        assert!(p.on_reject(3, 10), "still needs the snapshot");
         assert_eq!((p.next_index, p.state), (3, ProgressState::Snapshot));
         assert!(p.snapshot.is_some());
-        assert!(!p.on_reject_in_snapshot(9, 10), "already holds up to 8");
+        assert!(!p.on_reject(9, 10), "already holds up to 8");
         assert_eq!((p.next_index, p.state), (9, ProgressState::Probe));
         assert!(p.snapshot.is_none());
     }

@@ -395,13 +395,10 @@ impl<M: Mutator> RawNode<M> {
         // A refusal of an AppendEntries sent before the snapshot transfer
         // started: the transfer goes on while the follower still needs it
         // (etcd's StateSnapshot); next_index follows the hint either way.
-        if self.progress()[slot].snapshot.is_some()
-            && self.progress_mut()[slot].on_reject_in_snapshot(next, last_index)
-        {
+        if self.progress_mut()[slot].on_reject(next, last_index) {
             trace!(id = self.cfg.id, from, "refusal during a snapshot transfer");
             return;
         }
-        self.progress_mut()[slot].on_reject(next, last_index);
         debug!(
             id = self.cfg.id,
             from,
