@@ -192,6 +192,11 @@ impl<M: Mutator> RawNode<M> {
         self.current_term
     }
 
+    /// Last index the runtime confirmed applied (through `advance`): `compact` accepts up to it.
+    pub fn applied_index(&self) -> Index {
+        self.log.applied
+    }
+
     pub fn commit_index(&self) -> Index {
         self.log.commit_index
     }
@@ -240,7 +245,7 @@ impl<M: Mutator> RawNode<M> {
             last_included_term: self.log.snapshot_meta().last_included_term,
             incoming_snapshot: self.incoming.progress(),
             commit_index: self.log.commit_index,
-            applied_index: self.log.applied,
+            applied_index: self.applied_index(),
             votes_granted: match &self.state {
                 RoleState::Candidate { votes } => std::iter::once(self.cfg.id)
                     .chain(votes.granted_slots().map(|slot| self.cfg.peers[slot]))

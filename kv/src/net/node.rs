@@ -173,16 +173,21 @@ impl Node {
             dir: dir.clone(),
             error,
         })?;
-        let (snapshot_index, snapshot_data) = stored
-            .snapshot
-            .as_ref()
-            .map_or((0, Default::default()), |s| {
-                (s.meta.last_included_index, s.data.clone())
-            });
+        // The core resumes applying after the snapshot: the state machine starts from it.
+        let mut kv = KvServer::with_read_mode(cfg.net.read_mode);
+        let (snapshot_index, snapshot_bytes) = match &stored.snapshot {
+            Some(s) => {
+                let index = s.meta.last_included_index;
+                kv.on_snapshot(&s.data)
+                    .map_err(|error| NodeError::Stopped(LoopError::Snapshot { index, error }))?;
+                (index, s.data.len())
+            }
+            None => (0, 0),
+        };
         tracing::info!(
             id = cfg.id,
             snapshot_index,
-            snapshot_bytes = snapshot_data.len(),
+            snapshot_bytes,
             entries = stored.entries.len(),
             "recovered from {}",
             dir.display()
@@ -247,16 +252,6 @@ impl Node {
         tasks.spawn(accept_loop(listener, ctx, stop_rx));
 
         let stats = Arc::new(NodeStats::default());
-        let mut kv = KvServer::with_read_mode(cfg.net.read_mode);
-        if snapshot_index > 0 {
-            // The core resumes applying after the snapshot: the state machine starts from it.
-            kv.on_snapshot(&snapshot_data).map_err(|error| {
-                NodeError::Stopped(LoopError::Snapshot {
-                    index: snapshot_index,
-                    error,
-                })
-            })?;
-        }
         let node_loop = NodeLoop {
             stats: stats.clone(),
             node,

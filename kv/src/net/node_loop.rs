@@ -114,7 +114,8 @@ pub(crate) struct NodeStats {
 }
 
 impl NodeStats {
-    fn publish(&self, node: &RawNode) {
+    fn publish(&self, node: &RawNode, applied: Index) {
+        self.applied_index.store(applied, Ordering::Release);
         self.current_term
             .store(node.current_term(), Ordering::Release);
         self.last_index.store(node.last_index(), Ordering::Release);
@@ -443,9 +444,8 @@ impl<S: Storage + Send + 'static> LoopState<S> {
                 return Err(e);
             }
             self.maybe_compact();
-            self.stats.publish(&self.node);
             let applied = self.kv.state_machine().last_applied();
-            self.stats.applied_index.store(applied, Ordering::Release);
+            self.stats.publish(&self.node, applied);
         }
     }
 
@@ -461,7 +461,11 @@ impl<S: Storage + Send + 'static> LoopState<S> {
         }
         let sm = self.kv.state_machine();
         let index = sm.last_applied();
-        if index <= self.node.snapshot().meta.last_included_index {
+        // Only once the core has the applied index confirmed (its Ready advanced): otherwise
+        // `compact` refuses, and the snapshot would be serialised for nothing.
+        if index <= self.node.snapshot().meta.last_included_index
+            || index > self.node.applied_index()
+        {
             return;
         }
         let started = Instant::now();
@@ -478,10 +482,8 @@ impl<S: Storage + Send + 'static> LoopState<S> {
                     "snapshot taken; log compacted"
                 );
             }
-            // Applied here but not yet confirmed to the core (its Ready is not advanced): next pass.
-            Err(e) => {
-                tracing::debug!(id = self.node.id(), index, error = %e, "compaction deferred")
-            }
+            // Not expected after the checks above; the log just grows until the next try.
+            Err(e) => tracing::warn!(id = self.node.id(), index, error = %e, "compaction refused"),
         }
     }
 
