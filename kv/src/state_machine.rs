@@ -16,7 +16,7 @@ use crate::command::{ClientId, Command, CommandRef, OpRef, OpResult, Seq};
 use crate::snapshot::SnapshotError;
 
 /// The last operation executed for one client, and its result (to answer retries).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub last_seq: Seq,
     pub last_result: OpResult,
@@ -117,11 +117,11 @@ impl KvStateMachine {
 
     /// The state machine a snapshot holds (Figure 13, step 8: reset from the snapshot).
     pub fn restore(snapshot: &[u8]) -> Result<Self, SnapshotError> {
-        let parts = crate::snapshot::decode(snapshot)?;
+        let body = crate::snapshot::decode(snapshot)?;
         Ok(KvStateMachine {
-            data: parts.data,
-            sessions: parts.sessions,
-            last_applied: parts.last_applied,
+            data: body.data.into_iter().collect(),
+            sessions: body.sessions.into_iter().collect(),
+            last_applied: body.last_applied,
         })
     }
 
