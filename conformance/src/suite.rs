@@ -30,7 +30,7 @@ impl SuiteOptions {
     /// and compaction: one term and one snapshot with 3 in flight (a follower
     /// caught up by InstallSnapshot; restarts from a snapshot, two terms and
     /// longer logs are left to the catalog and the walks, which keeps this
-    /// graph at about 55,000 edges).
+    /// graph at 74,007 edges).
     pub fn coverage_bounds() -> Vec<Config> {
         let faults = Config {
             servers: 3,

@@ -221,7 +221,8 @@ impl Pipeline {
     }
 
     /// Does everything now allowed, in Ready order: `send` each message, `apply` a leader's
-    /// snapshot and each committed entry, `advance` each finished Ready. Call after [`Pipeline::push`] and [`Pipeline::durable`].
+    /// snapshot and each committed entry, `advance` each finished Ready. Call after
+    /// [`Pipeline::push`] and [`Pipeline::durable`].
     pub fn release(
         &mut self,
         mut send: impl FnMut(Envelope),

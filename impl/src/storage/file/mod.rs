@@ -326,9 +326,8 @@ pub(crate) fn snapshot_bytes_for_test(s: &Snapshot) -> Vec<u8> {
 
 /// Replays every segment of `dir` into the log after the snapshot `meta`, repairing a torn
 /// tail. Returns the log, `Some(kept the log after it)` if the snapshot's record is missing
-/// from it, each segment's
-/// highest named index, the last segment opened for appending, and that segment's number and
-/// size.
+/// from it, each segment's highest named index, the last segment opened for appending, and that
+/// segment's number and size.
 #[allow(clippy::type_complexity)]
 fn recover_log(
     dir: &Path,
@@ -477,9 +476,8 @@ impl Replay {
     }
 
     /// The log after the snapshot, and `Some(kept the log)` if the snapshot's record was
-    /// missing. A snapshot
-    /// whose file is durable but whose record never made it (a crash between the two) is
-    /// applied here: no later record can exist.
+    /// missing. A snapshot whose file is durable but whose record never made it (a crash
+    /// between the two) is applied here: no later record can exist.
     fn finish(mut self) -> (Log, Option<bool>) {
         let record_missing = (!self.snapshot_applied).then(|| self.compact());
         (self.log, record_missing)
