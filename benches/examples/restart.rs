@@ -36,6 +36,7 @@ fn prepare(dir: &Path, compact: bool) -> Result<(), String> {
     s.save_hard_state(HardState {
         current_term: 1,
         voted_for: Some(1),
+        lost_up_to: 0,
     })
     .map_err(|e| e.to_string())?;
     let data = Bytes::from(vec![0xab; ENTRY_BYTES]);

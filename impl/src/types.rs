@@ -27,6 +27,11 @@ pub struct Entry {
 pub struct HardState {
     pub current_term: Term,
     pub voted_for: Option<NodeId>,
+    /// Protocol-aware recovery: storage found that entries up to this index may have been
+    /// acknowledged and then lost (0: nothing lost). While non-zero the node is *recovering*:
+    /// it grants no vote and starts no election until a leader has re-sent its log up to here.
+    #[serde(default)]
+    pub lost_up_to: Index,
 }
 
 /// Figure 13: what a snapshot replaces: the log up to and including this entry.

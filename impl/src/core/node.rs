@@ -37,6 +37,9 @@ pub struct RawNode<M: Mutator = Correct> {
     // Figure 2 persistent state (the log is in `log`).
     pub(crate) current_term: Term,
     pub(crate) voted_for: Option<NodeId>,
+    /// Protocol-aware recovery ([`HardState::lost_up_to`]): non-zero while the node may lack
+    /// entries it acknowledged before a restart; it grants no vote and starts no election.
+    pub(crate) lost_up_to: Index,
     pub(crate) log: RaftLog,
     /// The role and what only that role holds (`role.rs`).
     pub(crate) state: RoleState,
@@ -49,6 +52,8 @@ pub struct RawNode<M: Mutator = Correct> {
     pub(crate) msgs: Vec<Envelope>,
     last_hard_state: HardState,
     pub(crate) rejected_messages: u64,
+    /// Refusals in which a follower's log no longer reached its `match_index` (lost entries).
+    pub(crate) lost_entries_reports: u64,
     /// Confirmed ReadIndex reads not yet handed out in a Ready.
     pub(crate) read_states: Vec<ReadState>,
     /// ReadIndex requests dropped (leadership lost) not yet handed out in a Ready.
@@ -121,6 +126,7 @@ impl<M: Mutator> RawNode<M> {
         let mut node = RawNode {
             current_term: hard_state.current_term,
             voted_for: hard_state.voted_for,
+            lost_up_to: hard_state.lost_up_to,
             log: RaftLog::restored(snapshot, entries),
             state: RoleState::Follower { leader_id: None },
             election_elapsed: 0,
@@ -130,6 +136,7 @@ impl<M: Mutator> RawNode<M> {
             msgs: Vec::new(),
             last_hard_state: hard_state,
             rejected_messages: 0,
+            lost_entries_reports: 0,
             read_states: Vec::new(),
             dropped_reads: Vec::new(),
             read_round: 0,
@@ -142,6 +149,25 @@ impl<M: Mutator> RawNode<M> {
             cfg,
         };
         node.persisted = (node.log.last_index(), node.log.last_term());
+        if node.lost_up_to != 0 {
+            if node.cfg.peers.is_empty() {
+                // Nobody can re-send what was lost: go on with what is left.
+                tracing::warn!(
+                    id = node.cfg.id,
+                    lost_up_to = node.lost_up_to,
+                    "single node lost entries it may have committed; nobody can re-send them"
+                );
+                node.lost_up_to = 0;
+            } else {
+                tracing::warn!(
+                    id = node.cfg.id,
+                    last_index = node.log.last_index(),
+                    lost_up_to = node.lost_up_to,
+                    "recovering: entries up to lost_up_to may have been acknowledged and lost; \
+                     no votes and no elections until a leader has re-sent them"
+                );
+            }
+        }
         node.reset_election_timer();
         node.debug_check();
         Ok(node)
@@ -228,6 +254,7 @@ impl<M: Mutator> RawNode<M> {
         HardState {
             current_term: self.current_term,
             voted_for: self.voted_for,
+            lost_up_to: self.lost_up_to,
         }
     }
 
@@ -264,6 +291,8 @@ impl<M: Mutator> RawNode<M> {
                 })
                 .collect(),
             rejected_messages: self.rejected_messages,
+            lost_up_to: self.lost_up_to,
+            lost_entries_reports: self.lost_entries_reports,
         }
     }
 
@@ -296,6 +325,13 @@ impl<M: Mutator> RawNode<M> {
     pub fn election_timeout_now(&mut self) -> bool {
         if self.role() == Role::Leader {
             debug!(id = self.cfg.id, "election timeout ignored by leader");
+            return false;
+        }
+        if self.lost_up_to != 0 {
+            // Protocol-aware recovery: a node that may lack entries it acknowledged must not
+            // become leader (it could lack committed entries); it waits for a leader.
+            debug!(id = self.cfg.id, lost_up_to = self.lost_up_to, "recovering: no election");
+            self.reset_election_timer();
             return false;
         }
         self.become_candidate();

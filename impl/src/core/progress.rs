@@ -140,13 +140,19 @@ impl Progress {
     }
 
     /// A rejected AppendEntries: back up to `next` (computed from the hint),
-    /// clamped into `[match_index + 1, last_index + 1]` (rule 8). While a
+    /// clamped into `[1, last_index + 1]` (rule 8). A hint at or below
+    /// `match_index` means the follower lost entries it acknowledged (or the
+    /// refusal is older than the success): `match_index` falls to `next - 1`,
+    /// so the lost entries are not counted toward commit and are re-sent
+    /// (protocol-aware recovery; clamping at `match_index + 1` would hide the
+    /// loss and never repair the follower). While a
     /// snapshot is in flight and the follower still needs it (`next` at or
     /// below its last index) the transfer goes on; otherwise the peer is probed
     /// from `next` (pipelining falls back to probing). Returns whether a
     /// snapshot transfer goes on.
     pub(crate) fn on_reject(&mut self, next: Index, last_index: Index) -> bool {
-        self.next_index = next.clamp(self.match_index + 1, last_index + 1);
+        self.next_index = next.clamp(1, last_index + 1);
+        self.match_index = self.match_index.min(self.next_index - 1);
         if self.snapshot.is_some_and(|t| next <= t.last_included_index) {
             return true;
         }
@@ -233,13 +239,24 @@ mod tests {
     }
 
     #[test]
-    fn reject_clamps_into_match_plus_one_to_last_plus_one() {
+    fn reject_clamps_into_one_to_last_plus_one() {
         let mut p = Progress::new(2, 5);
         p.on_success(3, false);
-        p.on_reject(1, 5);
-        assert_eq!(p.next_index, 4);
         p.on_reject(100, 5);
-        assert_eq!(p.next_index, 6);
+        assert_eq!((p.next_index, p.match_index), (6, 3));
+        p.on_reject(0, 5);
+        assert_eq!(p.next_index, 1);
+    }
+
+    #[test]
+    fn reject_below_match_index_stops_counting_the_lost_entries() {
+        let mut p = Progress::new(2, 5);
+        p.on_success(5, false);
+        // The follower's log now ends at 2: it lost 3..=5, which it acknowledged.
+        p.on_reject(3, 5);
+        assert_eq!((p.next_index, p.match_index), (3, 2));
+        p.on_success(5, false);
+        assert_eq!((p.next_index, p.match_index), (6, 5), "repaired");
     }
 
     #[test]
@@ -258,7 +275,7 @@ mod tests {
         p.on_success(3, true);
         assert_eq!(p.inflight_len(), 1);
         assert!(p.can_send_entries(lim));
-        p.on_reject(2, 5);
+        p.on_reject(4, 5);
         assert_eq!(
             (p.state, p.next_index, p.inflight_len()),
             (ProgressState::Probe, 4, 0)

@@ -54,6 +54,12 @@ pub struct Status<'a> {
     pub progress: Vec<PeerProgress>,
     /// Messages refused as malformed since the node was built.
     pub rejected_messages: u64,
+    /// Protocol-aware recovery: non-zero while this node may lack entries up to this index
+    /// that it acknowledged before a restart (it grants no vote and starts no election).
+    pub lost_up_to: Index,
+    /// Leader: refusals since the node was built in which a follower's log no longer reached
+    /// its `match_index` (it lost entries it acknowledged and is being repaired).
+    pub lost_entries_reports: u64,
 }
 
 impl Status<'_> {

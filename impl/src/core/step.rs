@@ -2,7 +2,7 @@
 //! term rule, RequestVote), then dispatches to `step_leader`,
 //! `step_candidate` or `step_follower`.
 
-use tracing::{debug, error, trace};
+use tracing::{debug, error, info, trace, warn};
 
 use super::error::InvalidMessage;
 use super::log::Merge;
@@ -201,8 +201,10 @@ impl<M: Mutator> RawNode<M> {
 
     /// Rule 3 (Figure 2 RequestVote receiver), for every role.
     fn handle_request_vote(&mut self, from: NodeId, m: RequestVote) {
-        // Receiver step 1: "Reply false if term < currentTerm".
-        let granted = m.term == self.current_term && {
+        // Receiver step 1: "Reply false if term < currentTerm". Protocol-aware recovery: a
+        // node that may have lost entries it acknowledged grants no vote (its log could lack
+        // a committed entry, so its up-to-date check proves nothing).
+        let granted = m.term == self.current_term && self.lost_up_to == 0 && {
             // Step 2: "If votedFor is null or candidateId, and candidate's log
             // is at least as up-to-date as receiver's log, grant vote".
             let free = self.voted_for.is_none() || self.voted_for == Some(from);
@@ -339,6 +341,7 @@ impl<M: Mutator> RawNode<M> {
         if m.leader_commit > self.log.commit_index {
             self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(bound));
         }
+        self.maybe_repaired(last_new);
         let reply = AppendEntriesResponse {
             term: self.current_term,
             success: true,
@@ -392,6 +395,20 @@ impl<M: Mutator> RawNode<M> {
                 None => hint.first_index,
             },
         };
+        let match_index = self.progress()[slot].match_index;
+        if next <= match_index {
+            // The follower's log no longer reaches what it acknowledged: it lost entries (a
+            // damaged or wiped disk), or this is an old refusal overtaken by a success.
+            warn!(
+                id = self.cfg.id,
+                peer = from,
+                match_index,
+                log_len = hint.log_len,
+                "peer refused entries it had acknowledged: it lost them; no longer counting \
+                 them and re-sending from next_index"
+            );
+            self.lost_entries_reports += 1;
+        }
         // A refusal of an AppendEntries sent before the snapshot transfer
         // started: the transfer goes on while the follower still needs it
         // (etcd's StateSnapshot); next_index follows the hint either way.
@@ -407,6 +424,22 @@ impl<M: Mutator> RawNode<M> {
         );
         if self.cfg.retry_on_reject {
             self.send_append(slot, true);
+        }
+    }
+}
+
+impl<M: Mutator> RawNode<M> {
+    /// Protocol-aware recovery: the leader's log up to `verified` (an accepted AppendEntries'
+    /// last new entry, an installed snapshot's last index) is now here; once that reaches
+    /// `lost_up_to` nothing acknowledged is missing and the node votes again.
+    pub(crate) fn maybe_repaired(&mut self, verified: Index) {
+        if self.lost_up_to != 0 && verified >= self.lost_up_to {
+            info!(
+                id = self.cfg.id,
+                lost_up_to = self.lost_up_to,
+                "repaired: the leader re-sent every entry that may have been lost"
+            );
+            self.lost_up_to = 0;
         }
     }
 }

@@ -29,6 +29,7 @@ fn check_contract(s: &mut impl Storage) {
     let hs = HardState {
         current_term: 2,
         voted_for: Some(3),
+        lost_up_to: 0,
     };
     s.save_hard_state(hs).unwrap();
     s.append(&entries(1, 1..=3)).unwrap();
@@ -317,6 +318,7 @@ fn storage_contract_crash_keeps_synced_state() {
         s.save_hard_state(HardState {
             current_term: 1,
             voted_for: None,
+            lost_up_to: 0,
         })
         .unwrap();
         s.sync().unwrap();
@@ -324,6 +326,7 @@ fn storage_contract_crash_keeps_synced_state() {
         s.save_hard_state(HardState {
             current_term: 2,
             voted_for: Some(1),
+            lost_up_to: 0,
         })
         .unwrap();
     }

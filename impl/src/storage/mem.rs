@@ -218,6 +218,7 @@ mod tests {
         HardState {
             current_term: term,
             voted_for: vote,
+            lost_up_to: 0,
         }
     }
 

@@ -286,6 +286,21 @@ impl Network {
         s.applied.clear();
     }
 
+    /// Crashes node `id` and restarts it from its durable state minus the last `lost` log
+    /// entries, as after a damaged disk. With `detected`, storage reported the loss: the
+    /// hard state's `lost_up_to` is raised to the last index before the damage (protocol-aware
+    /// recovery); without, the node restarts unaware (a wiped or silently truncated log).
+    pub fn restart_losing_tail(&mut self, id: NodeId, lost: usize, detected: bool) {
+        self.crash(id);
+        let mut state = self.durable(id);
+        let last = state.entries.last().map(|e| e.index);
+        state.entries.truncate(state.entries.len().saturating_sub(lost));
+        if let (true, Some(last)) = (detected, last) {
+            state.hard_state.lost_up_to = state.hard_state.lost_up_to.max(last);
+        }
+        self.restore(id, state);
+    }
+
     /// Replaces node `id` by one restarted from `state`, as if its disk held it.
     pub fn restore(&mut self, id: NodeId, state: StoredState) {
         let s = self.server(id);

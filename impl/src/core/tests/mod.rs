@@ -8,6 +8,7 @@
 //! - `read_index`: ReadIndex reads and the leader no-op.
 //! - `parallel_persist`: the leader's commit rule with parallel writes (`set_self_ack_on_persist`).
 //! - `snapshot`: compaction and InstallSnapshot (§7, Figure 13).
+//! - `recovery`: protocol-aware recovery of a node that lost acknowledged entries.
 //! - `proptests`: random (also malformed) messages never panic or break invariants.
 
 mod bad_input;
@@ -18,6 +19,7 @@ mod proptests;
 mod read_index;
 mod ready;
 mod replication;
+mod recovery;
 mod snapshot;
 
 use std::collections::VecDeque;
@@ -53,6 +55,7 @@ pub(crate) fn restored(
         HardState {
             current_term: term,
             voted_for,
+            lost_up_to: 0,
         },
         log_of(terms),
     )

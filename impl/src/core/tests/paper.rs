@@ -406,6 +406,7 @@ fn restore_validates_persisted_state() {
     let hs = |t, v| HardState {
         current_term: t,
         voted_for: v,
+        lost_up_to: 0,
     };
     let r = |h, l| RawNode::restore(cfg(1, 3), h, l).unwrap_err();
     assert_eq!(r(hs(1, Some(9)), vec![]), InitError::VotedForUnknown(9));

@@ -124,7 +124,8 @@ fn vote_grant_travels_with_its_hard_state() {
         rd.hard_state,
         Some(HardState {
             current_term: 1,
-            voted_for: Some(2)
+            voted_for: Some(2),
+            lost_up_to: 0,
         })
     );
     assert_eq!(rd.messages, vec![env(1, 2, rvr(1, true))]);
@@ -203,7 +204,8 @@ fn candidate_request_vote_travels_with_incremented_term() {
         rd.hard_state,
         Some(HardState {
             current_term: 5,
-            voted_for: Some(1)
+            voted_for: Some(1),
+            lost_up_to: 0,
         })
     );
     assert_eq!(rd.messages.len(), 2);

@@ -245,14 +245,15 @@ fn fast_backup_leader_lacks_conflict_term() {
 }
 
 #[test]
-fn fast_backup_clamped_into_match_plus_one_to_last_plus_one() {
+fn fast_backup_below_match_index_lowers_it_and_never_goes_above_last_plus_one() {
     let mut l = leader_with_log(&[1, 1, 3, 3, 3]);
     l.step(env(2, 1, ok(4, 3))).unwrap();
     l.step(env(2, 1, refused(4, hint(Some(2), 2, 4)))).unwrap();
+    // Protocol-aware recovery: the follower no longer holds what it acknowledged.
     assert_eq!(
-        l.status().next_index(2),
-        Some(4),
-        "never below match_index + 1"
+        (l.status().next_index(2), l.status().match_index(2)),
+        (Some(2), Some(1)),
+        "follows the hint below match_index + 1 and stops counting the lost entries"
     );
     l.step(env(3, 1, refused(4, hint(None, 0, 9)))).unwrap();
     assert_eq!(

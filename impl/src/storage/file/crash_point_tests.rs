@@ -56,6 +56,7 @@ fn hs(current_term: Term) -> HardState {
     HardState {
         current_term,
         voted_for: Some(current_term),
+        lost_up_to: 0,
     }
 }
 

@@ -11,7 +11,9 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::Path;
 
-use super::record::{decode_file_header, encode_file_header, header_len, read_u64, HeaderError};
+use super::record::{
+    decode_file_header, encode_file_header, header_len, read_u32, read_u64, HeaderError,
+};
 use super::{fsops, sync_dir};
 use crate::storage::{Corruption, StorageError};
 use crate::types::HardState;
@@ -19,19 +21,27 @@ use crate::types::HardState;
 pub(crate) const FILE_NAME: &str = "hardstate";
 pub(crate) const TEMP_NAME: &str = "hardstate.tmp";
 const MAGIC: &[u8; 8] = b"RAFTHST\0";
-/// current_term (8), voted_for present (1), voted_for (8).
-const PAYLOAD_LEN: usize = 17;
+/// current_term (8), voted_for present (1), voted_for (8), lost_up_to (8).
+const PAYLOAD_LEN: usize = 25;
+/// Versions 1 and 2: without lost_up_to.
+const PAYLOAD_LEN_V2: usize = 17;
 
 fn encode(hard_state: HardState) -> Vec<u8> {
     let mut payload = Vec::with_capacity(PAYLOAD_LEN);
     payload.extend_from_slice(&hard_state.current_term.to_le_bytes());
     payload.push(u8::from(hard_state.voted_for.is_some()));
     payload.extend_from_slice(&hard_state.voted_for.unwrap_or(0).to_le_bytes());
+    payload.extend_from_slice(&hard_state.lost_up_to.to_le_bytes());
     encode_file_header(MAGIC, &payload)
 }
 
 fn decode(path: &Path, buf: &[u8]) -> Result<HardState, StorageError> {
-    let payload = decode_file_header(MAGIC, PAYLOAD_LEN, buf).map_err(|e| match e {
+    // The payload's length depends on the version (checked by decode_file_header).
+    let payload_len = match buf.get(8..12).map(read_u32) {
+        Some(1 | 2) => PAYLOAD_LEN_V2,
+        _ => PAYLOAD_LEN,
+    };
+    let payload = decode_file_header(MAGIC, payload_len, buf).map_err(|e| match e {
         HeaderError::Foreign => StorageError::ForeignFormat { path: path.into() },
         HeaderError::Version(found) => StorageError::UnsupportedVersion {
             path: path.into(),
@@ -43,10 +53,10 @@ fn decode(path: &Path, buf: &[u8]) -> Result<HardState, StorageError> {
         HeaderError::Incomplete => StorageError::corrupt(path, 0, Corruption::Truncated),
         HeaderError::BadChecksum => StorageError::corrupt(path, 0, Corruption::BadFileHeader),
     })?;
-    if buf.len() != header_len(PAYLOAD_LEN) {
+    if buf.len() != header_len(payload_len) {
         return Err(StorageError::corrupt(
             path,
-            header_len(PAYLOAD_LEN) as u64,
+            header_len(payload_len) as u64,
             Corruption::BadRecord,
         ));
     }
@@ -58,6 +68,7 @@ fn decode(path: &Path, buf: &[u8]) -> Result<HardState, StorageError> {
     Ok(HardState {
         current_term: read_u64(&payload[0..8]),
         voted_for,
+        lost_up_to: payload.get(17..25).map_or(0, read_u64),
     })
 }
 
@@ -99,6 +110,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn storage_hard_state_version_2_file_still_reads() {
+        // Version 2: the same header, a 17-byte payload without lost_up_to.
+        let mut v2 = MAGIC.to_vec();
+        v2.extend_from_slice(&2u32.to_le_bytes());
+        v2.extend_from_slice(&9u64.to_le_bytes());
+        v2.push(1);
+        v2.extend_from_slice(&4u64.to_le_bytes());
+        let crc = crc32fast::hash(&v2);
+        v2.extend_from_slice(&crc.to_le_bytes());
+        let hs = decode(Path::new("hardstate"), &v2).unwrap();
+        assert_eq!(
+            hs,
+            HardState {
+                current_term: 9,
+                voted_for: Some(4),
+                lost_up_to: 0,
+            }
+        );
+        let mut short = v2.clone();
+        short.truncate(v2.len() - 1);
+        assert!(decode(Path::new("hardstate"), &short).is_err());
+    }
+
+    #[test]
     fn storage_hard_state_round_trip_and_damage() {
         let path = Path::new("hardstate");
         for hs in [
@@ -106,6 +141,12 @@ mod tests {
             HardState {
                 current_term: u64::MAX,
                 voted_for: Some(0),
+                lost_up_to: 0,
+            },
+            HardState {
+                current_term: 7,
+                voted_for: None,
+                lost_up_to: 42,
             },
         ] {
             assert_eq!(decode(path, &encode(hs)).unwrap(), hs);
@@ -113,6 +154,7 @@ mod tests {
         let good = encode(HardState {
             current_term: 3,
             voted_for: Some(2),
+            lost_up_to: 0,
         });
         for i in 0..good.len() {
             let mut bad = good.clone();

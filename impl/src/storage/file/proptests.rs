@@ -176,6 +176,7 @@ impl Harness {
                 let hs = HardState {
                     current_term: self.term,
                     voted_for: *vote,
+                    lost_up_to: 0,
                 };
                 self.file.save_hard_state(hs).unwrap();
                 self.model.save_hard_state(hs).unwrap();

@@ -8,8 +8,9 @@ use bytes::Bytes;
 use crate::types::{Entry, Index, SnapshotMeta};
 
 /// The format version this build writes. Version 2 added snapshot files and snapshot records.
-pub(crate) const FORMAT_VERSION: u32 = 2;
-/// The oldest version this build reads (version 1 is version 2 without snapshots).
+pub(crate) const FORMAT_VERSION: u32 = 3;
+/// The oldest version this build reads (version 1 is version 2 without snapshots, version 2 is
+/// version 3 without the hard state's `lost_up_to`).
 pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// Length of a record header: body length, body checksum, header checksum.

@@ -242,6 +242,7 @@ fn storage_file_hard_state_survives_leftover_temp_file() {
     let hs = HardState {
         current_term: 5,
         voted_for: Some(2),
+        lost_up_to: 0,
     };
     let mut s = FileStorage::open(dir.path()).unwrap();
     s.save_hard_state(hs).unwrap();
@@ -264,6 +265,7 @@ fn storage_file_hard_state_is_replaced_not_appended() {
         s.save_hard_state(HardState {
             current_term: term,
             voted_for: Some(term),
+            lost_up_to: 0,
         })
         .unwrap();
         s.sync().unwrap();
@@ -311,7 +313,7 @@ fn storage_file_unknown_version_is_rejected() {
         FileStorage::open(dir.path()),
         Err(StorageError::UnsupportedVersion {
             found: 99,
-            supported: 2,
+            supported: 3,
             ..
         })
     ));

@@ -136,7 +136,8 @@ fn votes_appends_and_acknowledgements_leave_only_after_their_writes_are_durable(
         n2.storage.hard_state(),
         HardState {
             current_term: 1,
-            voted_for: Some(1)
+            voted_for: Some(1),
+            lost_up_to: 0,
         }
     );
     let grant = n2.take_sent();
@@ -261,6 +262,7 @@ fn durable_entries_apply_early_in_log_order_and_readies_finish_in_order() {
             hard_state: Some(HardState {
                 current_term: 2,
                 voted_for: None,
+                lost_up_to: 0,
             }),
             committed_entries: vec![entry(6)],
             ..Ready::default()
