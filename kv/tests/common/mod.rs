@@ -4,6 +4,9 @@
 
 use std::net::{SocketAddr, TcpListener};
 
+mod procs;
+pub use procs::Processes;
+
 /// `n` distinct loopback addresses with ports that were free a moment ago. Another process
 /// could take one in between; the tests run on loopback with ephemeral ports, where that is
 /// rare, and a node that cannot bind fails loudly naming the address.

@@ -1,0 +1,139 @@
+//! Protocol-aware recovery over TCP (issue 14): a follower whose disk lost acknowledged entries
+//! while it was down (the last segment's tail cut off, the segment cut to its header, the whole
+//! directory wiped) restarts with a shorter log. The leader notices that the follower refuses
+//! entries it had acknowledged, logs a WARN naming it and re-sends them, so the cluster is not
+//! silently one replica short: with the *other* follower stopped, writes still commit.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::Processes;
+
+/// Longest any one operation may take: a few elections' worth on a loaded machine.
+const OP_LIMIT: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Copy, Debug)]
+enum Damage {
+    /// A few bytes off the end of the last segment: its last record is torn.
+    TruncateTail,
+    /// The last segment cut to its header: every entry in it is gone.
+    CutSegmentToHeader,
+    /// The data directory removed.
+    Wipe,
+}
+
+/// The segment files of `dir`, oldest first.
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn damage(dir: &Path, how: Damage) {
+    let set_len = |len: fn(u64) -> u64| {
+        let last = segments(dir).pop().expect("a segment");
+        let f = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
+        let before = f.metadata().unwrap().len();
+        f.set_len(len(before)).unwrap();
+    };
+    match how {
+        Damage::TruncateTail => set_len(|n| n - 5),
+        // magic (8), version (4), segment number (8), crc (4).
+        Damage::CutSegmentToHeader => set_len(|_| 24),
+        Damage::Wipe => std::fs::remove_dir_all(dir).unwrap(),
+    }
+}
+
+/// The log without terminal colour codes (`ESC [ ... m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn append_tokens(
+    cluster: &Processes,
+    ck: &mut raft_kv::Clerk<raft_kv::net::TcpTransport>,
+    acked: &mut Vec<String>,
+    phase: &str,
+    n: usize,
+) {
+    for i in 0..n {
+        let token = format!("{phase}.{i};");
+        ck.append("k", &token).unwrap_or_else(|e| {
+            panic!("append {token} failed: {e}\n{}", cluster.dump_logs())
+        });
+        acked.push(token);
+    }
+}
+
+fn damaged_follower_is_repaired(how: Damage) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Processes::new(dir.path(), 3, "warn");
+    for i in 0..3 {
+        cluster.spawn(i);
+    }
+    let mut ck = cluster.clerk(OP_LIMIT);
+    let mut acked = Vec::new();
+    append_tokens(&cluster, &mut ck, &mut acked, "before", 20);
+    let leader = ck.core().leader();
+    let (follower, other) = ((leader + 1) % 3, (leader + 2) % 3);
+    // Heartbeats bring the follower's acknowledgement of every entry to the leader, so what
+    // the damage removes was acknowledged.
+    std::thread::sleep(Duration::from_millis(500));
+
+    cluster.kill(follower);
+    damage(&cluster.data_dir(follower), how);
+    cluster.spawn(follower);
+    append_tokens(&cluster, &mut ck, &mut acked, "damaged", 10);
+    // A few heartbeats (30 ms ticks) for the repair.
+    std::thread::sleep(Duration::from_millis(1000));
+
+    // Without the other follower only the repaired one can make a majority with the leader.
+    cluster.kill(other);
+    append_tokens(&cluster, &mut ck, &mut acked, "repaired", 10);
+
+    let leader_log = strip_ansi(&std::fs::read_to_string(cluster.log_path(leader)).unwrap());
+    let peer = format!("peer={}", follower + 1);
+    let warned = (leader_log.lines())
+        .any(|l| l.contains("WARN") && l.contains("lost them") && l.contains(&peer));
+    assert!(
+        warned,
+        "{how:?}: the leader (node {}) did not WARN about node {}:\n{}",
+        leader + 1,
+        follower + 1,
+        cluster.dump_logs()
+    );
+    let v = ck.get("k").unwrap().unwrap_or_default();
+    for token in &acked {
+        assert_eq!(v.matches(token.as_str()).count(), 1, "{how:?}: {token} in {v}");
+    }
+}
+
+#[test]
+fn follower_with_a_torn_last_record_is_repaired() {
+    damaged_follower_is_repaired(Damage::TruncateTail);
+}
+
+#[test]
+fn follower_with_its_segment_cut_to_the_header_is_repaired() {
+    damaged_follower_is_repaired(Damage::CutSegmentToHeader);
+}
+
+#[test]
+fn follower_with_a_wiped_directory_is_repaired() {
+    damaged_follower_is_repaired(Damage::Wipe);
+}
