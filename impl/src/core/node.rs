@@ -330,7 +330,11 @@ impl<M: Mutator> RawNode<M> {
         if self.lost_up_to != 0 {
             // Protocol-aware recovery: a node that may lack entries it acknowledged must not
             // become leader (it could lack committed entries); it waits for a leader.
-            debug!(id = self.cfg.id, lost_up_to = self.lost_up_to, "recovering: no election");
+            debug!(
+                id = self.cfg.id,
+                lost_up_to = self.lost_up_to,
+                "recovering: no election"
+            );
             self.reset_election_timer();
             return false;
         }

@@ -198,7 +198,10 @@ fn storage_contract_mem_snapshots() {
 fn storage_contract_file_snapshots_survive_reopen() {
     for segment_size in [1, 64 * 1024 * 1024] {
         let dir = tempfile::tempdir().unwrap();
-        let options = FileStorageOptions { segment_size };
+        let options = FileStorageOptions {
+            segment_size,
+            ..FileStorageOptions::default()
+        };
         let mut s = FileStorage::open_with(dir.path(), options.clone()).unwrap();
         let state = check_snapshot_contract(&mut s);
         drop(s);
@@ -298,7 +301,10 @@ fn storage_contract_file() {
 #[test]
 fn storage_contract_file_with_tiny_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let options = FileStorageOptions { segment_size: 1 };
+    let options = FileStorageOptions {
+        segment_size: 1,
+        ..FileStorageOptions::default()
+    };
     let mut s = FileStorage::open_with(dir.path(), options.clone()).unwrap();
     check_contract(&mut s);
     let written = s.load().unwrap();

@@ -95,6 +95,15 @@ impl StorageError {
         }
     }
 
+    /// Where a repair may cut: the offset of corruption in a file of ours. `None` for anything
+    /// else (I/O, a foreign file, a newer format: never "repaired" away).
+    pub(crate) fn damage_offset(&self) -> Option<u64> {
+        match self {
+            StorageError::Corrupt { offset, .. } => Some(*offset),
+            _ => None,
+        }
+    }
+
     pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, kind: Corruption) -> Self {
         StorageError::Corrupt {
             path: path.into(),

@@ -294,7 +294,9 @@ impl Network {
         self.crash(id);
         let mut state = self.durable(id);
         let last = state.entries.last().map(|e| e.index);
-        state.entries.truncate(state.entries.len().saturating_sub(lost));
+        state
+            .entries
+            .truncate(state.entries.len().saturating_sub(lost));
         if let (true, Some(last)) = (detected, last) {
             state.hard_state.lost_up_to = state.hard_state.lost_up_to.max(last);
         }

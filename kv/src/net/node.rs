@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use raft_impl::core::{Config, InitError, RawNode};
-use raft_impl::storage::{FileStorage, Storage, StorageError};
+use raft_impl::storage::{FileStorage, FileStorageOptions, Storage, StorageError};
 use raft_impl::types::{Index, NodeId, Term};
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -70,6 +70,10 @@ pub struct NetConfig {
     /// plus a fixed per-entry overhead) were applied since the last snapshot (6.824's
     /// `maxraftstate`); `None` never compacts.
     pub snapshot_threshold: Option<u64>,
+    /// Start on a log damaged in a way a crash cannot explain by cutting it before the damage
+    /// and recovering the rest from the peers (`FileStorageOptions::repair`); off: refuse to
+    /// start, naming the file.
+    pub repair_damaged_log: bool,
 }
 
 /// The default [`NetConfig::snapshot_threshold`]: 64 MiB of log.
@@ -92,6 +96,7 @@ impl Default for NetConfig {
             read_mode: ReadMode::Log,
             persist_thread: false,
             snapshot_threshold: Some(DEFAULT_SNAPSHOT_THRESHOLD),
+            repair_damaged_log: false,
         }
     }
 }
@@ -146,6 +151,9 @@ pub struct NodeStatus {
     pub last_included_index: Index,
     /// Last index the state machine applied.
     pub applied_index: Index,
+    /// Protocol-aware recovery: non-zero while this node may lack acknowledged entries up to
+    /// here (it votes again once a leader has re-sent them).
+    pub lost_up_to: Index,
 }
 
 /// A running node. Dropping it without [`Node::shutdown`] leaves its tasks running.
@@ -165,10 +173,15 @@ impl Node {
     /// Must be called inside a tokio runtime.
     pub async fn start(cfg: NodeConfig) -> Result<Node, NodeError> {
         let dir = cfg.data_dir.clone();
-        let storage = FileStorage::open(&dir).map_err(|error| NodeError::Storage {
-            dir: dir.clone(),
-            error,
-        })?;
+        let options = FileStorageOptions {
+            repair: cfg.net.repair_damaged_log,
+            ..FileStorageOptions::default()
+        };
+        let storage =
+            FileStorage::open_with(&dir, options).map_err(|error| NodeError::Storage {
+                dir: dir.clone(),
+                error,
+            })?;
         let stored = storage.load().map_err(|error| NodeError::Storage {
             dir: dir.clone(),
             error,
@@ -189,6 +202,7 @@ impl Node {
             snapshot_index,
             snapshot_bytes,
             entries = stored.entries.len(),
+            lost_up_to = stored.hard_state.lost_up_to,
             "recovered from {}",
             dir.display()
         );
@@ -304,6 +318,7 @@ impl Node {
             commit_index: self.stats.commit_index.load(Ordering::Acquire),
             last_included_index: self.stats.last_included_index.load(Ordering::Acquire),
             applied_index: self.stats.applied_index.load(Ordering::Acquire),
+            lost_up_to: self.stats.lost_up_to.load(Ordering::Acquire),
         }
     }
 

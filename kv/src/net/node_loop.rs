@@ -111,6 +111,8 @@ pub(crate) struct NodeStats {
     pub last_included_index: AtomicU64,
     /// Last index the state machine applied.
     pub applied_index: AtomicU64,
+    /// Non-zero while recovering lost entries (`HardState::lost_up_to`).
+    pub lost_up_to: AtomicU64,
 }
 
 impl NodeStats {
@@ -119,6 +121,7 @@ impl NodeStats {
         self.current_term
             .store(node.current_term(), Ordering::Release);
         self.last_index.store(node.last_index(), Ordering::Release);
+        (self.lost_up_to).store(node.hard_state().lost_up_to, Ordering::Release);
         self.commit_index
             .store(node.commit_index(), Ordering::Release);
         let lii = node.snapshot().meta.last_included_index;

@@ -44,6 +44,11 @@ impl Processes {
 
     /// Starts node `i` (0-based), appending to its log file.
     pub fn spawn(&mut self, i: usize) {
+        self.spawn_with(i, &[]);
+    }
+
+    /// [`Processes::spawn`] with extra `raftkv serve` arguments.
+    pub fn spawn_with(&mut self, i: usize, extra: &[&str]) {
         let peers: Vec<String> = (self.addrs.iter().enumerate())
             .map(|(j, a)| format!("{}={a}", j + 1))
             .collect();
@@ -59,12 +64,27 @@ impl Processes {
             .args(self.pki.serve_flags(i as u64 + 1))
             .arg("--data-dir")
             .arg(self.data_dir(i))
+            .args(extra)
             .env("RUST_LOG", &self.log_filter)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn raftkv serve");
         self.procs[i] = Some(child);
+    }
+
+    /// Waits up to `limit` for node `i` to exit on its own; its exit status, if it did.
+    pub fn wait_exit(&mut self, i: usize, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            let child = self.procs[i].as_mut()?;
+            if let Some(status) = child.try_wait().unwrap() {
+                self.procs[i] = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// SIGKILLs node `i` (no chance to flush anything) and waits for it.

@@ -18,8 +18,8 @@ mod production;
 mod proptests;
 mod read_index;
 mod ready;
-mod replication;
 mod recovery;
+mod replication;
 mod snapshot;
 
 use std::collections::VecDeque;

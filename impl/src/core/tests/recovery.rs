@@ -36,21 +36,33 @@ fn a_recovering_node_neither_votes_nor_campaigns() {
     net.restart_losing_tail(2, 1, true);
     let n2 = net.node(2).unwrap();
     assert_eq!((n2.last_index(), n2.status().lost_up_to), (2, 3));
-    assert_eq!(n2.hard_state().lost_up_to, 3, "persisted, so a second restart keeps it");
+    assert_eq!(
+        n2.hard_state().lost_up_to,
+        3,
+        "persisted, so a second restart keeps it"
+    );
     // Election timeouts pass: no campaign.
     for _ in 0..100 {
         net.tick(2);
     }
     assert_eq!(net.node(2).unwrap().role(), Role::Follower);
     assert_eq!(net.node(2).unwrap().current_term(), 1);
-    assert!(net.outbox(2).is_empty(), "no RequestVote: {:?}", net.outbox(2));
+    assert!(
+        net.outbox(2).is_empty(),
+        "no RequestVote: {:?}",
+        net.outbox(2)
+    );
     // A candidate with an up-to-date log of a newer term is refused anyway.
     let before = votes_granted_by(&net, 2);
     net.node_mut(2)
         .step(crate::testing::env(3, 2, vote(2, 3, 1)))
         .unwrap();
     net.flush(2);
-    assert_eq!(votes_granted_by(&net, 2), before, "no vote while recovering");
+    assert_eq!(
+        votes_granted_by(&net, 2),
+        before,
+        "no vote while recovering"
+    );
     assert_eq!(net.node(2).unwrap().status().voted_for, None);
     // It survives another restart (the watermark is durable).
     net.crash(2);
@@ -74,7 +86,11 @@ fn the_leader_repairs_a_follower_below_its_match_index_and_then_it_votes_again()
         Some(1),
         "the lost entries are no longer counted"
     );
-    assert_eq!(leader.next_index(2), Some(2), "not clamped at match_index + 1");
+    assert_eq!(
+        leader.next_index(2),
+        Some(2),
+        "not clamped at match_index + 1"
+    );
     assert_eq!(leader.lost_entries_reports, 1);
     // Heartbeats re-send the entries (one per AppendEntries in this config).
     for _ in 0..3 {
@@ -82,7 +98,11 @@ fn the_leader_repairs_a_follower_below_its_match_index_and_then_it_votes_again()
         net.stabilize();
     }
     let n2 = net.node(2).unwrap();
-    assert_eq!((n2.last_index(), n2.status().lost_up_to), (3, 0), "repaired");
+    assert_eq!(
+        (n2.last_index(), n2.status().lost_up_to),
+        (3, 0),
+        "repaired"
+    );
     assert_eq!(net.durable(2).hard_state.lost_up_to, 0, "repair persisted");
     assert_eq!(net.node(1).unwrap().status().match_index(2), Some(3));
     // A voter again.

@@ -31,7 +31,10 @@ const NEW: Index = 30;
 fn options() -> FileStorageOptions {
     // About 8 entries per segment: the compaction deletes several covered segments and its
     // batch starts a new one.
-    FileStorageOptions { segment_size: 1024 }
+    FileStorageOptions {
+        segment_size: 1024,
+        ..FileStorageOptions::default()
+    }
 }
 
 fn entry(term: Term, index: Index) -> Entry {

@@ -19,6 +19,7 @@
 mod fsops;
 mod hard_state;
 mod record;
+mod repair;
 mod segment;
 mod snapshot;
 
@@ -46,12 +47,20 @@ pub struct FileStorageOptions {
     /// A new segment is started once the current one has reached this many bytes. A segment
     /// may exceed it by one record.
     pub segment_size: u64,
+    /// Protocol-aware recovery: on damage a crash cannot explain (a bad record with data after
+    /// it, a damaged or missing segment with later ones), keep the log before the damage,
+    /// drop the rest, and raise the hard state's `lost_up_to` to the highest index the dropped
+    /// records name, so the node recovers from its peers instead of refusing to start. Off by
+    /// default: the operator asks for it (`raftkv serve --repair-damaged-log`). Damage that
+    /// cannot be bounded is refused either way.
+    pub repair: bool,
 }
 
 impl Default for FileStorageOptions {
     fn default() -> Self {
         FileStorageOptions {
             segment_size: 64 * 1024 * 1024,
+            repair: false,
         }
     }
 }
@@ -117,11 +126,17 @@ impl FileStorage {
     ) -> Result<Self, StorageError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
-        let hard_state = hard_state::load(&dir)?;
+        let mut hard_state = hard_state::load(&dir)?;
         remove_if_present(&dir.join(snapshot::TEMP_NAME))?;
         let snapshot = snapshot::load_newest(&dir)?;
         let meta = snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
-        let (log, record_missing, segment_max, active, tail) = recover_log(&dir, meta)?;
+        let (log, record_missing, segment_max, active, tail, loss) =
+            recover_log(&dir, meta, options.repair)?;
+        if let Some(loss) = loss {
+            // Durable before the node may act: a second restart must still know.
+            hard_state.lost_up_to = hard_state.lost_up_to.max(loss.lost_up_to);
+            hard_state::store(&dir, hard_state)?;
+        }
         // Records a crashed process wrote may sit in the page cache without being on disk. The
         // node will treat everything it loads as stored (and may acknowledge it), so make it
         // durable now; the directory sync also covers a rename or file creation whose
@@ -325,13 +340,15 @@ pub(crate) fn snapshot_bytes_for_test(s: &Snapshot) -> Vec<u8> {
 }
 
 /// Replays every segment of `dir` into the log after the snapshot `meta`, repairing a torn
-/// tail. Returns the log, `Some(kept the log after it)` if the snapshot's record is missing
-/// from it, each segment's highest named index, the last segment opened for appending, and that
-/// segment's number and size.
+/// tail (and, with `repair`, cutting at other damage: [`repair`]). Returns the log,
+/// `Some(kept the log after it)` if the snapshot's record is missing from it, each segment's
+/// highest named index, the last segment opened for appending, that segment's number and
+/// size, and what a repair lost.
 #[allow(clippy::type_complexity)]
 fn recover_log(
     dir: &Path,
     meta: SnapshotMeta,
+    repair: bool,
 ) -> Result<
     (
         Log,
@@ -339,23 +356,50 @@ fn recover_log(
         Vec<(u64, Index)>,
         Option<SegmentFile>,
         Option<(u64, u64)>,
+        Option<repair::Loss>,
     ),
     StorageError,
 > {
     let segments = segment::list(dir)?;
+    // Segments are numbered consecutively: after a gap, nothing can be replayed.
+    let gap = segments.windows(2).position(|p| p[1].0 != p[0].0 + 1);
+    let replayable = match gap {
+        Some(g) if !repair => {
+            return Err(StorageError::MissingSegment {
+                path: dir.join(segment::file_name(segments[g].0 + 1)),
+            })
+        }
+        Some(g) => g + 1,
+        None => segments.len(),
+    };
     let mut replay = Replay::new(meta);
     let mut segment_max = Vec::new();
     let mut tail = None;
-    for (i, (seq, path)) in segments.iter().enumerate() {
+    let mut loss = None;
+    for (i, (seq, path)) in segments[..replayable].iter().enumerate() {
         let is_last = i + 1 == segments.len();
         let buf = fs::read(path).map_err(|e| StorageError::io(path, e))?;
         let mut max = 0;
-        let end = segment::scan(path, *seq, &buf, is_last, |record, offset| {
+        let scanned = segment::scan(path, *seq, &buf, is_last, |record, offset| {
             max = max.max(record_index(&record));
             replay
                 .apply(record)
                 .map_err(|kind| StorageError::corrupt(path, offset, kind))
-        })?;
+        });
+        let end = match (scanned, repair) {
+            (Ok(end), _) => end,
+            (Err(e), true) if e.damage_offset().is_some() => {
+                let offset = e.damage_offset().unwrap_or(0);
+                let kept = replay.log.last_index();
+                loss = Some(repair::cut_at_damage(dir, &segments, i, offset, kept, e)?);
+                if offset >= segment::HEADER_LEN as u64 {
+                    segment_max.push((*seq, max));
+                    tail = Some((*seq, offset));
+                }
+                break;
+            }
+            (Err(e), _) => return Err(e),
+        };
         segment_max.push((*seq, max));
         match end {
             ScanEnd::Clean => tail = Some((*seq, buf.len() as u64)),
@@ -380,12 +424,27 @@ fn recover_log(
             }
         }
     }
+    if let (Some(g), None) = (gap, loss) {
+        // The missing segment is the damage: the segments after it go.
+        let kept = replay.log.last_index();
+        let missing = StorageError::MissingSegment {
+            path: dir.join(segment::file_name(segments[g].0 + 1)),
+        };
+        loss = Some(repair::cut_at_damage(
+            dir,
+            &segments,
+            g + 1,
+            0,
+            kept,
+            missing,
+        )?);
+    }
     let active = match tail {
         Some((seq, _)) => Some(SegmentFile::open(dir.join(segment::file_name(seq)))?),
         None => None,
     };
     let (log, record_missing) = replay.finish();
-    Ok((log, record_missing, segment_max, active, tail))
+    Ok((log, record_missing, segment_max, active, tail, loss))
 }
 
 fn record_index(record: &Record) -> Index {

@@ -113,6 +113,7 @@ struct Harness {
 fn options() -> FileStorageOptions {
     FileStorageOptions {
         segment_size: SEGMENT_SIZE,
+        ..FileStorageOptions::default()
     }
 }
 

@@ -36,8 +36,8 @@ pub(crate) fn header(seq: u64) -> Vec<u8> {
     encode_file_header(MAGIC, &seq.to_le_bytes())
 }
 
-/// The segments in `dir`, in order. Errors if the sequence numbers have a gap. Files with other
-/// names are not ours and are left alone.
+/// The segments in `dir`, in order (recovery checks that their numbers have no gap). Files with
+/// other names are not ours and are left alone.
 pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
     let read_dir = fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))?;
     let mut segments = Vec::new();
@@ -48,13 +48,6 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageError> {
         }
     }
     segments.sort_unstable_by_key(|(seq, _)| *seq);
-    for pair in segments.windows(2) {
-        if pair[1].0 != pair[0].0 + 1 {
-            return Err(StorageError::MissingSegment {
-                path: dir.join(file_name(pair[0].0 + 1)),
-            });
-        }
-    }
     Ok(segments)
 }
 

@@ -152,6 +152,12 @@ pub struct NodeArgs {
     /// compacts.
     #[arg(long, default_value = "64M", value_parser = parse_threshold)]
     snapshot_threshold: Threshold,
+    /// Start on a log damaged in a way a crash cannot explain (a bad record with data after
+    /// it, a damaged or missing segment) by cutting it before the damage: the node then votes
+    /// again only once a leader has re-sent what was cut. Without it such a node refuses to
+    /// start, naming the file.
+    #[arg(long)]
+    repair_damaged_log: bool,
 }
 
 /// A snapshot threshold in bytes, or none.
@@ -361,6 +367,7 @@ fn net_config(tick_ms: u64, node: &NodeArgs) -> NetConfig {
         read_mode: node.read_mode.into(),
         persist_thread: node.persist_thread,
         snapshot_threshold: node.snapshot_threshold.0,
+        repair_damaged_log: node.repair_damaged_log,
         max_connections: node.max_connections as usize,
         max_buffered_bytes: (node.max_buffered_mib as usize) << 20,
         read_timeout: Duration::from_millis(node.frame_timeout_ms),
