@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::Processes;
+use common::procs::Processes;
 
 /// Longest any one operation may take: a few elections' worth on a loaded machine.
 const OP_LIMIT: Duration = Duration::from_secs(20);

@@ -4,8 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 
-mod procs;
-pub use procs::Processes;
+pub mod procs;
 
 /// `n` distinct loopback addresses with ports that were free a moment ago. Another process
 /// could take one in between; the tests run on loopback with ephemeral ports, where that is
