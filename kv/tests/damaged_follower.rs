@@ -175,6 +175,27 @@ fn damaged_follower_is_repaired(how: Damage) {
             "{how:?}: {token} in {v}"
         );
     }
+
+    // The operator's view: the stopped follower is named unreachable (exit 1), the leader and
+    // the repaired follower answer with the same commit index and nothing left to recover.
+    let (code, out) = cluster.status_cli();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("2/3 nodes answered"), "{out}");
+    assert!(out.contains(&format!("leader {}", leader + 1)), "{out}");
+    let unreachable = format!("{:<5} {:<21} unreachable", other + 1, cluster.addrs[other]);
+    assert!(out.contains(&unreachable), "{out}");
+    let security = cluster.pki.client();
+    let report = |i: usize| {
+        raft_kv::net::status::query_status(cluster.addrs[i], &security, Duration::from_secs(3))
+            .unwrap()
+    };
+    let (l, f) = (report(leader), report(follower));
+    assert_eq!((l.id, f.id), (leader as u64 + 1, follower as u64 + 1));
+    assert_eq!(l.role, raft_impl::core::Role::Leader);
+    assert_eq!(f.leader_id, Some(leader as u64 + 1));
+    assert_eq!(f.lost_up_to, 0, "repaired");
+    assert!(f.commit_index + 1 >= l.commit_index, "{l:?} {f:?}");
+    assert!(l.log_bytes > 0 && f.log_bytes > 0, "{l:?} {f:?}");
 }
 
 #[test]

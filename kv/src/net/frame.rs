@@ -22,6 +22,7 @@ use raft_impl::core::Envelope;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::status::StatusReport;
 use crate::command::{Command, DecodeError};
 use crate::server::Reply;
 
@@ -50,6 +51,10 @@ pub enum Frame {
     /// A client's token, its first frame when the node authenticates clients by token
     /// (`docs/kv-service.md`, "Security"). Not answered: a wrong token closes the connection.
     Auth { token: Vec<u8> },
+    /// An operator's question to one node (`raftkv status`): who it is and how far it got.
+    StatusRequest { id: u64 },
+    /// The node's answer to status request `id`.
+    Status { id: u64, report: StatusReport },
 }
 
 impl Frame {
@@ -68,6 +73,8 @@ impl Frame {
             Frame::Request { .. } => "Request",
             Frame::Response { .. } => "Response",
             Frame::Auth { .. } => "Auth",
+            Frame::StatusRequest { .. } => "StatusRequest",
+            Frame::Status { .. } => "Status",
         }
     }
 }

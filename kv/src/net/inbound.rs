@@ -16,6 +16,7 @@
 //!   with a WARN naming the remote address and identity.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +30,8 @@ use tokio::task::JoinSet;
 use super::frame::{self, Frame, MAX_FRAME_LEN};
 use super::io::{write_bytes, ByteBudget, FrameReader, IoError};
 use super::node::NetConfig;
-use super::node_loop::Event;
+use super::node_loop::{Event, NodeStats};
+use super::status::StatusReport;
 use super::stream::Stream;
 use super::tls::{identify, tokens_equal, ClientAuth, Identity, Security, MAX_TOKEN_LEN};
 use crate::command::Command;
@@ -46,6 +48,9 @@ pub(crate) struct ConnCtx {
     pub net: NetConfig,
     pub security: Security,
     pub budget: Arc<ByteBudget>,
+    /// What the node loop publishes, and the data directory: for status requests.
+    pub stats: Arc<NodeStats>,
+    pub data_dir: PathBuf,
 }
 
 /// What a connection has proven so far.
@@ -265,9 +270,14 @@ async fn serve_conn(
                     reply_to: reply_tx.clone(),
                 }
             }
-            Ok(Frame::Request { .. }) => {
+            Ok(Frame::Request { .. } | Frame::StatusRequest { .. }) if peer == Peer::Pending => {
                 tracing::warn!(%remote, "client request before the token; dropping the connection");
                 break;
+            }
+            Ok(Frame::StatusRequest { id }) => {
+                let report = StatusReport::read(ctx.id, &ctx.stats, &ctx.data_dir);
+                let _ = reply_tx.send(Frame::Status { id, report });
+                continue;
             }
             Ok(Frame::Auth { token }) if peer == Peer::Pending => {
                 let Security::Tls(tls) = &ctx.security else {

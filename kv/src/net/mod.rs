@@ -29,6 +29,7 @@ pub mod node;
 mod node_loop;
 mod peer;
 mod pipeline;
+pub mod status;
 pub mod stream;
 pub mod tls;
 

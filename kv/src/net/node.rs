@@ -255,6 +255,7 @@ impl Node {
                 stop_rx.clone(),
             ));
         }
+        let stats = Arc::new(NodeStats::default());
         let ctx = ConnCtx {
             id: cfg.id,
             peers: cfg.peers.keys().copied().collect(),
@@ -262,10 +263,11 @@ impl Node {
             net: cfg.net.clone(),
             security: cfg.security.clone(),
             budget: ByteBudget::new(cfg.net.max_buffered_bytes),
+            stats: stats.clone(),
+            data_dir: dir.clone(),
         };
         tasks.spawn(accept_loop(listener, ctx, stop_rx));
 
-        let stats = Arc::new(NodeStats::default());
         let node_loop = NodeLoop {
             stats: stats.clone(),
             node,

@@ -32,13 +32,13 @@
 //! `pipeline.rs`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use raft_impl::core::{Envelope, NotLeader, ProposeError, RawNode};
+use raft_impl::core::{Envelope, NotLeader, ProposeError, RawNode, Role};
 use raft_impl::storage::{Storage, StorageError};
 use raft_impl::types::{Index, NodeId, Term};
 use tokio::sync::mpsc;
@@ -113,15 +113,34 @@ pub(crate) struct NodeStats {
     pub applied_index: AtomicU64,
     /// Non-zero while recovering lost entries (`HardState::lost_up_to`).
     pub lost_up_to: AtomicU64,
+    /// 0 follower, 1 candidate, 2 leader.
+    pub role: AtomicU8,
+    /// The known leader of the current term (0: none known).
+    pub leader_id: AtomicU64,
 }
 
 impl NodeStats {
+    pub fn role(&self) -> Role {
+        match self.role.load(Ordering::Acquire) {
+            2 => Role::Leader,
+            1 => Role::Candidate,
+            _ => Role::Follower,
+        }
+    }
+
     fn publish(&self, node: &RawNode, applied: Index) {
         self.applied_index.store(applied, Ordering::Release);
         self.current_term
             .store(node.current_term(), Ordering::Release);
         self.last_index.store(node.last_index(), Ordering::Release);
         (self.lost_up_to).store(node.hard_state().lost_up_to, Ordering::Release);
+        let role = match node.role() {
+            Role::Follower => 0,
+            Role::Candidate => 1,
+            Role::Leader => 2,
+        };
+        self.role.store(role, Ordering::Release);
+        (self.leader_id).store(node.leader_id().unwrap_or(0), Ordering::Release);
         self.commit_index
             .store(node.commit_index(), Ordering::Release);
         let lii = node.snapshot().meta.last_included_index;

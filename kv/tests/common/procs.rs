@@ -111,6 +111,18 @@ impl Processes {
             .join("\n")
     }
 
+    /// Runs `raftkv status` against the cluster: (exit code, stdout).
+    pub fn status_cli(&self) -> (i32, String) {
+        let list: Vec<String> = self.addrs.iter().map(|a| a.to_string()).collect();
+        let out = Command::new(BIN)
+            .args(["status", "--cluster", &list.join(","), "--timeout", "3"])
+            .args(self.pki.client_flags())
+            .output()
+            .expect("run raftkv status");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.code().unwrap_or(-1), stdout)
+    }
+
     /// A Clerk for the cluster with short attempts, giving up after `limit`.
     pub fn clerk(&self, limit: Duration) -> raft_kv::Clerk<raft_kv::net::TcpTransport> {
         let cfg = raft_kv::ClerkConfig {

@@ -19,6 +19,7 @@ use raft_kv::{ClerkConfig, ClerkError, Op, OpResult, ReadMode};
 mod bench;
 mod check_history;
 mod security;
+mod status;
 
 use security::{ClientAuthArgs, ClientTlsArgs, ServeTls, Usage};
 
@@ -98,6 +99,12 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
         key: String,
+    },
+    /// One line per node: role, term, leader, commit/applied/snapshot/last index, recovery,
+    /// log and snapshot bytes on disk. Exit 1 if a node does not answer.
+    Status {
+        #[command(flatten)]
+        target: Target,
     },
     /// Load generator: N concurrent clients for D seconds; prints throughput and latency.
     Bench(bench::BenchArgs),
@@ -356,6 +363,7 @@ fn run(cmd: Cmd) -> Result<()> {
         Cmd::Put { target, key, value } => client_op(&target, Op::Put { key, value }),
         Cmd::Append { target, key, value } => client_op(&target, Op::Append { key, value }),
         Cmd::Get { target, key } => client_op(&target, Op::Get { key }),
+        Cmd::Status { target } => status::run(&target),
         Cmd::Bench(args) => bench::run(args),
         Cmd::CheckHistory(_) => unreachable!("handled in main: it has its own exit codes"),
     }
