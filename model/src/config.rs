@@ -311,11 +311,16 @@ pub struct Config {
     /// Compactions (the `Snapshot` action) allowed in a run; 0: none.
     #[serde(default)]
     pub snapshots: u8,
-    /// Restarts that lose the log's last entry (`RestartLosingTail`); 0: none.
-    #[serde(default)]
+    /// Restarts that lose the log's last entry (`RestartLosingTail`); 0: none
+    /// (then not written, so traces without the fault read as before).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub lose_tail: u8,
     pub bugs: BTreeSet<Bug>,
     pub fixes: BTreeSet<Fix>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 impl Default for Config {
