@@ -45,6 +45,7 @@ pub fn saved_json(bug: Bug) -> Option<&'static str> {
         Bug::SnapshotStateIndexMismatch => {
             include_str!("../traces/snapshot-state-index-mismatch.json")
         }
+        Bug::ForgetLostTail => include_str!("../traces/forget-lost-tail.json"),
     })
 }
 

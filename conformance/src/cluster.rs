@@ -101,7 +101,8 @@ impl Cluster {
     pub fn apply(&mut self, action: &Action) -> Effect {
         let mut effect = Effect::default();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.input(mapping::input(action), &mut effect)
+            let input = mapping::input(action).map_err(|e| e.to_string())?;
+            self.input(input, &mut effect)
         }));
         match outcome {
             Ok(Ok(())) => {}

@@ -31,6 +31,7 @@ impl Observer {
         let mut faults = self.last.faults;
         match action {
             Action::Restart(_) => faults.restarts += 1,
+            Action::RestartLosingTail(_) => faults.lost_tails += 1,
             Action::Drop(_) => faults.drops += 1,
             Action::Duplicate(_) => faults.duplicates += 1,
             _ => {}

@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 /// The budgeted kinds of action, as indices into a walk's earliest steps.
 fn budgeted(a: &Action) -> Option<usize> {
     match a {
-        Action::Restart(_) => Some(0),
+        Action::Restart(_) | Action::RestartLosingTail(_) => Some(0),
         Action::Drop(_) => Some(1),
         Action::Duplicate(_) => Some(2),
         Action::Snapshot(_) => Some(3),

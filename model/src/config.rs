@@ -25,6 +25,7 @@ pub enum Bug {
     SnapshotNotPersistedWithState,
     CommitNotAdvancedOnInstall,
     SnapshotStateIndexMismatch,
+    ForgetLostTail,
 }
 
 /// A proposed fix the model can be switched to (`--fix NAME`).
@@ -36,7 +37,7 @@ pub enum Fix {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 17] = [
         Bug::VoteResetOnSameTerm,
         Bug::NoUpToDateCheck,
         Bug::CommitPreviousTerm,
@@ -53,6 +54,7 @@ impl Bug {
         Bug::SnapshotNotPersistedWithState,
         Bug::CommitNotAdvancedOnInstall,
         Bug::SnapshotStateIndexMismatch,
+        Bug::ForgetLostTail,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +75,7 @@ impl Bug {
             Bug::SnapshotNotPersistedWithState => "snapshot-not-persisted-with-state",
             Bug::CommitNotAdvancedOnInstall => "commit-not-advanced-on-install",
             Bug::SnapshotStateIndexMismatch => "snapshot-state-index-mismatch",
+            Bug::ForgetLostTail => "forget-lost-tail",
         }
     }
 
@@ -124,6 +127,9 @@ impl Bug {
             Bug::SnapshotStateIndexMismatch => {
                 "the snapshot's content is cut one entry before last_included_index (taken before the last entry was applied)"
             }
+            Bug::ForgetLostTail => {
+                "a node that lost the tail of its log (--lose-tail) repairs it silently and goes on as a normal voter, though it may have acknowledged the lost entries"
+            }
         }
     }
 
@@ -139,6 +145,9 @@ impl Bug {
             ),
             Bug::CommitBeyondLastNewEntry => Some(
                 "only a batched AppendEntries (max_batch > 0) can end before leader_commit; with whole-suffix AppendEntries the bug is masked",
+            ),
+            Bug::ForgetLostTail => Some(
+                "the bug is in how a node handles the --lose-tail fault: with --lose-tail 0 it is masked",
             ),
             _ => None,
         }
@@ -161,6 +170,7 @@ impl Bug {
             drops: 0,
             duplicates: 0,
             snapshots: 0,
+            lose_tail: 0,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
         };
@@ -232,6 +242,12 @@ impl Bug {
                 duplicates: 1,
                 ..snapshot
             },
+            // One restart that loses an acknowledged entry; a second term
+            // for the leader that lacks it.
+            Bug::ForgetLostTail => Config {
+                lose_tail: 1,
+                ..base
+            },
         }
     }
 }
@@ -295,8 +311,16 @@ pub struct Config {
     /// Compactions (the `Snapshot` action) allowed in a run; 0: none.
     #[serde(default)]
     pub snapshots: u8,
+    /// Restarts that lose the log's last entry (`RestartLosingTail`); 0: none
+    /// (then not written, so traces without the fault read as before).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lose_tail: u8,
     pub bugs: BTreeSet<Bug>,
     pub fixes: BTreeSet<Fix>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 impl Default for Config {
@@ -314,6 +338,7 @@ impl Default for Config {
             drops: 1,
             duplicates: 1,
             snapshots: 1,
+            lose_tail: 0,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
         }
@@ -392,6 +417,9 @@ impl Config {
             self.duplicates,
             self.snapshots
         );
+        if self.lose_tail > 0 {
+            s.push_str(&format!(" lose_tail={}", self.lose_tail));
+        }
         for b in &self.bugs {
             s.push_str(&format!(" bug={b}"));
         }

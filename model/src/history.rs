@@ -8,7 +8,7 @@
 //! function on the implementation's abstract states, so the model and the
 //! implementation are judged by one definition of history.
 
-use crate::config::Config;
+use crate::config::{Bug, Config};
 use crate::properties::transitions;
 use crate::state::{Action, Commit, History, Index, Message, Role, Server, State};
 
@@ -23,16 +23,18 @@ pub enum Event {
     FollowerInstalledSnapshot,
     RestartedFromSnapshot,
     KeptEntriesAfterSnapshot,
+    RecoveringServerRepaired,
 }
 
 impl Event {
-    pub const ALL: [Event; 6] = [
+    pub const ALL: [Event; 7] = [
         Event::ConflictingEntryOverwritten,
         Event::LeaderElectedAfterRestart,
         Event::StaleLeaderSteppedDown,
         Event::FollowerInstalledSnapshot,
         Event::RestartedFromSnapshot,
         Event::KeptEntriesAfterSnapshot,
+        Event::RecoveringServerRepaired,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +49,7 @@ impl Event {
             Event::KeptEntriesAfterSnapshot => {
                 "a follower keeps its entries after the snapshot's last index"
             }
+            Event::RecoveringServerRepaired => "a server that lost its tail is repaired",
         }
     }
 
@@ -58,6 +61,9 @@ impl Event {
             Event::FollowerInstalledSnapshot => config.snapshots > 0,
             Event::RestartedFromSnapshot => config.snapshots > 0 && config.restarts > 0,
             Event::KeptEntriesAfterSnapshot => config.snapshots > 0 && config.max_log >= 2,
+            Event::RecoveringServerRepaired => {
+                config.lose_tail > 0 && !config.has(Bug::ForgetLostTail)
+            }
             _ => true,
         }
     }
@@ -88,7 +94,7 @@ impl Events {
 pub fn observe(before: &State, action: &Action, after: &mut State) -> Events {
     let mut events = Events::default();
     after.history.broken |= transitions::broken(before, action, after);
-    let restarted = after.faults.restarts > 0;
+    let restarted = after.faults.restarts > 0 || after.faults.lost_tails > 0;
     let history = &mut after.history;
     for (i, (b, a)) in before.servers.iter().zip(&after.servers).enumerate() {
         let same_leadership = b.role == Role::Leader && b.current_term == a.current_term;
@@ -122,6 +128,9 @@ pub fn observe(before: &State, action: &Action, after: &mut State) -> Events {
         }
         if b.role == Role::Leader && a.current_term > b.current_term {
             events.insert(Event::StaleLeaderSteppedDown);
+        }
+        if b.recovering() && !a.recovering() {
+            events.insert(Event::RecoveringServerRepaired);
         }
         if a.role != Role::Leader && overwrote_an_entry(b, a) {
             events.insert(Event::ConflictingEntryOverwritten);

@@ -123,6 +123,10 @@ struct ModelArgs {
     /// Compaction budget: Snapshot actions in a run [default: 1]
     #[arg(long)]
     snapshots: Option<u8>,
+    /// Data-loss budget: restarts that lose the log's last entry, which the
+    /// server may have acknowledged [default: 0, off]
+    #[arg(long, value_name = "N")]
+    lose_tail: Option<u8>,
     /// Switch restarts off (same as --restarts 0)
     #[arg(long)]
     no_restart: bool,
@@ -247,6 +251,7 @@ impl ModelArgs {
         set(&mut c.drops, self.drops);
         set(&mut c.duplicates, self.duplicates);
         set(&mut c.snapshots, self.snapshots);
+        set(&mut c.lose_tail, self.lose_tail);
         if self.no_restart {
             c.restarts = 0;
         }

@@ -50,6 +50,10 @@ pub struct Server {
     /// `snapshot.last_included_index + 1`.
     pub log: Vec<Entry>,
     pub snapshot: Snapshot,
+    /// Entries up to here may have been acknowledged and lost; while
+    /// non-zero the server is recovering (0: not recovering).
+    #[serde(default)]
+    pub lost_up_to: Index,
     // Volatile state.
     pub role: Role,
     pub commit_index: Index,
@@ -69,6 +73,7 @@ impl Server {
             voted_for: None,
             log: Vec::new(),
             snapshot: Snapshot::default(),
+            lost_up_to: 0,
             role: Role::Follower,
             commit_index: 0,
             votes_granted: 0,
@@ -80,6 +85,11 @@ impl Server {
     /// The snapshot's last index: entries up to it are compacted.
     pub fn first_index(&self) -> Index {
         self.snapshot.last_included_index
+    }
+
+    /// Recovering: it may have lost entries it acknowledged.
+    pub fn recovering(&self) -> bool {
+        self.lost_up_to != 0
     }
 
     pub fn last_index(&self) -> Index {
@@ -185,6 +195,9 @@ pub struct Faults {
     /// Compactions taken (not a fault, but a budget like them).
     #[serde(default)]
     pub snapshots: u8,
+    /// Restarts that lost the log's last entry (`RestartLosingTail`).
+    #[serde(default)]
+    pub lost_tails: u8,
 }
 
 /// History variables: facts about the past that the properties need and
@@ -268,6 +281,9 @@ pub enum Action {
     Propose(ServerId, Value),
     /// The server crashes and restarts: volatile state is lost.
     Restart(ServerId),
+    /// A restart whose storage lost the log's last entry (which the server
+    /// may have acknowledged) and detected the loss.
+    RestartLosingTail(ServerId),
     /// The network loses one copy of the message.
     Drop(Envelope),
     /// The network duplicates the message.

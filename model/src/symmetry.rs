@@ -31,6 +31,7 @@ fn id_free_key(s: &Server) -> impl Ord + '_ {
         s.commit_index,
         s.voted_for.is_some(),
         s.votes_granted.count_ones(),
+        s.lost_up_to,
     )
 }
 

@@ -266,8 +266,33 @@ fn snapshot_state_index_mismatch_loses_the_last_entry() {
 }
 
 #[test]
+fn forget_lost_tail_elects_a_leader_without_an_entry_its_vote_had_acknowledged() {
+    let c = with_bug(Bug::ForgetLostTail, |_| {});
+    // The rule it breaks: the restart does not record the loss.
+    assert_eq!(violation(&c), ("a restart keeps persistent state", 5));
+    // The leader still counts the entry the follower lost.
+    assert_eq!(consequence(&c), ("match_index is accurate", 10));
+    // Figure 3: s0 commits (1,1) with s2's acknowledgement, s2 loses it and
+    // votes s1, which never had it, leader of term 2.
+    let figure_3 = [
+        "Election Safety",
+        "Leader Append-Only",
+        "Log Matching",
+        "Leader Completeness",
+        "State Machine Safety",
+    ];
+    assert_eq!(violation_of(&c, &figure_3), ("Leader Completeness", 17));
+    // Without the fault the bug is masked.
+    let masked = with_bug(Bug::ForgetLostTail, |c| c.lose_tail = 0);
+    assert_eq!(
+        check_quietly(&masked, Strategy::Dfs, true).verdict,
+        Verdict::Ok
+    );
+}
+
+#[test]
 fn every_bug_has_a_test() {
-    assert_eq!(Bug::ALL.len(), 16, "add a test for the new bug above");
+    assert_eq!(Bug::ALL.len(), 17, "add a test for the new bug above");
 }
 
 #[test]

@@ -52,6 +52,7 @@ fn rich() -> Config {
         restarts: 2,
         drops: 2,
         duplicates: 2,
+        lose_tail: 2,
         ..Config::default()
     }
 }

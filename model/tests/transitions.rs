@@ -16,6 +16,7 @@ fn config() -> Config {
         restarts: 1,
         drops: 0,
         duplicates: 0,
+        lose_tail: 1,
         ..Config::default()
     }
 }
@@ -341,8 +342,191 @@ fn a_snapshot_never_goes_backwards() {
     });
 }
 
+/// s0 commits (1,1) with s1's acknowledgement; then s1 restarts having
+/// lost (1,1): it is recovering up to index 1.
+fn acknowledged_entry_lost() -> Scenario {
+    let mut sc = leader_with_one_replica();
+    sc.deliver(1, 0, "AppendEntriesResponse");
+    assert_eq!(sc.state.servers[0].commit_index, 1);
+    sc.act(Action::RestartLosingTail(1));
+    let s1 = &sc.state.servers[1];
+    assert_eq!((s1.log.len(), s1.lost_up_to), (0, 1));
+    sc
+}
+
+#[test]
+fn a_restart_losing_its_tail_keeps_the_rest_and_records_the_loss() {
+    let sc = acknowledged_entry_lost();
+    // Wrong (forget-lost-tail): the loss is not recorded.
+    fires(&sc, "a restart keeps persistent state", |s| {
+        s.servers[1].lost_up_to = 0
+    });
+    fires(&sc, "lost_up_to moves only by the recovery rules", |s| {
+        s.servers[1].lost_up_to = 0
+    });
+    // Wrong: the watermark is not the old last index.
+    fires(&sc, "lost_up_to moves only by the recovery rules", |s| {
+        s.servers[1].lost_up_to = 2
+    });
+    // Wrong: nothing was lost after all, or more than the last entry.
+    fires(&sc, "a restart keeps persistent state", |s| {
+        s.servers[1].log = vec![raft_model::state::Entry { term: 1, value: 1 }]
+    });
+    // Wrong: the vote is lost with the tail.
+    fires(&sc, "a restart keeps persistent state", |s| {
+        s.servers[1].voted_for = None
+    });
+    // Wrong: a plain restart forgets that the server is recovering.
+    let mut sc = acknowledged_entry_lost();
+    sc.act(Action::Restart(1));
+    fires(&sc, "a restart keeps persistent state", |s| {
+        s.servers[1].lost_up_to = 0
+    });
+}
+
+#[test]
+fn a_restart_losing_its_tail_resets_volatile_state() {
+    let mut sc = leader_with_one_replica();
+    sc.act(Action::RestartLosingTail(0));
+    // Wrong: the leader comes back still leading.
+    fires(&sc, "a restart resets only volatile state", |s| {
+        s.servers[0].role = Role::Leader;
+        s.servers[0].next_index = vec![1; 3];
+        s.servers[0].match_index = vec![0; 3];
+    });
+    // Wrong: commit_index survives the restart.
+    let mut sc2 = leader_with_one_replica();
+    sc2.deliver(1, 0, "AppendEntriesResponse")
+        .act(Action::RestartLosingTail(0));
+    fires(&sc2, "a restart resets only volatile state", |s| {
+        s.servers[0].commit_index = 1
+    });
+}
+
+#[test]
+fn a_recovering_server_neither_votes_nor_stands_for_election() {
+    let mut sc = acknowledged_entry_lost();
+    // s1 may not time out; s2 can.
+    assert!(!sc.model.enabled(&sc.state, &Action::ElectionTimeout(1)));
+    sc.act(Action::ElectionTimeout(2))
+        .act(Action::ElectionTimeout(2));
+    sc.deliver_term(2, 1, "RequestVote", 2);
+    let s1 = &sc.state.servers[1];
+    assert_eq!((s1.current_term, s1.voted_for), (2, None));
+    // Wrong (forget-lost-tail's effect): s1 votes for s2, whose log is as
+    // up-to-date as what s1 has left.
+    fires(
+        &sc,
+        "a recovering server neither votes nor stands for election",
+        |s| {
+            s.servers[1].voted_for = Some(2);
+            if let Message::RequestVoteResponse(r) = message(s, |m| m.from == 1 && m.to == 2) {
+                r.vote_granted = true;
+            }
+        },
+    );
+    // Wrong: the vote is recorded but not sent.
+    fires(
+        &sc,
+        "a recovering server neither votes nor stands for election",
+        |s| s.servers[1].voted_for = Some(2),
+    );
+    // Wrong: a recovering server stands for election.
+    let mut sc = acknowledged_entry_lost();
+    sc.act(Action::Heartbeat(0));
+    fires(
+        &sc,
+        "a recovering server neither votes nor stands for election",
+        |s| {
+            s.servers[1].role = Role::Candidate;
+            s.servers[1].current_term = 2;
+            s.servers[1].voted_for = Some(1);
+        },
+    );
+}
+
+/// An AppendEntries whose prev_log_index is `prev`.
+fn asks_for(prev: u8) -> impl Fn(&Message) -> bool {
+    move |m| matches!(m, Message::AppendEntries(ae) if ae.prev_log_index == prev)
+}
+
+/// After the loss, s0's heartbeat asks s1 for index 1, which s1 lost; s1
+/// refuses with a hint below match_index, and s0 lowers match_index to 0.
+fn loss_detected_by_the_leader() -> Scenario {
+    let mut sc = acknowledged_entry_lost();
+    sc.act(Action::Heartbeat(0));
+    sc.deliver_if(0, 1, "AppendEntries", asks_for(1));
+    sc.deliver(1, 0, "AppendEntriesResponse");
+    let s0 = &sc.state.servers[0];
+    assert_eq!((s0.next_index[1], s0.match_index[1]), (1, 0));
+    sc
+}
+
+#[test]
+fn a_refusal_below_match_index_lowers_it_and_nothing_else() {
+    let sc = loss_detected_by_the_leader();
+    // Wrong (the old rule): match_index stays at the lost index.
+    fires(
+        &sc,
+        "progress moves only on a response of the leader's term",
+        |s| {
+            s.servers[0].match_index[1] = 1;
+            s.servers[0].next_index[1] = 2;
+        },
+    );
+    fires(
+        &sc,
+        "progress moves only on a response of the leader's term",
+        |s| s.servers[0].match_index[1] = 1,
+    );
+    // Wrong: another follower's progress moves too.
+    fires(
+        &sc,
+        "progress moves only on a response of the leader's term",
+        |s| s.servers[0].next_index[2] = 2,
+    );
+}
+
+#[test]
+fn lost_up_to_falls_only_on_a_repair_that_reaches_it() {
+    let mut sc = loss_detected_by_the_leader();
+    sc.act(Action::Heartbeat(0));
+    // Wrong: a heartbeat step clears it, though nothing was re-sent yet.
+    fires(&sc, "lost_up_to moves only by the recovery rules", |s| {
+        s.servers[1].lost_up_to = 0
+    });
+    sc.deliver_if(
+        0,
+        1,
+        "AppendEntries",
+        |m| matches!(m, Message::AppendEntries(ae) if ae.entries.len() == 1),
+    );
+    let s1 = &sc.state.servers[1];
+    assert_eq!((s1.log.len(), s1.lost_up_to), (1, 0), "repaired");
+    // Wrong: the accepted AppendEntries reaches index 1 and does not clear it.
+    fires(&sc, "lost_up_to moves only by the recovery rules", |s| {
+        s.servers[1].lost_up_to = 1
+    });
+}
+
+#[test]
+fn an_install_snapshot_covering_lost_up_to_repairs() {
+    let mut sc = acknowledged_entry_lost();
+    // s0 compacts (1,1) and backs s1 off to below its snapshot.
+    sc.act(Action::Snapshot(0)).act(Action::Heartbeat(0));
+    sc.deliver_if(0, 1, "AppendEntries", asks_for(1));
+    sc.deliver(1, 0, "AppendEntriesResponse");
+    sc.act(Action::Heartbeat(0));
+    sc.deliver(0, 1, "InstallSnapshot");
+    let s1 = &sc.state.servers[1];
+    assert_eq!((s1.first_index(), s1.lost_up_to), (1, 0), "repaired");
+    fires(&sc, "lost_up_to moves only by the recovery rules", |s| {
+        s.servers[1].lost_up_to = 1
+    });
+}
+
 #[test]
 fn every_transition_property_has_a_test_above() {
     // Guard: adding a transition property without a test here fails this count.
-    assert_eq!(TRANSITIONS.len(), 13);
+    assert_eq!(TRANSITIONS.len(), 15);
 }

@@ -22,19 +22,33 @@ pub struct Application {
     pub state_one_entry_short: bool,
 }
 
+/// Catalog bugs the harness cannot re-create yet, so they have no mutant
+/// and their counterexamples and bounds are not replayed: the data-loss
+/// fault (`RestartLosingTail`) has no core input yet (issue 14).
+pub const NOT_MAPPED: [Bug; 1] = [Bug::ForgetLostTail];
+
+/// Whether the harness can re-create `bug` (see [`NOT_MAPPED`]).
+pub fn mapped(bug: Bug) -> bool {
+    !NOT_MAPPED.contains(&bug)
+}
+
 /// A catalog bug re-created in the core and the application; named by its
 /// bug on the command line and in reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Mutant(pub Bug);
 
 impl Mutant {
-    /// One mutant per catalog bug, in the catalog's order.
+    /// One mutant per catalog bug but [`NOT_MAPPED`], in the catalog's order.
     pub fn all() -> Vec<Mutant> {
-        Bug::ALL.into_iter().map(Mutant).collect()
+        Bug::ALL
+            .into_iter()
+            .filter(|&b| mapped(b))
+            .map(Mutant)
+            .collect()
     }
 
     pub fn from_name(name: &str) -> Option<Mutant> {
-        Bug::from_name(name).map(Mutant)
+        Bug::from_name(name).filter(|&b| mapped(b)).map(Mutant)
     }
 
     pub fn name(self) -> &'static str {
@@ -79,6 +93,8 @@ pub fn mutation_of(bug: Bug) -> Option<Mutation> {
         Bug::CommitNotAdvancedOnInstall => Mutation::CommitNotAdvancedOnInstall,
         // The application's alone: the core never sees the state's content.
         Bug::SnapshotStateIndexMismatch => return None,
+        // Issue 14: no mutant yet (the data-loss fault is not mapped yet).
+        Bug::ForgetLostTail => return None,
     })
 }
 
@@ -107,7 +123,8 @@ pub fn application_of(bug: Bug) -> Application {
         | Bug::InstallOlderSnapshot
         | Bug::WrongLastIncludedTerm
         | Bug::SnapshotNotPersistedWithState
-        | Bug::CommitNotAdvancedOnInstall => correct,
+        | Bug::CommitNotAdvancedOnInstall
+        | Bug::ForgetLostTail => correct,
     }
 }
 

@@ -98,7 +98,8 @@ pub fn explain(property: &str, state: &State) -> Vec<String> {
                     let (ll, fl) = (s.logical_log(), follower.logical_log());
                     let m = m as usize;
                     let accurate = m <= ll.len() && m <= fl.len() && ll[..m] == fl[..m];
-                    if follower.current_term <= s.current_term && !accurate {
+                    let counted = follower.current_term <= s.current_term && !follower.recovering();
+                    if counted && !accurate {
                         out.push(format!(
                             "leader s{l} counts s{f} as holding its first {m} entries {}, but s{f} holds {}",
                             log(s),

@@ -8,6 +8,7 @@
 //! state as well as by the checker.
 
 pub mod explain;
+pub mod recovery;
 pub mod transitions;
 
 use crate::state::{Role, Server, State};
@@ -102,6 +103,8 @@ pub const INVARIANTS: &[Invariant] = &[
     rule!(10),
     rule!(11),
     rule!(12),
+    rule!(13),
+    rule!(14),
 ];
 
 /// The invariants that are states' own (the rest are transition properties).
@@ -204,21 +207,23 @@ pub fn one_vote_per_term(state: &State) -> bool {
     state.history.votes_cast.iter().all(|v| v.count_ones() <= 1)
 }
 
-/// A leader's match_index is true: every server not in a newer term holds
-/// the leader's entries up to it. A success reply of the leader's term T
+/// A leader's match_index is true: every server not in a newer term, and
+/// not recovering from a lost tail, holds the leader's entries up to it. A success reply of the leader's term T
 /// comes from a server in term T and describes its log then; while that
 /// server stays in term T only the leader (which only appends) changes its
 /// log, and a server in an older term has acknowledged nothing (its
 /// match_index is 0). The leader's own slot is unused and 0. The commit
 /// rule (Figure 2, Rules for Servers, Leaders, last bullet) counts
 /// replicas by match_index, so a false one can commit an entry that is
-/// not on a majority.
+/// not on a majority. A recovering server lost entries it acknowledged:
+/// its match_index is false until the leader learns so or repairs it, and
+/// it grants no vote meanwhile (issue 14).
 pub fn match_index_accurate(state: &State) -> bool {
     let leaders = state.servers.iter().filter(|s| s.role == Role::Leader);
     leaders.into_iter().all(|l| {
         let followers = state.servers.iter().zip(&l.match_index);
         followers
-            .filter(|(f, _)| f.current_term <= l.current_term)
+            .filter(|(f, _)| f.current_term <= l.current_term && !f.recovering())
             .all(|(f, &m)| {
                 let m = m as usize;
                 let (l, f) = (l.logical_log(), f.logical_log());

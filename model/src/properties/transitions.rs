@@ -10,9 +10,10 @@
 //! [`INVARIANTS`](super::INVARIANTS) reads; the correct model never sets a
 //! bit, so they cost no states.
 
+use super::recovery;
 use crate::state::{
-    Action, AppendEntries, Envelope, Index, InstallSnapshot, Message, Role, Server, ServerId,
-    State, Term,
+    Action, AppendEntries, ConflictHint, Envelope, Index, InstallSnapshot, Message, Role, Server,
+    ServerId, State, Term,
 };
 
 /// A rule over one step.
@@ -119,6 +120,14 @@ pub const TRANSITIONS: &[Transition] = &[
         name: "a snapshot never goes backwards",
         holds: snapshot_never_goes_backwards,
     },
+    Transition {
+        name: "a recovering server neither votes nor stands for election",
+        holds: recovery::recovering_server_does_not_vote,
+    },
+    Transition {
+        name: "lost_up_to moves only by the recovery rules",
+        holds: recovery::lost_up_to_moves_by_the_rules,
+    },
 ];
 
 /// The bit per broken rule of the step `before --action--> after`.
@@ -132,7 +141,7 @@ pub fn broken(before: &State, action: &Action, after: &State) -> u32 {
 }
 
 /// The servers with their state before and after the step.
-fn pairs<'a>(
+pub(super) fn pairs<'a>(
     before: &'a State,
     after: &'a State,
 ) -> impl Iterator<Item = (ServerId, &'a Server, &'a Server)> {
@@ -141,8 +150,9 @@ fn pairs<'a>(
         .map(|(i, (b, a))| (i, b, a))
 }
 
-fn restarted(action: &Action, i: ServerId) -> bool {
-    *action == Action::Restart(i)
+/// Whether server `i` restarted in this step, losing its tail or not.
+pub(super) fn restarted(action: &Action, i: ServerId) -> bool {
+    matches!(action, Action::Restart(r) | Action::RestartLosingTail(r) if *r == i)
 }
 
 fn same_leadership(b: &Server, a: &Server) -> bool {
@@ -150,7 +160,7 @@ fn same_leadership(b: &Server, a: &Server) -> bool {
 }
 
 /// The message this step delivered, if any.
-fn delivered(action: &Action) -> Option<&Envelope> {
+pub(super) fn delivered(action: &Action) -> Option<&Envelope> {
     match action {
         Action::Deliver(m) => Some(m),
         _ => None,
@@ -158,7 +168,10 @@ fn delivered(action: &Action) -> Option<&Envelope> {
 }
 
 /// The AppendEntries delivered to `to` in this step, if any.
-fn append_delivered_to(action: &Action, to: ServerId) -> Option<(&Envelope, &AppendEntries)> {
+pub(super) fn append_delivered_to(
+    action: &Action,
+    to: ServerId,
+) -> Option<(&Envelope, &AppendEntries)> {
     match delivered(action)? {
         env @ Envelope {
             msg: Message::AppendEntries(ae),
@@ -169,7 +182,10 @@ fn append_delivered_to(action: &Action, to: ServerId) -> Option<(&Envelope, &App
 }
 
 /// The InstallSnapshot delivered to `to` in this step, if any.
-fn snapshot_delivered_to(action: &Action, to: ServerId) -> Option<(&Envelope, &InstallSnapshot)> {
+pub(super) fn snapshot_delivered_to(
+    action: &Action,
+    to: ServerId,
+) -> Option<(&Envelope, &InstallSnapshot)> {
     match delivered(action)? {
         env @ Envelope {
             msg: Message::InstallSnapshot(is),
@@ -204,7 +220,9 @@ fn new_leader_initialises_progress(step: &Step) -> bool {
 }
 
 /// Figure 2, Persistent state: current_term, voted_for and log survive a
-/// restart, and so does the snapshot (Figure 13).
+/// restart, and so do the snapshot (Figure 13) and lost_up_to. A restart
+/// losing its tail loses exactly the last entry, and records the old last
+/// index as possibly acknowledged and lost.
 fn restart_keeps_persistent_state(step: &Step) -> bool {
     let (before, action, after) = (step.before, step.action, step.after);
     pairs(before, after).all(|(i, b, a)| {
@@ -214,9 +232,19 @@ fn restart_keeps_persistent_state(step: &Step) -> bool {
                 s.voted_for,
                 s.log.clone(),
                 s.snapshot.clone(),
+                s.lost_up_to,
             )
         };
-        !restarted(action, i) || persistent(a) == persistent(b)
+        match action {
+            Action::Restart(r) if *r == i => persistent(a) == persistent(b),
+            Action::RestartLosingTail(r) if *r == i => {
+                let mut kept = b.clone();
+                kept.log.pop();
+                kept.lost_up_to = b.lost_up_to.max(b.last_index());
+                !b.log.is_empty() && persistent(a) == persistent(&kept)
+            }
+            _ => true,
+        }
     })
 }
 
@@ -225,7 +253,7 @@ fn restart_keeps_persistent_state(step: &Step) -> bool {
 /// one); nothing else changes.
 fn restart_resets_only_volatile_state(step: &Step) -> bool {
     let (before, action, after) = (step.before, step.action, step.after);
-    let Action::Restart(r) = action else {
+    let (Action::Restart(r) | Action::RestartLosingTail(r)) = action else {
         return true;
     };
     before.network == after.network
@@ -352,25 +380,30 @@ fn conflict_hint_describes_the_log(step: &Step) -> bool {
 /// Figure 2, Leaders: nextIndex and matchIndex for a follower change only
 /// on that follower's response to this leader's AppendEntries; a response
 /// of an older term answers an older leadership and says nothing now.
-/// matchIndex becomes the acknowledged index (never lower than before).
+/// On a success matchIndex becomes the acknowledged index (never lower than
+/// before); on a refusal whose hint points at or below matchIndex, the
+/// follower lost entries it acknowledged, and matchIndex falls to just
+/// below the hint (else it stays).
 fn progress_moves_only_on_current_term_responses(step: &Step) -> bool {
     let (before, action, after) = (step.before, step.action, step.after);
     pairs(before, after).all(|(l, b, a)| {
         if !same_leadership(b, a) {
             return true;
         }
-        // (from, success, acknowledged index) of a response of this term to l.
+        // (from, success, acknowledged index, hint) of a response of this term to l.
         let response = match delivered(action) {
             Some(Envelope {
                 from,
                 to,
                 msg: Message::AppendEntriesResponse(r),
-            }) if *to == l && r.term == a.current_term => Some((*from, r.success, r.match_index)),
+            }) if *to == l && r.term == a.current_term => {
+                Some((*from, r.success, r.match_index, r.conflict))
+            }
             Some(Envelope {
                 from,
                 to,
                 msg: Message::InstallSnapshotResponse(r),
-            }) if *to == l && r.term == a.current_term => Some((*from, true, r.match_index)),
+            }) if *to == l && r.term == a.current_term => Some((*from, true, r.match_index, None)),
             _ => None,
         };
         (0..b.next_index.len()).all(|p| {
@@ -380,17 +413,35 @@ fn progress_moves_only_on_current_term_responses(step: &Step) -> bool {
                 a.next_index[p],
                 a.match_index[p],
             );
-            if (bn, bm) == (an, am) {
-                return true;
-            }
             match response {
-                Some((from, success, m)) if from as usize == p => {
+                Some((from, false, _, Some(h))) if from as usize == p => {
+                    let next = hinted_next(b, h);
+                    am == if next <= bm {
+                        next.saturating_sub(1)
+                    } else {
+                        bm
+                    }
+                }
+                _ if (bn, bm) == (an, am) => true,
+                Some((from, success, m, _)) if from as usize == p => {
                     am == bm || (success && am == bm.max(m))
                 }
                 _ => false,
             }
         })
     })
+}
+
+/// The 6.824 guide's fast backup, from the leader `s`'s log: after its last
+/// entry of the hint's term, else at the hint's first index of that term;
+/// after the follower's log without a term.
+fn hinted_next(s: &Server, h: ConflictHint) -> Index {
+    let Some(t) = h.term else {
+        return h.log_len + 1;
+    };
+    let last_of_term =
+        (s.first_index().max(1)..=s.last_index()).rfind(|&i| s.term_at(i) == Some(t));
+    last_of_term.map_or(h.first_index, |i| i + 1)
 }
 
 /// Figure 2, All Servers: current_term only grows (it is persistent).

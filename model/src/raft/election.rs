@@ -46,8 +46,11 @@ impl RaftModel {
             let up_to_date = self.config.has(Bug::NoUpToDateCheck)
                 || rv.last_log_term > s.last_term()
                 || (rv.last_log_term == s.last_term() && rv.last_log_index >= s.last_index());
-            // Step 2: votedFor is null or candidateId, and the log is up-to-date.
-            if (s.voted_for.is_none() || s.voted_for == Some(candidate)) && up_to_date {
+            // Step 2: votedFor is null or candidateId, and the log is
+            // up-to-date; a recovering server may lack entries it
+            // acknowledged, so it grants no vote.
+            let free = s.voted_for.is_none() || s.voted_for == Some(candidate);
+            if free && up_to_date && !s.recovering() {
                 s.voted_for = Some(candidate);
                 vote_granted = true;
             }

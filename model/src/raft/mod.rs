@@ -57,6 +57,9 @@ impl RaftModel {
             if self.may_restart(state) {
                 actions.push(Action::Restart(i));
             }
+            if self.may_lose_tail(state, s) {
+                actions.push(Action::RestartLosingTail(i));
+            }
             if self.may_snapshot(state, s) {
                 actions.push(Action::Snapshot(i));
             }
@@ -82,15 +85,17 @@ impl RaftModel {
                     && (1..=self.config.values).contains(v)
             }
             Action::Restart(i) => server(i).is_some() && self.may_restart(state),
+            Action::RestartLosingTail(i) => server(i).is_some_and(|s| self.may_lose_tail(state, s)),
             Action::Drop(m) => self.may_drop(state) && in_flight(m),
             Action::Duplicate(m) => self.may_duplicate(state) && in_flight(m),
             Action::Snapshot(i) => server(i).is_some_and(|s| self.may_snapshot(state, s)),
         }
     }
 
-    /// Figure 2, Followers and Candidates: an election timeout (up to the term bound).
+    /// Figure 2, Followers and Candidates: an election timeout (up to the
+    /// term bound). A recovering server does not stand for election.
     fn may_time_out(&self, s: &Server) -> bool {
-        s.role != Role::Leader && s.current_term < self.config.max_term
+        s.role != Role::Leader && s.current_term < self.config.max_term && !s.recovering()
     }
 
     /// Figure 2, Leaders: a command from a client (up to the log bound).
@@ -100,6 +105,11 @@ impl RaftModel {
 
     fn may_restart(&self, state: &State) -> bool {
         state.faults.restarts < self.config.restarts
+    }
+
+    /// The data-loss fault: budget left, and an entry above the snapshot to lose.
+    fn may_lose_tail(&self, state: &State, s: &Server) -> bool {
+        state.faults.lost_tails < self.config.lose_tail && !s.log.is_empty()
     }
 
     fn may_drop(&self, state: &State) -> bool {
@@ -154,6 +164,10 @@ impl RaftModel {
                 state.faults.restarts += 1;
                 self.restart(&mut state.servers[*i as usize]);
             }
+            Action::RestartLosingTail(i) => {
+                state.faults.lost_tails += 1;
+                self.restart_losing_tail(&mut state.servers[*i as usize]);
+            }
             Action::Drop(m) => {
                 state.faults.drops += 1;
                 state.take(m);
@@ -187,6 +201,18 @@ impl RaftModel {
         }
         if self.config.has(Bug::SnapshotNotPersistedWithState) {
             s.snapshot.entries.clear();
+        }
+    }
+
+    /// A restart whose storage lost the last log entry and detected it:
+    /// the entries up to the old last index may have been acknowledged, so
+    /// the server recovers until a leader re-sends them.
+    fn restart_losing_tail(&self, s: &mut Server) {
+        self.restart(s);
+        let last = s.last_index();
+        s.log.pop();
+        if !self.config.has(Bug::ForgetLostTail) {
+            s.lost_up_to = s.lost_up_to.max(last);
         }
     }
 

@@ -89,6 +89,11 @@ impl RaftModel {
                 if ae.leader_commit > s.commit_index {
                     s.commit_index = s.commit_index.max(ae.leader_commit.min(bound));
                 }
+                // Recovery: the leader's entries up to last_new are verified
+                // here; once they reach the watermark, nothing lost is missing.
+                if last_new >= s.lost_up_to {
+                    s.lost_up_to = 0;
+                }
                 reply(s.current_term, true, last_new, None)
             }
         };
@@ -160,8 +165,13 @@ impl RaftModel {
                     None => conflict.first_index,
                 },
             };
-            // Not clamp(): a stale match_index may exceed the log (accept-stale-reply).
-            s.next_index[f] = next.max(s.match_index[f] + 1).min(s.last_index() + 1);
+            // No lower bound at match_index + 1: a hint at or below it means
+            // the follower lost entries it acknowledged (a restart losing its
+            // tail), so the leader stops counting them and repairs it.
+            s.next_index[f] = next.min(s.last_index() + 1).max(1);
+            if next <= s.match_index[f] {
+                s.match_index[f] = next.saturating_sub(1);
+            }
         }
     }
 

@@ -74,6 +74,10 @@ impl RaftModel {
             if !older || self.config.has(Bug::InstallOlderSnapshot) {
                 self.install(s, is);
             }
+            // Recovery: the snapshot covers the watermark.
+            if is.last_included_index >= s.lost_up_to {
+                s.lost_up_to = 0;
+            }
             // Either way the follower now holds the snapshot's entries: they are committed here.
             reply(s.current_term, is.last_included_index)
         };

@@ -105,7 +105,7 @@ impl Model for Searched {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        const _: () = assert!(INVARIANTS.len() == 28 && SANITY.len() == 3);
+        const _: () = assert!(INVARIANTS.len() == 30 && SANITY.len() == 3);
         let mut properties = vec![
             always!(0),
             always!(1),
@@ -135,6 +135,8 @@ impl Model for Searched {
             always!(25),
             always!(26),
             always!(27),
+            always!(28),
+            always!(29),
         ];
         properties.extend([sometimes!(0), sometimes!(1), sometimes!(2)]);
         properties

@@ -209,9 +209,14 @@ fn cell(out: &mut String, i: usize, k: usize, s: &Server, changed: bool) {
         Role::Leader => "L",
     };
     let vote = s.voted_for.map_or(String::new(), |v| format!(" v{v}"));
+    // Recovering from a lost tail: the watermark of what it may have lost.
+    let lost = match s.lost_up_to {
+        0 => String::new(),
+        n => format!(" lost≤{n}"),
+    };
     let _ = write!(
         out,
-        r#"<text class="term" x="{}" y="{}">t{} {role}{vote} c{}</text>"#,
+        r#"<text class="term" x="{}" y="{}">t{} {role}{vote} c{}{lost}</text>"#,
         x + 4,
         y + 14,
         s.current_term,

@@ -171,6 +171,9 @@ struct ItfServer {
     /// Schema 2; absent: no snapshot.
     #[serde(default, skip_serializing_if = "is_empty_snapshot")]
     snapshot: m::Snapshot,
+    /// Absent: 0, not recovering (traces without the data-loss fault).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    lost_up_to: u8,
     role: m::Role,
     commit_index: u8,
     votes_granted: Set<u8>,
@@ -231,6 +234,10 @@ struct ItfHistory {
 
 fn is_empty_snapshot(s: &m::Snapshot) -> bool {
     *s == m::Snapshot::default()
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 fn no_names() -> Set<String> {
@@ -346,6 +353,7 @@ fn encode_action(a: Option<&Action>) -> (String, Picks) {
             },
         ),
         Some(Action::Restart(i)) => ("restart".into(), server(*i)),
+        Some(Action::RestartLosingTail(i)) => ("restart_losing_tail".into(), server(*i)),
         Some(Action::Drop(m)) => ("drop".into(), msg(m)),
         Some(Action::Duplicate(m)) => ("duplicate".into(), msg(m)),
         Some(Action::Snapshot(i)) => ("snapshot".into(), server(*i)),
@@ -373,12 +381,13 @@ fn decode_action(name: &str, picks: Picks, at: usize) -> Result<Option<Action>, 
         "heartbeat" => Action::Heartbeat(server()?),
         "propose" => Action::Propose(server()?, value.ok_or_else(|| missing("value"))?),
         "restart" => Action::Restart(server()?),
+        "restart_losing_tail" => Action::RestartLosingTail(server()?),
         "drop" => Action::Drop(msg()?),
         "duplicate" => Action::Duplicate(msg()?),
         "snapshot" => Action::Snapshot(server()?),
         other => {
             return Err(TraceError::Schema(format!(
-                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, election_timeout, heartbeat, propose, restart, drop, duplicate, snapshot)"
+                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, election_timeout, heartbeat, propose, restart, restart_losing_tail, drop, duplicate, snapshot)"
             )))
         }
     }))
@@ -400,6 +409,7 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
                 voted_for: x.voted_for.into(),
                 log: x.log.clone(),
                 snapshot: x.snapshot.clone(),
+                lost_up_to: x.lost_up_to,
                 role: x.role,
                 commit_index: x.commit_index,
                 votes_granted: bits_to_set(x.votes_granted),
@@ -445,6 +455,7 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             voted_for: x.voted_for.into(),
             log: x.log,
             snapshot: x.snapshot,
+            lost_up_to: x.lost_up_to,
             role: x.role,
             commit_index: x.commit_index,
             votes_granted: set_to_bits(&x.votes_granted, &format!("{p}.votes_granted"))?,

@@ -88,6 +88,7 @@ pub fn action_text(a: &Action) -> String {
         Action::Heartbeat(i) => format!("heartbeat at leader s{i}"),
         Action::Propose(i, v) => format!("client proposes {v} at s{i}"),
         Action::Restart(i) => format!("restart s{i}"),
+        Action::RestartLosingTail(i) => format!("restart s{i}, losing its log's last entry"),
         Action::Drop(m) => format!("network drops {}", envelope_text(m)),
         Action::Duplicate(m) => format!("network duplicates {}", envelope_text(m)),
         Action::Snapshot(i) => format!("s{i} snapshots and compacts its log"),
@@ -96,13 +97,14 @@ pub fn action_text(a: &Action) -> String {
 
 /// Each Figure 2 field of a server, rendered for diffs. The model's step
 /// table and conformance's model-versus-core diff both read this list.
-pub fn server_fields(s: &Server) -> [(&'static str, String); 9] {
+pub fn server_fields(s: &Server) -> [(&'static str, String); 10] {
     [
         ("current_term", s.current_term.to_string()),
         ("role", format!("{:?}", s.role)),
         ("voted_for", opt(s.voted_for.map(|v| format!("s{v}")))),
         ("snapshot", snapshot_text(&s.snapshot)),
         ("log", log_text(&s.log)),
+        ("lost_up_to", s.lost_up_to.to_string()),
         ("commit_index", s.commit_index.to_string()),
         ("votes_granted", bits_text(s.votes_granted)),
         ("next_index", format!("{:?}", s.next_index)),
@@ -190,14 +192,18 @@ pub fn state_text(s: &State) -> Vec<String> {
         .iter()
         .enumerate()
         .map(|(i, x)| {
-            format!(
+            let mut line = format!(
                 "s{i}: current_term={} role={:?} voted_for={} log={} commit_index={}",
                 x.current_term,
                 x.role,
                 opt(x.voted_for.map(|v| format!("s{v}"))),
                 log_text(&x.log),
                 x.commit_index
-            )
+            );
+            if x.recovering() {
+                let _ = write!(line, " lost_up_to={}", x.lost_up_to);
+            }
+            line
         })
         .collect();
     out.extend(
