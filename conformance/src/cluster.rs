@@ -149,6 +149,7 @@ impl Cluster {
                 proposed.map_err(|e| format!("propose: {e}"))?;
             }
             Input::Restart(i) => self.restart(node(i))?,
+            Input::RestartLosingTail(i) => self.restart_losing_tail(node(i))?,
             Input::Drop(m) => {
                 self.take(&m)?;
             }
@@ -199,6 +200,24 @@ impl Cluster {
         .map_err(|e| format!("RawNode::restore refused the durable state: {e}"))?;
         self.nodes[i].raw = raw;
         Ok(())
+    }
+
+    /// The data-loss fault: while node `i` is down its disk loses the last
+    /// entry of the log; storage reports the loss as `lost_up_to` (the last
+    /// index before it), unless the application forgets it.
+    fn restart_losing_tail(&mut self, i: usize) -> Result<(), String> {
+        let mut durable = self.nodes[i].storage.durable_snapshot();
+        let lost = durable
+            .entries
+            .pop()
+            .ok_or("RestartLosingTail: no entry above the snapshot")?;
+        if !self.app.forget_lost_tail {
+            let hs = &mut durable.hard_state;
+            hs.lost_up_to = hs.lost_up_to.max(lost.index);
+        }
+        self.nodes[i].storage = MemStorage::with_state(durable)
+            .map_err(|e| format!("storage refused the damaged state: {e}"))?;
+        self.restart(i)
     }
 
     /// The Ready contract: persist and sync, then send, then advance.

@@ -35,7 +35,7 @@ mod tests;
 pub use messages::{
     snapshot_data, snapshot_entries, to_core_entry, to_core_msg, to_model_entry, to_model_msg,
 };
-pub use mutants::{application_of, bug_of, mutation_of, Application, Mutant, NOT_MAPPED};
+pub use mutants::{application_of, bug_of, mutation_of, Application, Mutant};
 pub use state::{abstract_server, comparable};
 
 use bytes::Bytes;
@@ -105,6 +105,10 @@ pub enum Input {
     /// Drop the node and rebuild it with `RawNode::restore` from what its
     /// storage made durable (rule 9).
     Restart(ServerId),
+    /// The same from a damaged disk: the durable log's last entry is gone and
+    /// the storage reports it (`HardState::lost_up_to`, issue 14), unless the
+    /// application's `forget_lost_tail`.
+    RestartLosingTail(ServerId),
     /// Network faults: the harness's bag only; no node sees them.
     Drop(model::Envelope),
     Duplicate(model::Envelope),
@@ -124,10 +128,7 @@ pub fn input(action: &Action) -> Result<Input, MapError> {
         Action::Drop(m) => Input::Drop(m.clone()),
         Action::Duplicate(m) => Input::Duplicate(m.clone()),
         Action::Snapshot(i) => Input::Snapshot(*i),
-        // Issue 14: the data-loss fault needs the core's recovering state.
-        Action::RestartLosingTail(_) => {
-            return Err(MapError("RestartLosingTail is not mapped yet".into()))
-        }
+        Action::RestartLosingTail(i) => Input::RestartLosingTail(*i),
     })
 }
 

@@ -20,16 +20,9 @@ pub struct Application {
     /// The snapshot's data is the state before the entry at its index was
     /// applied.
     pub state_one_entry_short: bool,
-}
-
-/// Catalog bugs the harness cannot re-create yet, so they have no mutant
-/// and their counterexamples and bounds are not replayed: the data-loss
-/// fault (`RestartLosingTail`) has no core input yet (issue 14).
-pub const NOT_MAPPED: [Bug; 1] = [Bug::ForgetLostTail];
-
-/// Whether the harness can re-create `bug` (see [`NOT_MAPPED`]).
-pub fn mapped(bug: Bug) -> bool {
-    !NOT_MAPPED.contains(&bug)
+    /// After a restart that lost the log's tail, storage does not report the
+    /// loss (no `lost_up_to`): the node goes on as a normal voter.
+    pub forget_lost_tail: bool,
 }
 
 /// A catalog bug re-created in the core and the application; named by its
@@ -38,17 +31,13 @@ pub fn mapped(bug: Bug) -> bool {
 pub struct Mutant(pub Bug);
 
 impl Mutant {
-    /// One mutant per catalog bug but [`NOT_MAPPED`], in the catalog's order.
+    /// One mutant per catalog bug, in the catalog's order.
     pub fn all() -> Vec<Mutant> {
-        Bug::ALL
-            .into_iter()
-            .filter(|&b| mapped(b))
-            .map(Mutant)
-            .collect()
+        Bug::ALL.into_iter().map(Mutant).collect()
     }
 
     pub fn from_name(name: &str) -> Option<Mutant> {
-        Bug::from_name(name).filter(|&b| mapped(b)).map(Mutant)
+        Bug::from_name(name).map(Mutant)
     }
 
     pub fn name(self) -> &'static str {
@@ -93,7 +82,7 @@ pub fn mutation_of(bug: Bug) -> Option<Mutation> {
         Bug::CommitNotAdvancedOnInstall => Mutation::CommitNotAdvancedOnInstall,
         // The application's alone: the core never sees the state's content.
         Bug::SnapshotStateIndexMismatch => return None,
-        // Issue 14: no mutant yet (the data-loss fault is not mapped yet).
+        // The storage's (the application's) alone: the core's rules are right.
         Bug::ForgetLostTail => return None,
     })
 }
@@ -110,6 +99,10 @@ pub fn application_of(bug: Bug) -> Application {
             state_one_entry_short: true,
             ..correct
         },
+        Bug::ForgetLostTail => Application {
+            forget_lost_tail: true,
+            ..correct
+        },
         Bug::VoteResetOnSameTerm
         | Bug::NoUpToDateCheck
         | Bug::CommitPreviousTerm
@@ -123,8 +116,7 @@ pub fn application_of(bug: Bug) -> Application {
         | Bug::InstallOlderSnapshot
         | Bug::WrongLastIncludedTerm
         | Bug::SnapshotNotPersistedWithState
-        | Bug::CommitNotAdvancedOnInstall
-        | Bug::ForgetLostTail => correct,
+        | Bug::CommitNotAdvancedOnInstall => correct,
     }
 }
 

@@ -64,8 +64,7 @@ pub fn abstract_server(
             last_included_term: small("last_included_term", status.last_included_term)?,
             entries: snapshot_entries(snapshot_data)?,
         },
-        // Issue 14: the core's recovering state is not mapped yet.
-        lost_up_to: 0,
+        lost_up_to: small("lost_up_to", status.lost_up_to)?,
         role,
         commit_index: small("commit_index", status.commit_index)?,
         votes_granted,
