@@ -34,6 +34,10 @@ enum Command {
         /// A smaller suite (coverage in a smaller bound, fewer walks).
         #[arg(long)]
         quick: bool,
+        /// Leave out the catalog's saved counterexamples: does the generated suite alone find
+        /// the mutant?
+        #[arg(long)]
+        no_catalog: bool,
     },
     /// Replay a saved ITF trace on the core, evaluating the model's invariants on it.
     Replay {
@@ -101,16 +105,18 @@ fn main() -> ExitCode {
         Command::Run {
             mutant: name,
             quick,
+            no_catalog,
         } => {
             let m = match mutant(name.as_deref()) {
                 Ok(m) => m,
                 Err(code) => return code,
             };
-            let opts = if quick {
+            let mut opts = if quick {
                 SuiteOptions::quick(m)
             } else {
                 SuiteOptions::full(m)
             };
+            opts.catalog &= !no_catalog;
             let mut out = std::io::stdout();
             match suite::run(&opts, &mut out) {
                 Ok(summary) => {
