@@ -2,9 +2,12 @@
 //!
 //! Servers are interchangeable: renaming them (in every field that holds a
 //! server id) maps behaviours to behaviours and preserves every property.
-//! The representative sorts servers by their id-free state and renames
-//! everything accordingly. Any fixed choice inside the orbit is sound;
-//! sorting finds the same representative for most symmetric states.
+//! The representative sorts servers by their id-free state; servers whose
+//! id-free states tie are ordered every possible way, and the smallest
+//! renamed state wins. So the representative is canonical: every state of an
+//! orbit maps to the same one (any fixed choice would be sound; a canonical
+//! one also counts each orbit exactly once, whatever order the search meets
+//! its states in).
 
 use crate::state::*;
 use stateright::Representative;
@@ -14,13 +17,48 @@ impl Representative for State {
         let n = self.servers.len();
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| id_free_key(&self.servers[a]).cmp(&id_free_key(&self.servers[b])));
-        // order[new] = old; rename[old] = new.
-        let mut rename = vec![0u8; n];
-        for (new, &old) in order.iter().enumerate() {
-            rename[old] = new as u8;
+        // Runs of servers with equal keys: only they may be reordered.
+        let mut ties = Vec::new();
+        let mut start = 0;
+        for i in 1..=n {
+            let same = i < n
+                && id_free_key(&self.servers[order[i]]) == id_free_key(&self.servers[order[start]]);
+            if !same {
+                if i - start > 1 {
+                    ties.push(start..i);
+                }
+                start = i;
+            }
         }
-        self.renamed(&order, &rename)
+        let mut best: Option<State> = None;
+        for_each_tie_order(&mut order, &ties, &mut |order| {
+            let candidate = self.renamed_by(order);
+            if best.as_ref().is_none_or(|b| candidate < *b) {
+                best = Some(candidate);
+            }
+        });
+        best.expect("at least the sorted order")
     }
+}
+
+/// Calls `f` with `order` permuted within each range of `ties` in every way
+/// (the product of the ranges' permutations; `order` is restored after).
+fn for_each_tie_order(
+    order: &mut Vec<usize>,
+    ties: &[std::ops::Range<usize>],
+    f: &mut impl FnMut(&[usize]),
+) {
+    let Some((range, rest)) = ties.split_first() else {
+        return f(order);
+    };
+    let original: Vec<usize> = order[range.clone()].to_vec();
+    for p in permutations(range.len()) {
+        for (k, &from) in p.iter().enumerate() {
+            order[range.start + k] = original[from];
+        }
+        for_each_tie_order(order, rest, f);
+    }
+    order[range.clone()].copy_from_slice(&original);
 }
 
 fn id_free_key(s: &Server) -> impl Ord + '_ {
@@ -36,6 +74,15 @@ fn id_free_key(s: &Server) -> impl Ord + '_ {
 }
 
 impl State {
+    /// The same state with server `order[new]` renamed to `new`.
+    pub fn renamed_by(&self, order: &[usize]) -> State {
+        let mut rename = vec![0u8; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            rename[old] = new as u8;
+        }
+        self.renamed(order, &rename)
+    }
+
     /// The same state with server `old` renamed to `rename[old]`
     /// (`order` is the inverse permutation).
     pub fn renamed(&self, order: &[usize], rename: &[u8]) -> State {
@@ -111,11 +158,48 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
 pub fn symmetric(a: &State, b: &State) -> bool {
     let n = a.servers.len();
     n == b.servers.len()
-        && permutations(n).iter().any(|order| {
-            let mut rename = vec![0u8; n];
-            for (new, &old) in order.iter().enumerate() {
-                rename[old] = new as u8;
+        && permutations(n)
+            .iter()
+            .any(|order| a.renamed_by(order) == *b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, RaftModel};
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+
+    /// States of random walks in the default bounds, every one of them renamed in every way,
+    /// share one representative.
+    #[test]
+    fn the_representative_is_canonical() {
+        let model = RaftModel::new(Config::default());
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut actions = Vec::new();
+        let mut checked = 0;
+        for _ in 0..200 {
+            let mut state = model.init_state();
+            for _ in 0..40 {
+                let rep = state.representative();
+                for order in permutations(state.servers.len()) {
+                    assert_eq!(state.renamed_by(&order).representative(), rep);
+                    checked += 1;
+                }
+                assert!(symmetric(&state, &rep));
+                actions.clear();
+                model.actions(&state, &mut actions);
+                actions.retain(|a| {
+                    model
+                        .next_state(&state, a)
+                        .is_some_and(|n| model.within_bounds(&n))
+                });
+                if actions.is_empty() {
+                    break;
+                }
+                let a = actions[rng.random_range(0..actions.len())].clone();
+                state = model.next_state(&state, &a).unwrap();
             }
-            a.renamed(order, &rename) == *b
-        })
+        }
+        assert!(checked > 10_000, "{checked}");
+    }
 }
