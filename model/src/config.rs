@@ -313,14 +313,10 @@ pub struct Config {
     pub snapshots: u8,
     /// Restarts that lose the log's last entry (`RestartLosingTail`); 0: none
     /// (then not written, so traces without the fault read as before).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::state::is_zero")]
     pub lose_tail: u8,
     pub bugs: BTreeSet<Bug>,
     pub fixes: BTreeSet<Fix>,
-}
-
-fn is_zero(n: &u8) -> bool {
-    *n == 0
 }
 
 impl Default for Config {

@@ -195,9 +195,15 @@ pub struct Faults {
     /// Compactions taken (not a fault, but a budget like them).
     #[serde(default)]
     pub snapshots: u8,
-    /// Restarts that lost the log's last entry (`RestartLosingTail`).
-    #[serde(default)]
+    /// Restarts that lost the log's last entry (`RestartLosingTail`); not
+    /// written when 0, so traces without the fault read as before.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub lost_tails: u8,
+}
+
+/// For `skip_serializing_if`: a field that is 0 is not written.
+pub(crate) fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// History variables: facts about the past that the properties need and

@@ -177,3 +177,57 @@ fn the_cli_lists_the_bug_and_takes_the_switch() {
     let (code, _) = run(&["check", "--lose-tail", "x"]);
     assert_eq!(code, Some(2));
 }
+
+/// The leader rule acts without any loss: a refusal of the leader's term
+/// that arrives after a later success (the replies crossed) lowers
+/// match_index, where the old clamp at match_index + 1 ignored it. Safe (a
+/// lower match_index only delays a commit) but it costs a re-send, and the
+/// core must do the same to conform.
+#[test]
+fn a_crossed_refusal_lowers_match_index_without_any_loss() {
+    let mut sc = Scenario::new(Config {
+        max_in_flight: 20,
+        ..common::small()
+    });
+    // s0 leads term 1 and replicates (1,1) to s1 only.
+    sc.act(Action::ElectionTimeout(0));
+    sc.deliver(0, 1, "RequestVote")
+        .deliver(1, 0, "RequestVoteResponse");
+    sc.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
+    sc.deliver_if(
+        0,
+        1,
+        "AppendEntries",
+        |m| matches!(m, Message::AppendEntries(ae) if !ae.entries.is_empty()),
+    );
+    // s1 leads term 2 with s2's vote; s2 (empty log) refuses its first two
+    // AppendEntries (prev_log_index 1).
+    sc.act(Action::ElectionTimeout(1));
+    sc.deliver_term(1, 2, "RequestVote", 2)
+        .deliver_term(2, 1, "RequestVoteResponse", 2);
+    sc.act(Action::Heartbeat(1));
+    let term2 = |m: &Message| m.term() == 2;
+    sc.deliver_if(1, 2, "AppendEntries", term2)
+        .deliver_if(1, 2, "AppendEntries", term2);
+    // The first refusal backs s1 off; s2 accepts (1,1) and s1 learns it.
+    sc.deliver_term(2, 1, "AppendEntriesResponse", 2);
+    sc.act(Action::Heartbeat(1));
+    sc.deliver_if(
+        1,
+        2,
+        "AppendEntries",
+        |m| matches!(m, Message::AppendEntries(ae) if ae.term == 2 && !ae.entries.is_empty()),
+    );
+    sc.deliver_if(
+        2,
+        1,
+        "AppendEntriesResponse",
+        |m| matches!(m, Message::AppendEntriesResponse(r) if r.success),
+    );
+    assert_eq!(sc.state.servers[1].match_index[2], 1);
+    // The second refusal, older than that success, arrives last.
+    sc.deliver_term(2, 1, "AppendEntriesResponse", 2);
+    let s1 = &sc.state.servers[1];
+    assert_eq!((s1.match_index[2], s1.next_index[2]), (0, 1));
+    assert!(raft_model::properties::violated(&sc.state).is_empty());
+}

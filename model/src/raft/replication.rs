@@ -165,9 +165,12 @@ impl RaftModel {
                     None => conflict.first_index,
                 },
             };
-            // No lower bound at match_index + 1: a hint at or below it means
-            // the follower lost entries it acknowledged (a restart losing its
-            // tail), so the leader stops counting them and repairs it.
+            // No lower bound at match_index + 1 (issue 14): a hint at or below
+            // it means the follower lost entries it acknowledged (a restart
+            // losing its tail), or the refusal is older than a success the
+            // network delivered first; either way the leader stops counting
+            // those entries and re-sends them. (A stale match_index of
+            // accept-stale-reply, beyond the log, falls the same way.)
             s.next_index[f] = next.min(s.last_index() + 1).max(1);
             if next <= s.match_index[f] {
                 s.match_index[f] = next.saturating_sub(1);

@@ -172,7 +172,7 @@ struct ItfServer {
     #[serde(default, skip_serializing_if = "is_empty_snapshot")]
     snapshot: m::Snapshot,
     /// Absent: 0, not recovering (traces without the data-loss fault).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::state::is_zero")]
     lost_up_to: u8,
     role: m::Role,
     commit_index: u8,
@@ -234,10 +234,6 @@ struct ItfHistory {
 
 fn is_empty_snapshot(s: &m::Snapshot) -> bool {
     *s == m::Snapshot::default()
-}
-
-fn is_zero(n: &u8) -> bool {
-    *n == 0
 }
 
 fn no_names() -> Set<String> {
