@@ -76,6 +76,14 @@ pub struct NetConfig {
     pub repair_damaged_log: bool,
 }
 
+/// Log segment size for a snapshot threshold: a quarter of it, between 64 KiB and 64 MiB. A
+/// compaction deletes only segments wholly below the snapshot, so the log on disk stays within
+/// about the threshold plus two segments.
+fn segment_size(snapshot_threshold: Option<u64>) -> u64 {
+    const MAX: u64 = 64 << 20;
+    snapshot_threshold.map_or(MAX, |t| (t / 4).clamp(64 << 10, MAX))
+}
+
 /// The default [`NetConfig::snapshot_threshold`]: 64 MiB of log.
 pub const DEFAULT_SNAPSHOT_THRESHOLD: u64 = 64 << 20;
 
@@ -175,7 +183,7 @@ impl Node {
         let dir = cfg.data_dir.clone();
         let options = FileStorageOptions {
             repair: cfg.net.repair_damaged_log,
-            ..FileStorageOptions::default()
+            segment_size: segment_size(cfg.net.snapshot_threshold),
         };
         let storage =
             FileStorage::open_with(&dir, options).map_err(|error| NodeError::Storage {

@@ -18,6 +18,8 @@ pub struct Processes {
     procs: Vec<Option<Child>>,
     /// `RUST_LOG` of the processes.
     log_filter: String,
+    /// Arguments every `raftkv serve` gets (after the usual ones).
+    pub serve_args: Vec<String>,
 }
 
 impl Processes {
@@ -29,6 +31,7 @@ impl Processes {
             pki: Pki::new(n as u64),
             procs: (0..n).map(|_| None).collect(),
             log_filter: log_filter.into(),
+            serve_args: Vec::new(),
         }
     }
 
@@ -64,6 +67,7 @@ impl Processes {
             .args(self.pki.serve_flags(i as u64 + 1))
             .arg("--data-dir")
             .arg(self.data_dir(i))
+            .args(&self.serve_args)
             .args(extra)
             .env("RUST_LOG", &self.log_filter)
             .stdout(Stdio::null())
@@ -85,6 +89,14 @@ impl Processes {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Whether node `i`'s process is running (started and not exited).
+    pub fn is_running(&mut self, i: usize) -> bool {
+        match self.procs[i].as_mut() {
+            Some(c) => c.try_wait().unwrap().is_none(),
+            None => false,
+        }
     }
 
     /// SIGKILLs node `i` (no chance to flush anything) and waits for it.
