@@ -70,16 +70,7 @@ fn acknowledged_entry_lost() -> Scenario {
         max_in_flight: 10,
         ..common::small()
     }));
-    sc.act(Action::ElectionTimeout(0));
-    sc.deliver(0, 1, "RequestVote")
-        .deliver(1, 0, "RequestVoteResponse");
-    sc.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
-    sc.deliver_if(
-        0,
-        1,
-        "AppendEntries",
-        |m| matches!(m, Message::AppendEntries(ae) if !ae.entries.is_empty()),
-    );
+    sc.s0_leads_and_s1_stores_one_entry();
     sc.deliver(1, 0, "AppendEntriesResponse");
     sc.act(Action::RestartLosingTail(1));
     sc
@@ -190,16 +181,7 @@ fn a_crossed_refusal_lowers_match_index_without_any_loss() {
         ..common::small()
     });
     // s0 leads term 1 and replicates (1,1) to s1 only.
-    sc.act(Action::ElectionTimeout(0));
-    sc.deliver(0, 1, "RequestVote")
-        .deliver(1, 0, "RequestVoteResponse");
-    sc.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
-    sc.deliver_if(
-        0,
-        1,
-        "AppendEntries",
-        |m| matches!(m, Message::AppendEntries(ae) if !ae.entries.is_empty()),
-    );
+    sc.s0_leads_and_s1_stores_one_entry();
     // s1 leads term 2 with s2's vote; s2 (empty log) refuses its first two
     // AppendEntries (prev_log_index 1).
     sc.act(Action::ElectionTimeout(1));

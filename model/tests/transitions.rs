@@ -24,16 +24,7 @@ fn config() -> Config {
 /// s0 leads term 1 with s1's vote, appends (1,1) and s1 stores it.
 fn leader_with_one_replica() -> Scenario {
     let mut sc = Scenario::new(config());
-    sc.act(Action::ElectionTimeout(0));
-    sc.deliver(0, 1, "RequestVote")
-        .deliver(1, 0, "RequestVoteResponse");
-    sc.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
-    sc.deliver_if(
-        0,
-        1,
-        "AppendEntries",
-        |m| matches!(m, Message::AppendEntries(ae) if !ae.entries.is_empty()),
-    );
+    sc.s0_leads_and_s1_stores_one_entry();
     sc
 }
 

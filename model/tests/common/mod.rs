@@ -77,6 +77,21 @@ impl Scenario {
         self.act(Action::Deliver(m))
     }
 
+    /// s0 wins term 1 with s1's vote, appends (1,1) and s1 stores it (its
+    /// acknowledgement still in flight).
+    pub fn s0_leads_and_s1_stores_one_entry(&mut self) -> &mut Self {
+        self.act(Action::ElectionTimeout(0));
+        self.deliver(0, 1, "RequestVote")
+            .deliver(1, 0, "RequestVoteResponse");
+        self.act(Action::Propose(0, 1)).act(Action::Heartbeat(0));
+        self.deliver_if(
+            0,
+            1,
+            "AppendEntries",
+            |m| matches!(m, Message::AppendEntries(ae) if !ae.entries.is_empty()),
+        )
+    }
+
     /// The whole path, last state included.
     pub fn path(&self) -> Vec<(State, Option<Action>)> {
         let mut p = self.steps.clone();
