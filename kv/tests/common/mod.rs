@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod history;
+
 use std::net::{SocketAddr, TcpListener};
 
 /// `n` distinct loopback addresses with ports that were free a moment ago. Another process
