@@ -90,7 +90,7 @@ pub struct Lane {
 pub struct NetChange {
     pub time_us: u64,
     pub seq: u64,
-    /// What the run said it did ("partition [0, 1, 0]", "heal", "unreliable=true").
+    /// What the run said it did ("partition s1 s3 | s2", "heal", "unreliable=true").
     pub detail: String,
 }
 

@@ -173,18 +173,34 @@ fn network(out: &mut String, tl: &Timeline, v: &View) {
             }
         }
     }
-    let changes = tl.net_changes.iter().filter(|c| v.shows(c.time_us));
-    for c in changes {
+    let changes: Vec<_> = tl
+        .net_changes
+        .iter()
+        .filter(|c| v.shows(c.time_us))
+        .collect();
+    for (k, c) in changes.iter().enumerate() {
+        let x = v.x(c.time_us);
         let _ = write!(
             out,
-            r#"<g class="net-change"><title>event {} at {}: {}</title><path d="M{x:.1},{y:.1} l-3,-6 h6 z" transform="translate(0,{:.1})"/></g>"#,
+            r#"<g class="net-change"><title>event {} at {}: {}</title><path d="M{x:.1},{:.1} l-3,-6 h6 z"/></g>"#,
             c.seq,
             secs(c.time_us),
             escape(&c.detail),
-            NET_H,
-            x = v.x(c.time_us),
-            y = y,
+            y + NET_H,
         );
+        // Its words too, where they fit before the next change.
+        let room = changes
+            .get(k + 1)
+            .map_or(f64::INFINITY, |n| v.x(n.time_us) - x);
+        if c.detail.chars().count() as f64 * 5.0 + 8.0 < room {
+            let _ = write!(
+                out,
+                r#"<text class="net-text" x="{:.1}" y="{:.1}">{}</text>"#,
+                x + 4.0,
+                y + NET_H - 1.0,
+                escape(&c.detail)
+            );
+        }
     }
 }
 
@@ -465,7 +481,7 @@ const STYLE: &str = r#"<style>
 .cut{fill:#f7c99a}.cut.minority{fill:#e8702a}
 .commit{stroke:#2e8b2e;stroke-width:2}.compacted{fill:#777}.installed{fill:#8a3fbf}.chunk{fill:#c39be0}
 .crash{fill:#c00;font-size:14px;font-weight:bold}.restart{fill:#2e8b2e;stroke:#fff;stroke-width:.5}
-.unreliable{fill:#ffe0a8}.reordering{fill:#e3d3f5}.net-change path{fill:#333}
+.unreliable{fill:#ffe0a8}.reordering{fill:#e3d3f5}.net-change path{fill:#333}.net-text{fill:#555;font-size:8px}
 .violation line{stroke:#d00;stroke-width:2}.violation text{fill:#d00;font-size:12px;font-weight:bold}
 </style>"#;
 
