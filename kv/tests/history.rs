@@ -2,6 +2,8 @@
 //! draws them, on a correct service and on one without sessions (a retried append applies
 //! twice).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -148,4 +150,24 @@ fn a_short_bench_records_a_history_that_check_history_accepts() {
     let (code, out, err) = check_history(&file, &dir.path().join("bench.html"));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("linearizable:"), "{out}");
+}
+
+#[test]
+fn a_failing_test_keeps_its_directory_and_history() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let failed = std::thread::spawn(move || {
+        let dir = common::history::KeepOnFailure::new();
+        let export = common::history::HistoryExport::new(dir.path());
+        let get = raft_kv::Op::Get { key: "k".into() };
+        export.history.lock().unwrap().invoke(0, get);
+        tx.send(export.path.clone()).unwrap();
+        panic!("the test fails half-way");
+    })
+    .join();
+    assert!(failed.is_err());
+    let path = rx.recv().unwrap();
+    let text = std::fs::read_to_string(&path).expect("the history was written and kept");
+    let h = History::from_json(&text).unwrap();
+    assert_eq!((h.operations().len(), h.completed()), (1, 0));
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
