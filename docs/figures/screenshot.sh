@@ -33,4 +33,4 @@ shoot "$tmp/divergence.html" "$out/conformance-divergence.png" 1400 1400
 # Completeness at 21.4 s): the start of the whole run and the close-up before the violation.
 cargo build --release -q -p raft-sim
 "$bin/raft-sim" --seed 196 --runtime-fault send-before-sync --html "$tmp/sim.html" >/dev/null || true
-shoot "$tmp/sim.html" "$out/sim-timeline.png" 1400 1000
+shoot "$tmp/sim.html" "$out/sim-timeline.png" 1400 1100

@@ -81,6 +81,12 @@ fn a_lane_per_node_with_roles_crashes_cuts_commits_and_snapshots() {
     assert!(kinds(lead, SnapshotKind::Compacted) >= 2);
     assert_eq!(kinds(follower, SnapshotKind::Installed), 1, "{follower:?}");
     assert!(!follower.chunks.is_empty());
+    // Messages reach every node, but none reach the follower while it is down.
+    assert!(tl.lanes.iter().all(|l| !l.deliveries.is_empty()));
+    assert!(!follower
+        .deliveries
+        .iter()
+        .any(|t| (down[0].from_us + 1..down[0].to_us).contains(t)));
     assert!(tl.failure.is_none());
 }
 
@@ -96,7 +102,7 @@ fn the_page_draws_every_lane_and_escapes_text() {
     assert!(page.contains("class=\"role down\""));
     assert!(page.contains("class=\"cut minority\""));
     assert!(page.contains("class=\"installed\"") && page.contains("class=\"compacted\""));
-    assert!(page.contains("class=\"commit\""));
+    assert!(page.contains("class=\"commit\"") && page.contains("class=\"traffic\""));
     assert!(!page.contains("<script>"), "the note is escaped");
     assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"));
     assert!(page.contains(": passed"));

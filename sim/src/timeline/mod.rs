@@ -80,6 +80,8 @@ pub struct Lane {
     pub snapshots: Vec<(u64, Index, SnapshotKind)>,
     /// Times InstallSnapshot chunks were delivered to this node.
     pub chunks: Vec<u64>,
+    /// Times any message was delivered to this node (drawn as a density strip).
+    pub deliveries: Vec<u64>,
     /// `(time, kind)` of each crash (`Crash` or `CrashDuringSync`).
     pub crashes: Vec<(u64, EventKind)>,
     pub restarts: Vec<u64>,
@@ -269,6 +271,11 @@ pub fn layout(trace: &Trace) -> Timeline {
                     unreachable,
                 };
                 c.set(t, (sees < n).then_some(reach));
+            }
+        }
+        if ev.kind == EventKind::Deliver {
+            if let Some(l) = at.and_then(|p| lanes.get_mut(p)) {
+                l.deliveries.push(t);
             }
         }
         let installing = matches!(

@@ -26,11 +26,11 @@ pub fn escape(s: &str) -> String {
 
 const LABEL_W: f64 = 70.0;
 /// Room left of time 0 (for the first axis label).
-const PAD: f64 = 12.0;
+const PAD: f64 = 26.0;
 const AXIS_H: f64 = 22.0;
 const NET_H: f64 = 24.0;
 const LANES_Y: f64 = AXIS_H + NET_H + 8.0;
-const LANE_H: f64 = 62.0;
+const LANE_H: f64 = 68.0;
 /// Marks closer than this many pixels are drawn as one.
 const BUCKET_PX: f64 = 3.0;
 /// The close-up before a failure.
@@ -303,6 +303,19 @@ fn lane(out: &mut String, l: &Lane, top: f64, v: &View) {
             l.id
         );
     }
+    // Message traffic into the node: darker where more arrived (a livelock shows as a dark
+    // strip with nothing else moving).
+    let strip_y = snap_y + 6.0;
+    let per_px = 1e6 / v.px_per_sec;
+    for (x, count, _, _) in buckets(v, l.deliveries.iter().map(|&t| (t, ()))) {
+        let opacity = ((count as f64 + 1.0).log10() / 3.0).clamp(0.15, 1.0);
+        let _ = write!(
+            out,
+            r#"<rect class="traffic" x="{x:.1}" y="{strip_y:.1}" width="{BUCKET_PX}" height="3" opacity="{opacity:.2}"><title>{count} message(s) delivered to s{} within {:.1} ms</title></rect>"#,
+            l.id,
+            BUCKET_PX * per_px / 1e3
+        );
+    }
     for kind in [SnapshotKind::Compacted, SnapshotKind::Installed] {
         let marks = l.snapshots.iter().filter(|s| s.2 == kind);
         for (x, count, first, last) in buckets(v, marks.map(|&(t, i, _)| (t, i))) {
@@ -479,7 +492,7 @@ const STYLE: &str = r#"<style>
 .role.follower{fill:#e9e9e9}.role.candidate{fill:#8ec1ee}.role.leader{fill:#f4c430}.role.down{fill:url(#hatch)}
 .band-text{fill:#333;font-size:10px}.term{fill:#444;font-size:9px}.term-tick{stroke:#333;stroke-width:1}
 .cut{fill:#f7c99a}.cut.minority{fill:#e8702a}
-.commit{stroke:#2e8b2e;stroke-width:2}.compacted{fill:#777}.installed{fill:#8a3fbf}.chunk{fill:#c39be0}
+.commit{stroke:#2e8b2e;stroke-width:2}.compacted{fill:#777}.installed{fill:#8a3fbf}.chunk{fill:#c39be0}.traffic{fill:#1f5fbf}
 .crash{fill:#c00;font-size:14px;font-weight:bold}.restart{fill:#2e8b2e;stroke:#fff;stroke-width:.5}
 .unreliable{fill:#ffe0a8}.reordering{fill:#e3d3f5}.net-change path{fill:#333}.net-text{fill:#555;font-size:8px}
 .violation line{stroke:#d00;stroke-width:2}.violation text{fill:#d00;font-size:12px;font-weight:bold}
@@ -500,6 +513,7 @@ const LEGEND: &str = "<p class=\"legend\">\
 <span>| tN: current_term changes</span>\
 <span><i class=\"sw\" style=\"background:#f7c99a;height:5px\"></i>cut off from some nodes <i class=\"sw\" style=\"background:#e8702a;height:5px\"></i>from a majority</span>\
 <span><b style=\"color:#2e8b2e\">|</b> commit_index advances</span>\
+<span><i class=\"sw\" style=\"background:#1f5fbf;height:3px\"></i>messages delivered (darker: more)</span>\
 <span><b style=\"color:#777\">■</b> compacted · <b style=\"color:#8a3fbf\">◆</b> installed a leader's snapshot · <b style=\"color:#c39be0\">●</b> InstallSnapshot chunks</span>\
 <span>network: <i class=\"sw\" style=\"background:#ffe0a8\"></i>unreliable <i class=\"sw\" style=\"background:#e3d3f5\"></i>long reordering ▼ link change</span>\
 <span>hover any mark for details; marks a few pixels apart are drawn as one</span></p>";
