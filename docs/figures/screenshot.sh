@@ -6,8 +6,9 @@ set -euo pipefail
 out=docs/figures
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+bin=${CARGO_TARGET_DIR:-target}/release
 cargo build --release -q -p raft-model
-model=target/release/raft-model
+model=$bin/raft-model
 
 shoot() { # shoot PAGE PNG WIDTH HEIGHT
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
@@ -24,6 +25,12 @@ shoot "$tmp/fig8.html" "$out/fig8.png" 1100 2250
 # A conformance divergence: the correct core departs from install-discards-suffix's
 # counterexample at its last step (the model's diagram, the step side by side).
 cargo build --release -q -p raft-conformance
-target/release/raft-conformance replay conformance/traces/install-discards-suffix.json \
+$bin/raft-conformance replay conformance/traces/install-discards-suffix.json \
   --html "$tmp/divergence.html" >/dev/null
 shoot "$tmp/divergence.html" "$out/conformance-divergence.png" 1400 1400
+
+# A soak seed's timeline: seed 196 with the runtime that sends before it syncs (Leader
+# Completeness at 21.4 s): the start of the whole run and the close-up before the violation.
+cargo build --release -q -p raft-sim
+"$bin/raft-sim" --seed 196 --runtime-fault send-before-sync --html "$tmp/sim.html" >/dev/null || true
+shoot "$tmp/sim.html" "$out/sim-timeline.png" 1400 1100

@@ -216,7 +216,7 @@ fn in_process_bench_runs_in_both_read_modes() {
 /// `raftkv cluster` with `extra` flags serves put/append/get and stops on SIGTERM. `salt`
 /// keeps tests running at once from picking the same ports.
 fn cluster_serves_clients(extra: &[&str], salt: u16) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::history::KeepOnFailure::new();
     // Three consecutive free ports: try a few random bases.
     let base = (0..50)
         .map(|i| 20000 + ((std::process::id() as u16).wrapping_mul(7) % 20000) + i * 97 + salt * 3)
@@ -313,7 +313,10 @@ fn cluster_serves_clients(extra: &[&str], salt: u16) {
     let o = raftkv(&["get", "--cluster", &list, "k"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "v1+v2\n");
-    // The load generator, its clients sharing one connection per server.
+    // The load generator, its clients sharing one connection per server and 8 keys (the checker's
+    // time grows fast with the operations concurrent on a key); its
+    // history (kept with the directory if the test fails) is linearizable.
+    let history = dir.path().join("bench-history.json");
     let o = raftkv(&[
         "bench",
         "--cluster",
@@ -323,13 +326,24 @@ fn cluster_serves_clients(extra: &[&str], salt: u16) {
         "--duration",
         "0.5",
         "--shared-connections",
+        "--keys",
+        "8",
+        "--get-percent",
+        "50",
+        "--history",
+        history.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.starts_with("clients=8 ") && out.contains(" ops/s "),
+        out.contains("\nclients=8 ") && out.contains(" ops/s "),
         "{out}"
     );
+    let h = common::history::check_file(&history);
+    assert!(h.completed() > 20, "{} operations", h.completed());
+    let clients: std::collections::BTreeSet<usize> =
+        h.operations().iter().map(|o| o.client).collect();
+    assert_eq!(clients.len(), 8);
 
     // SAFETY: plain kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);

@@ -2,6 +2,8 @@
 //! draws them, on a correct service and on one without sessions (a retried append applies
 //! twice).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -92,4 +94,80 @@ fn a_broken_history_file_is_exit_2_naming_where() {
         err.contains("line 1") && err.contains("missing field"),
         "{err}"
     );
+}
+
+#[test]
+fn a_short_bench_records_a_history_that_check_history_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bench.json");
+    // Short, few keys, half Gets: a history the checker judges in well under a second.
+    let out = Command::new(env!("CARGO_BIN_EXE_raftkv"))
+        .args([
+            "bench",
+            "--in-process",
+            "--clients",
+            "4",
+            "--duration",
+            "0.2",
+        ])
+        .args(["--keys", "3", "--get-percent", "50", "--tick-ms", "10"])
+        .arg("--history")
+        .arg(&file)
+        .output()
+        .expect("raftkv runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("operations written to"), "{stdout}");
+    let h = History::from_json(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let ops = h.operations();
+    assert!(h.completed() > 50, "{}", h.completed());
+    // Clients share the keys, and a Get sees some client's (unique) value.
+    let clients_on_k0: std::collections::BTreeSet<usize> = ops
+        .iter()
+        .filter(|o| o.op.key().ends_with("-k0"))
+        .map(|o| o.client)
+        .collect();
+    assert!(clients_on_k0.len() >= 2, "{clients_on_k0:?}");
+    let puts: Vec<&str> = ops
+        .iter()
+        .filter_map(|o| match &o.op {
+            raft_kv::Op::Put { value, .. } => Some(value.as_str()),
+            _ => None,
+        })
+        .collect();
+    let distinct: std::collections::BTreeSet<&&str> = puts.iter().collect();
+    assert_eq!(distinct.len(), puts.len(), "every Put writes its own value");
+    assert!(ops.iter().any(|o| matches!(
+        &o.ret,
+        Some((_, raft_kv::OpResult::Value(Some(v)))) if puts.contains(&v.as_str())
+    )));
+    // The binary and the library agree: linearizable.
+    assert_eq!(h.check(), Ok(()));
+    let (code, out, err) = check_history(&file, &dir.path().join("bench.html"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("linearizable:"), "{out}");
+}
+
+#[test]
+fn a_failing_test_keeps_its_directory_and_history() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let failed = std::thread::spawn(move || {
+        let dir = common::history::KeepOnFailure::new();
+        let export = common::history::HistoryExport::new(dir.path());
+        let get = raft_kv::Op::Get { key: "k".into() };
+        export.history.lock().unwrap().invoke(0, get);
+        tx.send(export.path.clone()).unwrap();
+        panic!("the test fails half-way");
+    })
+    .join();
+    assert!(failed.is_err());
+    let path = rx.recv().unwrap();
+    let text = std::fs::read_to_string(&path).expect("the history was written and kept");
+    let h = History::from_json(&text).unwrap();
+    assert_eq!((h.operations().len(), h.completed()), (1, 0));
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }

@@ -480,6 +480,8 @@ impl Cluster {
                 });
             }
         }
+        let links_down =
+            (self.trace.is_some() && kind == EventKind::Link).then(|| self.links_down());
         if let Some(trace) = &mut self.trace {
             let state = self.nodes.iter().map(|n| n.obs()).collect();
             let ev = TraceEvent {
@@ -489,10 +491,21 @@ impl Cluster {
                 node: pos.map(|p| self.nodes[p].id),
                 msg,
                 detail,
+                links_down,
                 state,
             };
             trace.push(ev);
         }
+    }
+
+    /// Every directed link that is down, as (from, to) node ids.
+    fn links_down(&self) -> Vec<(NodeId, NodeId)> {
+        let n = self.nodes.len();
+        (0..n)
+            .flat_map(|a| (0..n).map(move |b| (a, b)))
+            .filter(|&(a, b)| a != b && !self.net.link_up(a, b))
+            .map(|(a, b)| (self.nodes[a].id, self.nodes[b].id))
+            .collect()
     }
 
     /// The node part of ending an event: start (or, with synchronous storage, do) a sync,

@@ -139,5 +139,5 @@ fn random_partition(c: &mut Cluster) {
             }
         }
     }
-    c.note_links(format!("partition {group:?}"));
+    c.note_partition(&group);
 }

@@ -149,6 +149,21 @@ impl Cluster {
         );
     }
 
+    /// Records a partition made by the set_link calls before it (`group[i]`: position `i`'s
+    /// side) as `partition s1 s3 | s2`, the sides by node id.
+    pub fn note_partition(&mut self, group: &[usize]) {
+        let mut sides: Vec<(usize, Vec<String>)> = Vec::new();
+        for (i, &g) in group.iter().enumerate() {
+            let id = format!("s{}", self.nodes[i].id);
+            match sides.iter_mut().find(|(s, _)| *s == g) {
+                Some((_, ids)) => ids.push(id),
+                None => sides.push((g, vec![id])),
+            }
+        }
+        let sides: Vec<String> = sides.into_iter().map(|(_, ids)| ids.join(" ")).collect();
+        self.note_links(format!("partition {}", sides.join(" | ")));
+    }
+
     fn relink(&mut self, i: usize) {
         for j in 0..self.nodes.len() {
             if j != i {

@@ -11,6 +11,7 @@
 //! - [`soak`]: random fault schedules with a liveness check, one seed at a time.
 //! - [`state_machine`]: the simulated state machine's snapshot bytes and the compaction
 //!   policy ([`SnapshotPolicy`]).
+//! - [`timeline`]: a recorded run as an HTML page, one lane per node over simulated time.
 //!
 //! [`MemStorage`]: raft_impl::storage::MemStorage
 
@@ -30,6 +31,7 @@ pub mod soak;
 pub mod state_machine;
 
 pub mod steps;
+pub mod timeline;
 pub mod trace;
 
 pub use cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};

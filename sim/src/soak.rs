@@ -208,7 +208,7 @@ fn partition(c: &mut Cluster) {
             }
         }
     }
-    c.note_links(format!("partition {group:?}"));
+    c.note_partition(&group);
 }
 
 /// Heal everything, restart everyone, and require a new entry on every server in time.

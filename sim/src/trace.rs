@@ -69,6 +69,10 @@ pub struct TraceEvent {
     pub msg: Option<MsgSummary>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// After a `link` event: every directed link that is down, as (from, to) node ids
+    /// (empty once the network is whole again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links_down: Option<Vec<(NodeId, NodeId)>>,
     /// Every node's observable state after the event, in id order.
     pub state: Vec<NodeObs>,
 }

@@ -586,7 +586,7 @@ impl KvSim {
                 self.cluster.set_link(a, b, group[a] == group[b]);
             }
         }
-        self.cluster.note_links(format!("partition {group:?}"));
+        self.cluster.note_partition(group);
     }
 
     /// Every server link up (reliability unchanged).

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod history;
+
 use std::net::{SocketAddr, TcpListener};
 
 pub mod procs;

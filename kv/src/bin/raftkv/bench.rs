@@ -10,16 +10,18 @@
 //! [`Clerk`]: raft_kv::Clerk
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use raft_impl::types::NodeId;
+use raft_kv::history::{History, Operation};
 use raft_kv::net::{
     tcp_clerk, AsyncClerk, AsyncTcpTransport, AsyncTransport, ClientSecurity, LocalCluster,
     MuxTcpTransport,
 };
-use raft_kv::ClerkConfig;
+use raft_kv::{ClerkConfig, Op, OpResult};
 
 use crate::security::ClientTlsArgs;
 use crate::{ReadModeArg, Target};
@@ -66,6 +68,14 @@ pub struct BenchArgs {
     /// Percentage of operations that are Gets (the rest are Puts).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     get_percent: u8,
+    /// All clients share this many keys (default: 100 keys of its own per client).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    keys: Option<u64>,
+    /// Record every operation and write the history (raft-kv-history JSON) to FILE. The
+    /// checker is exponential in concurrent operations per key: keep such a run short (a few
+    /// seconds, a few clients, a few keys, some Gets).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
     #[command(flatten)]
     tls: ClientTlsArgs,
 }
@@ -74,6 +84,10 @@ pub struct BenchArgs {
 struct Outcome {
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// Every client's operations (empty unless recording).
+    ops: Vec<Operation>,
+    /// Clients that gave up: how many, and the first error.
+    failed: Option<(usize, String)>,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -84,8 +98,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         clients: args.clients,
         dur,
         limit,
-        value,
-        get_percent: args.get_percent as u64,
+        shape: Shape {
+            value,
+            get_percent: args.get_percent as u64,
+            keys: args.keys,
+            record: args.history.is_some(),
+            prefix: match args.history {
+                Some(_) => format!("bench-{}-", run_tag()).into(),
+                None => "bench-".into(),
+            },
+        },
     };
     let (what, out) = if args.in_process {
         let what = format!("in-process cluster of {} nodes", args.nodes);
@@ -139,7 +161,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let Outcome {
         elapsed,
         mut latencies,
+        ops,
+        failed,
     } = out.with_context(|| what.clone())?;
+    if let Some(path) = &args.history {
+        write_history(path, ops)?;
+    }
+    if let Some((n, first)) = failed {
+        bail!("{n} of {} clients failed; first: {first}", args.clients);
+    }
     if latencies.is_empty() {
         bail!("no operation completed ({what})");
     }
@@ -157,6 +187,35 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// A tag no earlier run used: microseconds since the epoch, in base 36.
+fn run_tag() -> String {
+    let mut n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let mut tag = Vec::new();
+    while n > 0 {
+        tag.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+        n /= 36;
+    }
+    tag.reverse();
+    String::from_utf8(tag).expect("ASCII")
+}
+
+/// Writes the recorded operations as a history file (also after a failed run: an operation
+/// that got no answer is recorded as such).
+fn write_history(path: &Path, ops: Vec<Operation>) -> Result<()> {
+    let n = ops.len();
+    let history = History::from_operations(ops)
+        .map_err(|e| anyhow::anyhow!("the recorded history is malformed: {e}"))?;
+    std::fs::write(path, history.to_json("us"))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "history: {n} operations written to {} (judge it: raftkv check-history {0})",
+        path.display()
+    );
+    Ok(())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -168,13 +227,77 @@ struct Load {
     clients: u64,
     dur: Duration,
     limit: Duration,
-    value: Arc<str>,
-    get_percent: u64,
+    shape: Shape,
 }
 
-/// Operation `i` of client `c`: a cheap deterministic mix, no RNG needed for a load shape.
-fn is_get(c: u64, i: u64, get_percent: u64) -> bool {
-    (i * 37 + c) % 100 < get_percent
+/// What the clients ask for.
+#[derive(Clone)]
+struct Shape {
+    value: Arc<str>,
+    get_percent: u64,
+    keys: Option<u64>,
+    record: bool,
+    /// Key prefix. A recorded run's keys are its own (`bench-<run>-`), so its history starts
+    /// from keys nobody wrote, even on a cluster that served earlier runs.
+    prefix: Arc<str>,
+}
+
+impl Shape {
+    /// Operation `i` of client `c`: a cheap deterministic mix, no RNG needed for a load shape.
+    fn op(&self, c: u64, i: u64) -> Op {
+        let key = match self.keys {
+            Some(k) => format!("{}k{}", self.prefix, (i * 7 + c) % k),
+            None => format!("{}{c}-{}", self.prefix, i % 100),
+        };
+        if (i * 37 + c) % 100 < self.get_percent {
+            return Op::Get { key };
+        }
+        let value = if self.record {
+            // Unique, so the checker can tell which write a Get saw.
+            let tag = format!("c{c}.{i}.");
+            let pad = self.value.len().saturating_sub(tag.len());
+            tag + &self.value[..pad]
+        } else {
+            self.value.to_string()
+        };
+        Op::Put { key, value }
+    }
+}
+
+/// One client's run: latencies, its operations if recording, and why it stopped early.
+#[derive(Default)]
+struct ClientRun {
+    latencies: Vec<Duration>,
+    ops: Vec<Operation>,
+    error: Option<String>,
+}
+
+impl ClientRun {
+    /// Before operation `op` is sent: its invocation, if recording.
+    fn invoke(&mut self, shape: &Shape, c: u64, op: &Op, start: Instant) {
+        if shape.record {
+            self.ops.push(Operation {
+                client: c as usize,
+                op: op.clone(),
+                invoke: start.elapsed().as_micros() as u64,
+                ret: None,
+            });
+        }
+    }
+
+    /// Its answer (`Err`: none; the operation may or may not have taken effect).
+    fn ret(&mut self, shape: &Shape, r: Result<OpResult, String>, t: Instant, start: Instant) {
+        match r {
+            Ok(result) => {
+                self.latencies.push(t.elapsed());
+                if shape.record {
+                    let last = self.ops.last_mut().expect("invoked first");
+                    last.ret = Some((start.elapsed().as_micros() as u64, result));
+                }
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
 }
 
 impl Load {
@@ -193,24 +316,19 @@ impl Load {
         let mut tasks = tokio::task::JoinSet::new();
         for c in 0..self.clients {
             let mut clerk = make();
-            let value = self.value.clone();
-            let get_percent = self.get_percent;
+            let shape = self.shape.clone();
             tasks.spawn(async move {
-                let mut lat = Vec::new();
+                let mut run = ClientRun::default();
                 let mut i = 0u64;
-                while Instant::now() < end {
-                    let key = format!("bench-{c}-{}", i % 100);
+                while Instant::now() < end && run.error.is_none() {
+                    let op = shape.op(c, i);
+                    run.invoke(&shape, c, &op, start);
                     let t = Instant::now();
-                    let r = if is_get(c, i, get_percent) {
-                        clerk.get(&key).await.map(|_| ())
-                    } else {
-                        clerk.put(&key, &value).await
-                    };
-                    r.map_err(|e| e.to_string())?;
-                    lat.push(t.elapsed());
+                    let r = clerk.run(op).await.map_err(|e| e.to_string());
+                    run.ret(&shape, r, t, start);
                     i += 1;
                 }
-                Ok::<_, String>(lat)
+                run
             });
         }
         self.collect(
@@ -218,7 +336,10 @@ impl Load {
             async move {
                 let mut all = Vec::new();
                 while let Some(r) = tasks.join_next().await {
-                    all.push(r.unwrap_or_else(|_| Err("client task panicked".into())));
+                    all.push(r.unwrap_or_else(|_| ClientRun {
+                        error: Some("client task panicked".into()),
+                        ..ClientRun::default()
+                    }));
                 }
                 all
             }
@@ -246,62 +367,51 @@ impl Load {
         let end = start + self.dur;
         let threads: Vec<_> = (0..self.clients)
             .map(|c| {
-                let (ids, addrs, value) = (ids.to_vec(), addrs.to_vec(), self.value.clone());
-                let (limit, get_percent) = (self.limit, self.get_percent);
-                let security = security.clone();
-                std::thread::spawn(move || -> Result<Vec<Duration>, String> {
+                let (ids, addrs, shape) = (ids.to_vec(), addrs.to_vec(), self.shape.clone());
+                let (limit, security) = (self.limit, security.clone());
+                std::thread::spawn(move || {
                     let mut clerk =
                         tcp_clerk(ids, addrs, security, ClerkConfig::default(), Some(limit));
-                    let mut lat = Vec::new();
+                    let mut run = ClientRun::default();
                     let mut i = 0u64;
-                    while Instant::now() < end {
-                        let key = format!("bench-{c}-{}", i % 100);
+                    while Instant::now() < end && run.error.is_none() {
+                        let op = shape.op(c, i);
+                        run.invoke(&shape, c, &op, start);
                         let t = Instant::now();
-                        let r = if is_get(c, i, get_percent) {
-                            clerk.get(&key).map(|_| ())
-                        } else {
-                            clerk.put(&key, &value)
-                        };
-                        r.map_err(|e| e.to_string())?;
-                        lat.push(t.elapsed());
+                        let r = clerk.run(op).map_err(|e| e.to_string());
+                        run.ret(&shape, r, t, start);
                         i += 1;
                     }
-                    Ok(lat)
+                    run
                 })
             })
             .collect();
         let results = threads
             .into_iter()
             .map(|t| {
-                t.join()
-                    .unwrap_or_else(|_| Err("client thread panicked".into()))
+                t.join().unwrap_or_else(|_| ClientRun {
+                    error: Some("client thread panicked".into()),
+                    ..ClientRun::default()
+                })
             })
             .collect();
         self.collect(start, results)
     }
 
-    fn collect(
-        &self,
-        start: Instant,
-        results: Vec<Result<Vec<Duration>, String>>,
-    ) -> Result<Outcome> {
+    fn collect(&self, start: Instant, results: Vec<ClientRun>) -> Result<Outcome> {
         let elapsed = start.elapsed();
-        let mut latencies = Vec::new();
-        let mut failures = Vec::new();
+        let (mut latencies, mut ops, mut failures) = (Vec::new(), Vec::new(), Vec::new());
         for r in results {
-            match r {
-                Ok(l) => latencies.extend(l),
-                Err(e) => failures.push(e),
-            }
+            latencies.extend(r.latencies);
+            ops.extend(r.ops);
+            failures.extend(r.error);
         }
-        if !failures.is_empty() {
-            bail!(
-                "{} of {} clients failed; first: {}",
-                failures.len(),
-                self.clients,
-                failures[0]
-            );
-        }
-        Ok(Outcome { elapsed, latencies })
+        let failed = failures.first().map(|e| (failures.len(), e.clone()));
+        Ok(Outcome {
+            elapsed,
+            latencies,
+            ops,
+            failed,
+        })
     }
 }
