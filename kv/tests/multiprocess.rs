@@ -7,92 +7,19 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use raft_kv::net::tcp_clerk;
-use raft_kv::{ClerkConfig, Op};
+use common::procs::Processes;
+use raft_kv::Op;
 
-const BIN: &str = env!("CARGO_BIN_EXE_raftkv");
 const CLIENTS: usize = 4;
 const KEYS: usize = 4;
 const LOAD: Duration = Duration::from_secs(15);
 const KILL_EVERY: Duration = Duration::from_millis(3000);
 /// Longest any one operation may take before the test fails: several elections' worth.
 const OP_LIMIT: Duration = Duration::from_secs(20);
-
-struct Cluster {
-    addrs: Vec<SocketAddr>,
-    dir: PathBuf,
-    procs: Vec<Option<Child>>,
-    pki: common::Pki,
-}
-
-impl Cluster {
-    fn spawn(&mut self, i: usize) {
-        let peers: Vec<String> = self
-            .addrs
-            .iter()
-            .enumerate()
-            .map(|(j, a)| format!("{}={a}", j + 1))
-            .collect();
-        let log = std::fs::File::create(self.dir.join(format!("node-{}.log", i + 1))).unwrap();
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--id",
-                &(i + 1).to_string(),
-                "--peers",
-                &peers.join(","),
-            ])
-            .args(["--listen", &self.addrs[i].to_string(), "--tick-ms", "30"])
-            .args(self.pki.serve_flags(i as u64 + 1))
-            .arg("--data-dir")
-            .arg(self.dir.join(format!("node-{}", i + 1)))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn raftkv serve");
-        self.procs[i] = Some(child);
-    }
-
-    fn kill(&mut self, i: usize) {
-        if let Some(mut c) = self.procs[i].take() {
-            c.kill().unwrap(); // SIGKILL: no chance to flush anything.
-            c.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for i in 0..self.procs.len() {
-            self.kill(i);
-        }
-    }
-}
-
-fn clerk(
-    addrs: &[SocketAddr],
-    security: &raft_kv::net::ClientSecurity,
-) -> raft_kv::Clerk<raft_kv::net::TcpTransport> {
-    let cfg = ClerkConfig {
-        attempt_timeout: Duration::from_millis(300),
-        ..ClerkConfig::default()
-    };
-    tcp_clerk(
-        (1..=3).collect(),
-        addrs.to_vec(),
-        security.clone(),
-        cfg,
-        Some(OP_LIMIT),
-    )
-}
 
 fn key(k: usize) -> String {
     format!("k{k}")
@@ -101,17 +28,10 @@ fn key(k: usize) -> String {
 #[test]
 fn leader_sigkill_and_restart_under_load_keeps_acknowledged_writes_and_linearizability() {
     let dir = common::history::KeepOnFailure::new();
-    let mut cluster = Cluster {
-        addrs: common::free_addrs(3),
-        dir: dir.path().to_path_buf(),
-        procs: vec![None, None, None],
-        pki: common::Pki::new(3),
-    };
+    let mut cluster = Processes::new(dir.path(), 3, "warn");
     for i in 0..3 {
         cluster.spawn(i);
     }
-    let addrs = cluster.addrs.clone();
-    let security = cluster.pki.client();
     let export = common::history::HistoryExport::new(dir.path());
     let history = export.history.clone();
     let stop = Arc::new(AtomicBool::new(false));
@@ -119,10 +39,8 @@ fn leader_sigkill_and_restart_under_load_keeps_acknowledged_writes_and_lineariza
     // Each client appends unique tokens and reads; returns the tokens acknowledged per key.
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
-            let (addrs, history, stop) = (addrs.clone(), history.clone(), stop.clone());
-            let security = security.clone();
+            let (mut ck, history, stop) = (cluster.clerk(OP_LIMIT), history.clone(), stop.clone());
             std::thread::spawn(move || -> Result<Vec<(usize, String)>, String> {
-                let mut ck = clerk(&addrs, &security);
                 let mut acked = Vec::new();
                 let mut n = 0usize;
                 while !stop.load(Ordering::Relaxed) {
@@ -153,7 +71,7 @@ fn leader_sigkill_and_restart_under_load_keeps_acknowledged_writes_and_lineariza
 
     // The fault loop: find the leader (the server that answered last), SIGKILL it, restart it
     // on the same data directory after a short pause.
-    let mut probe = clerk(&addrs, &security);
+    let mut probe = cluster.clerk(OP_LIMIT);
     let started = Instant::now();
     let mut kills = 0;
     while started.elapsed() < LOAD {
@@ -173,13 +91,13 @@ fn leader_sigkill_and_restart_under_load_keeps_acknowledged_writes_and_lineariza
         acked.extend(
             c.join()
                 .expect("client thread")
-                .unwrap_or_else(|e| panic!("{e}\n{}", dump_logs(dir.path()))),
+                .unwrap_or_else(|e| panic!("{e}\n{}", cluster.dump_logs())),
         );
     }
     assert!(kills >= 3, "only {kills} leader kills");
 
     // Every acknowledged Append is in the final value, exactly once.
-    let mut ck = clerk(&addrs, &security);
+    let mut ck = cluster.clerk(OP_LIMIT);
     for k in 0..KEYS {
         let v = ck.get(&key(k)).unwrap().unwrap_or_default();
         for (_, token) in acked.iter().filter(|(kk, _)| *kk == k) {
@@ -202,20 +120,4 @@ fn leader_sigkill_and_restart_under_load_keeps_acknowledged_writes_and_lineariza
         h.completed(),
         acked.len()
     );
-}
-
-/// The last lines of every node's log, for a failure message (the directory is deleted).
-fn dump_logs(dir: &Path) -> String {
-    (1..=3)
-        .map(|i| {
-            let log =
-                std::fs::read_to_string(dir.join(format!("node-{i}.log"))).unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            format!(
-                "--- node {i}\n{}",
-                lines[lines.len().saturating_sub(20)..].join("\n")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
