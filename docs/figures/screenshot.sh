@@ -34,3 +34,10 @@ shoot "$tmp/divergence.html" "$out/conformance-divergence.png" 1400 1400
 cargo build --release -q -p raft-sim
 "$bin/raft-sim" --seed 196 --runtime-fault send-before-sync --html "$tmp/sim.html" >/dev/null || true
 shoot "$tmp/sim.html" "$out/sim-timeline.png" 1400 1100
+
+# A client history that is not linearizable: the simulated KV service without sessions (a
+# retried append applies twice); the longest linearization numbered, the rest in red.
+cargo build --release -q -p raft-kv --bin raftkv --example history_without_sessions
+"$bin/examples/history_without_sessions" "$tmp/bad.json" >/dev/null
+"$bin/raftkv" check-history "$tmp/bad.json" --html "$tmp/bad.html" >/dev/null || true
+shoot "$tmp/bad.html" "$out/history-not-linearizable.png" 1920 280
