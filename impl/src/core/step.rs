@@ -404,8 +404,9 @@ impl<M: Mutator> RawNode<M> {
                 peer = from,
                 match_index,
                 log_len = hint.log_len,
-                "peer refused entries it had acknowledged: it lost them; no longer counting \
-                 them and re-sending from next_index"
+                "peer refused entries it had acknowledged: it lost them (or this refusal is \
+                 older than its acknowledgement); no longer counting them, re-sending from \
+                 next_index"
             );
             self.lost_entries_reports += 1;
         }
