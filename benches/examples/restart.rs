@@ -37,6 +37,7 @@ fn prepare(dir: &Path, compact: bool) -> Result<(), String> {
         current_term: 1,
         voted_for: Some(1),
         lost_up_to: 0,
+        lost_term: 0,
     })
     .map_err(|e| e.to_string())?;
     let data = Bytes::from(vec![0xab; ENTRY_BYTES]);

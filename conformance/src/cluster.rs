@@ -214,6 +214,7 @@ impl Cluster {
         if !self.app.forget_lost_tail {
             let hs = &mut durable.hard_state;
             hs.lost_up_to = hs.lost_up_to.max(lost.index);
+            hs.lost_term = hs.current_term;
         }
         self.nodes[i].storage = MemStorage::with_state(durable)
             .map_err(|e| format!("storage refused the damaged state: {e}"))?;

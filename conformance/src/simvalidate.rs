@@ -83,6 +83,7 @@ pub fn abstract_node(n: &NodeState, servers: usize) -> Result<Server, MapError> 
         rejected_messages: 0,
         // The simulator's crashes keep the disk whole: nothing to recover.
         lost_up_to: 0,
+        lost_term: 0,
         lost_entries_reports: 0,
     };
     // The simulator in conformance mode does not compact: no snapshot data.

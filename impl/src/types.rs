@@ -32,6 +32,11 @@ pub struct HardState {
     /// it grants no vote and starts no election until a leader has re-sent its log up to here.
     #[serde(default)]
     pub lost_up_to: Index,
+    /// The `current_term` when the loss was found (0 with nothing lost): every lost
+    /// acknowledgement was sent in a term up to this one, so an entry of a later term from a
+    /// leader also ends the recovery.
+    #[serde(default)]
+    pub lost_term: Term,
 }
 
 /// Figure 13: what a snapshot replaces: the log up to and including this entry.

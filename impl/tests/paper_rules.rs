@@ -14,6 +14,7 @@ fn follower(term: Term, log: &[Term]) -> RawNode {
         current_term: term,
         voted_for: None,
         lost_up_to: 0,
+        lost_term: 0,
     };
     RawNode::restore(Config::conformance(1, [2, 3]), hs, log_of(log)).unwrap()
 }

@@ -54,6 +54,11 @@ pub struct Server {
     /// non-zero the server is recovering (0: not recovering).
     #[serde(default)]
     pub lost_up_to: Index,
+    /// The current_term when the entries were lost (0 when not recovering):
+    /// every acknowledgement the server may have lost was sent in a term up
+    /// to this one.
+    #[serde(default)]
+    pub lost_term: Term,
     // Volatile state.
     pub role: Role,
     pub commit_index: Index,
@@ -74,6 +79,7 @@ impl Server {
             log: Vec::new(),
             snapshot: Snapshot::default(),
             lost_up_to: 0,
+            lost_term: 0,
             role: Role::Follower,
             commit_index: 0,
             votes_granted: 0,

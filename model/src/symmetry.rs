@@ -70,6 +70,7 @@ fn id_free_key(s: &Server) -> impl Ord + '_ {
         s.voted_for.is_some(),
         s.votes_granted.count_ones(),
         s.lost_up_to,
+        s.lost_term,
     )
 }
 

@@ -65,6 +65,7 @@ pub fn abstract_server(
             entries: snapshot_entries(snapshot_data)?,
         },
         lost_up_to: small("lost_up_to", status.lost_up_to)?,
+        lost_term: small("lost_term", status.lost_term)?,
         role,
         commit_index: small("commit_index", status.commit_index)?,
         votes_granted,

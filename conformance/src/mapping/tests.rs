@@ -204,6 +204,7 @@ fn the_application_snapshots_what_it_applied() {
         progress: Vec::new(),
         rejected_messages: 0,
         lost_up_to: 0,
+        lost_term: 0,
         lost_entries_reports: 0,
     };
     let old = snapshot_data(&[Entry { term: 1, value: 7 }, Entry { term: 1, value: 8 }]);

@@ -40,6 +40,8 @@ pub struct RawNode<M: Mutator = Correct> {
     /// Protocol-aware recovery ([`HardState::lost_up_to`]): non-zero while the node may lack
     /// entries it acknowledged before a restart; it grants no vote and starts no election.
     pub(crate) lost_up_to: Index,
+    /// The term of the loss ([`HardState::lost_term`]).
+    pub(crate) lost_term: Term,
     pub(crate) log: RaftLog,
     /// The role and what only that role holds (`role.rs`).
     pub(crate) state: RoleState,
@@ -127,6 +129,7 @@ impl<M: Mutator> RawNode<M> {
             current_term: hard_state.current_term,
             voted_for: hard_state.voted_for,
             lost_up_to: hard_state.lost_up_to,
+            lost_term: hard_state.lost_term,
             log: RaftLog::restored(snapshot, entries),
             state: RoleState::Follower { leader_id: None },
             election_elapsed: 0,
@@ -158,6 +161,7 @@ impl<M: Mutator> RawNode<M> {
                     "single node lost entries it may have committed; nobody can re-send them"
                 );
                 node.lost_up_to = 0;
+                node.lost_term = 0;
             } else {
                 tracing::warn!(
                     id = node.cfg.id,
@@ -255,6 +259,7 @@ impl<M: Mutator> RawNode<M> {
             current_term: self.current_term,
             voted_for: self.voted_for,
             lost_up_to: self.lost_up_to,
+            lost_term: self.lost_term,
         }
     }
 
@@ -292,6 +297,7 @@ impl<M: Mutator> RawNode<M> {
                 .collect(),
             rejected_messages: self.rejected_messages,
             lost_up_to: self.lost_up_to,
+            lost_term: self.lost_term,
             lost_entries_reports: self.lost_entries_reports,
         }
     }

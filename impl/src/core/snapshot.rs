@@ -206,7 +206,7 @@ impl<M: Mutator> RawNode<M> {
         if older {
             debug!(id = self.cfg.id, from, lii, "older snapshot ignored");
             self.incoming.discard();
-            self.maybe_repaired(lii);
+            self.maybe_repaired(lii, m.last_included_term);
             return self.send(from, Message::InstallSnapshotResponse(reply(lii, 0)));
         }
         // Steps 2-3 take chunks in order: a stale or early one (duplicated,
@@ -241,7 +241,7 @@ impl<M: Mutator> RawNode<M> {
         }
         debug!(id = self.cfg.id, from, lii, kept, "snapshot installed");
         self.pending_snapshot = Some((snapshot, true));
-        self.maybe_repaired(lii);
+        self.maybe_repaired(lii, m.last_included_term);
         let done = reply(lii, m.offset + m.data.len() as u64);
         self.send(from, Message::InstallSnapshotResponse(done));
     }

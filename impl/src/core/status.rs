@@ -57,6 +57,8 @@ pub struct Status<'a> {
     /// Protocol-aware recovery: non-zero while this node may lack entries up to this index
     /// that it acknowledged before a restart (it grants no vote and starts no election).
     pub lost_up_to: Index,
+    /// The term in which those entries were lost (0 when not recovering).
+    pub lost_term: Term,
     /// Leader: refusals since the node was built in which a follower's log no longer reached
     /// its `match_index` (it lost entries it acknowledged and is being repaired).
     pub lost_entries_reports: u64,

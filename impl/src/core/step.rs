@@ -15,7 +15,7 @@ use super::node::RawNode;
 use super::role::RoleState;
 use super::status::Role;
 use super::validate::validate;
-use crate::types::{Index, NodeId};
+use crate::types::{Index, NodeId, Term};
 
 impl<M: Mutator> RawNode<M> {
     /// Delivers one message. A malformed or impossible message is refused
@@ -281,6 +281,7 @@ impl<M: Mutator> RawNode<M> {
         }
         self.heard_from_leader();
         let last_new: Index = m.prev_log_index + m.entries.len() as Index;
+        let last_new_term = m.entries.last().map_or(m.prev_log_term, |e| e.term);
         // §7: entries at or below the snapshot are committed here, and so are
         // the leader's: check and append only what follows the snapshot.
         let m = self.log.above_snapshot(m);
@@ -341,7 +342,7 @@ impl<M: Mutator> RawNode<M> {
         if m.leader_commit > self.log.commit_index {
             self.log.commit_index = self.log.commit_index.max(m.leader_commit.min(bound));
         }
-        self.maybe_repaired(last_new);
+        self.maybe_repaired(last_new, last_new_term);
         let reply = AppendEntriesResponse {
             term: self.current_term,
             success: true,
@@ -431,16 +432,21 @@ impl<M: Mutator> RawNode<M> {
 
 impl<M: Mutator> RawNode<M> {
     /// Protocol-aware recovery: the leader's log up to `verified` (an accepted AppendEntries'
-    /// last new entry, an installed snapshot's last index) is now here; once that reaches
-    /// `lost_up_to` nothing acknowledged is missing and the node votes again.
-    pub(crate) fn maybe_repaired(&mut self, verified: Index) {
-        if self.lost_up_to != 0 && verified >= self.lost_up_to {
+    /// last new entry, an installed snapshot's last index), whose term is `verified_term`, is
+    /// now here. Nothing acknowledged is missing once that reaches `lost_up_to`, or once it is
+    /// an entry of a term after `lost_term`: its leader was elected without this node's vote
+    /// and so holds every entry committed with the lost acknowledgements (all of terms up to
+    /// `lost_term`), before its own entries. The node votes again.
+    pub(crate) fn maybe_repaired(&mut self, verified: Index, verified_term: Term) {
+        let reached = verified >= self.lost_up_to || verified_term > self.lost_term;
+        if self.lost_up_to != 0 && reached {
             info!(
                 id = self.cfg.id,
                 lost_up_to = self.lost_up_to,
                 "repaired: the leader re-sent every entry that may have been lost"
             );
             self.lost_up_to = 0;
+            self.lost_term = 0;
         }
     }
 }

@@ -30,6 +30,7 @@ fn check_contract(s: &mut impl Storage) {
         current_term: 2,
         voted_for: Some(3),
         lost_up_to: 0,
+        lost_term: 0,
     };
     s.save_hard_state(hs).unwrap();
     s.append(&entries(1, 1..=3)).unwrap();
@@ -325,6 +326,7 @@ fn storage_contract_crash_keeps_synced_state() {
             current_term: 1,
             voted_for: None,
             lost_up_to: 0,
+            lost_term: 0,
         })
         .unwrap();
         s.sync().unwrap();
@@ -333,6 +335,7 @@ fn storage_contract_crash_keeps_synced_state() {
             current_term: 2,
             voted_for: Some(1),
             lost_up_to: 0,
+            lost_term: 0,
         })
         .unwrap();
     }

@@ -219,6 +219,7 @@ mod tests {
             current_term: term,
             voted_for: vote,
             lost_up_to: 0,
+            lost_term: 0,
         }
     }
 

@@ -50,6 +50,7 @@ pub fn stored(current_term: Term, voted_for: Option<NodeId>, log_terms: &[Term])
         current_term,
         voted_for,
         lost_up_to: 0,
+        lost_term: 0,
     };
     state.entries = log_of(log_terms);
     state

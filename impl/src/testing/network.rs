@@ -299,6 +299,7 @@ impl Network {
             .truncate(state.entries.len().saturating_sub(lost));
         if let (true, Some(last)) = (detected, last) {
             state.hard_state.lost_up_to = state.hard_state.lost_up_to.max(last);
+            state.hard_state.lost_term = state.hard_state.current_term;
         }
         self.restore(id, state);
     }

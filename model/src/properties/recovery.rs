@@ -27,17 +27,20 @@ pub fn recovering_server_does_not_vote(step: &Step) -> bool {
 }
 
 /// lost_up_to rises only on a restart losing its tail, to the old last
-/// index; it falls to 0 exactly when the server accepts an AppendEntries
-/// whose verified prefix (prev_log_index + entries) reaches it, or an
-/// InstallSnapshot whose last_included_index does; otherwise it stays.
+/// index, and lost_term becomes the term of that restart; both fall to 0
+/// exactly when the server accepts an AppendEntries whose verified prefix
+/// (prev_log_index + entries) reaches lost_up_to or ends in an entry of a
+/// term after lost_term, or such an InstallSnapshot; otherwise they stay.
 pub fn lost_up_to_moves_by_the_rules(step: &Step) -> bool {
     pairs(step.before, step.after).all(|(i, b, a)| {
         let expected = match step.action {
-            Action::RestartLosingTail(r) if *r == i => b.lost_up_to.max(b.last_index()),
-            _ if repaired(step, i, b) => 0,
-            _ => b.lost_up_to,
+            Action::RestartLosingTail(r) if *r == i => {
+                (b.lost_up_to.max(b.last_index()), b.current_term)
+            }
+            _ if repaired(step, i, b) => (0, 0),
+            _ => (b.lost_up_to, b.lost_term),
         };
-        a.lost_up_to == expected
+        (a.lost_up_to, a.lost_term) == expected
     })
 }
 
@@ -51,14 +54,17 @@ fn repaired(step: &Step, i: ServerId, b: &Server) -> bool {
     };
     if let Some((_, ae)) = append_delivered_to(step.action, i) {
         let last_new = ae.prev_log_index + ae.entries.len() as u8;
+        let last_term = ae.entries.last().map_or(ae.prev_log_term, |e| e.term);
         let success = |m: &Message| matches!(m, Message::AppendEntriesResponse(r) if r.success);
-        return last_new >= b.lost_up_to && answered(&success);
+        let reaches = last_new >= b.lost_up_to || last_term > b.lost_term;
+        return reaches && answered(&success);
     }
     if let Some((_, is)) = snapshot_delivered_to(step.action, i) {
         // Installed or already covered: answered in the request's own term.
         let accepted =
             |m: &Message| matches!(m, Message::InstallSnapshotResponse(r) if r.term == is.term);
-        return is.last_included_index >= b.lost_up_to && answered(&accepted);
+        let reaches = is.last_included_index >= b.lost_up_to || is.last_included_term > b.lost_term;
+        return reaches && answered(&accepted);
     }
     false
 }

@@ -233,6 +233,7 @@ fn restart_keeps_persistent_state(step: &Step) -> bool {
                 s.log.clone(),
                 s.snapshot.clone(),
                 s.lost_up_to,
+                s.lost_term,
             )
         };
         match action {
@@ -241,6 +242,7 @@ fn restart_keeps_persistent_state(step: &Step) -> bool {
                 let mut kept = b.clone();
                 kept.log.pop();
                 kept.lost_up_to = b.lost_up_to.max(b.last_index());
+                kept.lost_term = b.current_term;
                 !b.log.is_empty() && persistent(a) == persistent(&kept)
             }
             _ => true,

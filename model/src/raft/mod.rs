@@ -213,6 +213,7 @@ impl RaftModel {
         s.log.pop();
         if !self.config.has(Bug::ForgetLostTail) {
             s.lost_up_to = s.lost_up_to.max(last);
+            s.lost_term = s.current_term;
         }
     }
 

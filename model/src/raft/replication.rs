@@ -90,9 +90,14 @@ impl RaftModel {
                     s.commit_index = s.commit_index.max(ae.leader_commit.min(bound));
                 }
                 // Recovery: the leader's entries up to last_new are verified
-                // here; once they reach the watermark, nothing lost is missing.
-                if last_new >= s.lost_up_to {
+                // here. Nothing lost is missing once they reach the watermark,
+                // or once they end in an entry of a term after the loss (its
+                // leader holds every entry committed with the lost
+                // acknowledgements, before its own entries).
+                let last_term = ae.entries.last().map_or(ae.prev_log_term, |e| e.term);
+                if last_new >= s.lost_up_to || last_term > s.lost_term {
                     s.lost_up_to = 0;
+                    s.lost_term = 0;
                 }
                 reply(s.current_term, true, last_new, None)
             }

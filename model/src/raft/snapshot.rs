@@ -74,9 +74,11 @@ impl RaftModel {
             if !older || self.config.has(Bug::InstallOlderSnapshot) {
                 self.install(s, is);
             }
-            // Recovery: the snapshot covers the watermark.
-            if is.last_included_index >= s.lost_up_to {
+            // Recovery: the snapshot covers the watermark, or ends in an
+            // entry of a term after the loss.
+            if is.last_included_index >= s.lost_up_to || is.last_included_term > s.lost_term {
                 s.lost_up_to = 0;
+                s.lost_term = 0;
             }
             // Either way the follower now holds the snapshot's entries: they are committed here.
             reply(s.current_term, is.last_included_index)

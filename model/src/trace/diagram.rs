@@ -212,7 +212,7 @@ fn cell(out: &mut String, i: usize, k: usize, s: &Server, changed: bool) {
     // Recovering from a lost tail: the watermark of what it may have lost.
     let lost = match s.lost_up_to {
         0 => String::new(),
-        n => format!(" lost≤{n}"),
+        n => format!(" lost≤{n}@t{}", s.lost_term),
     };
     let _ = write!(
         out,

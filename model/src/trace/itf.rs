@@ -174,6 +174,9 @@ struct ItfServer {
     /// Absent: 0, not recovering (traces without the data-loss fault).
     #[serde(default, skip_serializing_if = "crate::state::is_zero")]
     lost_up_to: u8,
+    /// Absent: 0 (the term of the loss; traces without the data-loss fault).
+    #[serde(default, skip_serializing_if = "crate::state::is_zero")]
+    lost_term: u8,
     role: m::Role,
     commit_index: u8,
     votes_granted: Set<u8>,
@@ -406,6 +409,7 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
                 log: x.log.clone(),
                 snapshot: x.snapshot.clone(),
                 lost_up_to: x.lost_up_to,
+                lost_term: x.lost_term,
                 role: x.role,
                 commit_index: x.commit_index,
                 votes_granted: bits_to_set(x.votes_granted),
@@ -452,6 +456,7 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             log: x.log,
             snapshot: x.snapshot,
             lost_up_to: x.lost_up_to,
+            lost_term: x.lost_term,
             role: x.role,
             commit_index: x.commit_index,
             votes_granted: set_to_bits(&x.votes_granted, &format!("{p}.votes_granted"))?,

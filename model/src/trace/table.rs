@@ -97,7 +97,7 @@ pub fn action_text(a: &Action) -> String {
 
 /// Each Figure 2 field of a server, rendered for diffs. The model's step
 /// table and conformance's model-versus-core diff both read this list.
-pub fn server_fields(s: &Server) -> [(&'static str, String); 10] {
+pub fn server_fields(s: &Server) -> [(&'static str, String); 11] {
     [
         ("current_term", s.current_term.to_string()),
         ("role", format!("{:?}", s.role)),
@@ -105,6 +105,7 @@ pub fn server_fields(s: &Server) -> [(&'static str, String); 10] {
         ("snapshot", snapshot_text(&s.snapshot)),
         ("log", log_text(&s.log)),
         ("lost_up_to", s.lost_up_to.to_string()),
+        ("lost_term", s.lost_term.to_string()),
         ("commit_index", s.commit_index.to_string()),
         ("votes_granted", bits_text(s.votes_granted)),
         ("next_index", format!("{:?}", s.next_index)),
@@ -201,7 +202,11 @@ pub fn state_text(s: &State) -> Vec<String> {
                 x.commit_index
             );
             if x.recovering() {
-                let _ = write!(line, " lost_up_to={}", x.lost_up_to);
+                let _ = write!(
+                    line,
+                    " lost_up_to={} lost_term={}",
+                    x.lost_up_to, x.lost_term
+                );
             }
             line
         })

@@ -56,6 +56,7 @@ pub(crate) fn restored(
             current_term: term,
             voted_for,
             lost_up_to: 0,
+            lost_term: 0,
         },
         log_of(terms),
     )

@@ -407,6 +407,7 @@ fn restore_validates_persisted_state() {
         current_term: t,
         voted_for: v,
         lost_up_to: 0,
+        lost_term: 0,
     };
     let r = |h, l| RawNode::restore(cfg(1, 3), h, l).unwrap_err();
     assert_eq!(r(hs(1, Some(9)), vec![]), InitError::VotedForUnknown(9));

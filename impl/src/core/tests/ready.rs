@@ -126,6 +126,7 @@ fn vote_grant_travels_with_its_hard_state() {
             current_term: 1,
             voted_for: Some(2),
             lost_up_to: 0,
+            lost_term: 0,
         })
     );
     assert_eq!(rd.messages, vec![env(1, 2, rvr(1, true))]);
@@ -206,6 +207,7 @@ fn candidate_request_vote_travels_with_incremented_term() {
             current_term: 5,
             voted_for: Some(1),
             lost_up_to: 0,
+            lost_term: 0,
         })
     );
     assert_eq!(rd.messages.len(), 2);

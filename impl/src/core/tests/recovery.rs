@@ -142,3 +142,34 @@ fn a_single_node_cannot_be_repaired_and_goes_on() {
     assert_eq!(net.node(1).unwrap().status().lost_up_to, 0);
     assert!(net.node_mut(1).election_timeout_now(), "it campaigns");
 }
+
+#[test]
+fn an_entry_of_a_later_term_ends_the_recovery_when_the_leader_lacks_the_watermark() {
+    // Five nodes. Node 1 (term 1) replicates two entries to node 2 only: never committed.
+    let mut net = Network::new(5);
+    net.make_leader(1, 1).unwrap();
+    net.partition(&[&[1, 2], &[3, 4, 5]]);
+    net.propose(1, b"a".to_vec()).unwrap();
+    net.propose(1, b"b".to_vec()).unwrap();
+    net.stabilize();
+    assert_eq!(net.node(2).unwrap().last_index(), 2);
+    net.restart_losing_tail(2, 1, true);
+    let s2 = net.node(2).unwrap().status();
+    assert_eq!((s2.lost_up_to, s2.lost_term), (2, 1));
+    // Node 3 wins term 2 without node 2's vote; its log is empty, shorter than the watermark.
+    net.heal();
+    net.partition(&[&[1], &[2, 3, 4, 5]]);
+    net.make_leader(3, 2).unwrap();
+    assert_eq!(
+        net.node(2).unwrap().status().lost_up_to,
+        2,
+        "still recovering"
+    );
+    // Its first entry (term 2, index 1) is below the watermark but of a later term: every entry
+    // committed with node 2's lost acknowledgements would be before it. Node 2 is repaired.
+    net.propose(3, b"c".to_vec()).unwrap();
+    net.stabilize();
+    let s2 = net.node(2).unwrap().status();
+    assert_eq!((s2.lost_up_to, s2.lost_term, s2.last_index()), (0, 0, 1));
+    assert_eq!(net.durable(2).hard_state.lost_up_to, 0);
+}

@@ -278,6 +278,7 @@ fn restart_from_a_snapshot_starts_commit_and_applied_at_last_included_index() {
         current_term: 3,
         voted_for: None,
         lost_up_to: 0,
+        lost_term: 0,
     };
     let n =
         RawNode::restore_with_snapshot(cfg(1, 3), hs, Some(snap.clone()), entries_from(6, &[3]))

@@ -60,6 +60,7 @@ fn hs(current_term: Term) -> HardState {
         current_term,
         voted_for: Some(current_term),
         lost_up_to: 0,
+        lost_term: 0,
     }
 }
 

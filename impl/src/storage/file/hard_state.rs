@@ -21,8 +21,8 @@ use crate::types::HardState;
 pub(crate) const FILE_NAME: &str = "hardstate";
 pub(crate) const TEMP_NAME: &str = "hardstate.tmp";
 const MAGIC: &[u8; 8] = b"RAFTHST\0";
-/// current_term (8), voted_for present (1), voted_for (8), lost_up_to (8).
-const PAYLOAD_LEN: usize = 25;
+/// current_term (8), voted_for present (1), voted_for (8), lost_up_to (8), lost_term (8).
+const PAYLOAD_LEN: usize = 33;
 /// Versions 1 and 2: without lost_up_to.
 const PAYLOAD_LEN_V2: usize = 17;
 
@@ -32,6 +32,7 @@ fn encode(hard_state: HardState) -> Vec<u8> {
     payload.push(u8::from(hard_state.voted_for.is_some()));
     payload.extend_from_slice(&hard_state.voted_for.unwrap_or(0).to_le_bytes());
     payload.extend_from_slice(&hard_state.lost_up_to.to_le_bytes());
+    payload.extend_from_slice(&hard_state.lost_term.to_le_bytes());
     encode_file_header(MAGIC, &payload)
 }
 
@@ -69,6 +70,7 @@ fn decode(path: &Path, buf: &[u8]) -> Result<HardState, StorageError> {
         current_term: read_u64(&payload[0..8]),
         voted_for,
         lost_up_to: payload.get(17..25).map_or(0, read_u64),
+        lost_term: payload.get(25..33).map_or(0, read_u64),
     })
 }
 
@@ -126,6 +128,7 @@ mod tests {
                 current_term: 9,
                 voted_for: Some(4),
                 lost_up_to: 0,
+                lost_term: 0,
             }
         );
         let mut short = v2.clone();
@@ -142,11 +145,13 @@ mod tests {
                 current_term: u64::MAX,
                 voted_for: Some(0),
                 lost_up_to: 0,
+                lost_term: 0,
             },
             HardState {
                 current_term: 7,
                 voted_for: None,
                 lost_up_to: 42,
+                lost_term: 6,
             },
         ] {
             assert_eq!(decode(path, &encode(hs)).unwrap(), hs);
@@ -155,6 +160,7 @@ mod tests {
             current_term: 3,
             voted_for: Some(2),
             lost_up_to: 0,
+            lost_term: 0,
         });
         for i in 0..good.len() {
             let mut bad = good.clone();

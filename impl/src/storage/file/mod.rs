@@ -135,6 +135,7 @@ impl FileStorage {
         if let Some(loss) = loss {
             // Durable before the node may act: a second restart must still know.
             hard_state.lost_up_to = hard_state.lost_up_to.max(loss.lost_up_to);
+            hard_state.lost_term = hard_state.current_term;
             hard_state::store(&dir, hard_state)?;
         }
         // Records a crashed process wrote may sit in the page cache without being on disk. The

@@ -178,6 +178,7 @@ impl Harness {
                     current_term: self.term,
                     voted_for: *vote,
                     lost_up_to: 0,
+                    lost_term: 0,
                 };
                 self.file.save_hard_state(hs).unwrap();
                 self.model.save_hard_state(hs).unwrap();

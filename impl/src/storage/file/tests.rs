@@ -255,6 +255,7 @@ fn storage_file_hard_state_survives_leftover_temp_file() {
         current_term: 5,
         voted_for: Some(2),
         lost_up_to: 0,
+        lost_term: 0,
     };
     let mut s = FileStorage::open(dir.path()).unwrap();
     s.save_hard_state(hs).unwrap();
@@ -278,6 +279,7 @@ fn storage_file_hard_state_is_replaced_not_appended() {
             current_term: term,
             voted_for: Some(term),
             lost_up_to: 0,
+            lost_term: 0,
         })
         .unwrap();
         s.sync().unwrap();

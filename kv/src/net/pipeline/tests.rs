@@ -138,6 +138,7 @@ fn votes_appends_and_acknowledgements_leave_only_after_their_writes_are_durable(
             current_term: 1,
             voted_for: Some(1),
             lost_up_to: 0,
+            lost_term: 0,
         }
     );
     let grant = n2.take_sent();
@@ -263,6 +264,7 @@ fn durable_entries_apply_early_in_log_order_and_readies_finish_in_order() {
                 current_term: 2,
                 voted_for: None,
                 lost_up_to: 0,
+                lost_term: 0,
             }),
             committed_entries: vec![entry(6)],
             ..Ready::default()
