@@ -492,7 +492,10 @@ impl<S: Storage + Send + 'static> LoopState<S> {
                 }
                 Progress::Done { index, data } => (index, data),
                 Progress::Failed => {
-                    tracing::warn!(id, "the snapshot thread failed; the log grows until the next try");
+                    tracing::warn!(
+                        id,
+                        "the snapshot thread failed; the log grows until the next try"
+                    );
                     return;
                 }
             };

@@ -27,7 +27,10 @@ pub(crate) struct SnapshotJob {
 pub(crate) enum Progress {
     Running,
     /// The snapshot bytes of the state after `index`.
-    Done { index: Index, data: Vec<u8> },
+    Done {
+        index: Index,
+        data: Vec<u8>,
+    },
     /// The thread ended without bytes (it panicked).
     Failed,
 }
@@ -86,7 +89,13 @@ mod tests {
     fn large_state() -> KvStateMachine {
         let mut sm = KvStateMachine::new();
         for i in 0..20_000u64 {
-            put(&mut sm, i % 64, i / 64 + 1, format!("key{i}"), "v".repeat(200));
+            put(
+                &mut sm,
+                i % 64,
+                i / 64 + 1,
+                format!("key{i}"),
+                "v".repeat(200),
+            );
         }
         sm
     }
@@ -142,6 +151,9 @@ mod tests {
         let sm = large_state();
         drop(SnapshotJob::spawn(1, sm.freeze()).unwrap());
         // The live state machine is untouched and still snapshots the same bytes.
-        assert_eq!(KvStateMachine::restore(&sm.snapshot()).unwrap().size(), sm.size());
+        assert_eq!(
+            KvStateMachine::restore(&sm.snapshot()).unwrap().size(),
+            sm.size()
+        );
     }
 }
