@@ -10,12 +10,12 @@
 //! length field from asking for a huge allocation: a damaged snapshot is a [`SnapshotError`],
 //! never a panic or a silently partial state.
 
-use std::collections::HashMap;
-
 use bincode::Options;
 use raft_impl::types::Index;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use imbl::HashMap;
 
 use crate::command::ClientId;
 use crate::state_machine::Session;

@@ -7,8 +7,8 @@
 //! copy is committed, and both copies may end up in the log; only the apply loop sees them in
 //! their final order.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use imbl::hashmap::Entry;
+use imbl::HashMap;
 
 use raft_impl::types::Index;
 
@@ -44,6 +44,8 @@ impl Applied {
     }
 }
 
+/// The maps are persistent (`imbl`): a clone is O(1) and shares every node with the original
+/// until one of them changes it, so [`KvStateMachine::freeze`] copies nothing.
 #[derive(Clone, Debug, Default)]
 pub struct KvStateMachine {
     data: HashMap<String, String>,
@@ -115,6 +117,13 @@ impl KvStateMachine {
         crate::snapshot::encode(self.last_applied, &self.data, &self.sessions)
     }
 
+    /// The state after `last_applied`, frozen in O(1) (the maps share their nodes), to be
+    /// encoded on another thread while this state machine applies on: later applies copy the
+    /// nodes they change and never reach the frozen copy.
+    pub fn freeze(&self) -> FrozenState {
+        FrozenState(self.clone())
+    }
+
     /// The state machine a snapshot holds (Figure 13, step 8: reset from the snapshot).
     pub fn restore(snapshot: &[u8]) -> Result<Self, SnapshotError> {
         let body = crate::snapshot::decode(snapshot)?;
@@ -139,6 +148,23 @@ impl KvStateMachine {
     /// Current value of `key` (local, not linearizable: for tests and diagnostics).
     pub fn peek(&self, key: &str) -> Option<&str> {
         self.data.get(key).map(String::as_str)
+    }
+}
+
+/// A state machine's state at one index, immutable, sendable to another thread.
+#[derive(Clone, Debug)]
+pub struct FrozenState(KvStateMachine);
+
+impl FrozenState {
+    /// The index the state is the state after.
+    pub fn last_applied(&self) -> Index {
+        self.0.last_applied
+    }
+
+    /// [`KvStateMachine::snapshot`] of the frozen state: the same bytes the live state machine
+    /// would have written at `last_applied`.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.0.snapshot()
     }
 }
 

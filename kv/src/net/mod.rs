@@ -29,6 +29,7 @@ pub mod node;
 mod node_loop;
 mod peer;
 mod pipeline;
+mod snapshot_job;
 pub mod status;
 pub mod stream;
 pub mod tls;

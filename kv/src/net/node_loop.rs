@@ -18,9 +18,11 @@
 //!    finished Readies are passed to `advance`.
 //!
 //! 5. compaction (§7): once the log applied since the last snapshot exceeds the snapshot
-//!    threshold, the state machine's snapshot (map and session table) goes to
-//!    `RawNode::compact`; the next Ready persists it and storage drops the covered log. A
-//!    leader's snapshot (`Ready::restore_snapshot`) replaces the state machine before the
+//!    threshold, the state machine is frozen at its applied index (O(1), see
+//!    `KvStateMachine::freeze`) and a snapshot thread encodes it (map and session table) while
+//!    the loop goes on; a later pass hands the bytes to `RawNode::compact` and the next Ready
+//!    persists them and storage drops the covered log ([`snapshot_job`](super::snapshot_job)).
+//!    A leader's snapshot (`Ready::restore_snapshot`) replaces the state machine before the
 //!    entries after it are applied.
 //!
 //! By default the loop persists each Ready itself (stage, one `sync()`), so every job is durable
@@ -45,6 +47,7 @@ use tokio::sync::mpsc;
 
 use super::frame::Frame;
 use super::pipeline::{Apply, Job, Pipeline};
+use super::snapshot_job::{Progress, SnapshotJob};
 use crate::command::Command;
 use crate::server::{KvServer, Proposer, Reply};
 use crate::snapshot::SnapshotError;
@@ -232,6 +235,7 @@ impl<S: Storage + Send + 'static> NodeLoop<S> {
             stats,
             snapshot_threshold,
             log_bytes: 0,
+            snapshot_job: None,
             restore_error: None,
         };
         let r = st.run(events, tick);
@@ -388,8 +392,11 @@ struct LoopState<S> {
     stats: Arc<NodeStats>,
     /// Compact once this many bytes of log were applied since the last snapshot (None: never).
     snapshot_threshold: Option<u64>,
-    /// Bytes of log applied since the last snapshot (data plus [`ENTRY_OVERHEAD`] per entry).
+    /// Bytes of log applied since the last snapshot was started (data plus [`ENTRY_OVERHEAD`]
+    /// per entry).
     log_bytes: u64,
+    /// The snapshot being encoded off the loop, if any (at most one).
+    snapshot_job: Option<SnapshotJob>,
     /// A leader's snapshot that could not be restored: the loop stops with it.
     restore_error: Option<LoopError>,
 }
@@ -472,9 +479,45 @@ impl<S: Storage + Send + 'static> LoopState<S> {
     }
 
     /// §7: snapshot the state machine once the log applied since the last snapshot exceeds
-    /// the threshold. The snapshot is taken here, between applies, so it is exactly the state
-    /// after `last_applied` (the index it is labelled with).
+    /// the threshold. The state is frozen here, between applies, so the snapshot is exactly the
+    /// state after `last_applied` (the index it is labelled with); it is encoded on a thread of
+    /// its own and compacted with on a later pass.
     fn maybe_compact(&mut self) {
+        let id = self.node.id();
+        if let Some(job) = self.snapshot_job.take() {
+            let (index, data) = match job.progress() {
+                Progress::Running => {
+                    self.snapshot_job = Some(job);
+                    return;
+                }
+                Progress::Done { index, data } => (index, data),
+                Progress::Failed => {
+                    tracing::warn!(
+                        id,
+                        "the snapshot thread failed; the log grows until the next try"
+                    );
+                    return;
+                }
+            };
+            // A leader's snapshot restored meanwhile may already cover `index`: then `compact`
+            // refuses and these bytes are dropped (the restored snapshot is newer).
+            if index <= self.node.snapshot().meta.last_included_index {
+                tracing::debug!(id, index, "snapshot superseded, dropped");
+                return;
+            }
+            let bytes = data.len();
+            match self.node.compact(index, data) {
+                Ok(()) => tracing::info!(
+                    id,
+                    index,
+                    bytes,
+                    micros = job.started.elapsed().as_micros() as u64,
+                    "snapshot taken; log compacted"
+                ),
+                Err(e) => tracing::warn!(id, index, error = %e, "compaction refused"),
+            }
+            return;
+        }
         let Some(threshold) = self.snapshot_threshold else {
             return;
         };
@@ -484,28 +527,21 @@ impl<S: Storage + Send + 'static> LoopState<S> {
         let sm = self.kv.state_machine();
         let index = sm.last_applied();
         // Only once the core has the applied index confirmed (its Ready advanced): otherwise
-        // `compact` refuses, and the snapshot would be serialised for nothing.
+        // `compact` refuses, and the snapshot would be encoded for nothing.
         if index <= self.node.snapshot().meta.last_included_index
             || index > self.node.applied_index()
         {
             return;
         }
-        let started = Instant::now();
-        let data = sm.snapshot();
-        let bytes = data.len();
-        match self.node.compact(index, data) {
-            Ok(()) => {
+        let frozen = sm.freeze();
+        match SnapshotJob::spawn(id, frozen) {
+            Ok(job) => {
+                // The next snapshot counts the log applied after `index`.
                 self.log_bytes = 0;
-                tracing::info!(
-                    id = self.node.id(),
-                    index,
-                    bytes,
-                    micros = started.elapsed().as_micros() as u64,
-                    "snapshot taken; log compacted"
-                );
+                self.snapshot_job = Some(job);
             }
-            // Not expected after the checks above; the log just grows until the next try.
-            Err(e) => tracing::warn!(id = self.node.id(), index, error = %e, "compaction refused"),
+            // No thread to be had: the log grows until the next pass tries again.
+            Err(e) => tracing::warn!(id, error = %e, "cannot start the snapshot thread"),
         }
     }
 

@@ -176,13 +176,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "clients={} duration={:.1}s ops={} throughput={:.0} ops/s p50={:.2}ms p99={:.2}ms",
+        "clients={} duration={:.1}s ops={} throughput={:.0} ops/s p50={:.2}ms p99={:.2}ms \
+         p99.9={:.2}ms max={:.2}ms",
         args.clients,
         elapsed.as_secs_f64(),
         latencies.len(),
         latencies.len() as f64 / elapsed.as_secs_f64(),
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
+        pct(0.999).as_secs_f64() * 1e3,
+        latencies[latencies.len() - 1].as_secs_f64() * 1e3,
     );
     Ok(())
 }
