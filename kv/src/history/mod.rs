@@ -199,17 +199,32 @@ impl History {
                 return Err(format!("malformed history: {e}"));
             }
         }
-        for (key, t) in &by_key {
-            if !t.is_consistent() {
-                return Err(format!(
-                    "history of key {key:?} ({} operations) is not linearizable",
-                    t.len()
-                ));
-            }
-        }
-        Ok(())
+        // The tester's search recurses once per placed operation: give it a stack that a long
+        // history cannot overflow (reserved, not committed, by the OS) instead of the caller's.
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("linearizability".into())
+                .stack_size(CHECK_STACK)
+                .spawn_scoped(scope, || {
+                    for (key, t) in &by_key {
+                        if !t.is_consistent() {
+                            return Err(format!(
+                                "history of key {key:?} ({} operations) is not linearizable",
+                                t.len()
+                            ));
+                        }
+                    }
+                    Ok(())
+                })
+                .map_err(|e| format!("cannot start the checker thread: {e}"))?
+                .join()
+                .unwrap_or_else(|_| Err("the linearizability checker panicked".into()))
+        })
     }
 }
+
+/// Stack of the thread that runs the linearizability search.
+const CHECK_STACK: usize = 1 << 30;
 
 #[cfg(test)]
 mod tests {
