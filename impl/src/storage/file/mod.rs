@@ -132,9 +132,9 @@ impl FileStorage {
         let meta = snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
         let (log, record_missing, segment_max, active, tail, loss) =
             recover_log(&dir, meta, options.repair)?;
-        if let Some(loss) = loss {
+        if let Some(lost_up_to) = loss {
             // Durable before the node may act: a second restart must still know.
-            hard_state.lost_up_to = hard_state.lost_up_to.max(loss.lost_up_to);
+            hard_state.lost_up_to = hard_state.lost_up_to.max(lost_up_to);
             hard_state.lost_term = hard_state.current_term;
             hard_state::store(&dir, hard_state)?;
         }
@@ -344,7 +344,7 @@ pub(crate) fn snapshot_bytes_for_test(s: &Snapshot) -> Vec<u8> {
 /// tail (and, with `repair`, cutting at other damage: [`repair`]). Returns the log,
 /// `Some(kept the log after it)` if the snapshot's record is missing from it, each segment's
 /// highest named index, the last segment opened for appending, that segment's number and
-/// size, and what a repair lost.
+/// size, and the highest index a repair lost.
 #[allow(clippy::type_complexity)]
 fn recover_log(
     dir: &Path,
@@ -357,7 +357,7 @@ fn recover_log(
         Vec<(u64, Index)>,
         Option<SegmentFile>,
         Option<(u64, u64)>,
-        Option<repair::Loss>,
+        Option<Index>,
     ),
     StorageError,
 > {

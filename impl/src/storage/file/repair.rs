@@ -16,13 +16,6 @@ use super::{fsops, sync_dir};
 use crate::storage::StorageError;
 use crate::types::Index;
 
-/// Entries a repair dropped: from after the last entry kept up to the highest index named.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Loss {
-    pub(crate) kept_up_to: Index,
-    pub(crate) lost_up_to: Index,
-}
-
 /// The highest entry index named by the records of `buf` from `offset` on, skipping records
 /// whose body is damaged but whose length is known; `None` if some record's extent cannot be
 /// read with more data after it (nothing after it can be bounded). A torn end is fine.
@@ -47,7 +40,8 @@ fn highest_index_from(buf: &[u8], mut offset: usize) -> Option<Index> {
 /// The damage starts at byte `offset` of `segments[at]` (its records before it were replayed
 /// into a log ending at `kept_up_to`). Bounds what the damaged part and every later segment
 /// hold, then cuts the damaged segment at `offset` (removing it if its header is damaged) and
-/// deletes the later segments. `Err(original)` if the loss cannot be bounded.
+/// deletes the later segments. Returns the highest index lost (the new `lost_up_to`);
+/// `Err(original)` if the loss cannot be bounded.
 pub(crate) fn cut_at_damage(
     dir: &Path,
     segments: &[(u64, PathBuf)],
@@ -55,7 +49,7 @@ pub(crate) fn cut_at_damage(
     offset: u64,
     kept_up_to: Index,
     original: StorageError,
-) -> Result<Loss, StorageError> {
+) -> Result<Index, StorageError> {
     let mut lost_up_to = 0;
     for (i, (_, path)) in segments.iter().enumerate().skip(at) {
         let buf = fs::read(path).map_err(|e| StorageError::io(path, e))?;
@@ -94,8 +88,5 @@ pub(crate) fn cut_at_damage(
          acknowledged, so the node recovers (no votes, no elections) until a leader re-sends \
          them up to lost_up_to"
     );
-    Ok(Loss {
-        kept_up_to,
-        lost_up_to,
-    })
+    Ok(lost_up_to)
 }
