@@ -113,7 +113,10 @@ impl Network {
         }
         if matches!(
             msg,
-            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
+            Message::RequestVote(_)
+                | Message::AppendEntries(_)
+                | Message::InstallSnapshot(_)
+                | Message::PreVote(_)
         ) {
             self.rpc_count += 1;
             self.rpc_count_by[from] += 1;
@@ -153,6 +156,7 @@ impl Network {
             Message::RequestVoteResponse(_)
                 | Message::AppendEntriesResponse(_)
                 | Message::InstallSnapshotResponse(_)
+                | Message::PreVoteResponse(_)
         );
         // labrpc holds back replies, not requests: requests still flow, so a leader keeps its
         // followers, but what it learns from them arrives late and out of order.
@@ -170,8 +174,8 @@ impl Network {
 pub fn wire_size(msg: &Message) -> u64 {
     const HEADER: u64 = 8 * 3; // from, to, kind + term
     match msg {
-        Message::RequestVote(_) => HEADER + 16,
-        Message::RequestVoteResponse(_) => HEADER + 1,
+        Message::RequestVote(_) | Message::PreVote(_) => HEADER + 16,
+        Message::RequestVoteResponse(_) | Message::PreVoteResponse(_) => HEADER + 1,
         Message::AppendEntries(m) => {
             HEADER
                 + 24

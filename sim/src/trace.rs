@@ -152,6 +152,16 @@ pub enum MsgBody {
         last_included_index: Index,
         received: u64,
     },
+    /// Thesis §9.6: `term` is the one the sender would stand in.
+    PreVote {
+        term: Term,
+        last_log_index: Index,
+        last_log_term: Term,
+    },
+    PreVoteResponse {
+        term: Term,
+        vote_granted: bool,
+    },
 }
 
 impl MsgSummary {
@@ -163,6 +173,15 @@ impl MsgSummary {
                 last_log_term: m.last_log_term,
             },
             Message::RequestVoteResponse(m) => MsgBody::RequestVoteResponse {
+                term: m.term,
+                vote_granted: m.vote_granted,
+            },
+            Message::PreVote(m) => MsgBody::PreVote {
+                term: m.term,
+                last_log_index: m.last_log_index,
+                last_log_term: m.last_log_term,
+            },
+            Message::PreVoteResponse(m) => MsgBody::PreVoteResponse {
                 term: m.term,
                 vote_granted: m.vote_granted,
             },

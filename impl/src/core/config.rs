@@ -48,6 +48,10 @@ pub struct Config {
     /// this many heartbeat intervals pass without an acknowledgement, it
     /// restarts the transfer from offset 0 (at least 1).
     pub snapshot_retry_heartbeats: u32,
+    /// Pre-vote (thesis §9.6): on election timeout, first ask the peers whether they would
+    /// vote, without changing `current_term`; only a majority of yes starts the election. A
+    /// node cut off from the cluster then cannot force the leader to step down on return.
+    pub pre_vote: bool,
 }
 
 /// Why a [`Config`] was refused.
@@ -93,13 +97,15 @@ impl Config {
             // The model sends a whole snapshot in one message, again every heartbeat.
             max_snapshot_chunk: usize::MAX,
             snapshot_retry_heartbeats: 1,
+            // The model's default protocol has no pre-vote (`raft-model check --pre-vote`).
+            pre_vote: false,
         }
     }
 
     /// A production default: batches of at most 512 entries / 1 MiB,
     /// pipelining with up to 64 AppendEntries in flight, immediate retry, a
     /// no-op entry from every new leader, snapshot chunks of 1 MiB retried after
-    /// 4 silent heartbeats.
+    /// 4 silent heartbeats, pre-vote.
     pub fn production(id: NodeId, peers: impl IntoIterator<Item = NodeId>, seed: u64) -> Self {
         Config {
             id,
@@ -114,6 +120,7 @@ impl Config {
             leader_noop: true,
             max_snapshot_chunk: 1 << 20,
             snapshot_retry_heartbeats: 4,
+            pre_vote: true,
         }
     }
 

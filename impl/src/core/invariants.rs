@@ -61,6 +61,11 @@ impl<M: Mutator> RawNode<M> {
                     return Err("candidate tally does not cover every peer".into());
                 }
             }
+            RoleState::PreCandidate { votes } => {
+                if votes.peers() != self.cfg.peers.len() {
+                    return Err("pre-candidate tally does not cover every peer".into());
+                }
+            }
             RoleState::Follower { leader_id } => {
                 if *leader_id == Some(self.cfg.id) {
                     return Err("follower knows itself as leader".into());

@@ -24,10 +24,17 @@ pub enum Message {
     AppendEntriesResponse(AppendEntriesResponse),
     InstallSnapshot(InstallSnapshot),
     InstallSnapshotResponse(InstallSnapshotResponse),
+    /// Pre-vote (thesis §9.6): would the receiver vote for the sender in `term`, the
+    /// sender's `current_term + 1`? Neither side changes its term or vote for it. Added
+    /// after the Figure 2 kinds, so the encoding of the older kinds is unchanged.
+    PreVote(RequestVote),
+    /// The answer to a [`Message::PreVote`]; `term` is the receiver's `current_term`.
+    PreVoteResponse(RequestVoteResponse),
 }
 
 impl Message {
-    /// The sender's `currentTerm` carried by every RPC (Figure 2, "Rules for Servers").
+    /// The sender's `currentTerm` carried by every RPC (Figure 2, "Rules for Servers"),
+    /// except a [`Message::PreVote`]'s: the term its sender would stand in.
     pub fn term(&self) -> Term {
         match self {
             Message::RequestVote(m) => m.term,
@@ -36,6 +43,8 @@ impl Message {
             Message::AppendEntriesResponse(m) => m.term,
             Message::InstallSnapshot(m) => m.term,
             Message::InstallSnapshotResponse(m) => m.term,
+            Message::PreVote(m) => m.term,
+            Message::PreVoteResponse(m) => m.term,
         }
     }
 
@@ -48,6 +57,8 @@ impl Message {
             Message::AppendEntriesResponse(_) => "AppendEntriesResponse",
             Message::InstallSnapshot(_) => "InstallSnapshot",
             Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
+            Message::PreVote(_) => "PreVote",
+            Message::PreVoteResponse(_) => "PreVoteResponse",
         }
     }
 }

@@ -21,7 +21,8 @@
 //! - `let v = self.mutant_or(m, v, bug);` to replace a value by what the bug
 //!   makes of it (the `bug` functions are at the end of this file),
 //! - `if self.mutant(m) { ... }` for the bugs that add a transition
-//!   (`vote-reset-on-same-term`, `step.rs`) or undo part of one
+//!   (`vote-reset-on-same-term`, `step.rs`; `pre-vote-increments-term`,
+//!   `prevote.rs`) or undo part of one
 //!   (`install-older-snapshot`, `commit-not-advanced-on-install`,
 //!   `snapshot.rs`).
 //!
@@ -78,10 +79,12 @@ pub enum Mutation {
     SnapshotNotPersistedWithState,
     /// Installing a snapshot leaves commit_index where it was.
     CommitNotAdvancedOnInstall,
+    /// A pre-candidate (§9.6) takes the term it asks pre-votes for, so it is persisted.
+    PreVoteIncrementsTerm,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 15] = [
+    pub const ALL: [Mutation; 16] = [
         Mutation::VoteResetOnSameTerm,
         Mutation::NoUpToDateCheck,
         Mutation::CommitPreviousTerm,
@@ -97,6 +100,7 @@ impl Mutation {
         Mutation::WrongLastIncludedTerm,
         Mutation::SnapshotNotPersistedWithState,
         Mutation::CommitNotAdvancedOnInstall,
+        Mutation::PreVoteIncrementsTerm,
     ];
 
     /// Where in the core the mutation's hook lives.
@@ -121,6 +125,7 @@ impl Mutation {
             Mutation::CommitNotAdvancedOnInstall => {
                 "snapshot.rs: handle_install_snapshot (commit_index)"
             }
+            Mutation::PreVoteIncrementsTerm => "prevote.rs: become_pre_candidate",
         }
     }
 }

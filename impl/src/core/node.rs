@@ -249,7 +249,7 @@ impl<M: Mutator> RawNode<M> {
     pub fn leader_id(&self) -> Option<NodeId> {
         match self.state {
             RoleState::Follower { leader_id } => leader_id,
-            RoleState::Candidate { .. } => None,
+            RoleState::Candidate { .. } | RoleState::PreCandidate { .. } => None,
             RoleState::Leader { .. } => Some(self.cfg.id),
         }
     }
@@ -279,9 +279,11 @@ impl<M: Mutator> RawNode<M> {
             commit_index: self.log.commit_index,
             applied_index: self.applied_index(),
             votes_granted: match &self.state {
-                RoleState::Candidate { votes } => std::iter::once(self.cfg.id)
-                    .chain(votes.granted_slots().map(|slot| self.cfg.peers[slot]))
-                    .collect(),
+                RoleState::Candidate { votes } | RoleState::PreCandidate { votes } => {
+                    std::iter::once(self.cfg.id)
+                        .chain(votes.granted_slots().map(|slot| self.cfg.peers[slot]))
+                        .collect()
+                }
                 _ => Vec::new(),
             },
             progress: self
@@ -317,7 +319,7 @@ impl<M: Mutator> RawNode<M> {
                     let _ = self.heartbeat_now();
                 }
             }
-            Role::Follower | Role::Candidate => {
+            Role::Follower | Role::Candidate | Role::PreCandidate => {
                 self.election_elapsed += 1;
                 if self.election_elapsed >= self.randomized_election_timeout {
                     self.election_timeout_now();
@@ -327,7 +329,8 @@ impl<M: Mutator> RawNode<M> {
     }
 
     /// Rule 2: the election timer fires now. A follower or candidate starts an
-    /// election (§5.2); a leader ignores it. Returns whether an election started.
+    /// election (§5.2), with `Config::pre_vote` a pre-vote first (§9.6); a leader ignores
+    /// it. Returns whether an election (or pre-vote) started.
     pub fn election_timeout_now(&mut self) -> bool {
         if self.role() == Role::Leader {
             debug!(id = self.cfg.id, "election timeout ignored by leader");
@@ -344,7 +347,11 @@ impl<M: Mutator> RawNode<M> {
             self.reset_election_timer();
             return false;
         }
-        self.become_candidate();
+        if self.cfg.pre_vote {
+            self.become_pre_candidate();
+        } else {
+            self.become_candidate();
+        }
         self.debug_check();
         true
     }
@@ -481,7 +488,7 @@ impl<M: Mutator> RawNode<M> {
     }
 
     /// Rule 2 / §5.2: increment the term, vote for self, ask every peer.
-    fn become_candidate(&mut self) {
+    pub(crate) fn become_candidate(&mut self) {
         self.current_term += 1;
         self.incoming.discard();
         self.voted_for = Some(self.cfg.id);
@@ -540,7 +547,7 @@ impl<M: Mutator> RawNode<M> {
 
     /// Replaces the role's state by `next`. A leader's pending reads are
     /// dropped (the runtime retries them elsewhere).
-    fn enter(&mut self, next: RoleState) {
+    pub(crate) fn enter(&mut self, next: RoleState) {
         if let RoleState::Leader { reads, .. } = std::mem::replace(&mut self.state, next) {
             self.dropped_reads.extend(reads.into_dropped());
         }
@@ -570,6 +577,12 @@ impl<M: Mutator> RawNode<M> {
         self.election_elapsed = 0;
         let e = self.cfg.election_ticks;
         self.randomized_election_timeout = self.rng.random_range(e..2 * e);
+    }
+
+    /// §9.6 / §4.2.3: this node heard from a leader of its term less than the minimum
+    /// election timeout ago (a leader hears from itself), so it refuses pre-votes.
+    pub(crate) fn within_leader_lease(&self) -> bool {
+        self.leader_id().is_some() && self.election_elapsed < self.cfg.election_ticks
     }
 
     /// Hears from the current leader: the election timer starts over.

@@ -1,8 +1,9 @@
 //! What each role of §5.1 holds, inside the role: a follower knows at most
-//! the leader of its term, a candidate its votes, a leader its followers'
+//! the leader of its term, a (pre-)candidate its votes, a leader its followers'
 //! progress and its pending ReadIndex reads. Nothing of a leader exists while
 //! following, so no check has to say so. Only `become_follower`,
-//! `become_candidate` and `become_leader` (node.rs) replace it.
+//! `become_pre_candidate` (prevote.rs), `become_candidate` and `become_leader` (node.rs)
+//! replace it.
 
 use super::progress::Progress;
 use super::quorum::VoteTally;
@@ -20,6 +21,11 @@ pub(crate) enum RoleState {
         /// Votes received in this election (its own is implicit).
         votes: VoteTally,
     },
+    /// Pre-vote (thesis §9.6): the pre-votes received for `current_term + 1`.
+    PreCandidate {
+        /// Pre-votes granted (its own is implicit).
+        votes: VoteTally,
+    },
     Leader {
         /// One entry per peer, in `cfg.peers` order.
         progress: Vec<Progress>,
@@ -33,6 +39,7 @@ impl RoleState {
         match self {
             RoleState::Follower { .. } => Role::Follower,
             RoleState::Candidate { .. } => Role::Candidate,
+            RoleState::PreCandidate { .. } => Role::PreCandidate,
             RoleState::Leader { .. } => Role::Leader,
         }
     }

@@ -5,12 +5,14 @@ use serde::{Deserialize, Serialize};
 use super::progress::{ProgressState, SnapshotTransfer};
 use crate::types::{Entry, Index, NodeId, Term};
 
-/// The three roles of §5.1.
+/// The three roles of §5.1, and the pre-candidate of pre-vote (thesis §9.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Role {
     Follower,
     Candidate,
     Leader,
+    /// Asking for pre-votes (`Config::pre_vote`): a follower's term and vote, no leader.
+    PreCandidate,
 }
 
 /// A leader's replication progress for one peer.

@@ -1,6 +1,6 @@
 //! Message handling: `step` applies the rules common to every role (§5.1
-//! term rule, RequestVote), then dispatches to `step_leader`,
-//! `step_candidate` or `step_follower`.
+//! term rule, RequestVote, PreVote), then dispatches to `step_leader`,
+//! `step_candidate`, `step_pre_candidate` or `step_follower`.
 
 use tracing::{debug, error, info, trace, warn};
 
@@ -41,8 +41,10 @@ impl<M: Mutator> RawNode<M> {
         let from = env.from;
         let term = env.msg.term();
         // Rule 1 / §5.1: "If RPC request or response contains term T >
-        // currentTerm: set currentTerm = T, convert to follower".
-        if term > self.current_term {
+        // currentTerm: set currentTerm = T, convert to follower". A PreVote's term is the one
+        // its sender would stand in, not its current_term: it changes nothing (§9.6).
+        let pre_vote = matches!(env.msg, Message::PreVote(_));
+        if term > self.current_term && !pre_vote {
             debug!(
                 id = self.cfg.id,
                 from,
@@ -60,9 +62,11 @@ impl<M: Mutator> RawNode<M> {
         }
         match env.msg {
             Message::RequestVote(m) => self.handle_request_vote(from, m),
+            Message::PreVote(m) => self.handle_pre_vote(from, m),
             msg => match self.role() {
                 Role::Leader => self.step_leader(from, msg),
                 Role::Candidate => self.step_candidate(from, msg),
+                Role::PreCandidate => self.step_pre_candidate(from, msg),
                 Role::Follower => self.step_follower(from, msg),
             },
         }
@@ -154,10 +158,10 @@ impl<M: Mutator> RawNode<M> {
             // Same-term InstallSnapshot was refused in validation; only stale ones get here.
             Message::InstallSnapshot(m) => self.handle_install_snapshot(from, m),
             Message::InstallSnapshotResponse(m) => self.handle_snapshot_response(from, m),
-            Message::RequestVoteResponse(_) => {
+            Message::RequestVoteResponse(_) | Message::PreVoteResponse(_) => {
                 trace!(id = self.cfg.id, from, "vote response ignored: leader")
             }
-            Message::RequestVote(_) => unreachable_request_vote(),
+            Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
         }
     }
 
@@ -179,10 +183,38 @@ impl<M: Mutator> RawNode<M> {
                 self.handle_install_snapshot(from, m);
             }
             Message::RequestVoteResponse(m) => self.handle_vote_response(from, m),
-            Message::AppendEntriesResponse(_) | Message::InstallSnapshotResponse(_) => {
+            Message::AppendEntriesResponse(_)
+            | Message::InstallSnapshotResponse(_)
+            | Message::PreVoteResponse(_) => {
                 trace!(id = self.cfg.id, from, "response ignored: candidate")
             }
-            Message::RequestVote(_) => unreachable_request_vote(),
+            Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
+        }
+    }
+
+    /// §9.6: a pre-candidate is a follower that asks for pre-votes; a leader of its term
+    /// ends the pre-vote (rule 7, as for a candidate).
+    fn step_pre_candidate(&mut self, from: NodeId, msg: Message) {
+        match msg {
+            Message::AppendEntries(m) => {
+                if m.term == self.current_term {
+                    self.become_follower(self.current_term, Some(from));
+                }
+                self.handle_append_entries(from, m);
+            }
+            Message::InstallSnapshot(m) => {
+                if m.term == self.current_term {
+                    self.become_follower(self.current_term, Some(from));
+                }
+                self.handle_install_snapshot(from, m);
+            }
+            Message::PreVoteResponse(m) => self.handle_pre_vote_response(from, m),
+            Message::RequestVoteResponse(_)
+            | Message::AppendEntriesResponse(_)
+            | Message::InstallSnapshotResponse(_) => {
+                trace!(id = self.cfg.id, from, "response ignored: pre-candidate")
+            }
+            Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
         }
     }
 
@@ -192,10 +224,11 @@ impl<M: Mutator> RawNode<M> {
             Message::InstallSnapshot(m) => self.handle_install_snapshot(from, m),
             Message::RequestVoteResponse(_)
             | Message::AppendEntriesResponse(_)
-            | Message::InstallSnapshotResponse(_) => {
+            | Message::InstallSnapshotResponse(_)
+            | Message::PreVoteResponse(_) => {
                 trace!(id = self.cfg.id, from, "response ignored: follower")
             }
-            Message::RequestVote(_) => unreachable_request_vote(),
+            Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
         }
     }
 
@@ -464,7 +497,7 @@ impl<M: Mutator> RawNode<M> {
     }
 }
 
-/// RequestVote is handled before role dispatch.
+/// RequestVote and PreVote are handled before role dispatch.
 fn unreachable_request_vote() {
-    debug_assert!(false, "RequestVote is handled before dispatch");
+    debug_assert!(false, "RequestVote and PreVote are handled before dispatch");
 }

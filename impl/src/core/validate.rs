@@ -19,12 +19,14 @@ pub(crate) fn validate(me: NodeId, peers: &[NodeId], env: &Envelope) -> Result<(
     if !peers.contains(&env.from) {
         return Err(InvalidMessage::UnknownSender { from: env.from });
     }
-    if env.msg.term() == 0 {
+    // A PreVoteResponse carries the voter's current_term, 0 before the first election (§9.6).
+    if env.msg.term() == 0 && !matches!(env.msg, Message::PreVoteResponse(_)) {
         return Err(InvalidMessage::ZeroTerm);
     }
     match &env.msg {
         Message::RequestVote(m) => validate_request_vote(m),
-        Message::RequestVoteResponse(_) => Ok(()),
+        Message::RequestVoteResponse(_) | Message::PreVoteResponse(_) => Ok(()),
+        Message::PreVote(m) => validate_request_vote(m),
         Message::AppendEntries(m) => validate_append_entries(m),
         Message::AppendEntriesResponse(m) => validate_append_response(m),
         Message::InstallSnapshot(m) => validate_install_snapshot(m),

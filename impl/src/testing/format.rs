@@ -38,6 +38,13 @@ pub fn message(msg: &Message) -> String {
             "RequestVoteResponse term={} granted={}",
             m.term, m.vote_granted
         ),
+        Message::PreVote(m) => format!(
+            "PreVote term={} last={}/{}",
+            m.term, m.last_log_index, m.last_log_term
+        ),
+        Message::PreVoteResponse(m) => {
+            format!("PreVoteResponse term={} granted={}", m.term, m.vote_granted)
+        }
         Message::AppendEntries(m) => format!(
             "AppendEntries term={} prev={}/{} entries={} commit={}",
             m.term,
@@ -71,6 +78,7 @@ pub fn node(n: &RawNode) -> String {
         Role::Follower => "Follower",
         Role::Candidate => "Candidate",
         Role::Leader => "Leader",
+        Role::PreCandidate => "PreCandidate",
     };
     let vote = s.voted_for.map_or("-".to_string(), |v| v.to_string());
     format!(

@@ -125,6 +125,7 @@ pub(crate) struct NodeStats {
 impl NodeStats {
     pub fn role(&self) -> Role {
         match self.role.load(Ordering::Acquire) {
+            3 => Role::PreCandidate,
             2 => Role::Leader,
             1 => Role::Candidate,
             _ => Role::Follower,
@@ -141,6 +142,7 @@ impl NodeStats {
             Role::Follower => 0,
             Role::Candidate => 1,
             Role::Leader => 2,
+            Role::PreCandidate => 3,
         };
         self.role.store(role, Ordering::Release);
         (self.leader_id).store(node.leader_id().unwrap_or(0), Ordering::Release);

@@ -33,6 +33,10 @@ fn message(m: &MsgSummary) -> String {
         MsgBody::RequestVoteResponse { term, vote_granted } => {
             format!("vote t{term} {}", if *vote_granted { "yes" } else { "no" })
         }
+        MsgBody::PreVote { term, .. } => format!("PreVote t{term}"),
+        MsgBody::PreVoteResponse { term, vote_granted } => {
+            format!("pre-vote t{term} {}", if *vote_granted { "yes" } else { "no" })
+        }
         MsgBody::AppendEntries {
             term,
             prev_log_index,

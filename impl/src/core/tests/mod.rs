@@ -9,11 +9,13 @@
 //! - `parallel_persist`: the leader's commit rule with parallel writes (`set_self_ack_on_persist`).
 //! - `snapshot`: compaction and InstallSnapshot (§7, Figure 13).
 //! - `recovery`: protocol-aware recovery of a node that lost acknowledged entries.
+//! - `prevote`: pre-vote (thesis §9.6).
 //! - `proptests`: random (also malformed) messages never panic or break invariants.
 
 mod bad_input;
 mod paper;
 mod parallel_persist;
+mod prevote;
 mod production;
 mod proptests;
 mod read_index;

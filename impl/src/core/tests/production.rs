@@ -8,8 +8,18 @@ fn prod(id: NodeId, n: u64) -> Config {
 }
 
 fn prod_leader(c: Config) -> RawNode {
+    let pre_vote = c.pre_vote;
     let mut l = RawNode::new(c).unwrap();
     l.election_timeout_now();
+    if pre_vote {
+        // §9.6: node 2's pre-vote first (it replies with its term, 0).
+        let granted = RequestVoteResponse {
+            term: 0,
+            vote_granted: true,
+        };
+        l.step(env(2, 1, Message::PreVoteResponse(granted)))
+            .unwrap();
+    }
     l.step(env(2, 1, rvr(1, true))).unwrap();
     assert_eq!(l.role(), Role::Leader);
     drain(&mut l);

@@ -53,6 +53,16 @@ fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (0u64..6, 0u64..8, 0u64..6).prop_map(|(t, i, lt)| rv(t, i, lt)),
         (0u64..6, any::<bool>()).prop_map(|(t, g)| rvr(t, g)),
+        (0u64..6, 0u64..8, 0u64..6).prop_map(|(term, last_log_index, last_log_term)| {
+            Message::PreVote(RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            })
+        }),
+        (0u64..6, any::<bool>()).prop_map(|(term, vote_granted)| {
+            Message::PreVoteResponse(RequestVoteResponse { term, vote_granted })
+        }),
         (0u64..6, 0u64..6, 0u64..6, 0u64..8).prop_flat_map(
             |(t, pi, pt, c)| entries(pi, pt).prop_map(move |es| ae(t, pi, pt, es, c))
         ),
@@ -141,8 +151,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_inputs_never_panic_and_keep_invariants(inputs in prop::collection::vec(input(), 1..60)) {
-        let mut n = node(1, 3);
+    fn random_inputs_never_panic_and_keep_invariants(
+        pre_vote in any::<bool>(),
+        inputs in prop::collection::vec(input(), 1..60),
+    ) {
+        let mut n = RawNode::new(Config { pre_vote, ..cfg(1, 3) }).unwrap();
         let mut applied: Index = 0;
         let mut durable_last: Index = 0;
         for i in inputs {
@@ -221,5 +234,7 @@ fn set_term(m: &mut Message, t: Term) {
         Message::AppendEntriesResponse(x) => x.term = t,
         Message::InstallSnapshot(x) => x.term = t,
         Message::InstallSnapshotResponse(x) => x.term = t,
+        Message::PreVote(x) => x.term = t,
+        Message::PreVoteResponse(x) => x.term = t,
     }
 }
