@@ -26,6 +26,7 @@ pub enum Bug {
     CommitNotAdvancedOnInstall,
     SnapshotStateIndexMismatch,
     ForgetLostTail,
+    PreVoteIncrementsTerm,
 }
 
 /// A proposed fix the model can be switched to (`--fix NAME`).
@@ -37,7 +38,7 @@ pub enum Fix {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 17] = [
+    pub const ALL: [Bug; 18] = [
         Bug::VoteResetOnSameTerm,
         Bug::NoUpToDateCheck,
         Bug::CommitPreviousTerm,
@@ -55,6 +56,7 @@ impl Bug {
         Bug::CommitNotAdvancedOnInstall,
         Bug::SnapshotStateIndexMismatch,
         Bug::ForgetLostTail,
+        Bug::PreVoteIncrementsTerm,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +78,7 @@ impl Bug {
             Bug::CommitNotAdvancedOnInstall => "commit-not-advanced-on-install",
             Bug::SnapshotStateIndexMismatch => "snapshot-state-index-mismatch",
             Bug::ForgetLostTail => "forget-lost-tail",
+            Bug::PreVoteIncrementsTerm => "pre-vote-increments-term",
         }
     }
 
@@ -130,6 +133,9 @@ impl Bug {
             Bug::ForgetLostTail => {
                 "a node that lost the tail of its log (--lose-tail) repairs it silently and goes on as a normal voter, though it may have acknowledged the lost entries"
             }
+            Bug::PreVoteIncrementsTerm => {
+                "a pre-candidate (--pre-vote) increments and persists current_term when it starts the pre-vote, so a node cut off from the cluster still raises its term"
+            }
         }
     }
 
@@ -148,6 +154,9 @@ impl Bug {
             ),
             Bug::ForgetLostTail => Some(
                 "the bug is in how a node handles the --lose-tail fault: with --lose-tail 0 it is masked",
+            ),
+            Bug::PreVoteIncrementsTerm => Some(
+                "the bug is in pre-vote: its configuration switches --pre-vote on (without it the bug is masked)",
             ),
             _ => None,
         }
@@ -171,6 +180,7 @@ impl Bug {
             duplicates: 0,
             snapshots: 0,
             lose_tail: 0,
+            pre_vote: false,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
         };
@@ -248,6 +258,12 @@ impl Bug {
                 lose_tail: 1,
                 ..base
             },
+            // Elections only, with pre-vote.
+            Bug::PreVoteIncrementsTerm => Config {
+                max_log: 0,
+                pre_vote: true,
+                ..base
+            },
         }
     }
 }
@@ -315,6 +331,10 @@ pub struct Config {
     /// (then not written, so traces without the fault read as before).
     #[serde(default, skip_serializing_if = "crate::state::is_zero")]
     pub lose_tail: u8,
+    /// Pre-vote (thesis §9.6, `--pre-vote`): an election timeout first asks for
+    /// pre-votes. Off: not written, so traces without it read as before.
+    #[serde(default, skip_serializing_if = "crate::state::is_false")]
+    pub pre_vote: bool,
     pub bugs: BTreeSet<Bug>,
     pub fixes: BTreeSet<Fix>,
 }
@@ -335,6 +355,7 @@ impl Default for Config {
             duplicates: 1,
             snapshots: 1,
             lose_tail: 0,
+            pre_vote: false,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
         }
@@ -415,6 +436,9 @@ impl Config {
         );
         if self.lose_tail > 0 {
             s.push_str(&format!(" lose_tail={}", self.lose_tail));
+        }
+        if self.pre_vote {
+            s.push_str(" pre_vote");
         }
         for b in &self.bugs {
             s.push_str(&format!(" bug={b}"));

@@ -24,10 +24,12 @@ pub enum Event {
     RestartedFromSnapshot,
     KeptEntriesAfterSnapshot,
     RecoveringServerRepaired,
+    PreVoteRefusedForALeader,
+    PreVoteElectionStarted,
 }
 
 impl Event {
-    pub const ALL: [Event; 7] = [
+    pub const ALL: [Event; 9] = [
         Event::ConflictingEntryOverwritten,
         Event::LeaderElectedAfterRestart,
         Event::StaleLeaderSteppedDown,
@@ -35,6 +37,8 @@ impl Event {
         Event::RestartedFromSnapshot,
         Event::KeptEntriesAfterSnapshot,
         Event::RecoveringServerRepaired,
+        Event::PreVoteRefusedForALeader,
+        Event::PreVoteElectionStarted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +54,10 @@ impl Event {
                 "a follower keeps its entries after the snapshot's last index"
             }
             Event::RecoveringServerRepaired => "a server that lost its tail is repaired",
+            Event::PreVoteRefusedForALeader => {
+                "a pre-vote is refused by a follower that hears from a leader"
+            }
+            Event::PreVoteElectionStarted => "a pre-candidate wins its pre-vote and stands",
         }
     }
 
@@ -64,18 +72,19 @@ impl Event {
             Event::RecoveringServerRepaired => {
                 config.lose_tail > 0 && !config.has(Bug::ForgetLostTail)
             }
+            Event::PreVoteRefusedForALeader | Event::PreVoteElectionStarted => config.pre_vote,
             _ => true,
         }
     }
 
-    pub fn bit(self) -> u8 {
-        1 << self as u8
+    pub fn bit(self) -> u16 {
+        1 << self as u16
     }
 }
 
 /// A set of [`Event`]s, a bit each.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Events(pub u8);
+pub struct Events(pub u16);
 
 impl Events {
     pub fn insert(&mut self, e: Event) {
@@ -107,6 +116,17 @@ pub fn observe(before: &State, action: &Action, after: &mut State) -> Events {
                 if !a.log.is_empty() {
                     events.insert(Event::KeptEntriesAfterSnapshot);
                 }
+            }
+        }
+        if let Action::Deliver(m) = action {
+            let to_me = m.to as usize == i;
+            if to_me && matches!(m.msg, Message::PreVote(_)) && b.heard_from_leader {
+                events.insert(Event::PreVoteRefusedForALeader);
+            }
+            let pre_vote_reply = matches!(m.msg, Message::PreVoteResponse(_));
+            if to_me && pre_vote_reply && b.role == Role::PreCandidate && a.role == Role::Candidate
+            {
+                events.insert(Event::PreVoteElectionStarted);
             }
         }
         if *action == Action::Restart(i as u8) && a.first_index() > 0 {

@@ -127,6 +127,10 @@ struct ModelArgs {
     /// server may have acknowledged [default: 0, off]
     #[arg(long, value_name = "N")]
     lose_tail: Option<u8>,
+    /// Pre-vote (Raft thesis §9.6): an election timeout first asks for pre-votes
+    /// [default: off]
+    #[arg(long)]
+    pre_vote: bool,
     /// Switch restarts off (same as --restarts 0)
     #[arg(long)]
     no_restart: bool,
@@ -252,6 +256,9 @@ impl ModelArgs {
         set(&mut c.duplicates, self.duplicates);
         set(&mut c.snapshots, self.snapshots);
         set(&mut c.lose_tail, self.lose_tail);
+        if self.pre_vote {
+            c.pre_vote = true;
+        }
         if self.no_restart {
             c.restarts = 0;
         }

@@ -85,6 +85,11 @@ pub enum Message {
     AppendEntriesResponse(AppendEntriesResponse),
     InstallSnapshot(InstallSnapshot),
     InstallSnapshotResponse(InstallSnapshotResponse),
+    /// Pre-vote (thesis §9.6): `term` is the one the sender would stand in,
+    /// its current_term + 1.
+    PreVote(RequestVote),
+    /// `term` is the receiver's current_term.
+    PreVoteResponse(RequestVoteResponse),
 }
 
 impl Message {
@@ -96,6 +101,8 @@ impl Message {
             Message::AppendEntriesResponse(m) => m.term,
             Message::InstallSnapshot(m) => m.term,
             Message::InstallSnapshotResponse(m) => m.term,
+            Message::PreVote(m) => m.term,
+            Message::PreVoteResponse(m) => m.term,
         }
     }
 
@@ -108,6 +115,8 @@ impl Message {
             Message::AppendEntriesResponse(_) => "AppendEntriesResponse",
             Message::InstallSnapshot(_) => "InstallSnapshot",
             Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
+            Message::PreVote(_) => "PreVote",
+            Message::PreVoteResponse(_) => "PreVoteResponse",
         }
     }
 

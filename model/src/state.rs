@@ -26,6 +26,8 @@ pub enum Role {
     Follower,
     Candidate,
     Leader,
+    /// Pre-vote (thesis §9.6): asking whether it would win, in its follower's term.
+    PreCandidate,
 }
 
 /// Figure 13: the compacted prefix of a server's log. `entries` is the
@@ -61,8 +63,13 @@ pub struct Server {
     pub lost_term: Term,
     // Volatile state.
     pub role: Role,
+    /// Pre-vote only (false otherwise): a follower that heard from a leader of its
+    /// current_term since its election timer last fired. The model has no clock: this is
+    /// §9.6's "heard from a leader within the election timeout".
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub heard_from_leader: bool,
     pub commit_index: Index,
-    /// Candidate only: a bit per server that granted its vote.
+    /// Candidate and pre-candidate only: a bit per server that granted its (pre-)vote.
     pub votes_granted: u8,
     /// Leader only (empty otherwise): indexed by server id.
     pub next_index: Vec<Index>,
@@ -81,6 +88,7 @@ impl Server {
             lost_up_to: 0,
             lost_term: 0,
             role: Role::Follower,
+            heard_from_leader: false,
             commit_index: 0,
             votes_granted: 0,
             next_index: Vec::new(),
@@ -208,6 +216,10 @@ pub struct Faults {
 }
 
 /// For `skip_serializing_if`: a field that is 0 is not written.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 pub(crate) fn is_zero(n: &u8) -> bool {
     *n == 0
 }

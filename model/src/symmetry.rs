@@ -65,6 +65,7 @@ fn id_free_key(s: &Server) -> impl Ord + '_ {
     (
         s.current_term,
         s.role,
+        s.heard_from_leader,
         &s.log,
         s.commit_index,
         s.voted_for.is_some(),

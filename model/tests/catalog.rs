@@ -291,8 +291,33 @@ fn forget_lost_tail_elects_a_leader_without_an_entry_its_vote_had_acknowledged()
 }
 
 #[test]
+fn pre_vote_increments_term_is_caught_at_the_election_timeout() {
+    let c = with_bug(Bug::PreVoteIncrementsTerm, |_| {});
+    assert!(c.pre_vote, "the bug's configuration has pre-vote");
+    // The rule it breaks, at the first step: s0 takes the term it asks for.
+    assert_eq!(
+        violation(&c),
+        ("a pre-vote changes no current_term or voted_for", 1)
+    );
+    // Safety does not depend on pre-vote: no state invariant breaks in these bounds.
+    let opts = Options {
+        progress_every: None,
+        invariants: STATE_INVARIANTS_MASK,
+        ..Options::default()
+    };
+    let outcome = check(&c, &opts, &mut std::io::sink());
+    assert_eq!(outcome.verdict, Verdict::Ok, "{:?}", outcome.sanity);
+    // Without pre-vote the bug is masked.
+    let masked = with_bug(Bug::PreVoteIncrementsTerm, |c| c.pre_vote = false);
+    assert_eq!(
+        check_quietly(&masked, Strategy::Dfs, true).verdict,
+        Verdict::Ok
+    );
+}
+
+#[test]
 fn every_bug_has_a_test() {
-    assert_eq!(Bug::ALL.len(), 17, "add a test for the new bug above");
+    assert_eq!(Bug::ALL.len(), 18, "add a test for the new bug above");
 }
 
 #[test]

@@ -517,7 +517,32 @@ fn an_install_snapshot_covering_lost_up_to_repairs() {
 }
 
 #[test]
+fn a_pre_vote_changes_no_current_term_or_voted_for() {
+    let pre_vote = || {
+        Scenario::new(Config {
+            pre_vote: true,
+            ..config()
+        })
+    };
+    let rule = "a pre-vote changes no current_term or voted_for";
+    // The pre-candidate: wrong, it takes the term it asks for.
+    let mut sc = pre_vote();
+    sc.act(Action::ElectionTimeout(0));
+    assert_eq!(sc.state.servers[0].role, Role::PreCandidate);
+    fires(&sc, rule, |s| s.servers[0].current_term = 1);
+    // A voter: wrong, a pre-vote it grants is recorded as a vote.
+    sc.deliver(0, 1, "PreVote");
+    fires(&sc, rule, |s| s.servers[1].voted_for = Some(0));
+    // The reply that completes the majority starts the real election: not a pre-vote step.
+    sc.deliver(1, 0, "PreVoteResponse");
+    assert_eq!(sc.state.servers[0].role, Role::Candidate);
+    let (before, action, after) = last_step(&sc);
+    assert_eq!(broken(&before, &action, &after), 0);
+    assert_eq!(after.servers[0].current_term, 1);
+}
+
+#[test]
 fn every_transition_property_has_a_test_above() {
     // Guard: adding a transition property without a test here fails this count.
-    assert_eq!(TRANSITIONS.len(), 15);
+    assert_eq!(TRANSITIONS.len(), 16);
 }

@@ -8,6 +8,7 @@
 //! state as well as by the checker.
 
 pub mod explain;
+pub mod prevote;
 pub mod recovery;
 pub mod transitions;
 
@@ -105,6 +106,7 @@ pub const INVARIANTS: &[Invariant] = &[
     rule!(12),
     rule!(13),
     rule!(14),
+    rule!(15),
 ];
 
 /// The invariants that are states' own (the rest are transition properties).

@@ -20,7 +20,9 @@ pub fn recovering_server_does_not_vote(step: &Step) -> bool {
         let new_vote = a.voted_for.is_some()
             && (a.current_term != b.current_term || a.voted_for != b.voted_for);
         let granted = step.sent.iter().any(|env| {
-            env.from == i && matches!(&env.msg, Message::RequestVoteResponse(r) if r.vote_granted)
+            env.from == i
+                && matches!(&env.msg,
+                    Message::RequestVoteResponse(r) | Message::PreVoteResponse(r) if r.vote_granted)
         });
         a.role == Role::Follower && !new_vote && !granted
     })

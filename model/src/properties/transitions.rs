@@ -10,7 +10,7 @@
 //! [`INVARIANTS`](super::INVARIANTS) reads; the correct model never sets a
 //! bit, so they cost no states.
 
-use super::recovery;
+use super::{prevote, recovery};
 use crate::state::{
     Action, AppendEntries, ConflictHint, Envelope, Index, InstallSnapshot, Message, Role, Server,
     ServerId, State, Term,
@@ -79,6 +79,10 @@ pub const TRANSITIONS: &[Transition] = &[
     Transition {
         name: "a restart resets only volatile state",
         holds: restart_resets_only_volatile_state,
+    },
+    Transition {
+        name: "a pre-vote changes no current_term or voted_for",
+        holds: prevote::pre_vote_changes_no_term_or_vote,
     },
     Transition {
         name: "messages describe their sender",
@@ -271,8 +275,8 @@ fn restart_resets_only_volatile_state(step: &Step) -> bool {
         })
 }
 
-/// Every message carries its sender's current term and says only what is
-/// true of the sender's state: a RequestVote its last entry, an
+/// Every message carries its sender's current term (a PreVote the next one)
+/// and says only what is true of the sender's state: a (Pre)Vote request its last entry, an
 /// AppendEntries the leader's entries and no more than its commit_index, a
 /// granted vote its voted_for, a success the entries it now holds.
 fn messages_describe_their_sender(step: &Step) -> bool {
@@ -281,13 +285,19 @@ fn messages_describe_their_sender(step: &Step) -> bool {
         let Some(s) = after.servers.get(env.from as usize) else {
             return false;
         };
-        if env.msg.term() != s.current_term {
+        // A PreVote asks for the term after the sender's (§9.6).
+        let term = match env.msg {
+            Message::PreVote(_) => s.current_term.checked_add(1),
+            _ => Some(s.current_term),
+        };
+        if Some(env.msg.term()) != term {
             return false;
         }
         match &env.msg {
-            Message::RequestVote(rv) => {
+            Message::RequestVote(rv) | Message::PreVote(rv) => {
                 (rv.last_log_index, rv.last_log_term) == (s.last_index(), s.last_term())
             }
+            Message::PreVoteResponse(_) => true,
             Message::AppendEntries(ae) => {
                 s.role == Role::Leader && holds_entries(s, ae) && ae.leader_commit <= s.commit_index
             }

@@ -1,4 +1,5 @@
-//! Leader election (Figure 2, RequestVote; §5.2, §5.4.1).
+//! Leader election (Figure 2, RequestVote; §5.2, §5.4.1), and pre-vote
+//! (Raft thesis §9.6, `Config::pre_vote`).
 
 use super::{bit, RaftModel};
 use crate::config::Bug;
@@ -11,6 +12,7 @@ impl RaftModel {
         let s = &mut state.servers[i as usize];
         s.current_term += 1;
         s.role = Role::Candidate;
+        s.heard_from_leader = false;
         s.voted_for = Some(i);
         s.votes_granted = bit(i);
         s.next_index.clear();
@@ -103,5 +105,90 @@ impl RaftModel {
         s.next_index = vec![s.last_index() + 1; n];
         s.match_index = vec![0; n];
         self.broadcast_append(state, me);
+    }
+
+    /// §9.6: on election timeout, a pre-vote server first asks every peer
+    /// whether it would vote for it in current_term + 1; its own current_term
+    /// and voted_for stay as they are.
+    pub(super) fn become_pre_candidate(&self, state: &mut State, i: ServerId) {
+        let s = &mut state.servers[i as usize];
+        let term = s.current_term + 1;
+        if self.config.has(Bug::PreVoteIncrementsTerm) {
+            // Bug: the pre-candidate takes the term it asks for.
+            s.current_term = term;
+            s.voted_for = None;
+        }
+        if self.config.quorum() == 1 {
+            // A single server is its own majority.
+            return self.become_candidate(state, i);
+        }
+        s.role = Role::PreCandidate;
+        s.heard_from_leader = false;
+        s.votes_granted = bit(i);
+        s.next_index.clear();
+        s.match_index.clear();
+        let pv = RequestVote {
+            term,
+            last_log_index: s.last_index(),
+            last_log_term: s.last_term(),
+        };
+        for p in self.peers(i) {
+            state.send(Envelope {
+                from: i,
+                to: p,
+                msg: Message::PreVote(pv),
+            });
+        }
+    }
+
+    /// §9.6, the receiver. It grants iff the term asked for is above its
+    /// current_term (a RequestVote of that term would find its vote free), the
+    /// candidate's log is at least as up-to-date (§5.4.1), it is not leader
+    /// and has not heard from a leader within the election timeout, and it is
+    /// not recovering (it would refuse the vote). It changes nothing but the
+    /// network: the reply only predicts a vote.
+    pub(super) fn handle_pre_vote(
+        &self,
+        state: &mut State,
+        candidate: ServerId,
+        me: ServerId,
+        pv: &RequestVote,
+    ) {
+        let s = &state.servers[me as usize];
+        let up_to_date = pv.last_log_term > s.last_term()
+            || (pv.last_log_term == s.last_term() && pv.last_log_index >= s.last_index());
+        let vote_granted = pv.term > s.current_term
+            && up_to_date
+            && s.role != Role::Leader
+            && !s.heard_from_leader
+            && !s.recovering();
+        let reply = RequestVoteResponse {
+            term: s.current_term,
+            vote_granted,
+        };
+        state.send(Envelope {
+            from: me,
+            to: candidate,
+            msg: Message::PreVoteResponse(reply),
+        });
+    }
+
+    /// §9.6: a pre-vote counts while the pre-vote lasts (a reply of a higher
+    /// term ended it in `step`); a majority starts the real election.
+    pub(super) fn handle_pre_vote_response(
+        &self,
+        state: &mut State,
+        voter: ServerId,
+        me: ServerId,
+        r: &RequestVoteResponse,
+    ) {
+        let s = &mut state.servers[me as usize];
+        if s.role != Role::PreCandidate || !r.vote_granted {
+            return;
+        }
+        s.votes_granted |= bit(voter);
+        if s.votes_granted.count_ones() as usize >= self.config.quorum() {
+            self.become_candidate(state, me);
+        }
     }
 }

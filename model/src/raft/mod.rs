@@ -6,7 +6,7 @@
 //! inside the same action. The functions below touch only Figure 2 state;
 //! history is computed afterwards from the states before and after
 //! (`history.rs`). Read next to Figures 2 and 13 of the Raft paper:
-//! elections in `election.rs`, log replication in `replication.rs`,
+//! elections (and the thesis's pre-vote, §9.6) in `election.rs`, log replication in `replication.rs`,
 //! compaction and InstallSnapshot in `snapshot.rs`.
 
 mod election;
@@ -149,6 +149,9 @@ impl RaftModel {
                 state.take(m);
                 self.step(state, m);
             }
+            Action::ElectionTimeout(i) if self.config.pre_vote => {
+                self.become_pre_candidate(state, *i)
+            }
             Action::ElectionTimeout(i) => self.become_candidate(state, *i),
             Action::Heartbeat(i) => self.broadcast_append(state, *i),
             Action::Propose(i, v) => {
@@ -189,6 +192,7 @@ impl RaftModel {
     /// (Figure 13; the 6.824 snapshot lab).
     fn restart(&self, s: &mut Server) {
         s.role = Role::Follower;
+        s.heard_from_leader = false;
         s.commit_index = s.snapshot.last_included_index;
         s.votes_granted = 0;
         s.next_index.clear();
@@ -221,8 +225,10 @@ impl RaftModel {
     fn step(&self, state: &mut State, m: &Envelope) {
         let s = &mut state.servers[m.to as usize];
         // Figure 2, All Servers: if RPC request or response contains term T >
-        // currentTerm, set currentTerm = T and convert to follower.
-        if m.msg.term() > s.current_term {
+        // currentTerm, set currentTerm = T and convert to follower. A PreVote's
+        // term is the one its sender would stand in: it changes nothing (§9.6).
+        let pre_vote = matches!(m.msg, Message::PreVote(_));
+        if m.msg.term() > s.current_term && !pre_vote {
             s.current_term = m.msg.term();
             s.voted_for = None;
             become_follower(s);
@@ -245,6 +251,8 @@ impl RaftModel {
             Message::InstallSnapshotResponse(r) => {
                 self.handle_install_snapshot_response(state, from, me, r)
             }
+            Message::PreVote(pv) => self.handle_pre_vote(state, from, me, pv),
+            Message::PreVoteResponse(r) => self.handle_pre_vote_response(state, from, me, r),
         }
     }
 }
@@ -255,6 +263,7 @@ pub fn bit(i: ServerId) -> u8 {
 
 fn become_follower(s: &mut Server) {
     s.role = Role::Follower;
+    s.heard_from_leader = false;
     s.votes_granted = 0;
     s.next_index.clear();
     s.match_index.clear();

@@ -70,6 +70,8 @@ impl RaftModel {
             return;
         } else {
             become_follower(s);
+            // §9.6: a follower that hears from a leader refuses pre-votes.
+            s.heard_from_leader = self.config.pre_vote;
             let older = is.last_included_index <= s.commit_index;
             if !older || self.config.has(Bug::InstallOlderSnapshot) {
                 self.install(s, is);

@@ -7,7 +7,7 @@ use crate::properties::{INVARIANTS, SANITY};
 use crate::raft::RaftModel;
 use crate::state::{Action, State};
 use stateright::{Model, Property, Representative};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, Ordering};
 
 /// A [`RaftModel`] being searched.
 pub struct Searched {
@@ -22,7 +22,7 @@ pub struct Searched {
     /// A bit per invariant whose failure the checker was already told of.
     reported: AtomicU32,
     /// The sanity events explored transitions performed (shared by threads).
-    events: AtomicU8,
+    events: AtomicU16,
 }
 
 impl Searched {
@@ -32,7 +32,7 @@ impl Searched {
             stop: AtomicBool::new(false),
             canonical: false,
             reported: AtomicU32::new(0),
-            events: AtomicU8::new(0),
+            events: AtomicU16::new(0),
         }
     }
 
@@ -105,7 +105,7 @@ impl Model for Searched {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        const _: () = assert!(INVARIANTS.len() == 30 && SANITY.len() == 3);
+        const _: () = assert!(INVARIANTS.len() == 31 && SANITY.len() == 3);
         let mut properties = vec![
             always!(0),
             always!(1),
@@ -137,6 +137,7 @@ impl Model for Searched {
             always!(27),
             always!(28),
             always!(29),
+            always!(30),
         ];
         properties.extend([sometimes!(0), sometimes!(1), sometimes!(2)]);
         properties

@@ -142,6 +142,8 @@ fn kind_class(m: &Message) -> &'static str {
         Message::AppendEntriesResponse(_) => "aer",
         Message::InstallSnapshot(_) => "is",
         Message::InstallSnapshotResponse(_) => "isr",
+        Message::PreVote(_) => "pv",
+        Message::PreVoteResponse(_) => "pvr",
     }
 }
 
@@ -166,6 +168,12 @@ fn short(m: &Message) -> String {
         Message::AppendEntriesResponse(r) => format!("no t{}", r.term),
         Message::InstallSnapshot(is) => format!("SNAP t{} ≤{}", is.term, is.last_included_index),
         Message::InstallSnapshotResponse(r) => format!("snap ok t{} ={}", r.term, r.match_index),
+        Message::PreVote(pv) => format!("PV t{}", pv.term),
+        Message::PreVoteResponse(r) => format!(
+            "pre-vote t{} {}",
+            r.term,
+            if r.vote_granted { "yes" } else { "no" }
+        ),
     }
 }
 
@@ -185,6 +193,7 @@ fn role_class(r: Role) -> &'static str {
         Role::Follower => "follower",
         Role::Candidate => "candidate",
         Role::Leader => "leader",
+        Role::PreCandidate => "pre-candidate",
     }
 }
 
@@ -207,6 +216,7 @@ fn cell(out: &mut String, i: usize, k: usize, s: &Server, changed: bool) {
         Role::Follower => "F",
         Role::Candidate => "C",
         Role::Leader => "L",
+        Role::PreCandidate => "P",
     };
     let vote = s.voted_for.map_or(String::new(), |v| format!(" v{v}"));
     // Recovering from a lost tail: the watermark of what it may have lost.
@@ -417,7 +427,7 @@ pub fn html(trace: &TraceFile) -> String {
 
 const STYLE: &str = r#"<style>
 .lane{font-size:14px;font-weight:bold}.lane-line{stroke:#ccc;stroke-dasharray:2 4}
-.step{fill:#222}.cell{stroke:#999;fill:#fff}.cell.leader{fill:#fff2b3}.cell.candidate{fill:#dceeff}
+.step{fill:#222}.cell{stroke:#999;fill:#fff}.cell.leader{fill:#fff2b3}.cell.candidate{fill:#dceeff}.cell.pre-candidate{fill:#eef6ff}
 .cell.changed{stroke:#c00;stroke-width:1.5}.term{fill:#333}
 .entry-box{fill:#fff;stroke:#555}.entry-box.committed{fill:#9fd49f}.snap{fill:#ccc;stroke:#555}.entry{font-size:10px}
 .msg line{stroke-width:1.4}.msg.rv line{stroke:#1f5fbf}.msg.rvr line{stroke:#7aa7e8}.msg.ae line{stroke:#2e8b2e}

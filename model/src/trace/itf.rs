@@ -178,6 +178,9 @@ struct ItfServer {
     #[serde(default, skip_serializing_if = "crate::state::is_zero")]
     lost_term: u8,
     role: m::Role,
+    /// Absent: false (pre-vote only).
+    #[serde(default, skip_serializing_if = "crate::state::is_false")]
+    heard_from_leader: bool,
     commit_index: u8,
     votes_granted: Set<u8>,
     next_index: Vec<u8>,
@@ -213,6 +216,8 @@ enum ItfMessage {
     },
     InstallSnapshot(m::InstallSnapshot),
     InstallSnapshotResponse(m::InstallSnapshotResponse),
+    PreVote(m::RequestVote),
+    PreVoteResponse(m::RequestVoteResponse),
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -284,6 +289,8 @@ impl From<&m::Envelope> for ItfMsg {
             },
             m::Message::InstallSnapshot(is) => ItfMessage::InstallSnapshot(is.clone()),
             m::Message::InstallSnapshotResponse(r) => ItfMessage::InstallSnapshotResponse(*r),
+            m::Message::PreVote(pv) => ItfMessage::PreVote(*pv),
+            m::Message::PreVoteResponse(r) => ItfMessage::PreVoteResponse(*r),
         };
         ItfMsg {
             from: env.from,
@@ -316,6 +323,8 @@ impl From<ItfMsg> for m::Envelope {
             }),
             ItfMessage::InstallSnapshot(is) => m::Message::InstallSnapshot(is),
             ItfMessage::InstallSnapshotResponse(r) => m::Message::InstallSnapshotResponse(r),
+            ItfMessage::PreVote(pv) => m::Message::PreVote(pv),
+            ItfMessage::PreVoteResponse(r) => m::Message::PreVoteResponse(r),
         };
         m::Envelope {
             from: env.from,
@@ -411,6 +420,7 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
                 lost_up_to: x.lost_up_to,
                 lost_term: x.lost_term,
                 role: x.role,
+                heard_from_leader: x.heard_from_leader,
                 commit_index: x.commit_index,
                 votes_granted: bits_to_set(x.votes_granted),
                 next_index: x.next_index.clone(),
@@ -458,6 +468,7 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             lost_up_to: x.lost_up_to,
             lost_term: x.lost_term,
             role: x.role,
+            heard_from_leader: x.heard_from_leader,
             commit_index: x.commit_index,
             votes_granted: set_to_bits(&x.votes_granted, &format!("{p}.votes_granted"))?,
             next_index: x.next_index,

@@ -26,6 +26,14 @@ pub fn message_text(m: &Message) -> String {
             "RequestVoteResponse(term={} vote_granted={})",
             r.term, r.vote_granted
         ),
+        Message::PreVote(pv) => format!(
+            "PreVote(term={} last_log_index={} last_log_term={})",
+            pv.term, pv.last_log_index, pv.last_log_term
+        ),
+        Message::PreVoteResponse(r) => format!(
+            "PreVoteResponse(term={} vote_granted={})",
+            r.term, r.vote_granted
+        ),
         Message::AppendEntries(ae) => format!(
             "AppendEntries(term={} prev_log_index={} prev_log_term={} entries={} leader_commit={})",
             ae.term,
@@ -97,10 +105,11 @@ pub fn action_text(a: &Action) -> String {
 
 /// Each Figure 2 field of a server, rendered for diffs. The model's step
 /// table and conformance's model-versus-core diff both read this list.
-pub fn server_fields(s: &Server) -> [(&'static str, String); 11] {
+pub fn server_fields(s: &Server) -> [(&'static str, String); 12] {
     [
         ("current_term", s.current_term.to_string()),
         ("role", format!("{:?}", s.role)),
+        ("heard_from_leader", s.heard_from_leader.to_string()),
         ("voted_for", opt(s.voted_for.map(|v| format!("s{v}")))),
         ("snapshot", snapshot_text(&s.snapshot)),
         ("log", log_text(&s.log)),
