@@ -46,6 +46,7 @@ pub fn saved_json(bug: Bug) -> Option<&'static str> {
             include_str!("../traces/snapshot-state-index-mismatch.json")
         }
         Bug::ForgetLostTail => include_str!("../traces/forget-lost-tail.json"),
+        Bug::PreVoteIncrementsTerm => include_str!("../traces/pre-vote-increments-term.json"),
     })
 }
 

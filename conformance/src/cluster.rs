@@ -90,10 +90,13 @@ impl Cluster {
 
     /// Every node's abstract state (see [`mapping::abstract_server`]).
     pub fn abstract_servers(&self) -> Result<Vec<Server>, MapError> {
-        let n = self.nodes.len();
+        let (n, pre_vote) = (self.nodes.len(), self.config.pre_vote);
         self.nodes
             .iter()
-            .map(|node| mapping::abstract_server(&node.raw.status(), &node.raw.snapshot().data, n))
+            .map(|node| {
+                let (status, data) = (node.raw.status(), &node.raw.snapshot().data);
+                mapping::abstract_server(&status, data, n, pre_vote)
+            })
             .collect()
     }
 

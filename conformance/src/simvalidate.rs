@@ -87,7 +87,8 @@ pub fn abstract_node(n: &NodeState, servers: usize) -> Result<Server, MapError> 
         lost_entries_reports: 0,
     };
     // The simulator in conformance mode does not compact: no snapshot data.
-    mapping::abstract_server(&status, &[], servers)
+    // Nor does it run pre-vote (`Config::conformance`).
+    mapping::abstract_server(&status, &[], servers, false)
 }
 
 /// The model action of one recorded step.

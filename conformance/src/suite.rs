@@ -64,15 +64,23 @@ impl SuiteOptions {
             lose_tail: 1,
             ..no_faults.clone()
         };
-        vec![faults, no_faults, snapshots, lost_tail]
+        // Pre-vote (thesis §9.6): elections only (with one entry the graph is
+        // 212,394 edges, as large as the rest together; the walks have logs),
+        // two terms, so a follower of term 1's leader refuses a pre-vote for term 2.
+        let pre_vote = Config {
+            max_log: 0,
+            pre_vote: true,
+            ..no_faults.clone()
+        };
+        vec![faults, no_faults, snapshots, lost_tail, pre_vote]
     }
 
     /// The CI suite: coverage, catalog, and walks in larger bounds, spelled
     /// out here so they do not move when the model's defaults do: 3 servers
     /// with 3 terms and every fault once; the same with 2 values and 3
     /// entries; 5 servers with 4 terms (where stale replies matter); the
-    /// last two with two compactions per run; and every catalog bug's
-    /// preferred bound with the bug switched off.
+    /// last two with two compactions per run; 3 and 5 servers with pre-vote;
+    /// and every catalog bug's preferred bound with the bug switched off.
     pub fn full(mutant: Option<Mutant>) -> SuiteOptions {
         let three = Config {
             servers: 3,
@@ -109,7 +117,17 @@ impl SuiteOptions {
             snapshots: 2,
             ..five.clone()
         };
+        let three_pre_vote = Config {
+            pre_vote: true,
+            ..three.clone()
+        };
+        let five_pre_vote = Config {
+            pre_vote: true,
+            ..five.clone()
+        };
         let mut walks = vec![
+            (three_pre_vote, 200, 80),
+            (five_pre_vote, 100, 120),
             (three, 300, 80),
             (two_values, 300, 80),
             (five, 200, 120),

@@ -87,6 +87,17 @@ pub fn to_core_msg(env: &model::Envelope) -> Result<raft_core::Envelope, MapErro
                 vote_granted: m.vote_granted,
             })
         }
+        model::Message::PreVote(m) => Core::PreVote(raft_core::RequestVote {
+            term: m.term.into(),
+            last_log_index: m.last_log_index.into(),
+            last_log_term: m.last_log_term.into(),
+        }),
+        model::Message::PreVoteResponse(m) => {
+            Core::PreVoteResponse(raft_core::RequestVoteResponse {
+                term: m.term.into(),
+                vote_granted: m.vote_granted,
+            })
+        }
         model::Message::AppendEntries(m) => Core::AppendEntries(raft_core::AppendEntries {
             term: m.term.into(),
             prev_log_index: m.prev_log_index.into(),
@@ -149,6 +160,17 @@ pub fn to_model_msg(
         }),
         raft_core::Message::RequestVoteResponse(m) => {
             Model::RequestVoteResponse(model::RequestVoteResponse {
+                term: small("term", m.term)?,
+                vote_granted: m.vote_granted,
+            })
+        }
+        raft_core::Message::PreVote(m) => Model::PreVote(model::RequestVote {
+            term: small("term", m.term)?,
+            last_log_index: small("last_log_index", m.last_log_index)?,
+            last_log_term: small("last_log_term", m.last_log_term)?,
+        }),
+        raft_core::Message::PreVoteResponse(m) => {
+            Model::PreVoteResponse(model::RequestVoteResponse {
                 term: small("term", m.term)?,
                 vote_granted: m.vote_granted,
             })

@@ -6,7 +6,7 @@
 //! 1. **Identities and configuration**: model server `i` is core node `i + 1`
 //!    (the core, like etcd, treats ids as opaque; shifting them keeps the two
 //!    numberings from being confused silently). The model's `max_batch` is the
-//!    core's `max_entries_per_append`; everything else is
+//!    core's `max_entries_per_append`, its `pre_vote` the core's; everything else is
 //!    [`Config::conformance`](raft_impl::core::Config::conformance).
 //! 2. **Actions → inputs**: which call on which node each model action is.
 //!    A model `Snapshot(i)` is the application snapshotting its state
@@ -85,6 +85,7 @@ pub fn core_config(s: ServerId, config: &Config) -> CoreConfig {
     if config.max_batch > 0 {
         cfg.max_entries_per_append = usize::from(config.max_batch);
     }
+    cfg.pre_vote = config.pre_vote;
     cfg
 }
 

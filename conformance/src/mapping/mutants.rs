@@ -84,6 +84,7 @@ pub fn mutation_of(bug: Bug) -> Option<Mutation> {
         Bug::SnapshotStateIndexMismatch => return None,
         // The storage's (the application's) alone: the core's rules are right.
         Bug::ForgetLostTail => return None,
+        Bug::PreVoteIncrementsTerm => Mutation::PreVoteIncrementsTerm,
     })
 }
 
@@ -116,7 +117,8 @@ pub fn application_of(bug: Bug) -> Application {
         | Bug::InstallOlderSnapshot
         | Bug::WrongLastIncludedTerm
         | Bug::SnapshotNotPersistedWithState
-        | Bug::CommitNotAdvancedOnInstall => correct,
+        | Bug::CommitNotAdvancedOnInstall
+        | Bug::PreVoteIncrementsTerm => correct,
     }
 }
 
@@ -139,5 +141,6 @@ pub fn bug_of(m: Mutation) -> Bug {
         Mutation::WrongLastIncludedTerm => Bug::WrongLastIncludedTerm,
         Mutation::SnapshotNotPersistedWithState => Bug::SnapshotNotPersistedWithState,
         Mutation::CommitNotAdvancedOnInstall => Bug::CommitNotAdvancedOnInstall,
+        Mutation::PreVoteIncrementsTerm => Bug::PreVoteIncrementsTerm,
     }
 }

@@ -11,19 +11,27 @@ use raft_model::state::{self as model, Role, Server, ServerId};
 ///
 /// `votes_granted` is the candidate's tally from `Status::votes_granted`
 /// (itself included, as in the model; empty in the other roles, as the model
-/// clears it). A leader's own `next_index`/`match_index` slot, which the
+/// clears it; a pre-candidate's pre-votes likewise). A leader's own `next_index`/`match_index` slot, which the
 /// model keeps but never uses, is 0. [`comparable`] blanks the same fields
 /// on the model side.
+///
+/// With `pre_vote` (the model's `--pre-vote`), the model's `heard_from_leader` is a
+/// follower's knowing the leader of its term (`Status::leader_id`): the harness never
+/// ticks, so that leader was heard from within the election timeout (§9.6). Without it,
+/// the model keeps the field false.
 pub fn abstract_server(
     status: &Status<'_>,
     snapshot_data: &[u8],
     servers: usize,
+    pre_vote: bool,
 ) -> Result<Server, MapError> {
     let role = match status.role {
         CoreRole::Follower => Role::Follower,
         CoreRole::Candidate => Role::Candidate,
         CoreRole::Leader => Role::Leader,
+        CoreRole::PreCandidate => Role::PreCandidate,
     };
+    let heard_from_leader = pre_vote && role == Role::Follower && status.leader_id.is_some();
     let (mut next_index, mut match_index) = (Vec::new(), Vec::new());
     if role == Role::Leader {
         next_index = vec![0; servers];
@@ -67,6 +75,7 @@ pub fn abstract_server(
         lost_up_to: small("lost_up_to", status.lost_up_to)?,
         lost_term: small("lost_term", status.lost_term)?,
         role,
+        heard_from_leader,
         commit_index: small("commit_index", status.commit_index)?,
         votes_granted,
         next_index,

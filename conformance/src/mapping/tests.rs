@@ -222,7 +222,7 @@ fn the_application_snapshots_what_it_applied() {
     };
     let (index, data) = snapshot_content(&status, &old, short).unwrap();
     assert_eq!((index, data.as_ref()), (4, &[1, 7, 1, 8, 2, 3][..]));
-    let abs = abstract_server(&status, &old, 3).unwrap();
+    let abs = abstract_server(&status, &old, 3, false).unwrap();
     assert_eq!(abs.snapshot.last_included_index, 2);
     assert_eq!(abs.snapshot.entries.len(), 2);
     assert_eq!(abs.log.len(), 3);
