@@ -54,6 +54,7 @@ impl<M: Mutator> RawNode<M> {
             },
             data: data.into(),
         };
+        debug_assert!(self.relaxed_for_mutant(index <= applied, true));
         self.log.compact(snapshot.clone());
         // A newer snapshot replaces one not yet handed out; an unhanded leader's snapshot
         // (restore) cannot be here: its index is above `applied`.
