@@ -228,6 +228,10 @@ struct HuntArgs {
     /// Hunting threads [default: all cores]
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
+    /// Check only the state invariants, not the transition properties:
+    /// hunt for a bug's consequence rather than the rule it breaks
+    #[arg(long)]
+    no_transitions: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -480,6 +484,9 @@ fn run_hunt(args: HuntArgs) -> ExitCode {
         timeout: Some(Duration::from_secs(args.timeout)),
         ..HuntOptions::default()
     };
+    if args.no_transitions {
+        opts.invariants = search::STATE_INVARIANTS_MASK;
+    }
     if let Some(t) = args.threads {
         opts.threads = t as usize;
     }

@@ -2,7 +2,8 @@
 //!
 //! Swarm verification (Groce et al., ISSTA 2012): every walk draws its own
 //! swarm configuration, a random subset of the fault and housekeeping action
-//! kinds switched off and a random weight for each kind left on, then walks
+//! kinds switched off, a random weight for each kind left on and (in half the
+//! walks) for each directed link, then walks
 //! from the initial state choosing each step among the enabled actions by
 //! weight and checking every invariant on every state. Walks that never drop a
 //! message, or that time out far more often than they deliver, reach corners a
@@ -107,19 +108,54 @@ fn kind(action: &Action) -> usize {
     }
 }
 
-/// One walk's swarm configuration: a weight per action kind (0: off).
-/// Deliveries, timeouts and proposals stay on: without them nothing happens.
-fn swarm(rng: &mut StdRng) -> [u32; KINDS] {
-    let mut weights = [0; KINDS];
-    for (k, w) in weights.iter_mut().enumerate() {
-        let may_be_off = k >= 3;
-        *w = if may_be_off && rng.random_bool(0.4) {
-            0
-        } else {
-            1 << rng.random_range(0..5u32)
-        };
+/// One walk's swarm configuration: a weight per action kind (0: off) and
+/// per directed link. Deliveries, timeouts and proposals stay on: without
+/// them nothing happens. A link of low weight delivers rarely, so its
+/// messages grow stale while the others race ahead: the reordering behind
+/// bugs about old replies.
+struct Swarm {
+    kinds: [u32; KINDS],
+    links: Vec<u32>,
+    servers: usize,
+}
+
+impl Swarm {
+    fn draw(rng: &mut StdRng, servers: usize) -> Swarm {
+        let mut kinds = [0; KINDS];
+        for (k, w) in kinds.iter_mut().enumerate() {
+            let may_be_off = k >= 3;
+            *w = if may_be_off && rng.random_bool(0.4) {
+                0
+            } else {
+                1 << rng.random_range(0..5u32)
+            };
+        }
+        let skewed = rng.random_bool(0.5);
+        let links = (0..servers * servers)
+            .map(|_| {
+                if skewed {
+                    1 << rng.random_range(0..7u32)
+                } else {
+                    1
+                }
+            })
+            .collect();
+        Swarm {
+            kinds,
+            links,
+            servers,
+        }
     }
-    weights
+
+    fn weight(&self, action: &Action) -> u32 {
+        let link =
+            |m: &crate::state::Envelope| self.links[m.from as usize * self.servers + m.to as usize];
+        let w = self.kinds[kind(action)];
+        match action {
+            Action::Deliver(m) | Action::Drop(m) | Action::Duplicate(m) => w * link(m),
+            _ => w,
+        }
+    }
 }
 
 fn walk_rng(seed: u64, walk: u64) -> StdRng {
@@ -140,18 +176,18 @@ enum Walk {
 
 fn walk(model: &RaftModel, seed: u64, index: u64, opts: &HuntOptions) -> Walk {
     let mut rng = walk_rng(seed, index);
-    let weights = swarm(&mut rng);
+    let swarm = Swarm::draw(&mut rng, model.config.servers as usize);
     let mut state = model.init_state();
     let mut taken = Vec::new();
     let mut enabled = Vec::new();
     while taken.len() < opts.max_depth {
         enabled.clear();
         model.actions(&state, &mut enabled);
-        enabled.retain(|a| weights[kind(a)] > 0);
+        enabled.retain(|a| swarm.weight(a) > 0);
         // Choose by weight; an action whose successor leaves the bounds is
         // struck out and the choice made again.
         let next = loop {
-            let total: u32 = enabled.iter().map(|a| weights[kind(a)]).sum();
+            let total: u32 = enabled.iter().map(|a| swarm.weight(a)).sum();
             if total == 0 {
                 break None;
             }
@@ -159,7 +195,7 @@ fn walk(model: &RaftModel, seed: u64, index: u64, opts: &HuntOptions) -> Walk {
             let at = enabled
                 .iter()
                 .position(|a| {
-                    let w = weights[kind(a)];
+                    let w = swarm.weight(a);
                     pick < w || {
                         pick -= w;
                         false
