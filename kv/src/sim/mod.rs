@@ -6,6 +6,11 @@
 //! Raft events and KV events share one simulated clock. The KV side has its own queue; between
 //! two KV events the Raft cluster runs, stopping whenever a node applies an entry or changes
 //! term so the node's service layer sees it at that instant.
+//!
+//! The [`KvServer`]s own the state machines (`StateMachineOwner::Application`): each node's
+//! committed entries and snapshots reach its server through `Cluster::take_applies`, and with
+//! [`KvSimConfig::max_raft_state`] a server whose node's Raft state outgrows it snapshots its
+//! state machine into the core (6.824 Lab 3B `maxraftstate`).
 
 mod client;
 mod net;
@@ -15,7 +20,9 @@ use std::time::Duration;
 
 use raft_impl::core::{NotLeader, Role};
 use raft_impl::types::{Index, Term};
-use raft_sim::{derive_seed, Cluster, Scheduled, SimConfig, SimError, MS};
+use raft_sim::{
+    derive_seed, ApplyMsg, Cluster, Scheduled, SimConfig, SimError, StateMachineOwner, MS,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -43,6 +50,10 @@ pub struct KvSimConfig {
     pub fault: Option<ServiceFault>,
     /// How servers execute Get.
     pub read_mode: ReadMode,
+    /// 6.824 `maxraftstate`: once a node's stored Raft state (`Cluster::raft_state_size`)
+    /// reaches this many bytes, its server snapshots the state machine (map and session
+    /// table) at its applied index and the log is compacted. `None`: never.
+    pub max_raft_state: Option<u64>,
 }
 
 /// Bugs the simulator can inject, each one a classic KV-service mistake.
@@ -59,6 +70,10 @@ pub enum ServiceFault {
     /// leader cut off from the new one serves stale reads. Only matters in
     /// [`ReadMode::ReadIndex`].
     ReadIndexWithoutHeartbeat,
+    /// Snapshots hold the key/value map but not the session table: a server restored from
+    /// one (restart or InstallSnapshot) executes again a retried operation it had executed
+    /// before the snapshot (6.824 Lab 3B's classic bug).
+    SnapshotWithoutSessions,
 }
 
 impl KvSimConfig {
@@ -75,6 +90,7 @@ impl KvSimConfig {
             think_us: (0, 100 * MS),
             fault: None,
             read_mode: ReadMode::Log,
+            max_raft_state: None,
         }
     }
 }
@@ -156,9 +172,13 @@ pub struct KvSim {
     cfg: KvSimConfig,
     cluster: Cluster,
     servers: Vec<KvServer<Token>>,
-    /// Per server: entries of the current incarnation handed to its service layer so far.
-    seen_applied: Vec<usize>,
     seen_term: Vec<Term>,
+    /// Snapshots each server took (its own compactions) and restored from, all incarnations.
+    snapshots_taken: Vec<u64>,
+    snapshots_restored: Vec<u64>,
+    /// The first thing the service layer got wrong (an unreadable snapshot, a refused
+    /// compaction): the run fails with it.
+    service_error: Option<String>,
     clients: Vec<SimClient>,
     net: ClientNet,
     queue: BinaryHeap<Scheduled<Event>>,
@@ -169,7 +189,10 @@ pub struct KvSim {
 
 impl KvSim {
     pub fn new(cfg: KvSimConfig) -> Self {
-        let cluster = Cluster::new(SimConfig::new(cfg.servers, cfg.seed));
+        let cluster = Cluster::new(SimConfig {
+            state_machine: StateMachineOwner::Application,
+            ..SimConfig::new(cfg.servers, cfg.seed)
+        });
         let ids: Vec<_> = (0..cfg.servers).map(|i| cluster.id(i)).collect();
         let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 0x6b76));
         let clients = (0..cfg.clients)
@@ -179,8 +202,10 @@ impl KvSim {
             servers: (0..cfg.servers)
                 .map(|_| KvServer::with_read_mode(cfg.read_mode))
                 .collect(),
-            seen_applied: vec![0; cfg.servers],
             seen_term: vec![0; cfg.servers],
+            snapshots_taken: vec![0; cfg.servers],
+            snapshots_restored: vec![0; cfg.servers],
+            service_error: None,
             clients,
             net: ClientNet::new(cfg.net.clone(), cfg.clients, cfg.servers),
             queue: BinaryHeap::new(),
@@ -221,10 +246,27 @@ impl KvSim {
         &mut self.rng
     }
 
+    /// Snapshots server `i` took of its state machine (all incarnations).
+    pub fn snapshots_taken(&self, i: usize) -> u64 {
+        self.snapshots_taken[i]
+    }
+    /// Snapshots server `i`'s state machine was restored from: a leader's (InstallSnapshot)
+    /// or its own durable one at restart (all incarnations).
+    pub fn snapshots_restored(&self, i: usize) -> u64 {
+        self.snapshots_restored[i]
+    }
+
     /// A test failure at the current time (or the Raft violation that caused it).
     pub fn failed(&self, what: impl Into<String>) -> SimError {
         if let Err(e) = self.cluster.check() {
             return e;
+        }
+        if let Some(e) = &self.service_error {
+            return SimError::Failed {
+                seed: self.cfg.seed,
+                time_us: self.now(),
+                what: format!("service layer: {e}"),
+            };
         }
         SimError::Failed {
             seed: self.cfg.seed,
@@ -250,16 +292,19 @@ impl KvSim {
         loop {
             let next = self.queue.peek().map(|s| s.time).filter(|&t| t <= until);
             let horizon = next.unwrap_or(until);
-            let (seen_applied, seen_term) = (&self.seen_applied, &self.seen_term);
+            let seen_term = &self.seen_term;
             let changed = self.cluster.run_until_pred(horizon, |c| {
                 (0..c.servers()).any(|i| {
                     c.has_reads(i)
-                        || c.applied(i).len() != seen_applied[i]
+                        || c.has_applies(i)
                         || c.get_state(i).is_some_and(|(t, _)| t != seen_term[i])
                 })
             })?;
             if changed {
                 self.poll_servers();
+                if self.service_error.is_some() {
+                    return Err(self.failed("the service layer failed"));
+                }
                 continue;
             }
             if next.is_none() {
@@ -284,12 +329,10 @@ impl KvSim {
                     replies.extend(self.servers[i].on_term(term));
                 }
             }
-            let applied = self.cluster.applied(i);
-            while self.seen_applied[i] < applied.len() {
-                let k = self.seen_applied[i];
-                self.seen_applied[i] += 1;
-                replies.extend(self.servers[i].on_applied(k as Index + 1, &applied[k]));
+            for msg in self.cluster.take_applies(i) {
+                replies.extend(self.apply(i, msg));
             }
+            self.maybe_snapshot(i);
             // After the entries of the same Ready: a read's index may be among them.
             let (confirmed, dropped) = self.cluster.take_reads(i);
             let server = &mut self.servers[i];
@@ -302,6 +345,64 @@ impl KvSim {
             replies.extend(server.take_read_replies());
             for (token, reply) in replies {
                 self.send_reply(i, token, reply);
+            }
+        }
+    }
+
+    /// Hands one committed entry or snapshot to server `i`.
+    fn apply(&mut self, i: usize, msg: ApplyMsg) -> Vec<(Token, Reply)> {
+        match msg {
+            ApplyMsg::Command { index, data, .. } => self.servers[i]
+                .on_applied(index, &data)
+                .into_iter()
+                .collect(),
+            ApplyMsg::Snapshot { meta, data } => {
+                let lii = meta.last_included_index;
+                match self.servers[i].on_snapshot(&data) {
+                    Ok(failed) if self.servers[i].state_machine().last_applied() == lii => {
+                        self.snapshots_restored[i] += 1;
+                        failed
+                    }
+                    Ok(_) => {
+                        let at = self.servers[i].state_machine().last_applied();
+                        let e = format!("server {i}: snapshot at {lii} restored a state at {at}");
+                        self.service_error.get_or_insert(e);
+                        Vec::new()
+                    }
+                    Err(e) => {
+                        let e = format!("server {i}: snapshot at {lii} unreadable: {e}");
+                        self.service_error.get_or_insert(e);
+                        Vec::new()
+                    }
+                }
+            }
+        }
+    }
+
+    /// 6.824 Lab 3B: once node `i`'s Raft state reaches `max_raft_state`, its server
+    /// snapshots everything it applied (map and session table) and the core compacts (§7).
+    fn maybe_snapshot(&mut self, i: usize) {
+        let Some(max) = self.cfg.max_raft_state else {
+            return;
+        };
+        if !self.cluster.is_up(i) || self.cluster.raft_state_size(i) < max {
+            return;
+        }
+        let sm = self.servers[i].state_machine();
+        let index = sm.last_applied();
+        // Nothing applied since the last snapshot: compacting again would not shrink the log.
+        if index < self.cluster.first_index(i) {
+            return;
+        }
+        let data = if self.cfg.fault == Some(ServiceFault::SnapshotWithoutSessions) {
+            sm.snapshot_without_sessions()
+        } else {
+            sm.snapshot()
+        };
+        match self.cluster.snapshot(i, index, data) {
+            Ok(()) => self.snapshots_taken[i] += 1,
+            Err(e) => {
+                self.service_error.get_or_insert(format!("server {i}: {e}"));
             }
         }
     }
@@ -569,11 +670,11 @@ impl KvSim {
         self.cluster.crash_random(i);
         // Waiting clients get no answer from a dead server; they time out.
         self.servers[i].crash();
-        self.seen_applied[i] = 0;
         self.seen_term[i] = 0;
     }
 
-    /// Restarts server `i`; its state machine is rebuilt as the log is re-applied.
+    /// Restarts server `i`; its state machine is loaded from the node's durable snapshot (if
+    /// any) and rebuilt as the log after it is re-applied.
     pub fn restart(&mut self, i: usize) {
         self.cluster.restart(i);
     }
