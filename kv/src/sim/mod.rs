@@ -13,16 +13,16 @@
 //! state machine into the core (6.824 Lab 3B `maxraftstate`).
 
 mod client;
+mod faults;
 mod net;
+mod snapshots;
 
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use raft_impl::core::{NotLeader, Role};
 use raft_impl::types::{Index, Term};
-use raft_sim::{
-    derive_seed, ApplyMsg, Cluster, Scheduled, SimConfig, SimError, StateMachineOwner, MS,
-};
+use raft_sim::{derive_seed, Cluster, Scheduled, SimConfig, SimError, StateMachineOwner, MS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -176,6 +176,8 @@ pub struct KvSim {
     /// Snapshots each server took (its own compactions) and restored from, all incarnations.
     snapshots_taken: Vec<u64>,
     snapshots_restored: Vec<u64>,
+    /// Log entries handed to each server in its current incarnation.
+    entries_applied: Vec<u64>,
     /// The first thing the service layer got wrong (an unreadable snapshot, a refused
     /// compaction): the run fails with it.
     service_error: Option<String>,
@@ -205,6 +207,7 @@ impl KvSim {
             seen_term: vec![0; cfg.servers],
             snapshots_taken: vec![0; cfg.servers],
             snapshots_restored: vec![0; cfg.servers],
+            entries_applied: vec![0; cfg.servers],
             service_error: None,
             clients,
             net: ClientNet::new(cfg.net.clone(), cfg.clients, cfg.servers),
@@ -244,16 +247,6 @@ impl KvSim {
     }
     pub fn rng(&mut self) -> &mut StdRng {
         &mut self.rng
-    }
-
-    /// Snapshots server `i` took of its state machine (all incarnations).
-    pub fn snapshots_taken(&self, i: usize) -> u64 {
-        self.snapshots_taken[i]
-    }
-    /// Snapshots server `i`'s state machine was restored from: a leader's (InstallSnapshot)
-    /// or its own durable one at restart (all incarnations).
-    pub fn snapshots_restored(&self, i: usize) -> u64 {
-        self.snapshots_restored[i]
     }
 
     /// A test failure at the current time (or the Raft violation that caused it).
@@ -345,64 +338,6 @@ impl KvSim {
             replies.extend(server.take_read_replies());
             for (token, reply) in replies {
                 self.send_reply(i, token, reply);
-            }
-        }
-    }
-
-    /// Hands one committed entry or snapshot to server `i`.
-    fn apply(&mut self, i: usize, msg: ApplyMsg) -> Vec<(Token, Reply)> {
-        match msg {
-            ApplyMsg::Command { index, data, .. } => self.servers[i]
-                .on_applied(index, &data)
-                .into_iter()
-                .collect(),
-            ApplyMsg::Snapshot { meta, data } => {
-                let lii = meta.last_included_index;
-                match self.servers[i].on_snapshot(&data) {
-                    Ok(failed) if self.servers[i].state_machine().last_applied() == lii => {
-                        self.snapshots_restored[i] += 1;
-                        failed
-                    }
-                    Ok(_) => {
-                        let at = self.servers[i].state_machine().last_applied();
-                        let e = format!("server {i}: snapshot at {lii} restored a state at {at}");
-                        self.service_error.get_or_insert(e);
-                        Vec::new()
-                    }
-                    Err(e) => {
-                        let e = format!("server {i}: snapshot at {lii} unreadable: {e}");
-                        self.service_error.get_or_insert(e);
-                        Vec::new()
-                    }
-                }
-            }
-        }
-    }
-
-    /// 6.824 Lab 3B: once node `i`'s Raft state reaches `max_raft_state`, its server
-    /// snapshots everything it applied (map and session table) and the core compacts (§7).
-    fn maybe_snapshot(&mut self, i: usize) {
-        let Some(max) = self.cfg.max_raft_state else {
-            return;
-        };
-        if !self.cluster.is_up(i) || self.cluster.raft_state_size(i) < max {
-            return;
-        }
-        let sm = self.servers[i].state_machine();
-        let index = sm.last_applied();
-        // Nothing applied since the last snapshot: compacting again would not shrink the log.
-        if index < self.cluster.first_index(i) {
-            return;
-        }
-        let data = if self.cfg.fault == Some(ServiceFault::SnapshotWithoutSessions) {
-            sm.snapshot_without_sessions()
-        } else {
-            sm.snapshot()
-        };
-        match self.cluster.snapshot(i, index, data) {
-            Ok(()) => self.snapshots_taken[i] += 1,
-            Err(e) => {
-                self.service_error.get_or_insert(format!("server {i}: {e}"));
             }
         }
     }
@@ -652,63 +587,5 @@ impl KvSim {
             };
             self.failed(format!("{e}{saved}"))
         })
-    }
-
-    // ---- faults ----
-
-    /// Client and server networks unreliable (loss, duplication, delay) or not.
-    pub fn set_unreliable(&mut self, on: bool) {
-        self.cluster.set_unreliable(on);
-        self.net.unreliable = on;
-    }
-
-    /// Server `i` (Raft node and KV service) crashes at a random point of its sync cycle.
-    pub fn crash(&mut self, i: usize) {
-        if !self.cluster.is_up(i) {
-            return;
-        }
-        self.cluster.crash_random(i);
-        // Waiting clients get no answer from a dead server; they time out.
-        self.servers[i].crash();
-        self.seen_term[i] = 0;
-    }
-
-    /// Restarts server `i`; its state machine is loaded from the node's durable snapshot (if
-    /// any) and rebuilt as the log after it is re-applied.
-    pub fn restart(&mut self, i: usize) {
-        self.cluster.restart(i);
-    }
-
-    /// Servers in the same group can talk; others cannot.
-    pub fn partition(&mut self, group: &[usize]) {
-        let n = self.servers.len();
-        for a in 0..n {
-            for b in a + 1..n {
-                self.cluster.set_link(a, b, group[a] == group[b]);
-            }
-        }
-        self.cluster.note_partition(group);
-    }
-
-    /// Every server link up (reliability unchanged).
-    pub fn heal_servers(&mut self) {
-        self.partition(&vec![0; self.servers.len()]);
-    }
-
-    /// Client `c` reaches exactly `servers`.
-    pub fn connect_client(&mut self, c: usize, servers: &[usize]) {
-        for s in 0..self.servers.len() {
-            self.net.set_reach(c, s, servers.contains(&s));
-        }
-    }
-
-    pub fn connect_client_all(&mut self, c: usize) {
-        let all: Vec<usize> = (0..self.servers.len()).collect();
-        self.connect_client(c, &all);
-    }
-
-    /// Position of a server that believes it is leader now, if any.
-    pub fn leader(&self) -> Option<usize> {
-        (0..self.servers.len()).find(|&i| self.cluster.get_state(i).is_some_and(|(_, l)| l))
     }
 }
