@@ -1,5 +1,6 @@
 //! Log compaction in the simulated cluster (§7): when each node snapshots its state machine,
-//! per [`SnapshotPolicy`], and what tests can observe about it.
+//! per [`SnapshotPolicy`], or, when an application owns the state machine, its apply channel
+//! and its own compaction calls; and what tests can observe about it.
 
 use bytes::Bytes;
 use rand::Rng;
