@@ -317,6 +317,24 @@ impl ModelArgs {
     }
 }
 
+impl ModelArgs {
+    /// The validated configuration, after saying which bug configuration
+    /// and notes apply; or the exit code of bad arguments.
+    fn checked_config(&self) -> Result<Config, ExitCode> {
+        let (config, preferred) = self.config();
+        if let Err(e) = config.validate() {
+            return Err(bad_args(e));
+        }
+        if let Some(bug) = preferred {
+            eprintln!("using the configuration chosen for bug {bug} (flags override it; see docs/bug-catalog.md)");
+        }
+        for note in config.bugs.iter().filter_map(|b| b.note()) {
+            eprintln!("note: {note}");
+        }
+        Ok(config)
+    }
+}
+
 fn bad_args(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
@@ -346,16 +364,10 @@ fn main() -> ExitCode {
 }
 
 fn run_check(args: CheckArgs) -> ExitCode {
-    let (config, preferred) = args.model.config();
-    if let Err(e) = config.validate() {
-        return bad_args(e);
-    }
-    if let Some(bug) = preferred {
-        eprintln!("using the configuration chosen for bug {bug} (flags override it; see docs/bug-catalog.md)");
-    }
-    for note in config.bugs.iter().filter_map(|b| b.note()) {
-        eprintln!("note: {note}");
-    }
+    let config = match args.model.checked_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let mut opts = Options {
         strategy: match args.search {
             SearchArg::Auto => Strategy::Auto,
@@ -469,13 +481,10 @@ fn report_counterexample(
 }
 
 fn run_hunt(args: HuntArgs) -> ExitCode {
-    let (config, preferred) = args.model.config();
-    if let Err(e) = config.validate() {
-        return bad_args(e);
-    }
-    if let Some(bug) = preferred {
-        eprintln!("using the configuration chosen for bug {bug} (flags override it; see docs/bug-catalog.md)");
-    }
+    let config = match args.model.checked_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let mut opts = HuntOptions {
         seed: args.seed,
         walks: args.walks,
