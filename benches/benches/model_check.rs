@@ -8,7 +8,7 @@
 //! whole command.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use raft_model::search::hunt::{hunt, HuntOptions};
+use raft_model::search::hunt::{hunt, HuntOptions, HuntOutcome};
 use raft_model::search::{check, Options, Strategy, Verdict};
 use raft_model::{Bug, Config, RaftModel};
 use std::time::Duration;
@@ -53,7 +53,8 @@ fn unique_states_per_second(c: &mut Criterion) {
     group.finish();
 }
 
-fn hunt_walks(model: &RaftModel, threads: usize, walks: u64) -> u64 {
+/// A silent hunt of `walks` walks with no timeout.
+fn quiet_hunt(model: &RaftModel, threads: usize, walks: u64) -> HuntOutcome {
     let opts = HuntOptions {
         walks: Some(walks),
         threads,
@@ -61,7 +62,11 @@ fn hunt_walks(model: &RaftModel, threads: usize, walks: u64) -> u64 {
         progress_every: None,
         ..HuntOptions::default()
     };
-    let outcome = hunt(model, &opts, &mut std::io::sink());
+    hunt(model, &opts, &mut std::io::sink())
+}
+
+fn hunt_walks(model: &RaftModel, threads: usize, walks: u64) -> u64 {
+    let outcome = quiet_hunt(model, threads, walks);
     assert_eq!(outcome.verdict, Verdict::Incomplete);
     outcome.states
 }
@@ -106,13 +111,8 @@ fn time_to_deep_bug(c: &mut Criterion) {
     });
     group.bench_function("hunt", |b| {
         b.iter(|| {
-            let opts = HuntOptions {
-                walks: Some(100_000),
-                timeout: None,
-                progress_every: None,
-                ..HuntOptions::default()
-            };
-            let outcome = hunt(&model, &opts, &mut std::io::sink());
+            let threads = HuntOptions::default().threads;
+            let outcome = quiet_hunt(&model, threads, 100_000);
             assert_eq!(outcome.verdict, Verdict::Violation);
         })
     });

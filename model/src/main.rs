@@ -315,9 +315,7 @@ impl ModelArgs {
         c.fixes = self.fixes.iter().copied().collect();
         (c, preferred)
     }
-}
 
-impl ModelArgs {
     /// The validated configuration, after saying which bug configuration
     /// and notes apply; or the exit code of bad arguments.
     fn checked_config(&self) -> Result<Config, ExitCode> {

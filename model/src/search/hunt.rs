@@ -19,7 +19,7 @@ use super::shrink::{path_of, shrink};
 use super::{Path, Verdict};
 use crate::properties::INVARIANTS;
 use crate::raft::RaftModel;
-use crate::state::{Action, State};
+use crate::state::{Action, Envelope, State};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::io::Write;
@@ -148,8 +148,7 @@ impl Swarm {
     }
 
     fn weight(&self, action: &Action) -> u32 {
-        let link =
-            |m: &crate::state::Envelope| self.links[m.from as usize * self.servers + m.to as usize];
+        let link = |m: &Envelope| self.links[m.from as usize * self.servers + m.to as usize];
         let w = self.kinds[kind(action)];
         match action {
             Action::Deliver(m) | Action::Drop(m) | Action::Duplicate(m) => w * link(m),
@@ -179,30 +178,40 @@ fn walk(model: &RaftModel, seed: u64, index: u64, opts: &HuntOptions) -> Walk {
     let swarm = Swarm::draw(&mut rng, model.config.servers as usize);
     let mut state = model.init_state();
     let mut taken = Vec::new();
-    let mut enabled = Vec::new();
+    let mut actions = Vec::new();
+    let mut weighted: Vec<(Action, u32)> = Vec::new();
     while taken.len() < opts.max_depth {
-        enabled.clear();
-        model.actions(&state, &mut enabled);
-        enabled.retain(|a| swarm.weight(a) > 0);
+        actions.clear();
+        model.actions(&state, &mut actions);
+        weighted.clear();
+        weighted.extend(
+            actions
+                .drain(..)
+                .map(|a| {
+                    let w = swarm.weight(&a);
+                    (a, w)
+                })
+                .filter(|(_, w)| *w > 0),
+        );
+        let mut total: u32 = weighted.iter().map(|(_, w)| w).sum();
         // Choose by weight; an action whose successor leaves the bounds is
         // struck out and the choice made again.
         let next = loop {
-            let total: u32 = enabled.iter().map(|a| swarm.weight(a)).sum();
             if total == 0 {
                 break None;
             }
             let mut pick = rng.random_range(0..total);
-            let at = enabled
+            let at = weighted
                 .iter()
-                .position(|a| {
-                    let w = swarm.weight(a);
-                    pick < w || {
+                .position(|(_, w)| {
+                    pick < *w || {
                         pick -= w;
                         false
                     }
                 })
                 .expect("pick < total");
-            let action = enabled.swap_remove(at);
+            let (action, w) = weighted.swap_remove(at);
+            total -= w;
             match model.next_state(&state, &action) {
                 Some(next) if model.within_bounds(&next) => break Some((action, next)),
                 _ => continue,
