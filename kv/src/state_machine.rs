@@ -117,6 +117,12 @@ impl KvStateMachine {
         crate::snapshot::encode(self.last_applied, &self.data, &self.sessions)
     }
 
+    /// [`KvStateMachine::snapshot`] with an empty session table: the simulator's
+    /// `ServiceFault::SnapshotWithoutSessions`, to show the checks catch it.
+    pub(crate) fn snapshot_without_sessions(&self) -> Vec<u8> {
+        crate::snapshot::encode(self.last_applied, &self.data, &HashMap::new())
+    }
+
     /// The state after `last_applied`, frozen in O(1) (the maps share their nodes), to be
     /// encoded on another thread while this state machine applies on: later applies copy the
     /// nodes they change and never reach the frozen copy.

@@ -7,132 +7,13 @@
 //! Time is simulated: a "5 second" phase costs milliseconds of real time, and a seed fixes the
 //! run bit for bit (the failure message names it).
 
+mod common;
+
+use common::kvsim::{config, Generic, SETTLE};
 use raft_kv::command::{Op, OpResult};
 use raft_kv::sim::{KvSim, KvSimConfig, ServiceFault};
 use raft_kv::ReadMode;
-use raft_sim::{SimError, ELECTION_TIMEOUT, MS, SEC};
-use rand::Rng;
-
-/// Bound on waiting for clients to finish once faults stop (6.824 budgets are similar).
-const SETTLE: u64 = 30 * SEC;
-/// Seeds per generic scenario.
-const SEEDS: u64 = 8;
-
-fn config(servers: usize, clients: usize, seed: u64, read_mode: ReadMode) -> KvSimConfig {
-    KvSimConfig {
-        read_mode,
-        ..KvSimConfig::new(servers, clients, seed)
-    }
-}
-
-struct Generic {
-    servers: usize,
-    clients: usize,
-    unreliable: bool,
-    crash: bool,
-    partitions: bool,
-    /// Clients pick among every client's key (contention) instead of their own key.
-    random_keys: bool,
-    read_mode: ReadMode,
-}
-
-impl Generic {
-    fn new(clients: usize) -> Self {
-        Generic {
-            servers: 5,
-            clients,
-            unreliable: false,
-            crash: false,
-            partitions: false,
-            random_keys: false,
-            read_mode: ReadMode::Log,
-        }
-    }
-
-    fn read_index(self) -> Self {
-        Generic {
-            read_mode: ReadMode::ReadIndex,
-            ..self
-        }
-    }
-
-    fn keys(&self, c: usize) -> Vec<String> {
-        if self.random_keys {
-            (0..self.clients).map(|k| format!("k{k}")).collect()
-        } else {
-            vec![format!("k{c}")]
-        }
-    }
-
-    /// [`Generic::run`] for seeds `first..first + SEEDS` (runs are cheap: simulated time).
-    fn run_seeds(&self, first: u64) -> Result<(), SimError> {
-        (first..first + SEEDS).try_for_each(|s| self.run(s))
-    }
-
-    /// 6.824 `GenericTest`: three rounds of 5 s of client load under the chosen faults, then
-    /// heal / crash-and-restart, wait for every client, and check the whole history.
-    fn run(&self, seed: u64) -> Result<(), SimError> {
-        let mut sim = KvSim::new(config(self.servers, self.clients, seed, self.read_mode));
-        for round in 0..3 {
-            sim.set_unreliable(self.unreliable);
-            let before: Vec<usize> = (0..self.clients)
-                .map(|c| sim.client(c).results.len())
-                .collect();
-            for c in 0..self.clients {
-                sim.start_workload(c, self.keys(c));
-            }
-            let end = sim.now() + 5 * SEC;
-            if self.partitions {
-                while sim.now() < end {
-                    let groups: Vec<usize> = (0..self.servers)
-                        .map(|_| sim.rng().random_range(0..2))
-                        .collect();
-                    sim.partition(&groups);
-                    let d = ELECTION_TIMEOUT + sim.rng().random_range(0..200 * MS);
-                    sim.run_for(d)?;
-                }
-            } else {
-                sim.run_until(end)?;
-            }
-            sim.stop_workloads();
-            if self.partitions {
-                sim.heal_servers();
-                sim.run_for(ELECTION_TIMEOUT)?;
-            }
-            if self.crash {
-                for i in 0..self.servers {
-                    sim.crash(i);
-                }
-                sim.run_for(100 * MS)?;
-                for i in 0..self.servers {
-                    sim.restart(i);
-                }
-            }
-            sim.wait_all_idle(SETTLE)?;
-            for (c, &done_before) in before.iter().enumerate() {
-                if sim.client(c).results.len() == done_before {
-                    return Err(sim.failed(format!("round {round}: client {c} completed nothing")));
-                }
-            }
-        }
-        // Everyone reads every key once more, with no faults: the history's end state.
-        sim.set_unreliable(false);
-        for c in 0..self.clients {
-            for k in self.keys(c) {
-                sim.get(c, &k, SETTLE)?;
-            }
-        }
-        sim.check_linearizable()?;
-        // No leaked waiters: with the cluster healthy every waiting request has been answered.
-        sim.run_for(2 * SEC)?;
-        for i in 0..self.servers {
-            if sim.server(i).waiting() != 0 {
-                return Err(sim.failed(format!("server {i} still has waiting requests")));
-            }
-        }
-        Ok(())
-    }
-}
+use raft_sim::{SimError, MS, SEC};
 
 #[test]
 fn basic() -> Result<(), SimError> {
@@ -162,12 +43,12 @@ fn basic_in(mode: ReadMode) -> Result<(), SimError> {
     )?;
     assert_eq!(sim.get(0, "a", 5 * SEC)?.as_deref(), Some("12"));
     sim.run_for(SEC)?; // every server applies what is committed so far
-    let log_entries = sim.cluster().applied(0).len();
+    let log_entries = sim.server(0).state_machine().last_applied();
     assert_eq!(sim.get(0, "a", 5 * SEC)?.as_deref(), Some("12"));
     sim.run_for(SEC)?;
     // A log Get takes an entry; a ReadIndex Get does not.
-    let grew = sim.cluster().applied(0).len() - log_entries;
-    assert_eq!(grew, usize::from(mode == ReadMode::Log));
+    let grew = sim.server(0).state_machine().last_applied() - log_entries;
+    assert_eq!(grew, u64::from(mode == ReadMode::Log));
     Generic {
         read_mode: mode,
         ..Generic::new(1)

@@ -1,6 +1,6 @@
 //! `raft-model`: check, replay and explore the Raft model.
 //!
-//! Exit codes of `check`: 0 every property holds on an exhaustive search,
+//! Exit codes of `check` (and `hunt`): 0 every property holds on an exhaustive search,
 //! 1 violation, 2 bad arguments, 3 the search stopped early, 4 exhaustive
 //! and no violation but a sanity property was not reached (vacuous).
 
@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use raft_model::replay::replay;
 use raft_model::search::adapter::Searched;
+use raft_model::search::hunt::{hunt, HuntOptions};
 use raft_model::search::{self, Options, Strategy};
 use raft_model::trace::{self, diagram, table, TraceFile};
 use raft_model::{Bug, Config, Fix, RaftModel};
@@ -40,6 +41,9 @@ enum Cmd {
     Fixes,
     /// Re-check a saved trace against the chosen model.
     Replay(ReplayArgs),
+    /// Hunt for bugs by swarm random walks, at bounds too large to exhaust
+    /// (never a proof: finding nothing exits 3).
+    Hunt(HuntArgs),
     /// Serve stateright's Explorer to browse states.
     Explore(ExploreArgs),
     /// Draw a saved trace as a space-time diagram (HTML page and/or SVG).
@@ -80,6 +84,22 @@ impl PictureArgs {
 
     fn any(&self) -> bool {
         self.html.is_some() || self.svg.is_some()
+    }
+}
+
+/// Where to write a counterexample: a trace file and pictures.
+#[derive(Args, Clone, Default)]
+struct OutputArgs {
+    /// Write the counterexample as an ITF JSON trace
+    #[arg(long, value_name = "FILE")]
+    trace_out: Option<PathBuf>,
+    #[command(flatten)]
+    pictures: PictureArgs,
+}
+
+impl OutputArgs {
+    fn any(&self) -> bool {
+        self.trace_out.is_some() || self.pictures.any()
     }
 }
 
@@ -177,11 +197,8 @@ struct CheckArgs {
     /// Stop after this many states (the verdict is then `incomplete`)
     #[arg(long, value_name = "N")]
     max_states: Option<usize>,
-    /// Write the counterexample as an ITF JSON trace
-    #[arg(long, value_name = "FILE")]
-    trace_out: Option<PathBuf>,
     #[command(flatten)]
-    pictures: PictureArgs,
+    output: OutputArgs,
     /// Check only this invariant (repeatable; names as printed, e.g.
     /// "Leader Completeness"); the others are not checked
     #[arg(long = "property", value_name = "NAME")]
@@ -191,6 +208,36 @@ struct CheckArgs {
     /// rather than to the rule it breaks
     #[arg(long, conflicts_with = "properties")]
     no_transitions: bool,
+}
+
+#[derive(Args)]
+struct HuntArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Seed of the hunt: walk K of seed S is the same on every run
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop after this many walks [default: until the timeout]
+    #[arg(long, value_name = "N")]
+    walks: Option<u64>,
+    /// Run only walk K of the seed (to reproduce a hunt's find)
+    #[arg(long, value_name = "K", conflicts_with = "walks")]
+    walk: Option<u64>,
+    /// The longest walk, in steps
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    depth: u32,
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    timeout: u64,
+    /// Hunting threads [default: all cores]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// Check only the state invariants, not the transition properties:
+    /// hunt for a bug's consequence rather than the rule it breaks
+    #[arg(long)]
+    no_transitions: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args)]
@@ -275,6 +322,22 @@ impl ModelArgs {
         c.fixes = self.fixes.iter().copied().collect();
         (c, preferred)
     }
+
+    /// The validated configuration, after saying which bug configuration
+    /// and notes apply; or the exit code of bad arguments.
+    fn checked_config(&self) -> Result<Config, ExitCode> {
+        let (config, preferred) = self.config();
+        if let Err(e) = config.validate() {
+            return Err(bad_args(e));
+        }
+        if let Some(bug) = preferred {
+            eprintln!("using the configuration chosen for bug {bug} (flags override it; see docs/bug-catalog.md)");
+        }
+        for note in config.bugs.iter().filter_map(|b| b.note()) {
+            eprintln!("note: {note}");
+        }
+        Ok(config)
+    }
 }
 
 fn bad_args(msg: impl std::fmt::Display) -> ExitCode {
@@ -299,22 +362,17 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Cmd::Replay(args) => run_replay(args),
+        Cmd::Hunt(args) => run_hunt(args),
         Cmd::Explore(args) => run_explore(args),
         Cmd::Render(args) => run_render(args),
     }
 }
 
 fn run_check(args: CheckArgs) -> ExitCode {
-    let (config, preferred) = args.model.config();
-    if let Err(e) = config.validate() {
-        return bad_args(e);
-    }
-    if let Some(bug) = preferred {
-        eprintln!("using the configuration chosen for bug {bug} (flags override it; see docs/bug-catalog.md)");
-    }
-    for note in config.bugs.iter().filter_map(|b| b.note()) {
-        eprintln!("note: {note}");
-    }
+    let config = match args.model.checked_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let mut opts = Options {
         strategy: match args.search {
             SearchArg::Auto => Strategy::Auto,
@@ -350,40 +408,15 @@ fn run_check(args: CheckArgs) -> ExitCode {
     let outcome = search::check(&config, &opts, &mut std::io::stderr());
 
     if let Some(cx) = &outcome.counterexample {
-        println!(
-            "VIOLATION of {} after {} steps ({}):",
-            cx.property,
-            cx.steps.len() - 1,
-            if cx.shortest {
-                "a shortest counterexample"
-            } else {
-                "not necessarily shortest"
-            }
-        );
-        print!("{}", table::render(&cx.steps));
-        if let Some((last, _)) = cx.steps.last() {
-            for line in raft_model::properties::explain::explain(cx.property, last) {
-                println!("why: {line}");
-            }
-        }
-        let file = TraceFile {
-            config: config.clone(),
-            violation: Some(cx.property.to_string()),
-            description: format!(
-                "counterexample to {} found by raft-model check",
-                cx.property
-            ),
-            steps: cx.steps.clone(),
+        let how = if cx.shortest {
+            "a shortest counterexample"
+        } else {
+            "not necessarily shortest"
         };
-        if let Some(path) = &args.trace_out {
-            match trace::write_trace(path, &file) {
-                Ok(()) => println!("trace written to {}", path.display()),
-                Err(e) => eprintln!("error: cannot write trace to {}: {e}", path.display()),
-            }
-        }
-        args.pictures.write(&file);
+        let found_by = "found by raft-model check";
+        report_counterexample(&config, cx.property, &cx.steps, how, found_by, &args.output);
     } else {
-        if args.trace_out.is_some() || args.pictures.any() {
+        if args.output.any() {
             println!("no counterexample: no trace or diagram written");
         }
         for (name, reached) in &outcome.sanity {
@@ -413,6 +446,86 @@ fn run_check(args: CheckArgs) -> ExitCode {
             "vacuous: exhaustive, but not reached: {} (no proof; exit 4)",
             missed.join("; ")
         );
+    }
+    println!("{}", outcome.verdict_line());
+    ExitCode::from(outcome.verdict.exit_code() as u8)
+}
+
+/// Prints a counterexample (table and explanation) and writes the files asked for.
+fn report_counterexample(
+    config: &Config,
+    property: &str,
+    steps: &search::Path,
+    how: &str,
+    found_by: &str,
+    output: &OutputArgs,
+) {
+    println!(
+        "VIOLATION of {property} after {} steps ({how}):",
+        steps.len() - 1
+    );
+    print!("{}", table::render(steps));
+    if let Some((last, _)) = steps.last() {
+        for line in raft_model::properties::explain::explain(property, last) {
+            println!("why: {line}");
+        }
+    }
+    let file = TraceFile {
+        config: config.clone(),
+        violation: Some(property.to_string()),
+        description: format!("counterexample to {property} {found_by}"),
+        steps: steps.clone(),
+    };
+    if let Some(path) = &output.trace_out {
+        match trace::write_trace(path, &file) {
+            Ok(()) => println!("trace written to {}", path.display()),
+            Err(e) => eprintln!("error: cannot write trace to {}: {e}", path.display()),
+        }
+    }
+    output.pictures.write(&file);
+}
+
+fn run_hunt(args: HuntArgs) -> ExitCode {
+    let config = match args.model.checked_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut opts = HuntOptions {
+        seed: args.seed,
+        walks: args.walks,
+        only_walk: args.walk,
+        max_depth: args.depth as usize,
+        timeout: Some(Duration::from_secs(args.timeout)),
+        ..HuntOptions::default()
+    };
+    if args.no_transitions {
+        opts.invariants = search::STATE_INVARIANTS_MASK;
+    }
+    if let Some(t) = args.threads {
+        opts.threads = t as usize;
+    }
+    eprintln!(
+        "hunting (swarm walks, seed {}, {} threads, depth <= {}): {}",
+        opts.seed,
+        opts.threads,
+        opts.max_depth,
+        config.summary()
+    );
+    let model = RaftModel::new(config.clone());
+    let outcome = hunt(&model, &opts, &mut std::io::stderr());
+    match &outcome.found {
+        Some(found) => {
+            let how = format!(
+                "found by walk {} of seed {} after {} steps, shrunk by delta debugging; not necessarily shortest",
+                found.walk, opts.seed, found.walk_steps
+            );
+            let by = format!("found by raft-model hunt --seed {} --walk {}", opts.seed, found.walk);
+            report_counterexample(&config, found.property, &found.steps, &how, &by, &args.output);
+        }
+        None => println!(
+            "no violation found in {} walks: this is no proof (exit 3); `raft-model check` proves, at bounds it can exhaust",
+            outcome.walks
+        ),
     }
     println!("{}", outcome.verdict_line());
     ExitCode::from(outcome.verdict.exit_code() as u8)

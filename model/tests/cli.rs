@@ -247,3 +247,28 @@ fn messages_in_flight_scale_with_servers_so_five_servers_elect_a_leader() {
     );
     assert_eq!(code, 4, "{out}");
 }
+
+#[test]
+fn hunt_exits_1_on_a_bug_and_3_when_it_finds_nothing() {
+    let (code, out, err) = raft_model(&["hunt", "--bug", "accept-stale-reply", "--walks", "20000"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("VIOLATION of "), "{out}");
+    assert!(
+        out.contains("shrunk by delta debugging; not necessarily shortest"),
+        "{out}"
+    );
+    assert!(
+        last_line(&out).starts_with("verdict: violation walks="),
+        "{out}"
+    );
+    let (code, out, err) = raft_model(&["hunt", "--walks", "50", "--max-term", "3"]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("this is no proof"), "{out}");
+    assert!(
+        last_line(&out).starts_with("verdict: incomplete walks=50 "),
+        "{out}"
+    );
+    let (code, _, err) = raft_model(&["hunt", "--depth", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--depth"), "{err}");
+}

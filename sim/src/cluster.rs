@@ -13,7 +13,7 @@ use crate::invariants::{Checker, Finding};
 use crate::network::{NetConfig, Network};
 use crate::node::{Apply, Effects, RuntimeFault, SimNode};
 use crate::schedule::Scheduled;
-use crate::state_machine::SnapshotPolicy;
+use crate::state_machine::{SnapshotPolicy, StateMachineOwner};
 use crate::steps::{StepAction, StepRecorder};
 use crate::trace::{EventKind, MsgSummary, Trace, TraceEvent, TRACE_FORMAT};
 use raft_impl::core::{Config, Envelope};
@@ -48,6 +48,9 @@ pub struct SimConfig {
     /// When nodes compact their logs into snapshots (§7). Off by default; not in conformance
     /// mode (the step trace has no compaction action).
     pub snapshot: SnapshotPolicy,
+    /// Whose state machine the nodes apply to: the simulator's command list (default) or an
+    /// application's, fed through [`Cluster::take_applies`] (see [`StateMachineOwner`]).
+    pub state_machine: StateMachineOwner,
     /// Overrides every node's `Config::max_snapshot_chunk` (the production 1 MiB is far
     /// larger than the simulated state machine, so a transfer would be one chunk).
     pub max_snapshot_chunk: Option<usize>,
@@ -67,6 +70,7 @@ impl SimConfig {
             runtime_fault: None,
             conformance: false,
             snapshot: SnapshotPolicy::Off,
+            state_machine: StateMachineOwner::Simulator,
             max_snapshot_chunk: None,
         }
     }
@@ -190,6 +194,11 @@ impl Cluster {
             !cfg.conformance || cfg.snapshot == SnapshotPolicy::Off,
             "conformance mode has no compaction action"
         );
+        let app = cfg.state_machine == StateMachineOwner::Application;
+        assert!(
+            !app || (cfg.snapshot == SnapshotPolicy::Off && !cfg.conformance),
+            "an application-owned state machine compacts itself, outside conformance mode"
+        );
         let n = cfg.servers;
         let ids: Vec<NodeId> = (1..=n as NodeId).collect();
         let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -204,6 +213,7 @@ impl Cluster {
                 }
                 let mut node = SimNode::new(pos, core).expect("the core config is valid");
                 node.fault = cfg.runtime_fault;
+                node.owner = cfg.state_machine;
                 node
             })
             .collect();

@@ -119,8 +119,8 @@ impl Cluster {
         let seed = derive_seed(self.cfg.seed, (self.nodes[i].incarnation << 16) | i as u64);
         match self.nodes[i].restart(seed) {
             Ok((snapshot, entries)) => {
-                let snapshot = snapshot.as_ref().map(|(meta, c)| (*meta, &c[..]));
-                self.checker.node_up_from(i, snapshot, &entries)
+                let snapshot = snapshot.as_ref().map(|(meta, c)| (*meta, c.as_deref()));
+                self.checker.node_up_from_opaque(i, snapshot, &entries)
             }
             Err(detail) => self.checker.runtime_contract(i, detail),
         }

@@ -40,6 +40,6 @@ pub use invariants::{Checker, Finding, Invariant};
 pub use network::{wire_size, NetConfig};
 pub use node::{CrashMode, RuntimeFault};
 pub use schedule::Scheduled;
-pub use state_machine::SnapshotPolicy;
+pub use state_machine::{ApplyMsg, SnapshotPolicy, StateMachineOwner};
 pub use steps::{NodeState, Step, StepAction, StepTrace};
 pub use trace::{EventKind, MsgBody, MsgSummary, NodeObs, Trace, TraceEvent};

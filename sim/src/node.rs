@@ -13,13 +13,15 @@
 //! The state machine is the list of applied commands. Its snapshot bytes are
 //! [`state_machine::encode`] of that list: a leader's snapshot (`restore_snapshot`) replaces it
 //! at release, before that Ready's committed entries; a restart loads the durable snapshot.
+//! With [`StateMachineOwner::Application`] the node keeps no state machine: it queues
+//! [`ApplyMsg`]s for the application instead, and snapshot bytes are the application's.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
 use crate::invariants::Checker;
-use crate::state_machine;
+use crate::state_machine::{self, ApplyMsg, StateMachineOwner};
 use raft_impl::core::{Config, Envelope, RawNode, ReadState, Ready, Role};
 use raft_impl::storage::{MemStorage, Storage};
 use raft_impl::types::{Entry, Index, NodeId, Snapshot, SnapshotMeta, Term};
@@ -70,7 +72,13 @@ pub(crate) struct SimNode {
     /// Bumped by every crash, so a sync completion scheduled before it is ignored.
     pub incarnation: u64,
     /// The state machine: commands applied in this incarnation (`applied[i]` is index `i + 1`).
+    /// Empty when the application owns the state machine.
     pub applied: Vec<Bytes>,
+    pub owner: StateMachineOwner,
+    /// [`StateMachineOwner::Application`]: changes not yet taken by the application, and the
+    /// index of the last one queued in this incarnation.
+    pub apply_queue: Vec<ApplyMsg>,
+    pub app_applied: Index,
     /// Deliberately broken runtime, to show the checks catch it.
     pub fault: Option<RuntimeFault>,
     /// ReadIndex reads confirmed in released Readies, not yet taken by the service layer.
@@ -111,6 +119,9 @@ impl SimNode {
             replicate_scheduled: false,
             incarnation: 0,
             applied: Vec::new(),
+            owner: StateMachineOwner::Simulator,
+            apply_queue: Vec::new(),
+            app_applied: 0,
             fault: None,
             read_states: Vec::new(),
             dropped_reads: Vec::new(),
@@ -146,7 +157,9 @@ impl SimNode {
         if let Err(e) = staged {
             checker.runtime_contract(self.pos, format!("storage refused a Ready's writes: {e}"));
         }
-        if let Some(s) = &rd.snapshot {
+        if let (Some(s), StateMachineOwner::Application) = (&rd.snapshot, self.owner) {
+            checker.log_opaque_snapshot(self.pos, s.meta, rd.restore_snapshot);
+        } else if let Some(s) = &rd.snapshot {
             match state_machine::decode(&s.data) {
                 Ok(commands) => {
                     checker.log_snapshot(self.pos, s.meta, &commands, rd.restore_snapshot)
@@ -193,7 +206,17 @@ impl SimNode {
         fx.send.append(&mut rd.messages);
         self.read_states.append(&mut rd.read_states);
         self.dropped_reads.append(&mut rd.dropped_reads);
-        if let (Some(s), true) = (&rd.snapshot, rd.restore_snapshot) {
+        let app = self.owner == StateMachineOwner::Application;
+        if let (Some(s), true, true) = (&rd.snapshot, rd.restore_snapshot, app) {
+            // Figure 13 step 8, by the application: reset from the snapshot before applying.
+            self.apply_queue.push(ApplyMsg::Snapshot {
+                meta: s.meta,
+                data: s.data.clone(),
+            });
+            self.app_applied = s.meta.last_included_index;
+            self.snapshots_restored += 1;
+            fx.applied.push(Apply::Restore(s.meta.last_included_index));
+        } else if let (Some(s), true) = (&rd.snapshot, rd.restore_snapshot) {
             // Figure 13 step 8: reset the state machine from the snapshot before applying.
             match state_machine::decode(&s.data) {
                 Ok(commands) => {
@@ -219,7 +242,14 @@ impl SimNode {
                     ),
                 );
             }
-            if e.index == self.applied.len() as Index + 1 {
+            if app && e.index == self.app_applied + 1 {
+                self.app_applied = e.index;
+                self.apply_queue.push(ApplyMsg::Command {
+                    index: e.index,
+                    term: e.term,
+                    data: e.data.clone(),
+                });
+            } else if !app && e.index == self.applied.len() as Index + 1 {
                 self.applied.push(e.data.clone());
             }
             fx.applied.push(Apply::Entry(e.clone()));
@@ -236,6 +266,8 @@ impl SimNode {
         self.sync_in_flight = false;
         self.incarnation += 1;
         self.applied.clear();
+        self.apply_queue.clear();
+        self.app_applied = 0;
         self.read_states.clear();
         self.dropped_reads.clear();
         match mode {
@@ -265,21 +297,43 @@ impl SimNode {
         Ok(())
     }
 
+    /// §7 with [`StateMachineOwner::Application`]: the application snapshotted its state
+    /// machine after `index` (one it has taken from the queue) as `data`; compact the log.
+    pub fn compact_with(&mut self, index: Index, data: Bytes) -> Result<(), String> {
+        if self.owner != StateMachineOwner::Application {
+            return Err("the simulator owns this node's state machine".into());
+        }
+        let raw = self.raw.as_mut().ok_or("compaction on a crashed node")?;
+        if index > self.app_applied {
+            let applied = self.app_applied;
+            return Err(format!(
+                "compaction at {index} beyond the applied {applied}"
+            ));
+        }
+        raw.compact(index, data)
+            .map_err(|e| format!("compaction at {index} refused: {e}"))?;
+        self.compactions += 1;
+        Ok(())
+    }
+
     /// Restarts from durable state (rule 9): the state machine is loaded from the durable
     /// snapshot, and later entries are applied as they are committed again. `seed` varies
     /// the election jitter per incarnation. Returns the durable snapshot's metadata and
-    /// commands, and the entries after it.
+    /// commands (`None` when the application owns them: it is queued for it), and the
+    /// entries after it.
     #[allow(clippy::type_complexity)]
     pub fn restart(
         &mut self,
         seed: u64,
-    ) -> Result<(Option<(SnapshotMeta, Vec<Bytes>)>, Vec<Entry>), String> {
+    ) -> Result<(Option<(SnapshotMeta, Option<Vec<Bytes>>)>, Vec<Entry>), String> {
         let durable = self.storage.durable_snapshot();
+        let app = self.owner == StateMachineOwner::Application;
         let loaded = match &durable.snapshot {
+            Some(Snapshot { meta, .. }) if app => Some((*meta, None)),
             Some(Snapshot { meta, data }) => {
                 let commands = state_machine::decode(data)
                     .map_err(|e| format!("durable snapshot unreadable: {e}"))?;
-                Some((*meta, commands))
+                Some((*meta, Some(commands)))
             }
             None => None,
         };
@@ -293,7 +347,18 @@ impl SimNode {
         )
         .map_err(|e| format!("restore from durable state refused: {e}"))?;
         self.raw = Some(raw);
-        self.applied = loaded.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
+        self.applied = loaded
+            .as_ref()
+            .and_then(|(_, c)| c.clone())
+            .unwrap_or_default();
+        if let (Some(s), true) = (durable.snapshot, app) {
+            // The application's state machine is loaded from the durable snapshot first.
+            self.app_applied = s.meta.last_included_index;
+            self.apply_queue.push(ApplyMsg::Snapshot {
+                meta: s.meta,
+                data: s.data,
+            });
+        }
         Ok((loaded, durable.entries))
     }
 

@@ -14,6 +14,7 @@
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use raft_impl::types::{Index, SnapshotMeta, Term};
 
 const MAGIC: &[u8; 4] = b"RSSM";
 const VERSION: u8 = 1;
@@ -32,6 +33,42 @@ pub enum SnapshotPolicy {
     /// applied entries is drawn; once it is reached, compact at a random applied index above
     /// the current snapshot.
     Random { max_gap: u64 },
+}
+
+/// Who owns a node's state machine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StateMachineOwner {
+    /// The simulator: the list of applied commands ([`Cluster::applied`]), snapshotted per
+    /// [`SnapshotPolicy`] in this module's format.
+    ///
+    /// [`Cluster::applied`]: crate::Cluster::applied
+    #[default]
+    Simulator,
+    /// An application built on the cluster (a KV service on its Raft, as in 6.824 Lab 3): the
+    /// runtime queues each node's committed entries and the snapshots its state machine must
+    /// be reset from as [`ApplyMsg`]s (6.824's `applyCh`, [`Cluster::take_applies`]), and the
+    /// application compacts by handing its own snapshot bytes to [`Cluster::snapshot`] (6.824
+    /// `Snapshot(index, snapshot)`). Snapshot bytes are opaque to the simulator: the checker
+    /// checks their metadata, not their content. Needs [`SnapshotPolicy::Off`].
+    ///
+    /// [`Cluster::take_applies`]: crate::Cluster::take_applies
+    /// [`Cluster::snapshot`]: crate::Cluster::snapshot
+    Application,
+}
+
+/// One change an application must make to its state machine, in the order the runtime made
+/// them (6.824 `ApplyMsg`). Only with [`StateMachineOwner::Application`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyMsg {
+    /// The committed entry at `index` (indices in order, each once per incarnation).
+    Command {
+        index: Index,
+        term: Term,
+        data: Bytes,
+    },
+    /// Reset the state machine from `data` (a leader's snapshot, Figure 13 step 8, or the
+    /// durable snapshot at restart); entries resume at `meta.last_included_index + 1`.
+    Snapshot { meta: SnapshotMeta, data: Bytes },
 }
 
 /// Why snapshot bytes are not a simulated state machine.

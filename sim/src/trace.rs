@@ -52,6 +52,9 @@ pub enum EventKind {
     Link,
     /// Network reliability changed (`detail` describes it).
     Network,
+    /// `node`'s application snapshotted its state machine and the log was compacted
+    /// (`detail` says at which index).
+    Compact,
 }
 
 /// One event and the state it left behind.

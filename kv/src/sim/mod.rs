@@ -6,16 +6,23 @@
 //! Raft events and KV events share one simulated clock. The KV side has its own queue; between
 //! two KV events the Raft cluster runs, stopping whenever a node applies an entry or changes
 //! term so the node's service layer sees it at that instant.
+//!
+//! The [`KvServer`]s own the state machines (`StateMachineOwner::Application`): each node's
+//! committed entries and snapshots reach its server through `Cluster::take_applies`, and with
+//! [`KvSimConfig::max_raft_state`] a server whose node's Raft state outgrows it snapshots its
+//! state machine into the core (6.824 Lab 3B `maxraftstate`).
 
 mod client;
+mod faults;
 mod net;
+mod snapshots;
 
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use raft_impl::core::{NotLeader, Role};
 use raft_impl::types::{Index, Term};
-use raft_sim::{derive_seed, Cluster, Scheduled, SimConfig, SimError, MS};
+use raft_sim::{derive_seed, Cluster, Scheduled, SimConfig, SimError, StateMachineOwner, MS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -43,6 +50,10 @@ pub struct KvSimConfig {
     pub fault: Option<ServiceFault>,
     /// How servers execute Get.
     pub read_mode: ReadMode,
+    /// 6.824 `maxraftstate`: once a node's stored Raft state (`Cluster::raft_state_size`)
+    /// reaches this many bytes, its server snapshots the state machine (map and session
+    /// table) at its applied index and the log is compacted. `None`: never.
+    pub max_raft_state: Option<u64>,
 }
 
 /// Bugs the simulator can inject, each one a classic KV-service mistake.
@@ -59,6 +70,10 @@ pub enum ServiceFault {
     /// leader cut off from the new one serves stale reads. Only matters in
     /// [`ReadMode::ReadIndex`].
     ReadIndexWithoutHeartbeat,
+    /// Snapshots hold the key/value map but not the session table: a server restored from
+    /// one (restart or InstallSnapshot) executes again a retried operation it had executed
+    /// before the snapshot (6.824 Lab 3B's classic bug).
+    SnapshotWithoutSessions,
 }
 
 impl KvSimConfig {
@@ -75,6 +90,7 @@ impl KvSimConfig {
             think_us: (0, 100 * MS),
             fault: None,
             read_mode: ReadMode::Log,
+            max_raft_state: None,
         }
     }
 }
@@ -156,9 +172,15 @@ pub struct KvSim {
     cfg: KvSimConfig,
     cluster: Cluster,
     servers: Vec<KvServer<Token>>,
-    /// Per server: entries of the current incarnation handed to its service layer so far.
-    seen_applied: Vec<usize>,
     seen_term: Vec<Term>,
+    /// Snapshots each server took (its own compactions) and restored from, all incarnations.
+    snapshots_taken: Vec<u64>,
+    snapshots_restored: Vec<u64>,
+    /// Log entries handed to each server in its current incarnation.
+    entries_applied: Vec<u64>,
+    /// The first thing the service layer got wrong (an unreadable snapshot, a refused
+    /// compaction): the run fails with it.
+    service_error: Option<String>,
     clients: Vec<SimClient>,
     net: ClientNet,
     queue: BinaryHeap<Scheduled<Event>>,
@@ -169,7 +191,10 @@ pub struct KvSim {
 
 impl KvSim {
     pub fn new(cfg: KvSimConfig) -> Self {
-        let cluster = Cluster::new(SimConfig::new(cfg.servers, cfg.seed));
+        let cluster = Cluster::new(SimConfig {
+            state_machine: StateMachineOwner::Application,
+            ..SimConfig::new(cfg.servers, cfg.seed)
+        });
         let ids: Vec<_> = (0..cfg.servers).map(|i| cluster.id(i)).collect();
         let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 0x6b76));
         let clients = (0..cfg.clients)
@@ -179,8 +204,11 @@ impl KvSim {
             servers: (0..cfg.servers)
                 .map(|_| KvServer::with_read_mode(cfg.read_mode))
                 .collect(),
-            seen_applied: vec![0; cfg.servers],
             seen_term: vec![0; cfg.servers],
+            snapshots_taken: vec![0; cfg.servers],
+            snapshots_restored: vec![0; cfg.servers],
+            entries_applied: vec![0; cfg.servers],
+            service_error: None,
             clients,
             net: ClientNet::new(cfg.net.clone(), cfg.clients, cfg.servers),
             queue: BinaryHeap::new(),
@@ -226,6 +254,13 @@ impl KvSim {
         if let Err(e) = self.cluster.check() {
             return e;
         }
+        if let Some(e) = &self.service_error {
+            return SimError::Failed {
+                seed: self.cfg.seed,
+                time_us: self.now(),
+                what: format!("service layer: {e}"),
+            };
+        }
         SimError::Failed {
             seed: self.cfg.seed,
             time_us: self.now(),
@@ -250,16 +285,19 @@ impl KvSim {
         loop {
             let next = self.queue.peek().map(|s| s.time).filter(|&t| t <= until);
             let horizon = next.unwrap_or(until);
-            let (seen_applied, seen_term) = (&self.seen_applied, &self.seen_term);
+            let seen_term = &self.seen_term;
             let changed = self.cluster.run_until_pred(horizon, |c| {
                 (0..c.servers()).any(|i| {
                     c.has_reads(i)
-                        || c.applied(i).len() != seen_applied[i]
+                        || c.has_applies(i)
                         || c.get_state(i).is_some_and(|(t, _)| t != seen_term[i])
                 })
             })?;
             if changed {
                 self.poll_servers();
+                if self.service_error.is_some() {
+                    return Err(self.failed("the service layer failed"));
+                }
                 continue;
             }
             if next.is_none() {
@@ -284,12 +322,10 @@ impl KvSim {
                     replies.extend(self.servers[i].on_term(term));
                 }
             }
-            let applied = self.cluster.applied(i);
-            while self.seen_applied[i] < applied.len() {
-                let k = self.seen_applied[i];
-                self.seen_applied[i] += 1;
-                replies.extend(self.servers[i].on_applied(k as Index + 1, &applied[k]));
+            for msg in self.cluster.take_applies(i) {
+                replies.extend(self.apply(i, msg));
             }
+            self.maybe_snapshot(i);
             // After the entries of the same Ready: a read's index may be among them.
             let (confirmed, dropped) = self.cluster.take_reads(i);
             let server = &mut self.servers[i];
@@ -551,63 +587,5 @@ impl KvSim {
             };
             self.failed(format!("{e}{saved}"))
         })
-    }
-
-    // ---- faults ----
-
-    /// Client and server networks unreliable (loss, duplication, delay) or not.
-    pub fn set_unreliable(&mut self, on: bool) {
-        self.cluster.set_unreliable(on);
-        self.net.unreliable = on;
-    }
-
-    /// Server `i` (Raft node and KV service) crashes at a random point of its sync cycle.
-    pub fn crash(&mut self, i: usize) {
-        if !self.cluster.is_up(i) {
-            return;
-        }
-        self.cluster.crash_random(i);
-        // Waiting clients get no answer from a dead server; they time out.
-        self.servers[i].crash();
-        self.seen_applied[i] = 0;
-        self.seen_term[i] = 0;
-    }
-
-    /// Restarts server `i`; its state machine is rebuilt as the log is re-applied.
-    pub fn restart(&mut self, i: usize) {
-        self.cluster.restart(i);
-    }
-
-    /// Servers in the same group can talk; others cannot.
-    pub fn partition(&mut self, group: &[usize]) {
-        let n = self.servers.len();
-        for a in 0..n {
-            for b in a + 1..n {
-                self.cluster.set_link(a, b, group[a] == group[b]);
-            }
-        }
-        self.cluster.note_partition(group);
-    }
-
-    /// Every server link up (reliability unchanged).
-    pub fn heal_servers(&mut self) {
-        self.partition(&vec![0; self.servers.len()]);
-    }
-
-    /// Client `c` reaches exactly `servers`.
-    pub fn connect_client(&mut self, c: usize, servers: &[usize]) {
-        for s in 0..self.servers.len() {
-            self.net.set_reach(c, s, servers.contains(&s));
-        }
-    }
-
-    pub fn connect_client_all(&mut self, c: usize) {
-        let all: Vec<usize> = (0..self.servers.len()).collect();
-        self.connect_client(c, &all);
-    }
-
-    /// Position of a server that believes it is leader now, if any.
-    pub fn leader(&self) -> Option<usize> {
-        (0..self.servers.len()).find(|&i| self.cluster.get_state(i).is_some_and(|(_, l)| l))
     }
 }

@@ -1,8 +1,10 @@
-//! Helpers shared by the real-network tests (loopback only).
+//! Helpers shared by the integration tests: the real-network ones (loopback only) and, in
+//! [`kvsim`], the simulated 6.824 `GenericTest`.
 
 #![allow(dead_code)]
 
 pub mod history;
+pub mod kvsim;
 
 use std::net::{SocketAddr, TcpListener};
 

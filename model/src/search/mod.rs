@@ -2,6 +2,8 @@
 //!
 //! - `adapter`: the model as a stateright `Model`, with the search's own
 //!   controls (stop, canonical successors, first-failure reporting, events).
+//! - `hunt`: swarm random walks for bounds too large to exhaust.
+//! - `shrink`: delta debugging of a counterexample that is not shortest.
 //!
 //! stateright 0.31 has traps this module steps around:
 //! - BFS ignores `.symmetry()`: symmetry is only ever used with DFS.
@@ -11,6 +13,8 @@
 //!   either limit is reported as incomplete, never as a proof.
 
 pub mod adapter;
+pub mod hunt;
+pub mod shrink;
 
 use crate::config::Config;
 use crate::history::Event;
@@ -235,11 +239,21 @@ pub fn check(config: &Config, opts: &Options, progress: &mut dyn Write) -> Outco
                 steps,
                 shortest: true,
             });
-        } else {
+        } else if let Some(cx) = outcome.counterexample.as_mut() {
+            let model = RaftModel::new(config.clone());
+            let property = INVARIANTS
+                .iter()
+                .position(|i| i.name == cx.property)
+                .expect("a counterexample names an invariant");
+            let actions = shrink::actions_of(&cx.steps);
+            let shrunk = shrink::shrink(&model, &actions, property);
             let _ = writeln!(
                 progress,
-                "breadth-first search stopped early; keeping the depth-first counterexample"
+                "breadth-first search stopped early; the depth-first counterexample is shrunk by delta debugging from {} to {} steps (not necessarily shortest)",
+                actions.len(),
+                shrunk.len()
             );
+            cx.steps = shrink::path_of(&model, &shrunk);
         }
     }
     if outcome.verdict == Verdict::Ok && outcome.sanity.iter().any(|(_, r)| !r) {

@@ -36,17 +36,20 @@ impl Checker {
     }
 
     /// Whether `commands` is the applied record `1..=meta.last_included_index`, ending in
-    /// `meta.last_included_term`; reports Snapshot Safety otherwise.
-    fn snapshot_content_ok(&mut self, pos: usize, meta: SnapshotMeta, commands: &[Bytes]) -> bool {
+    /// `meta.last_included_term`; reports Snapshot Safety otherwise. `None`: the content is
+    /// the application's (opaque), only the metadata is checked.
+    fn snapshot_content_ok(
+        &mut self,
+        pos: usize,
+        meta: SnapshotMeta,
+        commands: Option<&[Bytes]>,
+    ) -> bool {
         let id = self.ids[pos];
         let lii = meta.last_included_index;
         let problem = if lii == 0 {
             Some("a snapshot with last_included_index 0".to_string())
-        } else if commands.len() as Index != lii {
-            Some(format!(
-                "snapshot at {lii} holds {} commands",
-                commands.len()
-            ))
+        } else if let Some(n) = commands.map(|c| c.len()).filter(|&n| n as Index != lii) {
+            Some(format!("snapshot at {lii} holds {n} commands"))
         } else if lii > self.applied_len() {
             Some(format!(
                 "snapshot covers index {lii} but only {} entries were ever applied (committed)",
@@ -60,6 +63,7 @@ impl Checker {
             ))
         } else {
             commands
+                .unwrap_or_default()
                 .iter()
                 .zip(&self.applied)
                 .position(|(c, a)| *c != a.data)
@@ -90,6 +94,22 @@ impl Checker {
         pos: usize,
         meta: SnapshotMeta,
         commands: &[Bytes],
+        restore: bool,
+    ) {
+        self.log_snapshot_of(pos, meta, Some(commands), restore);
+    }
+
+    /// [`Checker::log_snapshot`] of a snapshot whose bytes belong to the application: the
+    /// same checks except the content's.
+    pub fn log_opaque_snapshot(&mut self, pos: usize, meta: SnapshotMeta, restore: bool) {
+        self.log_snapshot_of(pos, meta, None, restore);
+    }
+
+    fn log_snapshot_of(
+        &mut self,
+        pos: usize,
+        meta: SnapshotMeta,
+        commands: Option<&[Bytes]>,
         restore: bool,
     ) {
         if !self.snapshot_content_ok(pos, meta, commands) {
@@ -158,6 +178,17 @@ impl Checker {
         &mut self,
         pos: usize,
         snapshot: Option<(SnapshotMeta, &[Bytes])>,
+        entries: &[Entry],
+    ) {
+        self.node_up_from_opaque(pos, snapshot.map(|(m, c)| (m, Some(c))), entries);
+    }
+
+    /// [`Checker::node_up_from`] where the snapshot's commands may be the application's
+    /// (`None`: opaque, only its metadata is checked).
+    pub fn node_up_from_opaque(
+        &mut self,
+        pos: usize,
+        snapshot: Option<(SnapshotMeta, Option<&[Bytes]>)>,
         entries: &[Entry],
     ) {
         self.up[pos] = true;
