@@ -7,6 +7,15 @@ use raft_impl::types::{Entry, HardState, Index};
 
 use super::{Apply, Job, Pipeline};
 
+/// The production configuration without pre-vote, so an election timeout sends RequestVote at
+/// once (the pre-vote round writes nothing; `a_pre_vote_leaves_before_any_write` covers it).
+fn config(id: u64, peers: &[u64]) -> Config {
+    Config {
+        pre_vote: false,
+        ..Config::production(id, peers.iter().copied(), 7 + id)
+    }
+}
+
 /// A core, its pipeline and a storage whose jobs complete only when the test says so.
 struct Node {
     node: RawNode,
@@ -19,7 +28,10 @@ struct Node {
 
 impl Node {
     fn new(id: u64, peers: &[u64]) -> Node {
-        let cfg = Config::production(id, peers.iter().copied(), 7 + id);
+        Node::with_config(config(id, peers))
+    }
+
+    fn with_config(cfg: Config) -> Node {
         Node {
             node: RawNode::new(cfg).unwrap(),
             pipe: Pipeline::default(),
@@ -32,7 +44,7 @@ impl Node {
 
     /// A node in parallel-writes mode, as the node loop sets it up with a persist thread.
     fn parallel(id: u64, peers: &[u64]) -> Node {
-        let mut node = RawNode::new(Config::production(id, peers.iter().copied(), 7 + id)).unwrap();
+        let mut node = RawNode::new(config(id, peers)).unwrap();
         node.set_self_ack_on_persist(true);
         Node {
             node,
@@ -110,6 +122,44 @@ fn to(msgs: &[Envelope], id: u64) -> Envelope {
         .find(|e| e.to == id)
         .expect("a message to id")
         .clone()
+}
+
+/// Thesis §9.6: a pre-vote changes no durable state, so neither the request nor its grant
+/// waits for a write; the RequestVote after it does.
+#[test]
+fn a_pre_vote_leaves_before_any_write() {
+    let production = |id, peers: &[u64]| Config::production(id, peers.iter().copied(), 7 + id);
+    let mut n1 = Node::with_config(production(1, &[2, 3]));
+    let mut n2 = Node::with_config(production(2, &[1, 3]));
+    n1.node.election_timeout_now();
+    n1.pump();
+    assert_eq!(n1.pipe.jobs_in_flight(), 0, "a pre-vote wrote something");
+    let pre_votes = n1.take_sent();
+    assert_eq!(pre_votes.len(), 2);
+    assert!(pre_votes
+        .iter()
+        .all(|e| matches!(e.msg, Message::PreVote(_))));
+    assert_eq!(n1.node.current_term(), 0, "a pre-candidate took a term");
+
+    n2.node.step(to(&pre_votes, 2)).unwrap();
+    n2.pump();
+    assert_eq!(
+        n2.pipe.jobs_in_flight(),
+        0,
+        "a pre-vote grant wrote something"
+    );
+    let grant = n2.take_sent();
+    assert!(matches!(&grant[0].msg, Message::PreVoteResponse(r) if r.vote_granted));
+
+    n1.node.step(grant[0].clone()).unwrap();
+    n1.pump();
+    assert!(n1.sent.is_empty(), "RequestVote before the term is durable");
+    n1.persist_all();
+    let votes = n1.take_sent();
+    assert!(votes
+        .iter()
+        .all(|e| matches!(e.msg, Message::RequestVote(_))));
+    assert_eq!(n1.storage.hard_state().current_term, 1);
 }
 
 #[test]
