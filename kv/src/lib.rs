@@ -14,6 +14,7 @@
 
 pub mod clerk;
 pub mod command;
+pub mod cow_map;
 pub mod history;
 pub mod net;
 pub mod reads;

@@ -15,9 +15,8 @@ use raft_impl::types::Index;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use imbl::HashMap;
-
 use crate::command::ClientId;
+use crate::cow_map::CowMap;
 use crate::state_machine::Session;
 
 const MAGIC: &[u8; 8] = b"RKVSNAP\0";
@@ -61,8 +60,8 @@ struct BodyRef<'a> {
 
 pub(crate) fn encode(
     last_applied: Index,
-    data: &HashMap<String, String>,
-    sessions: &HashMap<ClientId, Session>,
+    data: &CowMap<String, String>,
+    sessions: &CowMap<ClientId, Session>,
 ) -> Vec<u8> {
     let mut data: Vec<_> = data.iter().collect();
     data.sort_unstable();

@@ -7,12 +7,10 @@
 //! copy is committed, and both copies may end up in the log; only the apply loop sees them in
 //! their final order.
 
-use imbl::hashmap::Entry;
-use imbl::HashMap;
-
 use raft_impl::types::Index;
 
 use crate::command::{ClientId, Command, CommandRef, OpRef, OpResult, Seq};
+use crate::cow_map::CowMap;
 use crate::snapshot::SnapshotError;
 
 /// The last operation executed for one client, and its result (to answer retries).
@@ -44,12 +42,12 @@ impl Applied {
     }
 }
 
-/// The maps are persistent (`imbl`): a clone is O(1) and shares every node with the original
-/// until one of them changes it, so [`KvStateMachine::freeze`] copies nothing.
+/// The maps are [`CowMap`]s: a clone shares every entry with the original until one of them
+/// changes it, so [`KvStateMachine::freeze`] copies no entry.
 #[derive(Clone, Debug, Default)]
 pub struct KvStateMachine {
-    data: HashMap<String, String>,
-    sessions: HashMap<ClientId, Session>,
+    data: CowMap<String, String>,
+    sessions: CowMap<ClientId, Session>,
     last_applied: Index,
 }
 
@@ -71,29 +69,25 @@ impl KvStateMachine {
     /// copies only the strings the map keeps.
     pub fn apply_ref(&mut self, index: Index, cmd: CommandRef<'_>) -> Applied {
         self.note_index(index);
-        match self.sessions.entry(cmd.client_id) {
-            Entry::Occupied(mut o) => {
-                let s = o.get_mut();
-                if cmd.seq == s.last_seq {
-                    return Applied::Duplicate(s.last_result.clone());
-                }
-                if cmd.seq < s.last_seq {
-                    return Applied::Stale;
-                }
-                let result = execute(&mut self.data, cmd.op);
-                s.last_seq = cmd.seq;
-                s.last_result = result.clone();
-                Applied::Executed(result)
+        if let Some(s) = self.sessions.get_mut(&cmd.client_id) {
+            if cmd.seq == s.last_seq {
+                return Applied::Duplicate(s.last_result.clone());
             }
-            Entry::Vacant(v) => {
-                let result = execute(&mut self.data, cmd.op);
-                v.insert(Session {
-                    last_seq: cmd.seq,
-                    last_result: result.clone(),
-                });
-                Applied::Executed(result)
+            if cmd.seq < s.last_seq {
+                return Applied::Stale;
             }
+            let result = execute(&mut self.data, cmd.op);
+            s.last_seq = cmd.seq;
+            s.last_result = result.clone();
+            return Applied::Executed(result);
         }
+        let result = execute(&mut self.data, cmd.op);
+        let session = Session {
+            last_seq: cmd.seq,
+            last_result: result.clone(),
+        };
+        self.sessions.insert(cmd.client_id, session);
+        Applied::Executed(result)
     }
 
     /// Consumes log `index` without a command (an entry that is not a KV command). Keeps the
@@ -120,7 +114,7 @@ impl KvStateMachine {
     /// [`KvStateMachine::snapshot`] with an empty session table: the simulator's
     /// `ServiceFault::SnapshotWithoutSessions`, to show the checks catch it.
     pub(crate) fn snapshot_without_sessions(&self) -> Vec<u8> {
-        crate::snapshot::encode(self.last_applied, &self.data, &HashMap::new())
+        crate::snapshot::encode(self.last_applied, &self.data, &CowMap::new())
     }
 
     /// The state after `last_applied`, frozen in O(1) (the maps share their nodes), to be
@@ -176,7 +170,7 @@ impl FrozenState {
 
 /// Executes `op` on the map. An existing key's value is overwritten in place (no new
 /// allocation when it fits); only a new key is copied.
-fn execute(data: &mut HashMap<String, String>, op: OpRef<'_>) -> OpResult {
+fn execute(data: &mut CowMap<String, String>, op: OpRef<'_>) -> OpResult {
     match op {
         OpRef::Put { key, value } => {
             match data.get_mut(key) {
