@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use crate::command::ClientId;
 use crate::cow_map::CowMap;
-use crate::state_machine::Session;
+use crate::state_machine::{Session, Text};
 
 const MAGIC: &[u8; 8] = b"RKVSNAP\0";
 const VERSION: u32 = 1;
@@ -54,16 +54,16 @@ fn codec(limit: usize) -> impl Options {
 #[derive(Serialize)]
 struct BodyRef<'a> {
     last_applied: Index,
-    data: Vec<(&'a String, &'a String)>,
+    data: Vec<(&'a str, &'a str)>,
     sessions: Vec<(ClientId, &'a Session)>,
 }
 
 pub(crate) fn encode(
     last_applied: Index,
-    data: &CowMap<String, String>,
+    data: &CowMap<Text, Text>,
     sessions: &CowMap<ClientId, Session>,
 ) -> Vec<u8> {
-    let mut data: Vec<_> = data.iter().collect();
+    let mut data: Vec<_> = data.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     data.sort_unstable();
     let mut sessions: Vec<_> = sessions.iter().map(|(c, s)| (*c, s)).collect();
     sessions.sort_unstable_by_key(|(c, _)| *c);
