@@ -1,6 +1,6 @@
 //! Message handling: `step` applies the rules common to every role (§5.1
 //! term rule, RequestVote, PreVote), then dispatches to `step_leader`,
-//! `step_candidate`, `step_pre_candidate` or `step_follower`.
+//! `step_campaigning` (candidates and pre-candidates) or `step_follower`.
 
 use tracing::{debug, error, info, trace, warn};
 
@@ -65,8 +65,7 @@ impl<M: Mutator> RawNode<M> {
             Message::PreVote(m) => self.handle_pre_vote(from, m),
             msg => match self.role() {
                 Role::Leader => self.step_leader(from, msg),
-                Role::Candidate => self.step_candidate(from, msg),
-                Role::PreCandidate => self.step_pre_candidate(from, msg),
+                Role::Candidate | Role::PreCandidate => self.step_campaigning(from, msg),
                 Role::Follower => self.step_follower(from, msg),
             },
         }
@@ -165,7 +164,10 @@ impl<M: Mutator> RawNode<M> {
         }
     }
 
-    fn step_candidate(&mut self, from: NodeId, msg: Message) {
+    /// A candidate, or a pre-candidate (§9.6: a follower asking for pre-votes): each counts only
+    /// the responses of its own round, and a leader of its term ends the round.
+    fn step_campaigning(&mut self, from: NodeId, msg: Message) {
+        let pre = self.role() == Role::PreCandidate;
         match msg {
             Message::AppendEntries(m) => {
                 if m.term == self.current_term {
@@ -182,37 +184,13 @@ impl<M: Mutator> RawNode<M> {
                 }
                 self.handle_install_snapshot(from, m);
             }
-            Message::RequestVoteResponse(m) => self.handle_vote_response(from, m),
-            Message::AppendEntriesResponse(_)
-            | Message::InstallSnapshotResponse(_)
-            | Message::PreVoteResponse(_) => {
-                trace!(id = self.cfg.id, from, "response ignored: candidate")
-            }
-            Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
-        }
-    }
-
-    /// §9.6: a pre-candidate is a follower that asks for pre-votes; a leader of its term
-    /// ends the pre-vote (rule 7, as for a candidate).
-    fn step_pre_candidate(&mut self, from: NodeId, msg: Message) {
-        match msg {
-            Message::AppendEntries(m) => {
-                if m.term == self.current_term {
-                    self.become_follower(self.current_term, Some(from));
-                }
-                self.handle_append_entries(from, m);
-            }
-            Message::InstallSnapshot(m) => {
-                if m.term == self.current_term {
-                    self.become_follower(self.current_term, Some(from));
-                }
-                self.handle_install_snapshot(from, m);
-            }
-            Message::PreVoteResponse(m) => self.handle_pre_vote_response(from, m),
+            Message::RequestVoteResponse(m) if !pre => self.handle_vote_response(from, m),
+            Message::PreVoteResponse(m) if pre => self.handle_pre_vote_response(from, m),
             Message::RequestVoteResponse(_)
+            | Message::PreVoteResponse(_)
             | Message::AppendEntriesResponse(_)
             | Message::InstallSnapshotResponse(_) => {
-                trace!(id = self.cfg.id, from, "response ignored: pre-candidate")
+                trace!(id = self.cfg.id, from, pre, "response ignored: campaigning")
             }
             Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
         }
