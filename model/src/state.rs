@@ -127,6 +127,13 @@ impl Server {
         self.term_at(self.last_index()).unwrap_or(0)
     }
 
+    /// §5.4.1: a log ending at (`last_log_term`, `last_log_index`) is at least
+    /// as up-to-date as this server's: a later last term, or the same and as long.
+    pub fn candidate_up_to_date(&self, last_log_term: Term, last_log_index: Index) -> bool {
+        last_log_term > self.last_term()
+            || (last_log_term == self.last_term() && last_log_index >= self.last_index())
+    }
+
     /// The position in `log` of index `index` (which must be above the snapshot).
     pub fn position(&self, index: Index) -> usize {
         (index - self.first_index() - 1) as usize

@@ -52,11 +52,8 @@ impl<M: Mutator> RawNode<M> {
     ///
     /// Nothing changes here, not even the election timer: the reply only predicts a vote.
     pub(crate) fn handle_pre_vote(&mut self, from: NodeId, m: RequestVote) {
-        let (my_term, my_index) = (self.log.last_term(), self.log.last_index());
-        let up_to_date = m.last_log_term > my_term
-            || (m.last_log_term == my_term && m.last_log_index >= my_index);
         let granted = m.term > self.current_term
-            && up_to_date
+            && self.log_up_to_date(&m)
             && !self.within_leader_lease()
             && self.lost_up_to == 0;
         debug!(

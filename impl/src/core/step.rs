@@ -219,11 +219,7 @@ impl<M: Mutator> RawNode<M> {
             // Step 2: "If votedFor is null or candidateId, and candidate's log
             // is at least as up-to-date as receiver's log, grant vote".
             let free = self.voted_for.is_none() || self.voted_for == Some(from);
-            // §5.4.1: compare last terms, then lengths.
-            let (my_term, my_index) = (self.log.last_term(), self.log.last_index());
-            let up_to_date = m.last_log_term > my_term
-                || (m.last_log_term == my_term && m.last_log_index >= my_index);
-            let up_to_date = up_to_date || self.mutant(Mutation::NoUpToDateCheck);
+            let up_to_date = self.log_up_to_date(&m) || self.mutant(Mutation::NoUpToDateCheck);
             free && up_to_date
         };
         if granted {
@@ -243,6 +239,13 @@ impl<M: Mutator> RawNode<M> {
             vote_granted: granted,
         };
         self.send(from, Message::RequestVoteResponse(reply));
+    }
+
+    /// §5.4.1: a requester's log is at least as up-to-date as ours (compare last terms, then
+    /// lengths). RequestVote step 2 and the pre-vote (§9.6) both ask this.
+    pub(crate) fn log_up_to_date(&self, m: &RequestVote) -> bool {
+        let (my_term, my_index) = (self.log.last_term(), self.log.last_index());
+        m.last_log_term > my_term || (m.last_log_term == my_term && m.last_log_index >= my_index)
     }
 
     /// Rule 4: count a vote; a majority makes this candidate leader.

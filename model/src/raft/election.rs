@@ -17,8 +17,23 @@ impl RaftModel {
         s.votes_granted = bit(i);
         s.next_index.clear();
         s.match_index.clear();
+        let term = s.current_term;
+        self.ask_for_votes(state, i, term, Message::RequestVote);
+        self.maybe_become_leader(state, i);
+    }
+
+    /// Sends every peer of `i` a request (RequestVote or PreVote) for `term`
+    /// with `i`'s last log term and index.
+    fn ask_for_votes(
+        &self,
+        state: &mut State,
+        i: ServerId,
+        term: Term,
+        kind: fn(RequestVote) -> Message,
+    ) {
+        let s = &state.servers[i as usize];
         let rv = RequestVote {
-            term: s.current_term,
+            term,
             last_log_index: s.last_index(),
             last_log_term: s.last_term(),
         };
@@ -26,10 +41,9 @@ impl RaftModel {
             state.send(Envelope {
                 from: i,
                 to: p,
-                msg: Message::RequestVote(rv),
+                msg: kind(rv),
             });
         }
-        self.maybe_become_leader(state, i);
     }
 
     /// Figure 2, RequestVote RPC, receiver implementation.
@@ -46,8 +60,7 @@ impl RaftModel {
         if rv.term == s.current_term {
             // §5.4.1: the candidate's log is at least as up-to-date as the receiver's.
             let up_to_date = self.config.has(Bug::NoUpToDateCheck)
-                || rv.last_log_term > s.last_term()
-                || (rv.last_log_term == s.last_term() && rv.last_log_index >= s.last_index());
+                || s.candidate_up_to_date(rv.last_log_term, rv.last_log_index);
             // Step 2: votedFor is null or candidateId, and the log is
             // up-to-date; a recovering server may lack entries it
             // acknowledged, so it grants no vote.
@@ -127,18 +140,7 @@ impl RaftModel {
         s.votes_granted = bit(i);
         s.next_index.clear();
         s.match_index.clear();
-        let pv = RequestVote {
-            term,
-            last_log_index: s.last_index(),
-            last_log_term: s.last_term(),
-        };
-        for p in self.peers(i) {
-            state.send(Envelope {
-                from: i,
-                to: p,
-                msg: Message::PreVote(pv),
-            });
-        }
+        self.ask_for_votes(state, i, term, Message::PreVote);
     }
 
     /// §9.6, the receiver. It grants iff the term asked for is above its
@@ -155,10 +157,8 @@ impl RaftModel {
         pv: &RequestVote,
     ) {
         let s = &state.servers[me as usize];
-        let up_to_date = pv.last_log_term > s.last_term()
-            || (pv.last_log_term == s.last_term() && pv.last_log_index >= s.last_index());
         let vote_granted = pv.term > s.current_term
-            && up_to_date
+            && s.candidate_up_to_date(pv.last_log_term, pv.last_log_index)
             && s.role != Role::Leader
             && !s.heard_from_leader
             && !s.recovering();
