@@ -11,11 +11,11 @@ use raft_impl::types::Index;
 
 use crate::command::{ClientId, Command, CommandRef, OpRef, OpResult, Seq};
 use crate::cow_map::CowMap;
+use crate::snapshot::SnapshotError;
 
 /// Keys and values: up to 24 bytes inline in the map's table (no pointer to chase on a lookup),
 /// longer ones on the heap.
 pub(crate) type Text = compact_str::CompactString;
-use crate::snapshot::SnapshotError;
 
 /// The last operation executed for one client, and its result (to answer retries).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -121,9 +121,9 @@ impl KvStateMachine {
         crate::snapshot::encode(self.last_applied, &self.data, &CowMap::new())
     }
 
-    /// The state after `last_applied`, frozen in O(1) (the maps share their nodes), to be
-    /// encoded on another thread while this state machine applies on: later applies copy the
-    /// nodes they change and never reach the frozen copy.
+    /// The state after `last_applied`, frozen without copying an entry (the maps share their
+    /// shards), to be encoded on another thread while this state machine applies on: later
+    /// applies copy the shards they change and never reach the frozen copy.
     pub fn freeze(&self) -> FrozenState {
         FrozenState(self.clone())
     }
