@@ -84,7 +84,7 @@ fn the_svg_has_a_lane_per_server_an_arrow_per_message_and_marks_the_violation() 
     let rule = "progress moves only on a response of the leader's term";
     let bad = svg(&trace(&sc, Some(rule)));
     assert_eq!(bad.matches(r#"class="violation""#).count(), 1);
-    assert!(bad.contains("leader&#39;s term") && !bad.contains("leader's term"));
+    assert!(bad.contains("leader&#x27;s term") && !bad.contains("leader's term"));
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn the_page_is_self_contained_and_explains_the_violation() {
 fn escape_covers_markup() {
     assert_eq!(
         escape(r#"<a href="x">'&'</a>"#),
-        "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
     );
 }
 

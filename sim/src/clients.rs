@@ -8,7 +8,8 @@
 use bytes::Bytes;
 use rand::Rng;
 
-use crate::cluster::{Cluster, SimError, MS};
+use crate::cluster::{Cluster, MS};
+use crate::error::SimError;
 use raft_impl::types::Index;
 
 /// Poll delays after a successful Start (6.824: 10, 20, 50, 100, 200 ms).

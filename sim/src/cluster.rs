@@ -3,13 +3,13 @@
 //! and ties in the queue are broken by insertion order, so a seed fixes the run bit for bit.
 
 use std::collections::BinaryHeap;
-use std::fmt;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::invariants::{Checker, Finding};
+use crate::error::{SimError, Violation};
+use crate::invariants::Checker;
 use crate::network::{NetConfig, Network};
 use crate::node::{Apply, Effects, RuntimeFault, SimNode};
 use crate::schedule::Scheduled;
@@ -75,68 +75,6 @@ impl SimConfig {
         }
     }
 }
-
-/// An invariant violation, located in the run.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    pub seed: u64,
-    /// Number of the event after which it was detected (as in the trace).
-    pub event: u64,
-    pub time_us: u64,
-    pub finding: Finding,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "seed {} event {} (t={:.6}s): {}",
-            self.seed,
-            self.event,
-            self.time_us as f64 / SEC as f64,
-            self.finding
-        )
-    }
-}
-
-/// Why a harness call failed: a safety violation, or the cluster did not do what the test
-/// expected (no leader, no agreement, too many RPCs...).
-#[derive(Clone, PartialEq, Eq)]
-pub enum SimError {
-    Violation(Box<Violation>),
-    Failed {
-        seed: u64,
-        time_us: u64,
-        what: String,
-    },
-}
-
-impl fmt::Display for SimError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SimError::Violation(v) => write!(f, "invariant violation: {v}"),
-            SimError::Failed {
-                seed,
-                time_us,
-                what,
-            } => write!(
-                f,
-                "seed {seed} (t={:.6}s): {what}",
-                *time_us as f64 / SEC as f64
-            ),
-        }
-    }
-}
-
-// Tests return `Result<(), SimError>`; the test runner prints the Debug form, so make it the
-// readable one.
-impl fmt::Debug for SimError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl std::error::Error for SimError {}
 
 #[derive(Debug)]
 pub(crate) enum Action {

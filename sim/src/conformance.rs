@@ -16,7 +16,8 @@
 
 use rand::Rng;
 
-use crate::cluster::{Cluster, SimConfig, SimError, MS};
+use crate::cluster::{Cluster, SimConfig, MS};
+use crate::error::SimError;
 use crate::steps::StepTrace;
 use raft_impl::core::{Config, Role};
 use raft_impl::types::NodeId;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use rand::Rng;
 
-use crate::cluster::{Cluster, SimError, MS, SEC};
+use crate::cluster::{Cluster, MS, SEC};
+use crate::error::SimError;
 use raft_impl::types::{Index, Term};
 
 /// 6.824's `RaftElectionTimeout`: how long tests wait for an election to settle.

@@ -17,6 +17,7 @@
 
 mod cluster;
 mod compaction;
+mod error;
 mod faults;
 mod harness;
 mod network;
@@ -34,7 +35,8 @@ pub mod steps;
 pub mod timeline;
 pub mod trace;
 
-pub use cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
+pub use cluster::{derive_seed, Cluster, SimConfig, MS, SEC};
+pub use error::{SimError, Violation};
 pub use harness::{cmd, ELECTION_TIMEOUT};
 pub use invariants::{Checker, Finding, Invariant};
 pub use network::{wire_size, NetConfig};

@@ -13,7 +13,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::clients::ClientPool;
-use crate::cluster::{derive_seed, Cluster, SimConfig, SimError, Violation, MS, SEC};
+use crate::cluster::{derive_seed, Cluster, SimConfig, MS, SEC};
+use crate::error::{SimError, Violation};
 use crate::harness::cmd;
 use crate::node::RuntimeFault;
 use crate::state_machine::SnapshotPolicy;

@@ -104,10 +104,10 @@ fn the_page_draws_every_lane_and_escapes_text() {
     assert!(page.contains("class=\"installed\"") && page.contains("class=\"compacted\""));
     assert!(page.contains("class=\"commit\"") && page.contains("class=\"traffic\""));
     assert!(!page.contains("<script>"), "the note is escaped");
-    assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"));
+    assert!(page.contains("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more"));
     assert!(page.contains(": passed"));
     assert!(!page.contains("class=\"violation\""));
-    assert_eq!(timeline::escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#39;");
+    assert_eq!(timeline::escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#x27;");
 }
 
 #[test]

@@ -15,11 +15,7 @@ const ROW_H: f64 = 34.0;
 const CHAR_W: f64 = 6.1;
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    html_escape::encode_quoted_attribute(s).into_owned()
 }
 
 fn describe(o: &Operation) -> String {

@@ -118,20 +118,9 @@ fn row_y(k: usize) -> usize {
     HEAD_H + k * ROW_H + ROW_H / 2
 }
 
-/// Escapes text for SVG and HTML.
+/// Escapes text for SVG and HTML: `& < > " '` (text and quoted attributes).
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_quoted_attribute(s).into_owned()
 }
 
 fn kind_class(m: &Message) -> &'static str {
