@@ -47,6 +47,9 @@ pub fn saved_json(bug: Bug) -> Option<&'static str> {
         }
         Bug::ForgetLostTail => include_str!("../traces/forget-lost-tail.json"),
         Bug::PreVoteIncrementsTerm => include_str!("../traces/pre-vote-increments-term.json"),
+        Bug::CheckQuorumCountsSelfTwice => {
+            include_str!("../traces/check-quorum-counts-self-twice.json")
+        }
     })
 }
 

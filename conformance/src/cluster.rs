@@ -90,12 +90,13 @@ impl Cluster {
 
     /// Every node's abstract state (see [`mapping::abstract_server`]).
     pub fn abstract_servers(&self) -> Result<Vec<Server>, MapError> {
-        let (n, pre_vote) = (self.nodes.len(), self.config.pre_vote);
+        let n = self.nodes.len();
+        let switches = mapping::state::Switches::of(&self.config);
         self.nodes
             .iter()
             .map(|node| {
                 let (status, data) = (node.raw.status(), &node.raw.snapshot().data);
-                mapping::abstract_server(&status, data, n, pre_vote)
+                mapping::abstract_server(&status, data, n, switches)
             })
             .collect()
     }
@@ -164,6 +165,11 @@ impl Cluster {
                     .cloned()
                     .ok_or_else(|| not_in_flight(&m))?;
                 self.bag.push(copy);
+            }
+            Input::CheckQuorum(i) => {
+                let checked = self.nodes[node(i)].raw.check_quorum_now();
+                self.drain(node(i), effect)?;
+                checked.map_err(|e| format!("check_quorum_now: {e}"))?;
             }
             Input::Snapshot(i) => {
                 let raw = &mut self.nodes[node(i)].raw;

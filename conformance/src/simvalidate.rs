@@ -69,6 +69,7 @@ pub fn abstract_node(n: &NodeState, servers: usize) -> Result<Server, MapError> 
         commit_index: n.commit_index,
         applied_index: 0,
         votes_granted: n.votes_granted.clone(),
+        heard_from: Vec::new(),
         progress: n
             .progress
             .iter()
@@ -88,7 +89,7 @@ pub fn abstract_node(n: &NodeState, servers: usize) -> Result<Server, MapError> 
     };
     // The simulator in conformance mode does not compact: no snapshot data.
     // Nor does it run pre-vote (`Config::conformance`).
-    mapping::abstract_server(&status, &[], servers, false)
+    mapping::abstract_server(&status, &[], servers, mapping::state::Switches::default())
 }
 
 /// The model action of one recorded step.

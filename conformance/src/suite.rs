@@ -72,14 +72,29 @@ impl SuiteOptions {
             pre_vote: true,
             ..no_faults.clone()
         };
-        vec![faults, no_faults, snapshots, lost_tail, pre_vote]
+        // Check-quorum (thesis §6.2): elections only, two terms, so a leader steps down on
+        // lost quorum and a follower of term 1's leader ignores a RequestVote for term 2.
+        let check_quorum = Config {
+            max_log: 0,
+            check_quorum: true,
+            ..no_faults.clone()
+        };
+        vec![
+            faults,
+            no_faults,
+            snapshots,
+            lost_tail,
+            pre_vote,
+            check_quorum,
+        ]
     }
 
     /// The CI suite: coverage, catalog, and walks in larger bounds, spelled
     /// out here so they do not move when the model's defaults do: 3 servers
     /// with 3 terms and every fault once; the same with 2 values and 3
     /// entries; 5 servers with 4 terms (where stale replies matter); the
-    /// last two with two compactions per run; 3 and 5 servers with pre-vote;
+    /// last two with two compactions per run; 3 and 5 servers with pre-vote, and with
+    /// check-quorum;
     /// and every catalog bug's preferred bound with the bug switched off.
     pub fn full(mutant: Option<Mutant>) -> SuiteOptions {
         let three = Config {
@@ -125,9 +140,19 @@ impl SuiteOptions {
             pre_vote: true,
             ..five.clone()
         };
+        let three_check_quorum = Config {
+            check_quorum: true,
+            ..three.clone()
+        };
+        let five_check_quorum = Config {
+            check_quorum: true,
+            ..five.clone()
+        };
         let mut walks = vec![
             (three_pre_vote, 200, 80),
             (five_pre_vote, 100, 120),
+            (three_check_quorum, 200, 80),
+            (five_check_quorum, 100, 120),
             (three, 300, 80),
             (two_values, 300, 80),
             (five, 200, 120),

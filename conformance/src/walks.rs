@@ -24,7 +24,8 @@ fn budgeted(a: &Action) -> Option<usize> {
         Action::Deliver(_)
         | Action::ElectionTimeout(_)
         | Action::Heartbeat(_)
-        | Action::Propose(..) => None,
+        | Action::Propose(..)
+        | Action::CheckQuorum(_) => None,
     }
 }
 

@@ -27,6 +27,7 @@ pub enum Bug {
     SnapshotStateIndexMismatch,
     ForgetLostTail,
     PreVoteIncrementsTerm,
+    CheckQuorumCountsSelfTwice,
 }
 
 /// A proposed fix the model can be switched to (`--fix NAME`).
@@ -38,7 +39,7 @@ pub enum Fix {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::VoteResetOnSameTerm,
         Bug::NoUpToDateCheck,
         Bug::CommitPreviousTerm,
@@ -57,6 +58,7 @@ impl Bug {
         Bug::SnapshotStateIndexMismatch,
         Bug::ForgetLostTail,
         Bug::PreVoteIncrementsTerm,
+        Bug::CheckQuorumCountsSelfTwice,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,6 +81,7 @@ impl Bug {
             Bug::SnapshotStateIndexMismatch => "snapshot-state-index-mismatch",
             Bug::ForgetLostTail => "forget-lost-tail",
             Bug::PreVoteIncrementsTerm => "pre-vote-increments-term",
+            Bug::CheckQuorumCountsSelfTwice => "check-quorum-counts-self-twice",
         }
     }
 
@@ -133,6 +136,9 @@ impl Bug {
             Bug::ForgetLostTail => {
                 "a node that lost the tail of its log (--lose-tail) repairs it silently and goes on as a normal voter, though it may have acknowledged the lost entries"
             }
+            Bug::CheckQuorumCountsSelfTwice => {
+                "a leader's check-quorum (--check-quorum) counts itself in what it heard from and adds itself again, so in a 3-server cluster a leader that heard from no peer stays leader"
+            }
             Bug::PreVoteIncrementsTerm => {
                 "a pre-candidate (--pre-vote) increments and persists current_term when it starts the pre-vote, so a node cut off from the cluster still raises its term"
             }
@@ -158,6 +164,9 @@ impl Bug {
             Bug::PreVoteIncrementsTerm => Some(
                 "the bug is in pre-vote: its configuration switches --pre-vote on (without it the bug is masked)",
             ),
+            Bug::CheckQuorumCountsSelfTwice => Some(
+                "the bug is in check-quorum: its configuration switches --check-quorum on (without it the bug is masked)",
+            ),
             _ => None,
         }
     }
@@ -181,6 +190,7 @@ impl Bug {
             snapshots: 0,
             lose_tail: 0,
             pre_vote: false,
+            check_quorum: false,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
         };
@@ -264,6 +274,12 @@ impl Bug {
                 pre_vote: true,
                 ..base
             },
+            // Elections only, with check-quorum.
+            Bug::CheckQuorumCountsSelfTwice => Config {
+                max_log: 0,
+                check_quorum: true,
+                ..base
+            },
         }
     }
 }
@@ -335,6 +351,12 @@ pub struct Config {
     /// pre-votes. Off: not written, so traces without it read as before.
     #[serde(default, skip_serializing_if = "crate::state::is_false")]
     pub pre_vote: bool,
+    /// Check-quorum (thesis §6.2, `--check-quorum`): a leader that heard from no
+    /// majority since its last check steps down (the `CheckQuorum` action), and a
+    /// server that heard from a leader ignores RequestVote of a higher term (§4.2.3).
+    /// Off: not written, so traces without it read as before.
+    #[serde(default, skip_serializing_if = "crate::state::is_false")]
+    pub check_quorum: bool,
     pub bugs: BTreeSet<Bug>,
     pub fixes: BTreeSet<Fix>,
 }
@@ -356,6 +378,7 @@ impl Default for Config {
             snapshots: 1,
             lose_tail: 0,
             pre_vote: false,
+            check_quorum: false,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
         }
@@ -439,6 +462,9 @@ impl Config {
         }
         if self.pre_vote {
             s.push_str(" pre_vote");
+        }
+        if self.check_quorum {
+            s.push_str(" check_quorum");
         }
         for b in &self.bugs {
             s.push_str(&format!(" bug={b}"));

@@ -26,10 +26,12 @@ pub enum Event {
     RecoveringServerRepaired,
     PreVoteRefusedForALeader,
     PreVoteElectionStarted,
+    LeaderSteppedDownOnLostQuorum,
+    VoteRequestIgnoredByStickyServer,
 }
 
 impl Event {
-    pub const ALL: [Event; 9] = [
+    pub const ALL: [Event; 11] = [
         Event::ConflictingEntryOverwritten,
         Event::LeaderElectedAfterRestart,
         Event::StaleLeaderSteppedDown,
@@ -39,6 +41,8 @@ impl Event {
         Event::RecoveringServerRepaired,
         Event::PreVoteRefusedForALeader,
         Event::PreVoteElectionStarted,
+        Event::LeaderSteppedDownOnLostQuorum,
+        Event::VoteRequestIgnoredByStickyServer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +62,10 @@ impl Event {
                 "a pre-vote is refused by a follower that hears from a leader"
             }
             Event::PreVoteElectionStarted => "a pre-candidate wins its pre-vote and stands",
+            Event::LeaderSteppedDownOnLostQuorum => "a leader steps down on lost quorum",
+            Event::VoteRequestIgnoredByStickyServer => {
+                "a vote request of a higher term is ignored by a server that hears from a leader"
+            }
         }
     }
 
@@ -73,6 +81,9 @@ impl Event {
                 config.lose_tail > 0 && !config.has(Bug::ForgetLostTail)
             }
             Event::PreVoteRefusedForALeader | Event::PreVoteElectionStarted => config.pre_vote,
+            Event::LeaderSteppedDownOnLostQuorum | Event::VoteRequestIgnoredByStickyServer => {
+                config.check_quorum
+            }
             _ => true,
         }
     }
@@ -127,6 +138,16 @@ pub fn observe(before: &State, action: &Action, after: &mut State) -> Events {
             if to_me && pre_vote_reply && b.role == Role::PreCandidate && a.role == Role::Candidate
             {
                 events.insert(Event::PreVoteElectionStarted);
+            }
+        }
+        if *action == Action::CheckQuorum(i as u8) && b.role == Role::Leader && a.role != b.role {
+            events.insert(Event::LeaderSteppedDownOnLostQuorum);
+        }
+        if let Action::Deliver(m) = action {
+            let higher_vote_request =
+                matches!(&m.msg, Message::RequestVote(rv) if rv.term > b.current_term);
+            if m.to as usize == i && higher_vote_request && a.current_term == b.current_term {
+                events.insert(Event::VoteRequestIgnoredByStickyServer);
             }
         }
         if *action == Action::Restart(i as u8) && a.first_index() > 0 {

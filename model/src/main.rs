@@ -151,6 +151,11 @@ struct ModelArgs {
     /// [default: off]
     #[arg(long)]
     pre_vote: bool,
+    /// Check-quorum (Raft thesis §6.2): a leader that heard from no majority since its
+    /// last check steps down; a server that heard from a leader ignores RequestVote of a
+    /// higher term [default: off]
+    #[arg(long)]
+    check_quorum: bool,
     /// Switch restarts off (same as --restarts 0)
     #[arg(long)]
     no_restart: bool,
@@ -305,6 +310,9 @@ impl ModelArgs {
         set(&mut c.lose_tail, self.lose_tail);
         if self.pre_vote {
             c.pre_vote = true;
+        }
+        if self.check_quorum {
+            c.check_quorum = true;
         }
         if self.no_restart {
             c.restarts = 0;

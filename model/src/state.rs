@@ -68,6 +68,10 @@ pub struct Server {
     /// §9.6's "heard from a leader within the election timeout".
     #[serde(default, skip_serializing_if = "is_false")]
     pub heard_from_leader: bool,
+    /// Check-quorum only (0 otherwise): a leader's bit per peer it heard from in its term
+    /// since it became leader or last ran `CheckQuorum` (thesis §6.2); never its own bit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub heard_from: u8,
     pub commit_index: Index,
     /// Candidate and pre-candidate only: a bit per server that granted its (pre-)vote.
     pub votes_granted: u8,
@@ -89,6 +93,7 @@ impl Server {
             lost_term: 0,
             role: Role::Follower,
             heard_from_leader: false,
+            heard_from: 0,
             commit_index: 0,
             votes_granted: 0,
             next_index: Vec::new(),
@@ -322,4 +327,7 @@ pub enum Action {
     /// Figure 13 / §7: the server's state machine takes a snapshot of what
     /// it applied and the server compacts its log up to commit_index.
     Snapshot(ServerId),
+    /// Check-quorum (thesis §6.2): the leader's election timeout's worth of time has
+    /// passed; without a majority heard from it steps down. `--check-quorum` only.
+    CheckQuorum(ServerId),
 }

@@ -66,6 +66,7 @@ fn id_free_key(s: &Server) -> impl Ord + '_ {
         s.current_term,
         s.role,
         s.heard_from_leader,
+        s.heard_from.count_ones(),
         &s.log,
         s.commit_index,
         s.voted_for.is_some(),
@@ -108,6 +109,7 @@ impl State {
                 Server {
                     voted_for: s.voted_for.map(id),
                     votes_granted: bits(s.votes_granted),
+                    heard_from: bits(s.heard_from),
                     next_index: permute(&s.next_index),
                     match_index: permute(&s.match_index),
                     ..s.clone()

@@ -35,7 +35,7 @@ fn consequence(config: &Config) -> (&'static str, usize) {
     violation_in(config, STATE_INVARIANTS_MASK)
 }
 
-fn violation_in(config: &Config, invariants: u32) -> (&'static str, usize) {
+fn violation_in(config: &Config, invariants: u64) -> (&'static str, usize) {
     let opts = Options {
         strategy: Strategy::Bfs,
         threads: 1,
@@ -318,8 +318,27 @@ fn pre_vote_increments_term_is_caught_at_the_election_timeout() {
 }
 
 #[test]
+fn check_quorum_counts_self_twice_keeps_a_lone_leader() {
+    let c = with_bug(Bug::CheckQuorumCountsSelfTwice, |_| {});
+    assert!(c.check_quorum, "the bug's configuration has check-quorum");
+    // Elected in 3 steps, s0 hears from nobody and stays leader at its first check.
+    assert_eq!(
+        violation(&c),
+        (
+            "a leader that stays leader after a CheckQuorum heard from a majority",
+            4
+        )
+    );
+    // Without check-quorum the bug is masked (vacuous only for want of entries).
+    let masked = with_bug(Bug::CheckQuorumCountsSelfTwice, |c| c.check_quorum = false);
+    let masked = check_quietly(&masked, Strategy::Dfs, true);
+    assert_eq!(masked.verdict, Verdict::Vacuous);
+    assert!(masked.exhaustive && masked.counterexample.is_none());
+}
+
+#[test]
 fn every_bug_has_a_test() {
-    assert_eq!(Bug::ALL.len(), 18, "add a test for the new bug above");
+    assert_eq!(Bug::ALL.len(), 19, "add a test for the new bug above");
 }
 
 #[test]

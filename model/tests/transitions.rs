@@ -541,8 +541,56 @@ fn a_pre_vote_changes_no_current_term_or_voted_for() {
     assert_eq!(after.servers[0].current_term, 1);
 }
 
+/// s0 leads term 1 with s1's vote under check-quorum, and has heard from nobody since.
+fn check_quorum_leader() -> Scenario {
+    let mut sc = Scenario::new(Config {
+        check_quorum: true,
+        ..config()
+    });
+    sc.act(Action::ElectionTimeout(0));
+    sc.deliver(0, 1, "RequestVote")
+        .deliver(1, 0, "RequestVoteResponse");
+    assert_eq!(sc.state.servers[0].role, Role::Leader);
+    sc
+}
+
+#[test]
+fn a_leader_that_steps_down_by_check_quorum_keeps_its_term_and_vote() {
+    let mut sc = check_quorum_leader();
+    sc.act(Action::CheckQuorum(0));
+    assert_eq!(sc.state.servers[0].role, Role::Follower, "nobody heard");
+    let rule = "a leader that steps down by CheckQuorum keeps its current_term and voted_for";
+    fires(&sc, rule, |s| s.servers[0].voted_for = None);
+    fires(&sc, rule, |s| s.servers[0].current_term = 2);
+}
+
+#[test]
+fn a_check_quorum_changes_nothing_at_a_leader_that_heard_from_a_majority() {
+    let mut sc = check_quorum_leader();
+    sc.deliver(0, 1, "AppendEntries")
+        .deliver(1, 0, "AppendEntriesResponse");
+    assert_eq!(sc.state.servers[0].heard_from, 0b10);
+    sc.act(Action::CheckQuorum(0));
+    let s0 = &sc.state.servers[0];
+    assert_eq!((s0.role, s0.heard_from), (Role::Leader, 0));
+    let rule = "a CheckQuorum changes nothing at a leader that heard from a majority";
+    fires(&sc, rule, |s| s.servers[0].commit_index = 1);
+    fires(&sc, rule, |s| s.network.clear());
+}
+
+#[test]
+fn a_leader_that_stays_leader_after_a_check_quorum_heard_from_a_majority() {
+    let mut sc = check_quorum_leader();
+    sc.act(Action::CheckQuorum(0));
+    let rule = "a leader that stays leader after a CheckQuorum heard from a majority";
+    // The bug check-quorum-counts-self-twice: s0 heard from nobody and stays.
+    fires(&sc, rule, |s| {
+        s.servers[0] = sc.steps[3].0.servers[0].clone()
+    });
+}
+
 #[test]
 fn every_transition_property_has_a_test_above() {
     // Guard: adding a transition property without a test here fails this count.
-    assert_eq!(TRANSITIONS.len(), 16);
+    assert_eq!(TRANSITIONS.len(), 19);
 }

@@ -6,12 +6,15 @@
 //! 1. **Identities and configuration**: model server `i` is core node `i + 1`
 //!    (the core, like etcd, treats ids as opaque; shifting them keeps the two
 //!    numberings from being confused silently). The model's `max_batch` is the
-//!    core's `max_entries_per_append`, its `pre_vote` the core's; everything else is
+//!    core's `max_entries_per_append`, its `pre_vote` and `check_quorum` the core's;
+//!    everything else is
 //!    [`Config::conformance`](raft_impl::core::Config::conformance).
 //! 2. **Actions → inputs**: which call on which node each model action is.
 //!    A model `Snapshot(i)` is the application snapshotting its state
 //!    machine: `RawNode::compact(applied, data)`, the data being the content
-//!    the model keeps ([`snapshot_content`]).
+//!    the model keeps ([`snapshot_content`]). A model `CheckQuorum(i)` is
+//!    `RawNode::check_quorum_now`, what the tick that reaches the check-quorum deadline
+//!    calls (the harness never ticks: a conformance leader's tick would also heartbeat).
 //! 3. **Messages** in both directions ([`messages`]). A model entry
 //!    `(term, v)` at index `i` is the core entry `{term, index: i, data: [v]}`;
 //!    a snapshot's content is its data, two bytes per entry.
@@ -86,6 +89,7 @@ pub fn core_config(s: ServerId, config: &Config) -> CoreConfig {
         cfg.max_entries_per_append = usize::from(config.max_batch);
     }
     cfg.pre_vote = config.pre_vote;
+    cfg.check_quorum = config.check_quorum;
     cfg
 }
 
@@ -116,6 +120,8 @@ pub enum Input {
     /// The application snapshots its state machine and compacts the log up
     /// to its applied index (`RawNode::compact`).
     Snapshot(ServerId),
+    /// `RawNode::check_quorum_now` (thesis §6.2): the leader's check-quorum deadline.
+    CheckQuorum(ServerId),
 }
 
 /// The input for `action`; a MapError for an action with no input yet.
@@ -130,6 +136,7 @@ pub fn input(action: &Action) -> Result<Input, MapError> {
         Action::Duplicate(m) => Input::Duplicate(m.clone()),
         Action::Snapshot(i) => Input::Snapshot(*i),
         Action::RestartLosingTail(i) => Input::RestartLosingTail(*i),
+        Action::CheckQuorum(i) => Input::CheckQuorum(*i),
     })
 }
 

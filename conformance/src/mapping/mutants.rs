@@ -85,6 +85,7 @@ pub fn mutation_of(bug: Bug) -> Option<Mutation> {
         // The storage's (the application's) alone: the core's rules are right.
         Bug::ForgetLostTail => return None,
         Bug::PreVoteIncrementsTerm => Mutation::PreVoteIncrementsTerm,
+        Bug::CheckQuorumCountsSelfTwice => Mutation::CheckQuorumCountsSelfTwice,
     })
 }
 
@@ -118,7 +119,8 @@ pub fn application_of(bug: Bug) -> Application {
         | Bug::WrongLastIncludedTerm
         | Bug::SnapshotNotPersistedWithState
         | Bug::CommitNotAdvancedOnInstall
-        | Bug::PreVoteIncrementsTerm => correct,
+        | Bug::PreVoteIncrementsTerm
+        | Bug::CheckQuorumCountsSelfTwice => correct,
     }
 }
 
@@ -142,5 +144,6 @@ pub fn bug_of(m: Mutation) -> Bug {
         Mutation::SnapshotNotPersistedWithState => Bug::SnapshotNotPersistedWithState,
         Mutation::CommitNotAdvancedOnInstall => Bug::CommitNotAdvancedOnInstall,
         Mutation::PreVoteIncrementsTerm => Bug::PreVoteIncrementsTerm,
+        Mutation::CheckQuorumCountsSelfTwice => Bug::CheckQuorumCountsSelfTwice,
     }
 }

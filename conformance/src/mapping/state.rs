@@ -5,6 +5,22 @@ use super::{server_id, small, MapError};
 use raft_impl::core::{Role as CoreRole, Status};
 use raft_model::state::{self as model, Role, Server, ServerId};
 
+/// The model's protocol switches that decide which fields the abstraction fills.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Switches {
+    pub pre_vote: bool,
+    pub check_quorum: bool,
+}
+
+impl Switches {
+    pub fn of(config: &raft_model::Config) -> Switches {
+        Switches {
+            pre_vote: config.pre_vote,
+            check_quorum: config.check_quorum,
+        }
+    }
+}
+
 /// A core node's state as a model [`Server`]; `snapshot_data` is the data
 /// of the node's latest snapshot (`RawNode::snapshot`; empty when nothing is
 /// compacted), decoded as the model snapshot's content.
@@ -15,15 +31,16 @@ use raft_model::state::{self as model, Role, Server, ServerId};
 /// model keeps but never uses, is 0. [`comparable`] blanks the same fields
 /// on the model side.
 ///
-/// With `pre_vote` (the model's `--pre-vote`), the model's `heard_from_leader` is a
-/// follower's knowing the leader of its term (`Status::leader_id`): the harness never
-/// ticks, so that leader was heard from within the election timeout (§9.6). Without it,
-/// the model keeps the field false.
+/// With pre-vote or check-quorum (the model's `--pre-vote`, `--check-quorum`), the
+/// model's `heard_from_leader` is a follower's knowing the leader of its term
+/// (`Status::leader_id`): the harness never ticks, so that leader was heard from within the
+/// election timeout (§9.6, §4.2.3). With check-quorum, a leader's `heard_from` is
+/// `Status::heard_from` (§6.2). Without the switches the model keeps both empty.
 pub fn abstract_server(
     status: &Status<'_>,
     snapshot_data: &[u8],
     servers: usize,
-    pre_vote: bool,
+    switches: Switches,
 ) -> Result<Server, MapError> {
     let role = match status.role {
         CoreRole::Follower => Role::Follower,
@@ -31,7 +48,14 @@ pub fn abstract_server(
         CoreRole::Leader => Role::Leader,
         CoreRole::PreCandidate => Role::PreCandidate,
     };
-    let heard_from_leader = pre_vote && role == Role::Follower && status.leader_id.is_some();
+    let leader_known = role == Role::Follower && status.leader_id.is_some();
+    let heard_from_leader = (switches.pre_vote || switches.check_quorum) && leader_known;
+    let mut heard_from = 0u8;
+    if switches.check_quorum {
+        for &p in &status.heard_from {
+            heard_from |= 1 << server_id(p, servers)?;
+        }
+    }
     let (mut next_index, mut match_index) = (Vec::new(), Vec::new());
     if role == Role::Leader {
         next_index = vec![0; servers];
@@ -76,6 +100,7 @@ pub fn abstract_server(
         lost_term: small("lost_term", status.lost_term)?,
         role,
         heard_from_leader,
+        heard_from,
         commit_index: small("commit_index", status.commit_index)?,
         votes_granted,
         next_index,

@@ -201,6 +201,7 @@ fn the_application_snapshots_what_it_applied() {
         commit_index: 4,
         applied_index: 4,
         votes_granted: Vec::new(),
+        heard_from: Vec::new(),
         progress: Vec::new(),
         rejected_messages: 0,
         lost_up_to: 0,
@@ -222,7 +223,7 @@ fn the_application_snapshots_what_it_applied() {
     };
     let (index, data) = snapshot_content(&status, &old, short).unwrap();
     assert_eq!((index, data.as_ref()), (4, &[1, 7, 1, 8, 2, 3][..]));
-    let abs = abstract_server(&status, &old, 3, false).unwrap();
+    let abs = abstract_server(&status, &old, 3, state::Switches::default()).unwrap();
     assert_eq!(abs.snapshot.last_included_index, 2);
     assert_eq!(abs.snapshot.entries.len(), 2);
     assert_eq!(abs.log.len(), 3);

@@ -52,6 +52,10 @@ pub struct Config {
     /// vote, without changing `current_term`; only a majority of yes starts the election. A
     /// node cut off from the cluster then cannot force the leader to step down on return.
     pub pre_vote: bool,
+    /// Check-quorum (thesis §6.2): a leader that has not heard from a majority within an
+    /// election timeout (`election_ticks`) steps down; a server that heard from a leader within
+    /// the election timeout ignores RequestVote of a higher term (leader stickiness, §4.2.3).
+    pub check_quorum: bool,
 }
 
 /// Why a [`Config`] was refused.
@@ -99,13 +103,15 @@ impl Config {
             snapshot_retry_heartbeats: 1,
             // The model's default protocol has no pre-vote (`raft-model check --pre-vote`).
             pre_vote: false,
+            // Nor check-quorum (`raft-model check --check-quorum`).
+            check_quorum: false,
         }
     }
 
     /// A production default: batches of at most 512 entries / 1 MiB,
     /// pipelining with up to 64 AppendEntries in flight, immediate retry, a
     /// no-op entry from every new leader, snapshot chunks of 1 MiB retried after
-    /// 4 silent heartbeats, pre-vote.
+    /// 4 silent heartbeats, pre-vote, check-quorum.
     pub fn production(id: NodeId, peers: impl IntoIterator<Item = NodeId>, seed: u64) -> Self {
         Config {
             id,
@@ -121,6 +127,7 @@ impl Config {
             max_snapshot_chunk: 1 << 20,
             snapshot_retry_heartbeats: 4,
             pre_vote: true,
+            check_quorum: true,
         }
     }
 

@@ -28,7 +28,9 @@ impl<M: Mutator> RawNode<M> {
             }
         }
         match &self.state {
-            RoleState::Leader { progress, reads } => {
+            RoleState::Leader {
+                progress, reads, ..
+            } => {
                 if self.voted_for != Some(self.cfg.id) {
                     return Err("leader has not voted for itself".into());
                 }

@@ -25,7 +25,7 @@
 //! - `node`: state, inputs, outputs, the three role transitions;
 //!   `step` (message handling per role), `replicate` (leader sending, commit
 //!   rule, ReadIndex confirmation), `snapshot` (compaction and
-//!   InstallSnapshot, §7), `prevote` (thesis §9.6), `durable` (parallel leader writes)
+//!   InstallSnapshot, §7), `prevote` (thesis §9.6), `checkquorum` (thesis §6.2), `durable` (parallel leader writes)
 //!   and `invariants` add to it;
 //! - `role`: what only the current role holds (follower's leader,
 //!   candidate's votes, leader's progress and pending reads);
@@ -38,6 +38,7 @@
 //!   `RawNode<Correct>` compiles every hook away.
 
 mod assembly;
+mod checkquorum;
 mod config;
 mod durable;
 mod error;

@@ -81,10 +81,13 @@ pub enum Mutation {
     CommitNotAdvancedOnInstall,
     /// A pre-candidate (§9.6) takes the term it asks pre-votes for, so it is persisted.
     PreVoteIncrementsTerm,
+    /// A leader's check-quorum (thesis §6.2) counts itself twice, so a 3-server leader that
+    /// heard from nobody stays leader.
+    CheckQuorumCountsSelfTwice,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 16] = [
+    pub const ALL: [Mutation; 17] = [
         Mutation::VoteResetOnSameTerm,
         Mutation::NoUpToDateCheck,
         Mutation::CommitPreviousTerm,
@@ -101,6 +104,7 @@ impl Mutation {
         Mutation::SnapshotNotPersistedWithState,
         Mutation::CommitNotAdvancedOnInstall,
         Mutation::PreVoteIncrementsTerm,
+        Mutation::CheckQuorumCountsSelfTwice,
     ];
 
     /// Where in the core the mutation's hook lives.
@@ -126,6 +130,7 @@ impl Mutation {
                 "snapshot.rs: handle_install_snapshot (commit_index)"
             }
             Mutation::PreVoteIncrementsTerm => "prevote.rs: become_pre_candidate",
+            Mutation::CheckQuorumCountsSelfTwice => "checkquorum.rs: check_quorum_now",
         }
     }
 }

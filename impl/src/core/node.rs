@@ -46,7 +46,7 @@ pub struct RawNode<M: Mutator = Correct> {
     /// The role and what only that role holds (`role.rs`).
     pub(crate) state: RoleState,
     // Logical timers.
-    election_elapsed: u32,
+    pub(crate) election_elapsed: u32,
     randomized_election_timeout: u32,
     heartbeat_elapsed: u32,
     rng: StdRng,
@@ -286,6 +286,7 @@ impl<M: Mutator> RawNode<M> {
                 }
                 _ => Vec::new(),
             },
+            heard_from: self.heard_from(),
             progress: self
                 .progress()
                 .iter()
@@ -307,13 +308,25 @@ impl<M: Mutator> RawNode<M> {
     // ---- inputs: time and "make it happen now" events ----
 
     /// Advances logical time by one tick. Fires [`election_timeout_now`]
-    /// (follower/candidate) or [`heartbeat_now`] (leader) when due.
+    /// (follower/candidate) or [`heartbeat_now`] (leader) when due, and with
+    /// `Config::check_quorum` a leader's [`check_quorum_now`] every `election_ticks`.
     ///
     /// [`election_timeout_now`]: Self::election_timeout_now
     /// [`heartbeat_now`]: Self::heartbeat_now
+    /// [`check_quorum_now`]: Self::check_quorum_now
     pub fn tick(&mut self) {
         match self.role() {
             Role::Leader => {
+                if self.cfg.check_quorum {
+                    // Thesis §6.2: one check per election timeout.
+                    self.election_elapsed += 1;
+                    if self.election_elapsed >= self.cfg.election_ticks {
+                        let _ = self.check_quorum_now();
+                        if self.role() != Role::Leader {
+                            return;
+                        }
+                    }
+                }
                 self.heartbeat_elapsed += 1;
                 if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
                     let _ = self.heartbeat_now();
@@ -529,8 +542,15 @@ impl<M: Mutator> RawNode<M> {
             .map(|&p| Progress::new(p, last))
             .collect();
         let reads = ReadIndex::new(self.cfg.peers.len());
-        self.enter(RoleState::Leader { progress, reads });
+        let heard = VoteTally::new(self.cfg.peers.len());
+        self.enter(RoleState::Leader {
+            progress,
+            reads,
+            heard,
+        });
         self.heartbeat_elapsed = 0;
+        // Thesis §6.2: the first check-quorum period starts now.
+        self.election_elapsed = 0;
         info!(id = self.cfg.id, term = self.current_term, "became leader");
         if self.cfg.leader_noop {
             // Committing an entry of its own term commits every earlier entry and lets the
@@ -580,7 +600,8 @@ impl<M: Mutator> RawNode<M> {
     }
 
     /// §9.6 / §4.2.3: this node heard from a leader of its term less than the minimum
-    /// election timeout ago (a leader hears from itself), so it refuses pre-votes.
+    /// election timeout ago (a leader hears from itself), so it refuses pre-votes and, with
+    /// check-quorum, ignores RequestVote of a higher term.
     pub(crate) fn within_leader_lease(&self) -> bool {
         self.leader_id().is_some() && self.election_elapsed < self.cfg.election_ticks
     }

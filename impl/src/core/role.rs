@@ -31,6 +31,9 @@ pub(crate) enum RoleState {
         progress: Vec<Progress>,
         /// ReadIndex requests waiting for their confirmation round.
         reads: ReadIndex,
+        /// Check-quorum (thesis §6.2): the peers heard from in this check period (itself
+        /// implicit).
+        heard: VoteTally,
     },
 }
 

@@ -52,6 +52,9 @@ pub struct Status<'a> {
     /// reset on becoming leader or follower). Exposed so conformance can compare the
     /// candidate's tally with the model's `votes_granted`, not only its effect on the role.
     pub votes_granted: Vec<NodeId>,
+    /// Leader only: the peers heard from in this check-quorum period (thesis §6.2), in config
+    /// order; empty in the other roles.
+    pub heard_from: Vec<NodeId>,
     /// Per-peer progress, in config order; empty unless leader.
     pub progress: Vec<PeerProgress>,
     /// Messages refused as malformed since the node was built.

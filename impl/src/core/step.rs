@@ -40,6 +40,9 @@ impl<M: Mutator> RawNode<M> {
         }
         let from = env.from;
         let term = env.msg.term();
+        if self.sticky_ignores(&env) {
+            return Ok(());
+        }
         // Rule 1 / §5.1: "If RPC request or response contains term T >
         // currentTerm: set currentTerm = T, convert to follower". A PreVote's term is the one
         // its sender would stand in, not its current_term: it changes nothing (§9.6).
@@ -150,6 +153,10 @@ impl<M: Mutator> RawNode<M> {
     }
 
     fn step_leader(&mut self, from: NodeId, msg: Message) {
+        if msg.term() == self.current_term {
+            // Thesis §6.2: any message of the leader's term shows the peer is with it.
+            self.heard_from_peer(from);
+        }
         match msg {
             // Same-term AppendEntries was refused in validation; only stale ones get here.
             Message::AppendEntries(m) => self.reject_stale_append(from, &m),
@@ -208,6 +215,27 @@ impl<M: Mutator> RawNode<M> {
             }
             Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
         }
+    }
+
+    /// Leader stickiness (thesis §4.2.3, with check-quorum §6.2): a server that heard from a
+    /// leader within the minimum election timeout ignores a RequestVote of a higher term: it
+    /// neither updates its term nor grants, nor replies. A PreVote is refused the same way
+    /// (`handle_pre_vote`).
+    fn sticky_ignores(&self, env: &Envelope) -> bool {
+        let Message::RequestVote(m) = &env.msg else {
+            return false;
+        };
+        let ignore =
+            self.cfg.check_quorum && m.term > self.current_term && self.within_leader_lease();
+        if ignore {
+            debug!(
+                id = self.cfg.id,
+                from = env.from,
+                term = m.term,
+                "vote request ignored: heard from a leader within the election timeout"
+            );
+        }
+        ignore
     }
 
     /// Rule 3 (Figure 2 RequestVote receiver), for every role.

@@ -7,6 +7,7 @@
 //! included), so it can be evaluated on a replayed trace or on a hand-built
 //! state as well as by the checker.
 
+pub mod checkquorum;
 pub mod explain;
 pub mod prevote;
 pub mod recovery;
@@ -107,6 +108,9 @@ pub const INVARIANTS: &[Invariant] = &[
     rule!(13),
     rule!(14),
     rule!(15),
+    rule!(16),
+    rule!(17),
+    rule!(18),
 ];
 
 /// The invariants that are states' own (the rest are transition properties).

@@ -10,7 +10,7 @@
 //! [`INVARIANTS`](super::INVARIANTS) reads; the correct model never sets a
 //! bit, so they cost no states.
 
-use super::{prevote, recovery};
+use super::{checkquorum, prevote, recovery};
 use crate::state::{
     Action, AppendEntries, ConflictHint, Envelope, Index, InstallSnapshot, Message, Role, Server,
     ServerId, State, Term,
@@ -131,6 +131,18 @@ pub const TRANSITIONS: &[Transition] = &[
     Transition {
         name: "lost_up_to moves only by the recovery rules",
         holds: recovery::lost_up_to_moves_by_the_rules,
+    },
+    Transition {
+        name: "a leader that steps down by CheckQuorum keeps its current_term and voted_for",
+        holds: checkquorum::step_down_keeps_term_and_vote,
+    },
+    Transition {
+        name: "a CheckQuorum changes nothing at a leader that heard from a majority",
+        holds: checkquorum::check_with_majority_changes_nothing,
+    },
+    Transition {
+        name: "a leader that stays leader after a CheckQuorum heard from a majority",
+        holds: checkquorum::stays_leader_only_with_majority,
     },
 ];
 

@@ -6,9 +6,10 @@
 //! inside the same action. The functions below touch only Figure 2 state;
 //! history is computed afterwards from the states before and after
 //! (`history.rs`). Read next to Figures 2 and 13 of the Raft paper:
-//! elections (and the thesis's pre-vote, §9.6) in `election.rs`, log replication in `replication.rs`,
+//! elections (and the thesis's pre-vote, §9.6) in `election.rs`, check-quorum (§6.2) in `checkquorum.rs`, log replication in `replication.rs`,
 //! compaction and InstallSnapshot in `snapshot.rs`.
 
+mod checkquorum;
 mod election;
 mod replication;
 mod snapshot;
@@ -51,6 +52,9 @@ impl RaftModel {
             if s.role == Role::Leader {
                 actions.push(Action::Heartbeat(i));
             }
+            if self.may_check_quorum(s) {
+                actions.push(Action::CheckQuorum(i));
+            }
             if self.may_propose(s) {
                 actions.extend((1..=self.config.values).map(|v| Action::Propose(i, v)));
             }
@@ -89,6 +93,7 @@ impl RaftModel {
             Action::Drop(m) => self.may_drop(state) && in_flight(m),
             Action::Duplicate(m) => self.may_duplicate(state) && in_flight(m),
             Action::Snapshot(i) => server(i).is_some_and(|s| self.may_snapshot(state, s)),
+            Action::CheckQuorum(i) => server(i).is_some_and(|s| self.may_check_quorum(s)),
         }
     }
 
@@ -183,6 +188,7 @@ impl RaftModel {
                 state.faults.snapshots += 1;
                 self.compact(&mut state.servers[*i as usize]);
             }
+            Action::CheckQuorum(i) => self.check_quorum(state, *i),
         }
     }
 
@@ -193,6 +199,7 @@ impl RaftModel {
     fn restart(&self, s: &mut Server) {
         s.role = Role::Follower;
         s.heard_from_leader = false;
+        s.heard_from = 0;
         s.commit_index = s.snapshot.last_included_index;
         s.votes_granted = 0;
         s.next_index.clear();
@@ -224,6 +231,9 @@ impl RaftModel {
     /// Delivery of one message to `m.to`.
     fn step(&self, state: &mut State, m: &Envelope) {
         let s = &mut state.servers[m.to as usize];
+        if self.sticky_ignores(s, &m.msg) {
+            return;
+        }
         // Figure 2, All Servers: if RPC request or response contains term T >
         // currentTerm, set currentTerm = T and convert to follower. A PreVote's
         // term is the one its sender would stand in: it changes nothing (§9.6).
@@ -242,6 +252,7 @@ impl RaftModel {
             become_follower(s);
         }
         let (from, me) = (m.from, m.to);
+        self.record_heard(s, from, &m.msg);
         match &m.msg {
             Message::RequestVote(rv) => self.handle_request_vote(state, from, me, rv),
             Message::RequestVoteResponse(r) => self.handle_vote_response(state, from, me, r),
@@ -264,6 +275,7 @@ pub fn bit(i: ServerId) -> u8 {
 fn become_follower(s: &mut Server) {
     s.role = Role::Follower;
     s.heard_from_leader = false;
+    s.heard_from = 0;
     s.votes_granted = 0;
     s.next_index.clear();
     s.match_index.clear();

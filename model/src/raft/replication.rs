@@ -64,7 +64,7 @@ impl RaftModel {
             // Figure 2, Candidates: AppendEntries from the new leader: convert to follower.
             become_follower(s);
             // §9.6: a follower that hears from a leader refuses pre-votes.
-            s.heard_from_leader = self.config.pre_vote;
+            s.heard_from_leader = self.config.pre_vote || self.config.check_quorum;
             // Entries at or below the snapshot's last index are committed here,
             // and so are the leader's: check and append only what follows.
             let (prev_log_index, prev_log_term, entries) = above_snapshot(s, ae);

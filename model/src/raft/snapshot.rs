@@ -71,7 +71,7 @@ impl RaftModel {
         } else {
             become_follower(s);
             // §9.6: a follower that hears from a leader refuses pre-votes.
-            s.heard_from_leader = self.config.pre_vote;
+            s.heard_from_leader = self.config.pre_vote || self.config.check_quorum;
             let older = is.last_included_index <= s.commit_index;
             if !older || self.config.has(Bug::InstallOlderSnapshot) {
                 self.install(s, is);

@@ -7,7 +7,7 @@ use crate::properties::{INVARIANTS, SANITY};
 use crate::raft::RaftModel;
 use crate::state::{Action, State};
 use stateright::{Model, Property, Representative};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 
 /// A [`RaftModel`] being searched.
 pub struct Searched {
@@ -20,7 +20,7 @@ pub struct Searched {
     /// graph instead (see `decanonicalize` for the way back).
     pub canonical: bool,
     /// A bit per invariant whose failure the checker was already told of.
-    reported: AtomicU32,
+    reported: AtomicU64,
     /// The sanity events explored transitions performed (shared by threads).
     events: AtomicU16,
 }
@@ -31,20 +31,20 @@ impl Searched {
             model,
             stop: AtomicBool::new(false),
             canonical: false,
-            reported: AtomicU32::new(0),
+            reported: AtomicU64::new(0),
             events: AtomicU16::new(0),
         }
     }
 
     /// Checks only the invariants whose bit is set in `mask` (bit i is
     /// `INVARIANTS[i]`): the others count as already reported.
-    pub fn only_invariants(&mut self, mask: u32) {
-        self.reported = AtomicU32::new(!mask);
+    pub fn only_invariants(&mut self, mask: u64) {
+        self.reported = AtomicU64::new(!mask);
     }
 
     /// True if invariant `i` already failed once in this search; marks it.
     pub fn already_reported(&self, i: usize) -> bool {
-        self.reported.fetch_or(1 << i, Ordering::Relaxed) & (1 << i) != 0
+        self.reported.fetch_or(1 << i, Ordering::Relaxed) & (1u64 << i) != 0
     }
 
     pub fn seen(&self, event: Event) -> bool {
@@ -105,7 +105,7 @@ impl Model for Searched {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        const _: () = assert!(INVARIANTS.len() == 31 && SANITY.len() == 3);
+        const _: () = assert!(INVARIANTS.len() == 34 && SANITY.len() == 3);
         let mut properties = vec![
             always!(0),
             always!(1),
@@ -138,6 +138,9 @@ impl Model for Searched {
             always!(28),
             always!(29),
             always!(30),
+            always!(31),
+            always!(32),
+            always!(33),
         ];
         properties.extend([sometimes!(0), sometimes!(1), sometimes!(2)]);
         properties

@@ -40,7 +40,7 @@ pub struct HuntOptions {
     pub timeout: Option<Duration>,
     pub progress_every: Option<Duration>,
     /// Check only these invariants (bit i is `INVARIANTS[i]`).
-    pub invariants: u32,
+    pub invariants: u64,
 }
 
 impl Default for HuntOptions {
@@ -92,7 +92,7 @@ impl HuntOutcome {
 }
 
 /// The kinds of action a swarm configuration weighs.
-const KINDS: usize = 9;
+const KINDS: usize = 10;
 
 fn kind(action: &Action) -> usize {
     match action {
@@ -105,6 +105,7 @@ fn kind(action: &Action) -> usize {
         Action::Drop(_) => 6,
         Action::Duplicate(_) => 7,
         Action::Snapshot(_) => 8,
+        Action::CheckQuorum(_) => 9,
     }
 }
 
@@ -162,8 +163,8 @@ fn walk_rng(seed: u64, walk: u64) -> StdRng {
 }
 
 /// The first invariant in `mask` that `state` violates.
-fn first_violation(state: &State, mask: u32) -> Option<usize> {
-    (0..INVARIANTS.len()).find(|&i| mask & (1 << i) != 0 && !(INVARIANTS[i].holds)(state))
+fn first_violation(state: &State, mask: u64) -> Option<usize> {
+    (0..INVARIANTS.len()).find(|&i| mask & (1u64 << i) != 0 && !(INVARIANTS[i].holds)(state))
 }
 
 /// A walk's result: the actions up to a violation (and which), or the

@@ -47,17 +47,17 @@ pub struct Options {
     /// How often to print a progress line (None: never).
     pub progress_every: Option<Duration>,
     /// Check only these invariants (bit i is `INVARIANTS[i]`).
-    pub invariants: u32,
+    pub invariants: u64,
 }
 
 /// Every invariant.
-pub const ALL_INVARIANTS: u32 = (1 << INVARIANTS.len()) - 1;
+pub const ALL_INVARIANTS: u64 = (1 << INVARIANTS.len()) - 1;
 
 /// The state invariants only (no transition properties).
-pub const STATE_INVARIANTS_MASK: u32 = (1 << STATE_INVARIANTS) - 1;
+pub const STATE_INVARIANTS_MASK: u64 = (1 << STATE_INVARIANTS) - 1;
 
 /// The mask of the invariants named in `names`, or the first unknown name.
-pub fn invariant_mask<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<u32, &'a str> {
+pub fn invariant_mask<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<u64, &'a str> {
     names.into_iter().try_fold(0, |mask, name| {
         let i = INVARIANTS
             .iter()
@@ -401,10 +401,10 @@ pub fn check_quietly(config: &Config, strategy: Strategy, symmetry: bool) -> Out
 }
 
 /// The names of the invariants in `mask`, in catalog order.
-pub fn checked_invariants(mask: u32) -> impl Iterator<Item = &'static str> {
+pub fn checked_invariants(mask: u64) -> impl Iterator<Item = &'static str> {
     INVARIANTS
         .iter()
         .enumerate()
-        .filter(move |(i, _)| mask & (1 << i) != 0)
+        .filter(move |(i, _)| mask & (1u64 << i) != 0)
         .map(|(_, inv)| inv.name)
 }

@@ -147,7 +147,7 @@ impl<T> From<QOption<T>> for Option<T> {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Default)]
 struct Set<T> {
     #[serde(rename = "#set")]
     set: Vec<T>,
@@ -181,6 +181,9 @@ struct ItfServer {
     /// Absent: false (pre-vote only).
     #[serde(default, skip_serializing_if = "crate::state::is_false")]
     heard_from_leader: bool,
+    /// Absent: empty (check-quorum only).
+    #[serde(default, skip_serializing_if = "is_empty_set")]
+    heard_from: Set<u8>,
     commit_index: u8,
     votes_granted: Set<u8>,
     next_index: Vec<u8>,
@@ -238,6 +241,10 @@ struct ItfHistory {
     /// The transition properties some step broke, by name (schema 2).
     #[serde(default = "no_names")]
     broken: Set<String>,
+}
+
+fn is_empty_set(s: &Set<u8>) -> bool {
+    s.set.is_empty()
 }
 
 fn is_empty_snapshot(s: &m::Snapshot) -> bool {
@@ -365,6 +372,7 @@ fn encode_action(a: Option<&Action>) -> (String, Picks) {
         Some(Action::Drop(m)) => ("drop".into(), msg(m)),
         Some(Action::Duplicate(m)) => ("duplicate".into(), msg(m)),
         Some(Action::Snapshot(i)) => ("snapshot".into(), server(*i)),
+        Some(Action::CheckQuorum(i)) => ("check_quorum".into(), server(*i)),
     }
 }
 
@@ -393,9 +401,10 @@ fn decode_action(name: &str, picks: Picks, at: usize) -> Result<Option<Action>, 
         "drop" => Action::Drop(msg()?),
         "duplicate" => Action::Duplicate(msg()?),
         "snapshot" => Action::Snapshot(server()?),
+        "check_quorum" => Action::CheckQuorum(server()?),
         other => {
             return Err(TraceError::Schema(format!(
-                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, election_timeout, heartbeat, propose, restart, restart_losing_tail, drop, duplicate, snapshot)"
+                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, election_timeout, heartbeat, propose, restart, restart_losing_tail, drop, duplicate, snapshot, check_quorum)"
             )))
         }
     }))
@@ -421,6 +430,7 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
                 lost_term: x.lost_term,
                 role: x.role,
                 heard_from_leader: x.heard_from_leader,
+                heard_from: bits_to_set(x.heard_from),
                 commit_index: x.commit_index,
                 votes_granted: bits_to_set(x.votes_granted),
                 next_index: x.next_index.clone(),
@@ -469,6 +479,7 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             lost_term: x.lost_term,
             role: x.role,
             heard_from_leader: x.heard_from_leader,
+            heard_from: set_to_bits(&x.heard_from, &format!("{p}.heard_from"))?,
             commit_index: x.commit_index,
             votes_granted: set_to_bits(&x.votes_granted, &format!("{p}.votes_granted"))?,
             next_index: x.next_index,

@@ -100,16 +100,18 @@ pub fn action_text(a: &Action) -> String {
         Action::Drop(m) => format!("network drops {}", envelope_text(m)),
         Action::Duplicate(m) => format!("network duplicates {}", envelope_text(m)),
         Action::Snapshot(i) => format!("s{i} snapshots and compacts its log"),
+        Action::CheckQuorum(i) => format!("check-quorum at leader s{i}"),
     }
 }
 
 /// Each Figure 2 field of a server, rendered for diffs. The model's step
 /// table and conformance's model-versus-core diff both read this list.
-pub fn server_fields(s: &Server) -> [(&'static str, String); 12] {
+pub fn server_fields(s: &Server) -> [(&'static str, String); 13] {
     [
         ("current_term", s.current_term.to_string()),
         ("role", format!("{:?}", s.role)),
         ("heard_from_leader", s.heard_from_leader.to_string()),
+        ("heard_from", bits_text(s.heard_from)),
         ("voted_for", opt(s.voted_for.map(|v| format!("s{v}")))),
         ("snapshot", snapshot_text(&s.snapshot)),
         ("log", log_text(&s.log)),

@@ -10,9 +10,11 @@
 //! - `snapshot`: compaction and InstallSnapshot (§7, Figure 13).
 //! - `recovery`: protocol-aware recovery of a node that lost acknowledged entries.
 //! - `prevote`: pre-vote (thesis §9.6).
+//! - `checkquorum`: check-quorum and leader stickiness (thesis §6.2, §4.2.3).
 //! - `proptests`: random (also malformed) messages never panic or break invariants.
 
 mod bad_input;
+mod checkquorum;
 mod paper;
 mod parallel_persist;
 mod prevote;

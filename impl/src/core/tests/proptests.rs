@@ -153,9 +153,10 @@ proptest! {
     #[test]
     fn random_inputs_never_panic_and_keep_invariants(
         pre_vote in any::<bool>(),
+        check_quorum in any::<bool>(),
         inputs in prop::collection::vec(input(), 1..60),
     ) {
-        let mut n = RawNode::new(Config { pre_vote, ..cfg(1, 3) }).unwrap();
+        let mut n = RawNode::new(Config { pre_vote, check_quorum, ..cfg(1, 3) }).unwrap();
         let mut applied: Index = 0;
         let mut durable_last: Index = 0;
         for i in inputs {
