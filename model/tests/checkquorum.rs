@@ -6,12 +6,8 @@
 mod common;
 
 use common::Scenario;
-use raft_model::replay::replay;
 use raft_model::search::{check_quietly, Strategy, Verdict};
 use raft_model::state::{Message, Role};
-use raft_model::trace::itf::{from_json, to_json};
-use raft_model::trace::table::render;
-use raft_model::trace::TraceFile;
 use raft_model::{Action, Config, RaftModel};
 
 fn check_quorum(config: Config) -> Config {
@@ -144,27 +140,11 @@ fn a_check_quorum_trace_round_trips_through_itf() {
         .deliver(1, 0, "AppendEntriesResponse");
     sc.act(Action::CheckQuorum(0));
     sc.act(Action::CheckQuorum(0));
-    let trace = TraceFile {
-        config: sc.model.config.clone(),
-        violation: None,
-        description: "check-quorum".into(),
-        steps: sc.path(),
-    };
-    let json = to_json(&trace);
+    let (json, table) = common::round_trip(&sc, "check-quorum");
     assert!(json.contains(r#""check_quorum": true"#) && json.contains("check_quorum"));
     assert!(json.contains(r#""heard_from""#));
-    assert_eq!(from_json(&json).expect("reads back"), trace);
-    let report = replay(&RaftModel::new(trace.config.clone()), &trace);
-    assert_eq!((report.divergence, report.violation), (None, None));
-    assert!(render(&trace.steps).contains("check-quorum at leader s0"));
+    assert!(table.contains("check-quorum at leader s0"));
     // A trace without check-quorum writes neither field.
-    let mut plain = Scenario::new(common::small());
-    plain.act(Action::ElectionTimeout(0));
-    let json = to_json(&TraceFile {
-        config: plain.model.config.clone(),
-        violation: None,
-        description: "plain".into(),
-        steps: plain.path(),
-    });
+    let json = common::plain_trace_json();
     assert!(!json.contains("check_quorum") && !json.contains("heard_from\""));
 }

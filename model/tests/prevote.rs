@@ -5,12 +5,8 @@
 mod common;
 
 use common::Scenario;
-use raft_model::replay::replay;
 use raft_model::search::{check_quietly, Strategy, Verdict};
 use raft_model::state::{Message, Role};
-use raft_model::trace::itf::{from_json, to_json};
-use raft_model::trace::table::render;
-use raft_model::trace::TraceFile;
 use raft_model::{Action, Config, RaftModel};
 
 fn pre_vote(config: Config) -> Config {
@@ -121,27 +117,11 @@ fn a_pre_vote_trace_round_trips_through_itf() {
     sc.deliver(0, 1, "RequestVote")
         .deliver(1, 0, "RequestVoteResponse");
     sc.deliver(0, 1, "AppendEntries");
-    let trace = TraceFile {
-        config: sc.model.config.clone(),
-        violation: None,
-        description: "pre-vote".into(),
-        steps: sc.path(),
-    };
-    let json = to_json(&trace);
+    let (json, table) = common::round_trip(&sc, "pre-vote");
     assert!(json.contains(r#""pre_vote": true"#) && json.contains("PreVoteResponse"));
     assert!(json.contains(r#""heard_from_leader": true"#));
-    assert_eq!(from_json(&json).expect("reads back"), trace);
-    let report = replay(&RaftModel::new(trace.config.clone()), &trace);
-    assert_eq!((report.divergence, report.violation), (None, None));
-    assert!(render(&trace.steps).contains("role Follower -> PreCandidate"));
+    assert!(table.contains("role Follower -> PreCandidate"));
     // A trace without pre-vote writes neither field.
-    let mut plain = Scenario::new(common::small());
-    plain.act(Action::ElectionTimeout(0));
-    let json = to_json(&TraceFile {
-        config: plain.model.config.clone(),
-        violation: None,
-        description: "plain".into(),
-        steps: plain.path(),
-    });
+    let json = common::plain_trace_json();
     assert!(!json.contains("pre_vote") && !json.contains("heard_from_leader"));
 }

@@ -19,6 +19,8 @@ use crate::harness::cmd;
 use crate::node::RuntimeFault;
 use crate::state_machine::SnapshotPolicy;
 use crate::trace::Trace;
+use raft_impl::core::Config;
+use raft_impl::types::NodeId;
 
 /// What to run for each seed.
 #[derive(Clone, Debug)]
@@ -37,6 +39,8 @@ pub struct SoakOptions {
     /// 5,500 round trips, restarted by each newer compaction: seed 723 then needs more than
     /// the 10 s liveness bound.)
     pub max_snapshot_chunk: Option<usize>,
+    /// Builds each node's core config (default: `Config::production`).
+    pub core_config: fn(NodeId, Vec<NodeId>, u64) -> Config,
 }
 
 impl Default for SoakOptions {
@@ -48,6 +52,7 @@ impl Default for SoakOptions {
             runtime_fault: None,
             snapshot: SnapshotPolicy::Random { max_gap: 40 },
             max_snapshot_chunk: None,
+            core_config: Config::production,
         }
     }
 }
@@ -115,6 +120,7 @@ pub fn run_seed(seed: u64, opts: &SoakOptions, record_trace: bool) -> SeedReport
     const CHUNKS: [usize; 4] = [64, 1 << 10, 16 << 10, 1 << 20];
     let chunk = CHUNKS[env.random_range(0..CHUNKS.len())];
     cfg.max_snapshot_chunk = Some(opts.max_snapshot_chunk.unwrap_or(chunk));
+    cfg.core_config = opts.core_config;
     let mut c = Cluster::new(cfg);
     let result = schedule(&mut c, opts).and_then(|()| liveness(&mut c, opts));
     let outcome = match result {

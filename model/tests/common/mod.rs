@@ -113,3 +113,29 @@ pub fn small() -> Config {
         ..Config::default()
     }
 }
+
+/// Saves `sc`'s path as a trace file and checks that it reads back unchanged and replays as
+/// a behaviour of its model; returns the JSON and the rendered step table.
+pub fn round_trip(sc: &Scenario, description: &str) -> (String, String) {
+    use raft_model::replay::replay;
+    use raft_model::trace::itf::{from_json, to_json};
+    use raft_model::trace::TraceFile;
+    let trace = TraceFile {
+        config: sc.model.config.clone(),
+        violation: None,
+        description: description.into(),
+        steps: sc.path(),
+    };
+    let json = to_json(&trace);
+    assert_eq!(from_json(&json).expect("reads back"), trace);
+    let report = replay(&RaftModel::new(trace.config.clone()), &trace);
+    assert_eq!((report.divergence, report.violation), (None, None));
+    (json, raft_model::trace::table::render(&trace.steps))
+}
+
+/// The JSON of a one-step trace of the [`small`] model, whose switches are all off.
+pub fn plain_trace_json() -> String {
+    let mut plain = Scenario::new(small());
+    plain.act(Action::ElectionTimeout(0));
+    round_trip(&plain, "plain").0
+}

@@ -127,6 +127,7 @@ fn main() -> anyhow::Result<ExitCode> {
             max_gap => SnapshotPolicy::Random { max_gap },
         },
         max_snapshot_chunk: args.snapshot_chunk.map(|c| c as usize),
+        ..SoakOptions::default()
     };
     if let Some(seed) = args.seed {
         return Ok(one_seed(seed, &opts, args.html.as_deref()));

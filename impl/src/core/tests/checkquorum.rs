@@ -14,22 +14,10 @@ fn cq_cfg(id: NodeId, n: u64) -> Config {
 
 /// Node 1 of a cluster `1..=n`, leader of term 1, with `check_quorum` as given.
 fn cq_leader(n: u64, check_quorum: bool) -> RawNode {
-    let mut l = RawNode::new(Config {
+    leader_with(Config {
         check_quorum,
         ..cfg(1, n)
     })
-    .unwrap();
-    assert!(l.election_timeout_now());
-    drain(&mut l);
-    for p in 2..=n {
-        if l.role() == Role::Leader {
-            break;
-        }
-        l.step(env(p, 1, rvr(1, true))).unwrap();
-    }
-    assert_eq!(l.role(), Role::Leader);
-    drain(&mut l);
-    l
 }
 
 /// Ticks `l` `ticks` times, answering each of its AppendEntries from the `answering` peers

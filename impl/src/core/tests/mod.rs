@@ -110,7 +110,13 @@ pub(crate) fn terms(n: &RawNode) -> Vec<Term> {
 /// Makes node 1 of a cluster `1..=n` leader of term 1 (empty logs) and
 /// drains its messages.
 pub(crate) fn leader(n: u64) -> RawNode {
-    let mut l = node(1, n);
+    leader_with(cfg(1, n))
+}
+
+/// [`leader`] for a node built from `config` (node 1 of peers `2..=n`).
+pub(crate) fn leader_with(config: Config) -> RawNode {
+    let n = config.cluster_size() as u64;
+    let mut l = RawNode::new(config).expect("valid config");
     assert!(l.election_timeout_now());
     drain(&mut l);
     for p in 2..=n {
