@@ -6,7 +6,6 @@
 mod common;
 
 use common::Scenario;
-use raft_model::search::{check_quietly, Strategy, Verdict};
 use raft_model::state::{Message, Role};
 use raft_model::{Action, Config, RaftModel};
 
@@ -28,10 +27,7 @@ fn roomy() -> Config {
 /// s0 elected leader of term 1 with s1's vote; s2 has not heard of it.
 fn elected() -> Scenario {
     let mut sc = Scenario::new(roomy());
-    sc.act(Action::ElectionTimeout(0));
-    sc.deliver(0, 1, "RequestVote")
-        .deliver(1, 0, "RequestVoteResponse");
-    assert_eq!(sc.state.servers[0].role, Role::Leader);
+    sc.elect_s0();
     sc
 }
 
@@ -40,9 +36,7 @@ fn check_quorum_is_off_by_default() {
     assert!(!Config::default().check_quorum);
     let model = RaftModel::new(Config::default());
     let mut sc = Scenario::new(common::small());
-    sc.act(Action::ElectionTimeout(0));
-    sc.deliver(0, 1, "RequestVote")
-        .deliver(1, 0, "RequestVoteResponse");
+    sc.elect_s0();
     assert!(!model.enabled(&sc.state, &Action::CheckQuorum(0)));
     assert_eq!(sc.state.servers[0].heard_from, 0, "nothing recorded");
 }
@@ -101,9 +95,7 @@ fn without_check_quorum_a_higher_vote_request_deposes_the_term() {
         max_in_flight: 8,
         ..common::small()
     });
-    sc.act(Action::ElectionTimeout(0));
-    sc.deliver(0, 1, "RequestVote")
-        .deliver(1, 0, "RequestVoteResponse");
+    sc.elect_s0();
     sc.deliver(0, 1, "AppendEntries");
     sc.deliver(0, 2, "RequestVote");
     sc.act(Action::ElectionTimeout(2));
@@ -115,22 +107,14 @@ fn without_check_quorum_a_higher_vote_request_deposes_the_term() {
 
 #[test]
 fn the_correct_model_holds_with_check_quorum_and_reaches_its_events() {
-    let outcome = check_quietly(&check_quorum(common::small()), Strategy::Dfs, true);
-    assert_eq!(outcome.verdict, Verdict::Ok, "{:?}", outcome.sanity);
-    assert!(outcome.exhaustive);
-    for name in [
-        "a leader steps down on lost quorum",
-        "a vote request of a higher term is ignored by a server that hears from a leader",
-    ] {
-        assert!(
-            outcome.sanity.iter().any(|(n, r)| *n == name && *r),
-            "{name}: {:?}",
-            outcome.sanity
-        );
-    }
-    // The check-quorum events are listed only with check-quorum.
-    let plain = check_quietly(&common::small(), Strategy::Dfs, true);
-    assert!(plain.sanity.iter().all(|(n, _)| !n.contains("quorum")));
+    common::holds_and_reaches(
+        &check_quorum(common::small()),
+        &[
+            "a leader steps down on lost quorum",
+            "a vote request of a higher term is ignored by a server that hears from a leader",
+        ],
+        "quorum",
+    );
 }
 
 #[test]

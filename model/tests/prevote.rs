@@ -5,7 +5,6 @@
 mod common;
 
 use common::Scenario;
-use raft_model::search::{check_quietly, Strategy, Verdict};
 use raft_model::state::{Message, Role};
 use raft_model::{Action, Config, RaftModel};
 
@@ -91,22 +90,14 @@ fn a_follower_of_a_live_leader_refuses_a_pre_vote() {
 
 #[test]
 fn the_correct_model_holds_with_pre_vote_and_reaches_both_outcomes() {
-    let outcome = check_quietly(&pre_vote(common::small()), Strategy::Dfs, true);
-    assert_eq!(outcome.verdict, Verdict::Ok, "{:?}", outcome.sanity);
-    assert!(outcome.exhaustive);
-    for name in [
-        "a pre-vote is refused by a follower that hears from a leader",
-        "a pre-candidate wins its pre-vote and stands",
-    ] {
-        assert!(
-            outcome.sanity.iter().any(|(n, r)| *n == name && *r),
-            "{name}: {:?}",
-            outcome.sanity
-        );
-    }
-    // The pre-vote events are listed only with pre-vote.
-    let plain = check_quietly(&common::small(), Strategy::Dfs, true);
-    assert!(plain.sanity.iter().all(|(n, _)| !n.contains("pre-vote")));
+    common::holds_and_reaches(
+        &pre_vote(common::small()),
+        &[
+            "a pre-vote is refused by a follower that hears from a leader",
+            "a pre-candidate wins its pre-vote and stands",
+        ],
+        "pre-vote",
+    );
 }
 
 #[test]

@@ -547,10 +547,7 @@ fn check_quorum_leader() -> Scenario {
         check_quorum: true,
         ..config()
     });
-    sc.act(Action::ElectionTimeout(0));
-    sc.deliver(0, 1, "RequestVote")
-        .deliver(1, 0, "RequestVoteResponse");
-    assert_eq!(sc.state.servers[0].role, Role::Leader);
+    sc.elect_s0();
     sc
 }
 

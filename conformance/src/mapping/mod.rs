@@ -7,8 +7,7 @@
 //!    (the core, like etcd, treats ids as opaque; shifting them keeps the two
 //!    numberings from being confused silently). The model's `max_batch` is the
 //!    core's `max_entries_per_append`, its `pre_vote` and `check_quorum` the core's;
-//!    everything else is
-//!    [`Config::conformance`](raft_impl::core::Config::conformance).
+//!    everything else is [`Config::conformance`](raft_impl::core::Config::conformance).
 //! 2. **Actions → inputs**: which call on which node each model action is.
 //!    A model `Snapshot(i)` is the application snapshotting its state
 //!    machine: `RawNode::compact(applied, data)`, the data being the content

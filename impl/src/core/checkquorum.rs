@@ -11,7 +11,7 @@ use tracing::{debug, info};
 use super::error::NotLeader;
 use super::mutation::{Mutation, Mutator};
 use super::node::RawNode;
-use super::quorum::majority;
+use super::quorum::{majority, VoteTally};
 use super::role::RoleState;
 use crate::types::NodeId;
 
@@ -34,12 +34,11 @@ impl<M: Mutator> RawNode<M> {
         let RoleState::Leader { heard, .. } = &mut self.state else {
             unreachable!("require_leader");
         };
-        // Itself included once (VoteTally::count), so n = peers + 1.
-        let count = heard.count();
-        let n = heard.peers() + 1;
-        *heard = super::quorum::VoteTally::new(n - 1);
+        // The period's record, which starts over; its count includes the leader once.
+        let record = std::mem::replace(heard, VoteTally::new(heard.peers()));
+        let count = record.count();
         let count = self.mutant_or(Mutation::CheckQuorumCountsSelfTwice, count, |c| c + 1);
-        let quorum = count >= majority(n);
+        let quorum = count >= majority(record.peers() + 1);
         debug!(id = self.cfg.id, count, quorum, "check quorum");
         if !quorum {
             info!(

@@ -25,8 +25,8 @@
 //! - `node`: state, inputs, outputs, the three role transitions;
 //!   `step` (message handling per role), `replicate` (leader sending, commit
 //!   rule, ReadIndex confirmation), `snapshot` (compaction and
-//!   InstallSnapshot, §7), `prevote` (thesis §9.6), `checkquorum` (thesis §6.2), `durable` (parallel leader writes)
-//!   and `invariants` add to it;
+//!   InstallSnapshot, §7), `prevote` (thesis §9.6), `checkquorum` (thesis
+//!   §6.2), `durable` (parallel leader writes) and `invariants` add to it;
 //! - `role`: what only the current role holds (follower's leader,
 //!   candidate's votes, leader's progress and pending reads);
 //! - pure types: `log`, `progress` (per-follower flow control), `assembly`

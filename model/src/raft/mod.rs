@@ -6,8 +6,9 @@
 //! inside the same action. The functions below touch only Figure 2 state;
 //! history is computed afterwards from the states before and after
 //! (`history.rs`). Read next to Figures 2 and 13 of the Raft paper:
-//! elections (and the thesis's pre-vote, §9.6) in `election.rs`, check-quorum (§6.2) in `checkquorum.rs`, log replication in `replication.rs`,
-//! compaction and InstallSnapshot in `snapshot.rs`.
+//! elections (and the thesis's pre-vote, §9.6) in `election.rs`, check-quorum
+//! (§6.2) in `checkquorum.rs`, log replication in `replication.rs`, compaction
+//! and InstallSnapshot in `snapshot.rs`.
 
 mod checkquorum;
 mod election;

@@ -61,6 +61,15 @@ impl Scenario {
         self.deliver_if(from, to, kind, |_| true)
     }
 
+    /// s0 times out and wins with s1's vote (a 3-server cluster's majority).
+    pub fn elect_s0(&mut self) -> &mut Self {
+        self.act(Action::ElectionTimeout(0));
+        self.deliver(0, 1, "RequestVote")
+            .deliver(1, 0, "RequestVoteResponse");
+        assert_eq!(self.state.servers[0].role, raft_model::state::Role::Leader);
+        self
+    }
+
     /// Delivers the `kind` message of term `term` from `from` to `to`.
     pub fn deliver_term(&mut self, from: u8, to: u8, kind: &str, term: u8) -> &mut Self {
         self.deliver_if(from, to, kind, |b| b.term() == term)
@@ -138,4 +147,23 @@ pub fn plain_trace_json() -> String {
     let mut plain = Scenario::new(small());
     plain.act(Action::ElectionTimeout(0));
     round_trip(&plain, "plain").0
+}
+
+/// Checks `config` exhaustively (DFS, symmetry): the correct model holds, and every sanity
+/// event named in `events` is reached. Without its switch (the plain `small` model), no
+/// sanity event containing `switch_word` is listed.
+pub fn holds_and_reaches(config: &Config, events: &[&str], switch_word: &str) {
+    use raft_model::search::{check_quietly, Strategy, Verdict};
+    let outcome = check_quietly(config, Strategy::Dfs, true);
+    assert_eq!(outcome.verdict, Verdict::Ok, "{:?}", outcome.sanity);
+    assert!(outcome.exhaustive);
+    for name in events {
+        assert!(
+            outcome.sanity.iter().any(|(n, r)| n == name && *r),
+            "{name}: {:?}",
+            outcome.sanity
+        );
+    }
+    let plain = check_quietly(&small(), Strategy::Dfs, true);
+    assert!(plain.sanity.iter().all(|(n, _)| !n.contains(switch_word)));
 }
