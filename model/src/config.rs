@@ -28,6 +28,7 @@ pub enum Bug {
     ForgetLostTail,
     PreVoteIncrementsTerm,
     CheckQuorumCountsSelfTwice,
+    TransferWithoutCatchUp,
 }
 
 /// A proposed fix the model can be switched to (`--fix NAME`).
@@ -39,7 +40,7 @@ pub enum Fix {
 }
 
 impl Bug {
-    pub const ALL: [Bug; 19] = [
+    pub const ALL: [Bug; 20] = [
         Bug::VoteResetOnSameTerm,
         Bug::NoUpToDateCheck,
         Bug::CommitPreviousTerm,
@@ -59,6 +60,7 @@ impl Bug {
         Bug::ForgetLostTail,
         Bug::PreVoteIncrementsTerm,
         Bug::CheckQuorumCountsSelfTwice,
+        Bug::TransferWithoutCatchUp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +84,7 @@ impl Bug {
             Bug::ForgetLostTail => "forget-lost-tail",
             Bug::PreVoteIncrementsTerm => "pre-vote-increments-term",
             Bug::CheckQuorumCountsSelfTwice => "check-quorum-counts-self-twice",
+            Bug::TransferWithoutCatchUp => "transfer-without-catch-up",
         }
     }
 
@@ -139,6 +142,9 @@ impl Bug {
             Bug::CheckQuorumCountsSelfTwice => {
                 "a leader's check-quorum (--check-quorum) counts itself in what it heard from and adds itself again, so in a 3-server cluster a leader that heard from no peer stays leader"
             }
+            Bug::TransferWithoutCatchUp => {
+                "a leader asked to transfer its leadership (--transfer) sends TimeoutNow at once, before the target's log matches its own, so the target stands with a stale log, loses, and the cluster has no leader until another election"
+            }
             Bug::PreVoteIncrementsTerm => {
                 "a pre-candidate (--pre-vote) increments and persists current_term when it starts the pre-vote, so a node cut off from the cluster still raises its term"
             }
@@ -167,6 +173,9 @@ impl Bug {
             Bug::CheckQuorumCountsSelfTwice => Some(
                 "the bug is in check-quorum: its configuration switches --check-quorum on (without it the bug is masked)",
             ),
+            Bug::TransferWithoutCatchUp => Some(
+                "the bug is in leadership transfer: its configuration switches --transfer on (without it the bug is masked); it breaks liveness, not Figure 3, so the transition property \"a TimeoutNow goes only to a caught-up target\" catches it",
+            ),
             _ => None,
         }
     }
@@ -191,6 +200,7 @@ impl Bug {
             lose_tail: 0,
             pre_vote: false,
             check_quorum: false,
+            transfer: false,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
         };
@@ -280,6 +290,11 @@ impl Bug {
                 check_quorum: true,
                 ..base
             },
+            // One entry the target lacks when the transfer starts.
+            Bug::TransferWithoutCatchUp => Config {
+                transfer: true,
+                ..base
+            },
         }
     }
 }
@@ -357,6 +372,10 @@ pub struct Config {
     /// Off: not written, so traces without it read as before.
     #[serde(default, skip_serializing_if = "crate::state::is_false")]
     pub check_quorum: bool,
+    /// Leadership transfer (thesis §3.10, `--transfer`): the `TransferLeadership` and
+    /// `AbortTransfer` actions and the TimeoutNow message. Off: not written.
+    #[serde(default, skip_serializing_if = "crate::state::is_false")]
+    pub transfer: bool,
     pub bugs: BTreeSet<Bug>,
     pub fixes: BTreeSet<Fix>,
 }
@@ -379,6 +398,7 @@ impl Default for Config {
             lose_tail: 0,
             pre_vote: false,
             check_quorum: false,
+            transfer: false,
             bugs: BTreeSet::new(),
             fixes: BTreeSet::new(),
         }
@@ -465,6 +485,9 @@ impl Config {
         }
         if self.check_quorum {
             s.push_str(" check_quorum");
+        }
+        if self.transfer {
+            s.push_str(" transfer");
         }
         for b in &self.bugs {
             s.push_str(&format!(" bug={b}"));

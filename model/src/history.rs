@@ -28,10 +28,12 @@ pub enum Event {
     PreVoteElectionStarted,
     LeaderSteppedDownOnLostQuorum,
     VoteRequestIgnoredByStickyServer,
+    ElectionStartedByTimeoutNow,
+    LeaderElectedByTransfer,
 }
 
 impl Event {
-    pub const ALL: [Event; 11] = [
+    pub const ALL: [Event; 13] = [
         Event::ConflictingEntryOverwritten,
         Event::LeaderElectedAfterRestart,
         Event::StaleLeaderSteppedDown,
@@ -43,6 +45,8 @@ impl Event {
         Event::PreVoteElectionStarted,
         Event::LeaderSteppedDownOnLostQuorum,
         Event::VoteRequestIgnoredByStickyServer,
+        Event::ElectionStartedByTimeoutNow,
+        Event::LeaderElectedByTransfer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +70,10 @@ impl Event {
             Event::VoteRequestIgnoredByStickyServer => {
                 "a vote request of a higher term is ignored by a server that hears from a leader"
             }
+            Event::ElectionStartedByTimeoutNow => "a TimeoutNow starts an election",
+            Event::LeaderElectedByTransfer => {
+                "a leadership transfer completes: its target is elected"
+            }
         }
     }
 
@@ -84,6 +92,7 @@ impl Event {
             Event::LeaderSteppedDownOnLostQuorum | Event::VoteRequestIgnoredByStickyServer => {
                 config.check_quorum
             }
+            Event::ElectionStartedByTimeoutNow | Event::LeaderElectedByTransfer => config.transfer,
             _ => true,
         }
     }
@@ -150,6 +159,13 @@ pub fn observe(before: &State, action: &Action, after: &mut State) -> Events {
                 events.insert(Event::VoteRequestIgnoredByStickyServer);
             }
         }
+        if let Action::Deliver(m) = action {
+            let timeout_now = matches!(m.msg, Message::TimeoutNow(_));
+            if m.to as usize == i && timeout_now && a.role == Role::Candidate {
+                events.insert(Event::ElectionStartedByTimeoutNow);
+                history.transfer_terms |= 1 << a.current_term;
+            }
+        }
         if *action == Action::Restart(i as u8) && a.first_index() > 0 {
             events.insert(Event::RestartedFromSnapshot);
         }
@@ -165,6 +181,9 @@ pub fn observe(before: &State, action: &Action, after: &mut State) -> Events {
             }
             if !same_leadership && restarted {
                 events.insert(Event::LeaderElectedAfterRestart);
+            }
+            if !same_leadership && history.transfer_terms & 1 << t != 0 {
+                events.insert(Event::LeaderElectedByTransfer);
             }
         }
         if b.role == Role::Leader && a.current_term > b.current_term {

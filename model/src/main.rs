@@ -156,6 +156,10 @@ struct ModelArgs {
     /// higher term [default: off]
     #[arg(long)]
     check_quorum: bool,
+    /// Leadership transfer (Raft thesis §3.10): an operator may ask a leader to hand over
+    /// to a peer, which it does by TimeoutNow once the peer is caught up [default: off]
+    #[arg(long)]
+    transfer: bool,
     /// Switch restarts off (same as --restarts 0)
     #[arg(long)]
     no_restart: bool,
@@ -313,6 +317,9 @@ impl ModelArgs {
         }
         if self.check_quorum {
             c.check_quorum = true;
+        }
+        if self.transfer {
+            c.transfer = true;
         }
         if self.no_restart {
             c.restarts = 0;

@@ -3,7 +3,8 @@
 //! Names follow the paper and the implementation's core (they share words,
 //! never code): `RequestVote`, `RequestVoteResponse`, `AppendEntries`,
 //! `AppendEntriesResponse`, and the `conflict` hint of a refused append; and
-//! Figure 13's `InstallSnapshot` with its response.
+//! Figure 13's `InstallSnapshot` with its response; the thesis's `PreVote` (§9.6)
+//! and `TimeoutNow` (§3.10).
 
 use crate::state::{Entry, Index, ServerId, Term};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,10 @@ pub struct RequestVote {
     pub term: Term,
     pub last_log_index: Index,
     pub last_log_term: Term,
+    /// Leadership transfer (thesis §3.10): the election a TimeoutNow started. Leader
+    /// stickiness does not apply to it. Always false in a PreVote.
+    #[serde(default, skip_serializing_if = "crate::state::is_false")]
+    pub transfer: bool,
 }
 
 /// Figure 2, RequestVote RPC results.
@@ -90,6 +95,15 @@ pub enum Message {
     PreVote(RequestVote),
     /// `term` is the receiver's current_term.
     PreVoteResponse(RequestVoteResponse),
+    /// Leadership transfer (thesis §3.10): the leader tells its caught-up target to
+    /// start an election now. No reply.
+    TimeoutNow(TimeoutNow),
+}
+
+/// Thesis §3.10, TimeoutNow: `term` is the leader's current_term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TimeoutNow {
+    pub term: Term,
 }
 
 impl Message {
@@ -103,6 +117,7 @@ impl Message {
             Message::InstallSnapshotResponse(m) => m.term,
             Message::PreVote(m) => m.term,
             Message::PreVoteResponse(m) => m.term,
+            Message::TimeoutNow(m) => m.term,
         }
     }
 
@@ -117,6 +132,7 @@ impl Message {
             Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
             Message::PreVote(_) => "PreVote",
             Message::PreVoteResponse(_) => "PreVoteResponse",
+            Message::TimeoutNow(_) => "TimeoutNow",
         }
     }
 

@@ -72,6 +72,10 @@ pub struct Server {
     /// since it became leader or last ran `CheckQuorum` (thesis §6.2); never its own bit.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub heard_from: u8,
+    /// Leadership transfer only (None otherwise): the server a leader is handing its
+    /// leadership to (thesis §3.10); it takes no proposals meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_transferee: Option<ServerId>,
     pub commit_index: Index,
     /// Candidate and pre-candidate only: a bit per server that granted its (pre-)vote.
     pub votes_granted: u8,
@@ -94,6 +98,7 @@ impl Server {
             role: Role::Follower,
             heard_from_leader: false,
             heard_from: 0,
+            lead_transferee: None,
             commit_index: 0,
             votes_granted: 0,
             next_index: Vec::new(),
@@ -236,6 +241,10 @@ pub(crate) fn is_zero(n: &u8) -> bool {
     *n == 0
 }
 
+pub(crate) fn is_zero16(n: &u16) -> bool {
+    *n == 0
+}
+
 /// History variables: facts about the past that the properties need and
 /// that the protocol state alone cannot show. Only `history::observe`
 /// writes them, from the states before and after each step.
@@ -253,6 +262,9 @@ pub struct History {
     pub votes_cast: Vec<u8>,
     /// A bit per transition property (`properties::transitions`) some step broke.
     pub broken: u32,
+    /// A bit per term in which a TimeoutNow started an election (thesis §3.10).
+    #[serde(default, skip_serializing_if = "is_zero16")]
+    pub transfer_terms: u16,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -330,4 +342,9 @@ pub enum Action {
     /// Check-quorum (thesis §6.2): the leader's election timeout's worth of time has
     /// passed; without a majority heard from it steps down. `--check-quorum` only.
     CheckQuorum(ServerId),
+    /// Leadership transfer (thesis §3.10): an operator asks the leader (first) to hand
+    /// its leadership to the second server. `--transfer` only.
+    TransferLeadership(ServerId, ServerId),
+    /// The leader gives up its transfer (an election timeout passed). `--transfer` only.
+    AbortTransfer(ServerId),
 }

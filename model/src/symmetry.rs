@@ -67,6 +67,7 @@ fn id_free_key(s: &Server) -> impl Ord + '_ {
         s.role,
         s.heard_from_leader,
         s.heard_from.count_ones(),
+        s.lead_transferee.is_some(),
         &s.log,
         s.commit_index,
         s.voted_for.is_some(),
@@ -110,6 +111,7 @@ impl State {
                     voted_for: s.voted_for.map(id),
                     votes_granted: bits(s.votes_granted),
                     heard_from: bits(s.heard_from),
+                    lead_transferee: s.lead_transferee.map(id),
                     next_index: permute(&s.next_index),
                     match_index: permute(&s.match_index),
                     ..s.clone()

@@ -337,8 +337,36 @@ fn check_quorum_counts_self_twice_keeps_a_lone_leader() {
 }
 
 #[test]
+fn transfer_without_catch_up_sends_timeout_now_to_a_lagging_target() {
+    let c = with_bug(Bug::TransferWithoutCatchUp, |_| {});
+    assert!(
+        c.transfer,
+        "the bug's configuration has leadership transfer"
+    );
+    // Elected in 3 steps, s0 appends an entry and is asked to transfer before any
+    // AppendEntries carried it.
+    assert_eq!(
+        violation(&c),
+        ("a TimeoutNow goes only to a caught-up target", 5)
+    );
+    // Safety does not depend on it: no state invariant breaks in these bounds.
+    let opts = Options {
+        progress_every: None,
+        invariants: STATE_INVARIANTS_MASK,
+        ..Options::default()
+    };
+    let outcome = check(&c, &opts, &mut std::io::sink());
+    assert!(outcome.exhaustive && outcome.counterexample.is_none());
+    // Without transfer the bug is masked.
+    let masked = with_bug(Bug::TransferWithoutCatchUp, |c| c.transfer = false);
+    let masked = check_quietly(&masked, Strategy::Dfs, true);
+    assert_eq!(masked.verdict, Verdict::Ok, "{:?}", masked.sanity);
+    assert!(masked.exhaustive && masked.counterexample.is_none());
+}
+
+#[test]
 fn every_bug_has_a_test() {
-    assert_eq!(Bug::ALL.len(), 19, "add a test for the new bug above");
+    assert_eq!(Bug::ALL.len(), 20, "add a test for the new bug above");
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod checkquorum;
 pub mod explain;
 pub mod prevote;
 pub mod recovery;
+pub mod transfer;
 pub mod transitions;
 
 use crate::state::{Role, Server, State};
@@ -111,6 +112,8 @@ pub const INVARIANTS: &[Invariant] = &[
     rule!(16),
     rule!(17),
     rule!(18),
+    rule!(19),
+    rule!(20),
 ];
 
 /// The invariants that are states' own (the rest are transition properties).

@@ -10,7 +10,7 @@
 //! [`INVARIANTS`](super::INVARIANTS) reads; the correct model never sets a
 //! bit, so they cost no states.
 
-use super::{checkquorum, prevote, recovery};
+use super::{checkquorum, prevote, recovery, transfer};
 use crate::state::{
     Action, AppendEntries, ConflictHint, Envelope, Index, InstallSnapshot, Message, Role, Server,
     ServerId, State, Term,
@@ -143,6 +143,14 @@ pub const TRANSITIONS: &[Transition] = &[
     Transition {
         name: "a leader that stays leader after a CheckQuorum heard from a majority",
         holds: checkquorum::stays_leader_only_with_majority,
+    },
+    Transition {
+        name: "a TimeoutNow goes only to a caught-up target",
+        holds: transfer::timeout_now_only_to_caught_up_target,
+    },
+    Transition {
+        name: "an election starts only by a timeout, a won pre-vote or a TimeoutNow",
+        holds: transfer::elections_start_by_the_rules,
     },
 ];
 
@@ -307,8 +315,13 @@ fn messages_describe_their_sender(step: &Step) -> bool {
         }
         match &env.msg {
             Message::RequestVote(rv) | Message::PreVote(rv) => {
+                let pre_vote = matches!(env.msg, Message::PreVote(_));
                 (rv.last_log_index, rv.last_log_term) == (s.last_index(), s.last_term())
+                    && (!rv.transfer
+                        || !pre_vote && transfer::transfer_vote_follows_timeout_now(action, env))
             }
+            // §3.10: from a leader to the target it is transferring to.
+            Message::TimeoutNow(_) => s.role == Role::Leader && s.lead_transferee == Some(env.to),
             Message::PreVoteResponse(_) => true,
             Message::AppendEntries(ae) => {
                 s.role == Role::Leader && holds_entries(s, ae) && ae.leader_commit <= s.commit_index

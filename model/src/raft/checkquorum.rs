@@ -41,12 +41,14 @@ impl RaftModel {
 
     /// §4.2.3 (with §6.2): a server that heard from a leader of its term since its
     /// election timer last fired, or is leader, ignores a RequestVote of a higher term:
-    /// no term change, no vote, no reply.
+    /// no term change, no vote, no reply. Not a transfer's RequestVote (§3.10): the leader
+    /// itself asked for that election.
     pub(super) fn sticky_ignores(&self, s: &Server, msg: &Message) -> bool {
         let Message::RequestVote(rv) = msg else {
             return false;
         };
         self.config.check_quorum
+            && !rv.transfer
             && rv.term > s.current_term
             && (s.heard_from_leader || s.role == Role::Leader)
     }

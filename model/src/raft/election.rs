@@ -9,16 +9,23 @@ impl RaftModel {
     /// Figure 2, Rules for Servers, Followers/Candidates: on election
     /// timeout, start an election.
     pub(super) fn become_candidate(&self, state: &mut State, i: ServerId) {
+        self.stand(state, i, false)
+    }
+
+    /// Becomes candidate in current_term + 1 (`transfer`: the election a TimeoutNow
+    /// started, thesis §3.10).
+    pub(super) fn stand(&self, state: &mut State, i: ServerId, transfer: bool) {
         let s = &mut state.servers[i as usize];
         s.current_term += 1;
         s.role = Role::Candidate;
         s.heard_from_leader = false;
+        s.lead_transferee = None;
         s.voted_for = Some(i);
         s.votes_granted = bit(i);
         s.next_index.clear();
         s.match_index.clear();
         let term = s.current_term;
-        self.ask_for_votes(state, i, term, Message::RequestVote);
+        self.ask_for_votes(state, i, term, transfer, Message::RequestVote);
         self.maybe_become_leader(state, i);
     }
 
@@ -29,6 +36,7 @@ impl RaftModel {
         state: &mut State,
         i: ServerId,
         term: Term,
+        transfer: bool,
         kind: fn(RequestVote) -> Message,
     ) {
         let s = &state.servers[i as usize];
@@ -36,6 +44,7 @@ impl RaftModel {
             term,
             last_log_index: s.last_index(),
             last_log_term: s.last_term(),
+            transfer,
         };
         for p in self.peers(i) {
             state.send(Envelope {
@@ -140,7 +149,7 @@ impl RaftModel {
         s.votes_granted = bit(i);
         s.next_index.clear();
         s.match_index.clear();
-        self.ask_for_votes(state, i, term, Message::PreVote);
+        self.ask_for_votes(state, i, term, false, Message::PreVote);
     }
 
     /// §9.6, the receiver. It grants iff the term asked for is above its

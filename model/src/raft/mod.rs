@@ -7,13 +7,14 @@
 //! history is computed afterwards from the states before and after
 //! (`history.rs`). Read next to Figures 2 and 13 of the Raft paper:
 //! elections (and the thesis's pre-vote, §9.6) in `election.rs`, check-quorum
-//! (§6.2) in `checkquorum.rs`, log replication in `replication.rs`, compaction
+//! (§6.2) in `checkquorum.rs`, leadership transfer (§3.10) in `transfer.rs`, log replication in `replication.rs`, compaction
 //! and InstallSnapshot in `snapshot.rs`.
 
 mod checkquorum;
 mod election;
 mod replication;
 mod snapshot;
+mod transfer;
 
 use crate::config::{Bug, Config};
 use crate::history::{self, Events};
@@ -59,6 +60,14 @@ impl RaftModel {
             if self.may_propose(s) {
                 actions.extend((1..=self.config.values).map(|v| Action::Propose(i, v)));
             }
+            for t in self.servers() {
+                if self.may_transfer(s, i, t) {
+                    actions.push(Action::TransferLeadership(i, t));
+                }
+            }
+            if self.may_abort_transfer(s) {
+                actions.push(Action::AbortTransfer(i));
+            }
             if self.may_restart(state) {
                 actions.push(Action::Restart(i));
             }
@@ -95,6 +104,10 @@ impl RaftModel {
             Action::Duplicate(m) => self.may_duplicate(state) && in_flight(m),
             Action::Snapshot(i) => server(i).is_some_and(|s| self.may_snapshot(state, s)),
             Action::CheckQuorum(i) => server(i).is_some_and(|s| self.may_check_quorum(s)),
+            Action::TransferLeadership(i, t) => {
+                server(i).is_some_and(|s| self.may_transfer(s, *i, *t))
+            }
+            Action::AbortTransfer(i) => server(i).is_some_and(|s| self.may_abort_transfer(s)),
         }
     }
 
@@ -104,9 +117,12 @@ impl RaftModel {
         s.role != Role::Leader && s.current_term < self.config.max_term && !s.recovering()
     }
 
-    /// Figure 2, Leaders: a command from a client (up to the log bound).
+    /// Figure 2, Leaders: a command from a client (up to the log bound); none while
+    /// the leader transfers its leadership (thesis §3.10).
     fn may_propose(&self, s: &Server) -> bool {
-        s.role == Role::Leader && s.log.len() < self.config.max_log as usize
+        s.role == Role::Leader
+            && s.log.len() < self.config.max_log as usize
+            && s.lead_transferee.is_none()
     }
 
     fn may_restart(&self, state: &State) -> bool {
@@ -190,6 +206,8 @@ impl RaftModel {
                 self.compact(&mut state.servers[*i as usize]);
             }
             Action::CheckQuorum(i) => self.check_quorum(state, *i),
+            Action::TransferLeadership(i, t) => self.start_transfer(state, *i, *t),
+            Action::AbortTransfer(i) => state.servers[*i as usize].lead_transferee = None,
         }
     }
 
@@ -201,6 +219,7 @@ impl RaftModel {
         s.role = Role::Follower;
         s.heard_from_leader = false;
         s.heard_from = 0;
+        s.lead_transferee = None;
         s.commit_index = s.snapshot.last_included_index;
         s.votes_granted = 0;
         s.next_index.clear();
@@ -265,6 +284,7 @@ impl RaftModel {
             }
             Message::PreVote(pv) => self.handle_pre_vote(state, from, me, pv),
             Message::PreVoteResponse(r) => self.handle_pre_vote_response(state, from, me, r),
+            Message::TimeoutNow(tn) => self.handle_timeout_now(state, me, tn),
         }
     }
 }
@@ -277,6 +297,7 @@ fn become_follower(s: &mut Server) {
     s.role = Role::Follower;
     s.heard_from_leader = false;
     s.heard_from = 0;
+    s.lead_transferee = None;
     s.votes_granted = 0;
     s.next_index.clear();
     s.match_index.clear();

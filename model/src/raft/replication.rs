@@ -163,6 +163,7 @@ impl RaftModel {
         let f = follower as usize;
         if r.success {
             self.acknowledged(state, me, follower, r.match_index);
+            self.maybe_send_timeout_now(state, me, follower);
         } else if let Some(conflict) = r.conflict {
             // Fast backup (the 6.824 guide's XTerm/XIndex/XLen).
             let next = match conflict.term {

@@ -105,7 +105,7 @@ impl Model for Searched {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        const _: () = assert!(INVARIANTS.len() == 34 && SANITY.len() == 3);
+        const _: () = assert!(INVARIANTS.len() == 36 && SANITY.len() == 3);
         let mut properties = vec![
             always!(0),
             always!(1),
@@ -141,6 +141,8 @@ impl Model for Searched {
             always!(31),
             always!(32),
             always!(33),
+            always!(34),
+            always!(35),
         ];
         properties.extend([sometimes!(0), sometimes!(1), sometimes!(2)]);
         properties

@@ -92,7 +92,7 @@ impl HuntOutcome {
 }
 
 /// The kinds of action a swarm configuration weighs.
-const KINDS: usize = 10;
+const KINDS: usize = 11;
 
 fn kind(action: &Action) -> usize {
     match action {
@@ -106,6 +106,7 @@ fn kind(action: &Action) -> usize {
         Action::Duplicate(_) => 7,
         Action::Snapshot(_) => 8,
         Action::CheckQuorum(_) => 9,
+        Action::TransferLeadership(..) | Action::AbortTransfer(_) => 10,
     }
 }
 

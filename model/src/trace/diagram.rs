@@ -133,12 +133,14 @@ fn kind_class(m: &Message) -> &'static str {
         Message::InstallSnapshotResponse(_) => "isr",
         Message::PreVote(_) => "pv",
         Message::PreVoteResponse(_) => "pvr",
+        Message::TimeoutNow(_) => "tn",
     }
 }
 
 /// A short arrow label: kind, term, and what matters of the payload.
 fn short(m: &Message) -> String {
     match m {
+        Message::RequestVote(rv) if rv.transfer => format!("RV t{} transfer", rv.term),
         Message::RequestVote(rv) => format!("RV t{}", rv.term),
         Message::RequestVoteResponse(r) => format!(
             "vote t{} {}",
@@ -163,6 +165,7 @@ fn short(m: &Message) -> String {
             r.term,
             if r.vote_granted { "yes" } else { "no" }
         ),
+        Message::TimeoutNow(t) => format!("TIMEOUT-NOW t{}", t.term),
     }
 }
 

@@ -159,6 +159,9 @@ struct Picks {
     server: QOption<u8>,
     value: QOption<u8>,
     msg: QOption<ItfMsg>,
+    /// The transfer's target (`transfer_leadership` only); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -184,6 +187,9 @@ struct ItfServer {
     /// Absent: empty (check-quorum only).
     #[serde(default, skip_serializing_if = "is_empty_set")]
     heard_from: Set<u8>,
+    /// Absent: none (leadership transfer only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lead_transferee: Option<u8>,
     commit_index: u8,
     votes_granted: Set<u8>,
     next_index: Vec<u8>,
@@ -221,6 +227,7 @@ enum ItfMessage {
     InstallSnapshotResponse(m::InstallSnapshotResponse),
     PreVote(m::RequestVote),
     PreVoteResponse(m::RequestVoteResponse),
+    TimeoutNow(m::TimeoutNow),
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -241,6 +248,9 @@ struct ItfHistory {
     /// The transition properties some step broke, by name (schema 2).
     #[serde(default = "no_names")]
     broken: Set<String>,
+    /// Terms in which a TimeoutNow started an election; absent: none.
+    #[serde(default, skip_serializing_if = "is_empty_set")]
+    transfer_terms: Set<u8>,
 }
 
 fn is_empty_set(s: &Set<u8>) -> bool {
@@ -257,19 +267,25 @@ fn no_names() -> Set<String> {
 
 // ---- Conversions ----------------------------------------------------------
 
-fn bits_to_set(b: u8) -> Set<u8> {
+fn bits_to_set(b: impl Into<u16>) -> Set<u8> {
+    let b = b.into();
     Set {
-        set: (0..8).filter(|i| b & (1 << i) != 0).collect(),
+        set: (0..16).filter(|i| b & (1 << i) != 0).collect(),
     }
 }
 
 fn set_to_bits(s: &Set<u8>, path: &str) -> Result<u8, TraceError> {
-    s.set.iter().try_fold(0u8, |acc, &i| {
-        if i < 8 {
+    set_to_mask(s, path, 8, "server id").map(|b| b as u8)
+}
+
+/// A set of numbers below `width` as a bit mask; `what` names them in the error.
+fn set_to_mask(s: &Set<u8>, path: &str, width: u8, what: &str) -> Result<u16, TraceError> {
+    s.set.iter().try_fold(0u16, |acc, &i| {
+        if i < width {
             Ok(acc | (1 << i))
         } else {
             Err(TraceError::Schema(format!(
-                "{path}: server id {i} out of range"
+                "{path}: {what} {i} out of range"
             )))
         }
     })
@@ -298,6 +314,7 @@ impl From<&m::Envelope> for ItfMsg {
             m::Message::InstallSnapshotResponse(r) => ItfMessage::InstallSnapshotResponse(*r),
             m::Message::PreVote(pv) => ItfMessage::PreVote(*pv),
             m::Message::PreVoteResponse(r) => ItfMessage::PreVoteResponse(*r),
+            m::Message::TimeoutNow(t) => ItfMessage::TimeoutNow(*t),
         };
         ItfMsg {
             from: env.from,
@@ -332,6 +349,7 @@ impl From<ItfMsg> for m::Envelope {
             ItfMessage::InstallSnapshotResponse(r) => m::Message::InstallSnapshotResponse(r),
             ItfMessage::PreVote(pv) => m::Message::PreVote(pv),
             ItfMessage::PreVoteResponse(r) => m::Message::PreVoteResponse(r),
+            ItfMessage::TimeoutNow(t) => m::Message::TimeoutNow(t),
         };
         m::Envelope {
             from: env.from,
@@ -346,6 +364,7 @@ fn encode_action(a: Option<&Action>) -> (String, Picks) {
         server: None.into(),
         value: None.into(),
         msg: None.into(),
+        target: None,
     };
     let server = |i: u8| Picks {
         server: Some(i).into(),
@@ -373,6 +392,14 @@ fn encode_action(a: Option<&Action>) -> (String, Picks) {
         Some(Action::Duplicate(m)) => ("duplicate".into(), msg(m)),
         Some(Action::Snapshot(i)) => ("snapshot".into(), server(*i)),
         Some(Action::CheckQuorum(i)) => ("check_quorum".into(), server(*i)),
+        Some(Action::TransferLeadership(i, t)) => (
+            "transfer_leadership".into(),
+            Picks {
+                target: Some(*t),
+                ..server(*i)
+            },
+        ),
+        Some(Action::AbortTransfer(i)) => ("abort_transfer".into(), server(*i)),
     }
 }
 
@@ -386,6 +413,7 @@ fn decode_action(name: &str, picks: Picks, at: usize) -> Result<Option<Action>, 
     };
     let server: Option<u8> = picks.server.into();
     let value: Option<u8> = picks.value.into();
+    let target = picks.target;
     let msg: Option<m::Envelope> = Option::<ItfMsg>::from(picks.msg).map(Into::into);
     let server = || server.ok_or_else(|| missing("server"));
     let msg = || msg.clone().ok_or_else(|| missing("msg"));
@@ -402,9 +430,13 @@ fn decode_action(name: &str, picks: Picks, at: usize) -> Result<Option<Action>, 
         "duplicate" => Action::Duplicate(msg()?),
         "snapshot" => Action::Snapshot(server()?),
         "check_quorum" => Action::CheckQuorum(server()?),
+        "transfer_leadership" => {
+            Action::TransferLeadership(server()?, target.ok_or_else(|| missing("target"))?)
+        }
+        "abort_transfer" => Action::AbortTransfer(server()?),
         other => {
             return Err(TraceError::Schema(format!(
-                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, election_timeout, heartbeat, propose, restart, restart_losing_tail, drop, duplicate, snapshot, check_quorum)"
+                "states[{at}].mbt::actionTaken: unknown action `{other}` (expected one of init, deliver, election_timeout, heartbeat, propose, restart, restart_losing_tail, drop, duplicate, snapshot, check_quorum, transfer_leadership, abort_transfer)"
             )))
         }
     }))
@@ -431,6 +463,7 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
                 role: x.role,
                 heard_from_leader: x.heard_from_leader,
                 heard_from: bits_to_set(x.heard_from),
+                lead_transferee: x.lead_transferee,
                 commit_index: x.commit_index,
                 votes_granted: bits_to_set(x.votes_granted),
                 next_index: x.next_index.clone(),
@@ -454,6 +487,7 @@ fn encode_state(index: usize, s: &m::State, action: Option<&Action>) -> ItfState
                     .map(|(_, t)| t.name.to_string())
                     .collect(),
             },
+            transfer_terms: bits_to_set(s.history.transfer_terms),
         },
     }
 }
@@ -480,6 +514,7 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             role: x.role,
             heard_from_leader: x.heard_from_leader,
             heard_from: set_to_bits(&x.heard_from, &format!("{p}.heard_from"))?,
+            lead_transferee: x.lead_transferee,
             commit_index: x.commit_index,
             votes_granted: set_to_bits(&x.votes_granted, &format!("{p}.votes_granted"))?,
             next_index: x.next_index,
@@ -505,6 +540,12 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
         };
         broken |= 1 << i;
     }
+    let transfer_terms = set_to_mask(
+        &st.history.transfer_terms,
+        &format!("states[{at}].history.transfer_terms"),
+        16,
+        "term",
+    )?;
     let mut commits = st.history.commits.set;
     commits.sort();
     let state = m::State {
@@ -517,6 +558,7 @@ fn decode_state(at: usize, st: ItfState) -> Result<(m::State, Option<Action>), T
             leader_log_rewritten: st.history.leader_log_rewritten,
             votes_cast,
             broken,
+            transfer_terms,
         },
     };
     Ok((state, action))

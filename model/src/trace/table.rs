@@ -19,9 +19,13 @@ pub fn log_text(log: &[Entry]) -> String {
 pub fn message_text(m: &Message) -> String {
     match m {
         Message::RequestVote(rv) => format!(
-            "RequestVote(term={} last_log_index={} last_log_term={})",
-            rv.term, rv.last_log_index, rv.last_log_term
+            "RequestVote(term={} last_log_index={} last_log_term={}{})",
+            rv.term,
+            rv.last_log_index,
+            rv.last_log_term,
+            if rv.transfer { " transfer" } else { "" }
         ),
+        Message::TimeoutNow(t) => format!("TimeoutNow(term={})", t.term),
         Message::RequestVoteResponse(r) => format!(
             "RequestVoteResponse(term={} vote_granted={})",
             r.term, r.vote_granted
@@ -101,12 +105,16 @@ pub fn action_text(a: &Action) -> String {
         Action::Duplicate(m) => format!("network duplicates {}", envelope_text(m)),
         Action::Snapshot(i) => format!("s{i} snapshots and compacts its log"),
         Action::CheckQuorum(i) => format!("check-quorum at leader s{i}"),
+        Action::TransferLeadership(i, t) => {
+            format!("operator asks leader s{i} to transfer its leadership to s{t}")
+        }
+        Action::AbortTransfer(i) => format!("leader s{i} gives up its leadership transfer"),
     }
 }
 
 /// Each Figure 2 field of a server, rendered for diffs. The model's step
 /// table and conformance's model-versus-core diff both read this list.
-pub fn server_fields(s: &Server) -> [(&'static str, String); 13] {
+pub fn server_fields(s: &Server) -> [(&'static str, String); 14] {
     [
         ("current_term", s.current_term.to_string()),
         ("role", format!("{:?}", s.role)),
@@ -121,6 +129,10 @@ pub fn server_fields(s: &Server) -> [(&'static str, String); 13] {
         ("votes_granted", bits_text(s.votes_granted)),
         ("next_index", format!("{:?}", s.next_index)),
         ("match_index", format!("{:?}", s.match_index)),
+        (
+            "lead_transferee",
+            opt(s.lead_transferee.map(|t| format!("s{t}"))),
+        ),
     ]
 }
 

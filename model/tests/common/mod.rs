@@ -1,6 +1,7 @@
 //! Helpers shared by the model's integration tests.
 #![allow(dead_code)]
 
+use raft_model::properties::transitions::{broken, TRANSITIONS};
 use raft_model::state::{Envelope, Message};
 use raft_model::{Action, Config, RaftModel, State};
 
@@ -166,4 +167,36 @@ pub fn holds_and_reaches(config: &Config, events: &[&str], switch_word: &str) {
     }
     let plain = check_quietly(&small(), Strategy::Dfs, true);
     assert!(plain.sanity.iter().all(|(n, _)| !n.contains(switch_word)));
+}
+
+/// The last step of `sc`: (before, action, after).
+pub fn last_step(sc: &Scenario) -> (State, Action, State) {
+    let (before, action) = sc.steps.last().expect("a step was taken").clone();
+    (
+        before,
+        action.expect("every step has an action"),
+        sc.state.clone(),
+    )
+}
+
+/// Asserts the correct step breaks nothing and `wrong(after)` breaks `rule`.
+pub fn fires(sc: &Scenario, rule: &str, wrong: impl FnOnce(&mut State)) {
+    let bit = TRANSITIONS
+        .iter()
+        .position(|t| t.name == rule)
+        .unwrap_or_else(|| panic!("no transition property {rule:?}"));
+    let (before, action, after) = last_step(sc);
+    assert_eq!(
+        broken(&before, &action, &after),
+        0,
+        "the correct step breaks a rule"
+    );
+    let mut bad = after;
+    wrong(&mut bad);
+    bad.network.sort();
+    let bits = broken(&before, &action, &bad);
+    assert!(
+        bits & 1 << bit != 0,
+        "{rule:?} did not fire (bits {bits:b})"
+    );
 }
