@@ -65,9 +65,7 @@ mod validate;
 mod tests;
 
 pub use config::{Config, ConfigError};
-pub use error::{
-    CompactError, InitError, InvalidMessage, NotLeader, ProposeError, TransferError,
-};
+pub use error::{CompactError, InitError, InvalidMessage, NotLeader, ProposeError, TransferError};
 pub use message::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, InstallSnapshot,
     InstallSnapshotResponse, Message, RequestVote, RequestVoteResponse, TimeoutNow,

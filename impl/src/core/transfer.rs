@@ -70,7 +70,11 @@ impl<M: Mutator> RawNode<M> {
         };
         let pending = transfer.take();
         if let Some(t) = pending {
-            info!(id = self.cfg.id, target = t.target, "leadership transfer aborted");
+            info!(
+                id = self.cfg.id,
+                target = t.target,
+                "leadership transfer aborted"
+            );
         }
         self.debug_check();
         Ok(pending.is_some())
@@ -120,9 +124,8 @@ impl<M: Mutator> RawNode<M> {
     /// that is not recovering starts an election at once, skipping pre-vote. Candidates,
     /// pre-candidates, leaders, recovering nodes and stale terms ignore it, with no reply.
     pub(crate) fn handle_timeout_now(&mut self, from: NodeId, m: TimeoutNow) {
-        let act = self.role() == Role::Follower
-            && m.term == self.current_term
-            && self.lost_up_to == 0;
+        let act =
+            self.role() == Role::Follower && m.term == self.current_term && self.lost_up_to == 0;
         if !act {
             trace!(
                 id = self.cfg.id,

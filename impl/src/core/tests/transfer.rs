@@ -53,9 +53,16 @@ fn s3_10_a_caught_up_target_is_sent_timeout_now_at_once_and_wins_the_next_term()
     assert_eq!(c.node(1).status().lead_transferee, Some(2));
     c.flush();
     let sent: Vec<_> = c.net.iter().cloned().collect();
-    assert_eq!(sent, vec![env(1, 2, timeout_now(1))], "TimeoutNow only, now");
+    assert_eq!(
+        sent,
+        vec![env(1, 2, timeout_now(1))],
+        "TimeoutNow only, now"
+    );
     c.settle();
-    assert_eq!((c.node(2).role(), c.node(2).current_term()), (Role::Leader, 2));
+    assert_eq!(
+        (c.node(2).role(), c.node(2).current_term()),
+        (Role::Leader, 2)
+    );
     assert_eq!(c.node(1).role(), Role::Follower);
     assert_eq!(c.node(1).leader_id(), Some(2));
     assert_eq!(c.node(1).status().lead_transferee, None, "cleared");
@@ -104,7 +111,10 @@ fn s3_10_a_lagging_target_gets_timeout_now_only_once_its_reply_shows_it_caught_u
     c.flush();
     assert_eq!(queued(&c, "TimeoutNow").len(), 1);
     c.settle();
-    assert_eq!((c.node(2).role(), c.node(2).current_term()), (Role::Leader, 2));
+    assert_eq!(
+        (c.node(2).role(), c.node(2).current_term()),
+        (Role::Leader, 2)
+    );
 }
 
 #[test]
@@ -120,7 +130,11 @@ fn s3_10_proposals_are_refused_during_a_transfer_and_accepted_after_abort() {
     l.read_index(7).unwrap();
     assert_eq!(l.pending_reads(), 1, "ReadIndex reads still allowed");
     assert_eq!(l.abort_transfer_now(), Ok(true));
-    assert_eq!(l.abort_transfer_now(), Ok(false), "nothing pending any more");
+    assert_eq!(
+        l.abort_transfer_now(),
+        Ok(false),
+        "nothing pending any more"
+    );
     assert_eq!(l.status().lead_transferee, None);
     assert_eq!(l.propose("y"), Ok((2, 1)));
 }
@@ -324,7 +338,10 @@ fn s3_10_a_transfer_completes_with_check_quorum_and_pre_vote_on() {
     let mut c = Cluster::new(configs);
     assert!(c.node(1).election_timeout_now());
     c.settle();
-    assert_eq!((c.node(1).role(), c.node(1).current_term()), (Role::Leader, 1));
+    assert_eq!(
+        (c.node(1).role(), c.node(1).current_term()),
+        (Role::Leader, 1)
+    );
     c.node(1).propose("x").unwrap();
     c.node(1).replicate_now().unwrap();
     c.settle();
@@ -342,13 +359,19 @@ fn s3_10_a_transfer_completes_with_check_quorum_and_pre_vote_on() {
         .iter()
         .all(|m| m.msg == transfer_vote(2, 1, 1)));
     c.settle();
-    assert_eq!((c.node(3).role(), c.node(3).current_term()), (Role::Leader, 2));
+    assert_eq!(
+        (c.node(3).role(), c.node(3).current_term()),
+        (Role::Leader, 2)
+    );
     assert_eq!(c.node(1).leader_id(), Some(3));
 }
 
 #[test]
 fn transfer_without_catch_up_mutant_sends_timeout_now_to_a_lagging_target() {
-    for (mutation, sent) in [(None, false), (Some(Mutation::TransferWithoutCatchUp), true)] {
+    for (mutation, sent) in [
+        (None, false),
+        (Some(Mutation::TransferWithoutCatchUp), true),
+    ] {
         let mut l = mutated_leader(3, mutation);
         l.propose("x").unwrap();
         assert_eq!(l.status().match_index(2), Some(0), "node 2 lags");
