@@ -70,6 +70,7 @@ pub fn abstract_node(n: &NodeState, servers: usize) -> Result<Server, MapError> 
         applied_index: 0,
         votes_granted: n.votes_granted.clone(),
         heard_from: Vec::new(),
+        lead_transferee: None,
         progress: n
             .progress
             .iter()

@@ -174,7 +174,9 @@ impl Network {
 pub fn wire_size(msg: &Message) -> u64 {
     const HEADER: u64 = 8 * 3; // from, to, kind + term
     match msg {
-        Message::RequestVote(_) | Message::PreVote(_) => HEADER + 16,
+        Message::RequestVote(_) => HEADER + 16 + 1,
+        Message::PreVote(_) => HEADER + 16,
+        Message::TimeoutNow(_) => HEADER,
         Message::RequestVoteResponse(_) | Message::PreVoteResponse(_) => HEADER + 1,
         Message::AppendEntries(m) => {
             HEADER

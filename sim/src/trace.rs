@@ -103,6 +103,10 @@ fn is_zero(i: &Index) -> bool {
     *i == 0
 }
 
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// A message without its payloads (entries are reduced to their terms).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MsgSummary {
@@ -120,6 +124,9 @@ pub enum MsgBody {
         term: Term,
         last_log_index: Index,
         last_log_term: Term,
+        /// Thesis §3.10: started by the leader's TimeoutNow (absent when false).
+        #[serde(default, skip_serializing_if = "is_false")]
+        transfer: bool,
     },
     RequestVoteResponse {
         term: Term,
@@ -165,6 +172,10 @@ pub enum MsgBody {
         term: Term,
         vote_granted: bool,
     },
+    /// Thesis §3.10: the leader hands over to the receiver.
+    TimeoutNow {
+        term: Term,
+    },
 }
 
 impl MsgSummary {
@@ -174,7 +185,9 @@ impl MsgSummary {
                 term: m.term,
                 last_log_index: m.last_log_index,
                 last_log_term: m.last_log_term,
+                transfer: m.transfer,
             },
+            Message::TimeoutNow(m) => MsgBody::TimeoutNow { term: m.term },
             Message::RequestVoteResponse(m) => MsgBody::RequestVoteResponse {
                 term: m.term,
                 vote_granted: m.vote_granted,

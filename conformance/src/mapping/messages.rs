@@ -80,6 +80,8 @@ pub fn to_core_msg(env: &model::Envelope) -> Result<raft_core::Envelope, MapErro
             term: m.term.into(),
             last_log_index: m.last_log_index.into(),
             last_log_term: m.last_log_term.into(),
+            // The model has no leadership transfer yet (thesis §3.10): ordinary votes only.
+            transfer: false,
         }),
         model::Message::RequestVoteResponse(m) => {
             Core::RequestVoteResponse(raft_core::RequestVoteResponse {
@@ -91,6 +93,7 @@ pub fn to_core_msg(env: &model::Envelope) -> Result<raft_core::Envelope, MapErro
             term: m.term.into(),
             last_log_index: m.last_log_index.into(),
             last_log_term: m.last_log_term.into(),
+            transfer: false,
         }),
         model::Message::PreVoteResponse(m) => {
             Core::PreVoteResponse(raft_core::RequestVoteResponse {
@@ -153,6 +156,17 @@ pub fn to_model_msg(
 ) -> Result<model::Envelope, MapError> {
     use model::Message as Model;
     let msg = match &env.msg {
+        // The model has no leadership transfer yet (thesis §3.10).
+        raft_core::Message::RequestVote(m) if m.transfer => {
+            return Err(MapError(
+                "a transfer RequestVote; the model has no leadership transfer".into(),
+            ))
+        }
+        raft_core::Message::TimeoutNow(_) => {
+            return Err(MapError(
+                "a TimeoutNow; the model has no leadership transfer".into(),
+            ))
+        }
         raft_core::Message::RequestVote(m) => Model::RequestVote(model::RequestVote {
             term: small("term", m.term)?,
             last_log_index: small("last_log_index", m.last_log_index)?,

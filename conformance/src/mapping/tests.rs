@@ -202,6 +202,7 @@ fn the_application_snapshots_what_it_applied() {
         applied_index: 4,
         votes_granted: Vec::new(),
         heard_from: Vec::new(),
+        lead_transferee: None,
         progress: Vec::new(),
         rejected_messages: 0,
         lost_up_to: 0,

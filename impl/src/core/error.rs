@@ -12,6 +12,24 @@ pub enum ProposeError {
     /// node last heard from in its current term, if any.
     #[error("not the leader (leader hint: {leader_hint:?})")]
     NotLeader { leader_hint: Option<NodeId> },
+    /// Thesis §3.10: the leader is handing leadership to `target` and accepts no proposal
+    /// until the transfer completes or is aborted; retry (at the new leader).
+    #[error("leadership transfer to {target} in progress")]
+    TransferInProgress { target: NodeId },
+}
+
+/// Why [`RawNode::transfer_leader`](super::RawNode::transfer_leader) refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum TransferError {
+    /// Only a leader transfers leadership.
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader { leader_hint: Option<NodeId> },
+    /// The leader is already the leader.
+    #[error("transfer target {0} is this node")]
+    ToSelf(NodeId),
+    /// The target is not a voting member of the cluster.
+    #[error("transfer target {0} is not a peer")]
+    UnknownTarget(NodeId),
 }
 
 /// A leader-only action was asked of a node that is not the leader.

@@ -29,8 +29,17 @@ impl<M: Mutator> RawNode<M> {
         }
         match &self.state {
             RoleState::Leader {
-                progress, reads, ..
+                progress,
+                reads,
+                transfer,
+                ..
             } => {
+                // Thesis §3.10: a transfer targets a peer and is aborted at election_ticks.
+                if let Some(t) = transfer {
+                    if self.peer_slot(t.target).is_none() || t.elapsed >= self.cfg.election_ticks {
+                        return Err(format!("transfer {t:?} out of bounds"));
+                    }
+                }
                 if self.voted_for != Some(self.cfg.id) {
                     return Err("leader has not voted for itself".into());
                 }

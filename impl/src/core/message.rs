@@ -30,6 +30,9 @@ pub enum Message {
     PreVote(RequestVote),
     /// The answer to a [`Message::PreVote`]; `term` is the receiver's `current_term`.
     PreVoteResponse(RequestVoteResponse),
+    /// Leadership transfer (thesis §3.10): the leader tells a caught-up follower to start an
+    /// election at once. Added last, so the older kinds keep their encoding tags.
+    TimeoutNow(TimeoutNow),
 }
 
 impl Message {
@@ -45,6 +48,7 @@ impl Message {
             Message::InstallSnapshotResponse(m) => m.term,
             Message::PreVote(m) => m.term,
             Message::PreVoteResponse(m) => m.term,
+            Message::TimeoutNow(m) => m.term,
         }
     }
 
@@ -59,6 +63,7 @@ impl Message {
             Message::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
             Message::PreVote(_) => "PreVote",
             Message::PreVoteResponse(_) => "PreVoteResponse",
+            Message::TimeoutNow(_) => "TimeoutNow",
         }
     }
 }
@@ -69,6 +74,17 @@ pub struct RequestVote {
     pub term: Term,
     pub last_log_index: Index,
     pub last_log_term: Term,
+    /// Leadership transfer (thesis §3.10): sent by a candidate that a leader's
+    /// [`Message::TimeoutNow`] started; leader stickiness (§4.2.3) does not apply to it.
+    /// False on every ordinary RequestVote and on every PreVote.
+    pub transfer: bool,
+}
+
+/// Leadership transfer (thesis §3.10): "start an election now", from the leader of `term`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TimeoutNow {
+    /// The leader's `current_term`.
+    pub term: Term,
 }
 
 /// RequestVote RPC results (Figure 2).

@@ -26,9 +26,10 @@
 //!   `step` (message handling per role), `replicate` (leader sending, commit
 //!   rule, ReadIndex confirmation), `snapshot` (compaction and
 //!   InstallSnapshot, §7), `prevote` (thesis §9.6), `checkquorum` (thesis
-//!   §6.2), `durable` (parallel leader writes) and `invariants` add to it;
+//!   §6.2), `transfer` (leadership transfer, thesis §3.10), `durable`
+//!   (parallel leader writes) and `invariants` add to it;
 //! - `role`: what only the current role holds (follower's leader,
-//!   candidate's votes, leader's progress and pending reads);
+//!   candidate's votes, leader's progress, pending reads and transfer);
 //! - pure types: `log`, `progress` (per-follower flow control), `assembly`
 //!   (a follower's snapshot chunks), `read_index`
 //!   (a leader's ReadIndex reads), `quorum` (majority arithmetic);
@@ -57,16 +58,17 @@ mod role;
 mod snapshot;
 mod status;
 mod step;
+mod transfer;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
 pub use config::{Config, ConfigError};
-pub use error::{CompactError, InitError, InvalidMessage, NotLeader, ProposeError};
+pub use error::{CompactError, InitError, InvalidMessage, NotLeader, ProposeError, TransferError};
 pub use message::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, InstallSnapshot,
-    InstallSnapshotResponse, Message, RequestVote, RequestVoteResponse,
+    InstallSnapshotResponse, Message, RequestVote, RequestVoteResponse, TimeoutNow,
 };
 pub use mutation::{Correct, Mutation, Mutator};
 pub use node::RawNode;

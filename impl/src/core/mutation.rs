@@ -84,10 +84,13 @@ pub enum Mutation {
     /// A leader's check-quorum (thesis §6.2) counts itself twice, so a 3-server leader that
     /// heard from nobody stays leader.
     CheckQuorumCountsSelfTwice,
+    /// Leadership transfer (thesis §3.10): the leader sends TimeoutNow at once, whether or not
+    /// the target's log is caught up, so a lagging target may start an election it cannot win.
+    TransferWithoutCatchUp,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 17] = [
+    pub const ALL: [Mutation; 18] = [
         Mutation::VoteResetOnSameTerm,
         Mutation::NoUpToDateCheck,
         Mutation::CommitPreviousTerm,
@@ -105,6 +108,7 @@ impl Mutation {
         Mutation::CommitNotAdvancedOnInstall,
         Mutation::PreVoteIncrementsTerm,
         Mutation::CheckQuorumCountsSelfTwice,
+        Mutation::TransferWithoutCatchUp,
     ];
 
     /// Where in the core the mutation's hook lives.
@@ -131,6 +135,7 @@ impl Mutation {
             }
             Mutation::PreVoteIncrementsTerm => "prevote.rs: become_pre_candidate",
             Mutation::CheckQuorumCountsSelfTwice => "checkquorum.rs: check_quorum_now",
+            Mutation::TransferWithoutCatchUp => "transfer.rs: RawNode::transfer_leader",
         }
     }
 }

@@ -287,6 +287,7 @@ impl<M: Mutator> RawNode<M> {
                 _ => Vec::new(),
             },
             heard_from: self.heard_from(),
+            lead_transferee: self.lead_transferee(),
             progress: self
                 .progress()
                 .iter()
@@ -309,7 +310,8 @@ impl<M: Mutator> RawNode<M> {
 
     /// Advances logical time by one tick. Fires [`election_timeout_now`]
     /// (follower/candidate) or [`heartbeat_now`] (leader) when due, and with
-    /// `Config::check_quorum` a leader's [`check_quorum_now`] every `election_ticks`.
+    /// `Config::check_quorum` a leader's [`check_quorum_now`] every `election_ticks`; a
+    /// leader's pending transfer is aborted after `election_ticks` (`transfer.rs`).
     ///
     /// [`election_timeout_now`]: Self::election_timeout_now
     /// [`heartbeat_now`]: Self::heartbeat_now
@@ -327,6 +329,7 @@ impl<M: Mutator> RawNode<M> {
                         }
                     }
                 }
+                self.tick_transfer();
                 self.heartbeat_elapsed += 1;
                 if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
                     let _ = self.heartbeat_now();
@@ -363,7 +366,7 @@ impl<M: Mutator> RawNode<M> {
         if self.cfg.pre_vote {
             self.become_pre_candidate();
         } else {
-            self.become_candidate();
+            self.become_candidate(false);
         }
         self.debug_check();
         true
@@ -396,6 +399,10 @@ impl<M: Mutator> RawNode<M> {
             return Err(ProposeError::NotLeader {
                 leader_hint: self.leader_id(),
             });
+        }
+        if let Some(target) = self.lead_transferee() {
+            // Thesis §3.10: no new entries while handing over.
+            return Err(ProposeError::TransferInProgress { target });
         }
         let index = self.log.last_index() + 1;
         let term = self.current_term;
@@ -500,8 +507,9 @@ impl<M: Mutator> RawNode<M> {
         self.reset_election_timer();
     }
 
-    /// Rule 2 / §5.2: increment the term, vote for self, ask every peer.
-    pub(crate) fn become_candidate(&mut self) {
+    /// Rule 2 / §5.2: increment the term, vote for self, ask every peer. `transfer`: started
+    /// by a leader's TimeoutNow (thesis §3.10), so the RequestVote bypasses stickiness.
+    pub(crate) fn become_candidate(&mut self, transfer: bool) {
         self.current_term += 1;
         self.incoming.discard();
         self.voted_for = Some(self.cfg.id);
@@ -522,6 +530,7 @@ impl<M: Mutator> RawNode<M> {
             term: self.current_term,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
+            transfer,
         };
         for i in 0..self.cfg.peers.len() {
             self.send(self.cfg.peers[i], super::message::Message::RequestVote(rv));
@@ -547,6 +556,7 @@ impl<M: Mutator> RawNode<M> {
             progress,
             reads,
             heard,
+            transfer: None,
         });
         self.heartbeat_elapsed = 0;
         // Thesis §6.2: the first check-quorum period starts now.

@@ -27,7 +27,7 @@ impl<M: Mutator> RawNode<M> {
         let votes = VoteTally::new(self.cfg.peers.len());
         if votes.won() {
             // A single node is its own majority.
-            return self.become_candidate();
+            return self.become_candidate(false);
         }
         self.enter(RoleState::PreCandidate { votes });
         self.reset_election_timer();
@@ -36,6 +36,7 @@ impl<M: Mutator> RawNode<M> {
             term,
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
+            transfer: false,
         };
         for i in 0..self.cfg.peers.len() {
             self.send(self.cfg.peers[i], Message::PreVote(pv));
@@ -86,7 +87,7 @@ impl<M: Mutator> RawNode<M> {
             votes.grant(slot);
         }
         if votes.won() {
-            self.become_candidate();
+            self.become_candidate(false);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What each role of §5.1 holds, inside the role: a follower knows at most
 //! the leader of its term, a (pre-)candidate its votes, a leader its followers'
-//! progress and its pending ReadIndex reads. Nothing of a leader exists while
+//! progress, its pending ReadIndex reads and any leadership transfer. Nothing of a leader exists while
 //! following, so no check has to say so. Only `become_follower`,
 //! `become_pre_candidate` (prevote.rs), `become_candidate` and `become_leader` (node.rs)
 //! replace it.
@@ -34,7 +34,18 @@ pub(crate) enum RoleState {
         /// Check-quorum (thesis §6.2): the peers heard from in this check period (itself
         /// implicit).
         heard: VoteTally,
+        /// Leadership transfer (thesis §3.10) in progress, if any (`transfer.rs`).
+        transfer: Option<Transfer>,
     },
+}
+
+/// A leader's pending leadership transfer (thesis §3.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    /// `lead_transferee`: the peer that is to take over.
+    pub(crate) target: NodeId,
+    /// Ticks since the transfer started; it is aborted at `election_ticks`.
+    pub(crate) elapsed: u32,
 }
 
 impl RoleState {

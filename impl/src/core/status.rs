@@ -55,6 +55,8 @@ pub struct Status<'a> {
     /// Leader only: the peers heard from in this check-quorum period (thesis §6.2), in config
     /// order; empty in the other roles.
     pub heard_from: Vec<NodeId>,
+    /// Leader only: the peer a leadership transfer (thesis §3.10) is handing over to.
+    pub lead_transferee: Option<NodeId>,
     /// Per-peer progress, in config order; empty unless leader.
     pub progress: Vec<PeerProgress>,
     /// Messages refused as malformed since the node was built.

@@ -66,6 +66,8 @@ impl<M: Mutator> RawNode<M> {
         match env.msg {
             Message::RequestVote(m) => self.handle_request_vote(from, m),
             Message::PreVote(m) => self.handle_pre_vote(from, m),
+            // Thesis §3.10: only a follower acts on it (`transfer.rs`).
+            Message::TimeoutNow(m) => self.handle_timeout_now(from, m),
             msg => match self.role() {
                 Role::Leader => self.step_leader(from, msg),
                 Role::Candidate | Role::PreCandidate => self.step_campaigning(from, msg),
@@ -167,7 +169,9 @@ impl<M: Mutator> RawNode<M> {
             Message::RequestVoteResponse(_) | Message::PreVoteResponse(_) => {
                 trace!(id = self.cfg.id, from, "vote response ignored: leader")
             }
-            Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
+            Message::RequestVote(_) | Message::PreVote(_) | Message::TimeoutNow(_) => {
+                handled_before_dispatch()
+            }
         }
     }
 
@@ -199,7 +203,9 @@ impl<M: Mutator> RawNode<M> {
             | Message::InstallSnapshotResponse(_) => {
                 trace!(id = self.cfg.id, from, pre, "response ignored: campaigning")
             }
-            Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
+            Message::RequestVote(_) | Message::PreVote(_) | Message::TimeoutNow(_) => {
+                handled_before_dispatch()
+            }
         }
     }
 
@@ -213,20 +219,25 @@ impl<M: Mutator> RawNode<M> {
             | Message::PreVoteResponse(_) => {
                 trace!(id = self.cfg.id, from, "response ignored: follower")
             }
-            Message::RequestVote(_) | Message::PreVote(_) => unreachable_request_vote(),
+            Message::RequestVote(_) | Message::PreVote(_) | Message::TimeoutNow(_) => {
+                handled_before_dispatch()
+            }
         }
     }
 
     /// Leader stickiness (thesis §4.2.3, with check-quorum §6.2): a server that heard from a
     /// leader within the minimum election timeout ignores a RequestVote of a higher term: it
     /// neither updates its term nor grants, nor replies. A PreVote is refused the same way
-    /// (`handle_pre_vote`).
+    /// (`handle_pre_vote`). A transfer's RequestVote (thesis §3.10, started by the leader's
+    /// TimeoutNow) is not ignored: the leader itself asked for it.
     fn sticky_ignores(&self, env: &Envelope) -> bool {
         let Message::RequestVote(m) = &env.msg else {
             return false;
         };
-        let ignore =
-            self.cfg.check_quorum && m.term > self.current_term && self.within_leader_lease();
+        let ignore = self.cfg.check_quorum
+            && !m.transfer
+            && m.term > self.current_term
+            && self.within_leader_lease();
         if ignore {
             debug!(
                 id = self.cfg.id,
@@ -423,6 +434,8 @@ impl<M: Mutator> RawNode<M> {
             if pipelining && self.progress()[slot].next_index <= last_index {
                 self.send_append(slot, false);
             }
+            // Thesis §3.10: the transfer target has caught up.
+            self.maybe_send_timeout_now(from, slot);
             return;
         }
         // Fast backup (6.824 XTerm/XIndex/XLen). A refusal without a hint
@@ -506,7 +519,10 @@ impl<M: Mutator> RawNode<M> {
     }
 }
 
-/// RequestVote and PreVote are handled before role dispatch.
-fn unreachable_request_vote() {
-    debug_assert!(false, "RequestVote and PreVote are handled before dispatch");
+/// RequestVote, PreVote and TimeoutNow are handled before role dispatch.
+fn handled_before_dispatch() {
+    debug_assert!(
+        false,
+        "RequestVote, PreVote and TimeoutNow are handled before dispatch"
+    );
 }

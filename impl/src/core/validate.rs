@@ -31,6 +31,8 @@ pub(crate) fn validate(me: NodeId, peers: &[NodeId], env: &Envelope) -> Result<(
         Message::AppendEntriesResponse(m) => validate_append_response(m),
         Message::InstallSnapshot(m) => validate_install_snapshot(m),
         Message::InstallSnapshotResponse(m) => validate_snapshot_response(m),
+        // Only its term, checked above.
+        Message::TimeoutNow(_) => Ok(()),
     }
 }
 

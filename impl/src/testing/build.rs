@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use crate::core::{
     AppendEntries, AppendEntriesResponse, ConflictHint, Envelope, Message, RequestVote,
-    RequestVoteResponse,
+    RequestVoteResponse, TimeoutNow,
 };
 use crate::storage::StoredState;
 use crate::types::{Entry, HardState, Index, NodeId, Term};
@@ -71,7 +71,23 @@ pub fn vote(term: Term, last_log_index: Index, last_log_term: Term) -> Message {
         term,
         last_log_index,
         last_log_term,
+        transfer: false,
     })
+}
+
+/// A leadership transfer's RequestVote (thesis §3.10): as [`vote`], with `transfer` set.
+pub fn transfer_vote(term: Term, last_log_index: Index, last_log_term: Term) -> Message {
+    Message::RequestVote(RequestVote {
+        term,
+        last_log_index,
+        last_log_term,
+        transfer: true,
+    })
+}
+
+/// TimeoutNow from the leader of `term` (thesis §3.10).
+pub fn timeout_now(term: Term) -> Message {
+    Message::TimeoutNow(TimeoutNow { term })
 }
 
 /// RequestVoteResponse granting the vote.

@@ -31,9 +31,13 @@ pub fn envelope(env: &Envelope) -> String {
 pub fn message(msg: &Message) -> String {
     match msg {
         Message::RequestVote(m) => format!(
-            "RequestVote term={} last={}/{}",
-            m.term, m.last_log_index, m.last_log_term
+            "RequestVote term={} last={}/{}{}",
+            m.term,
+            m.last_log_index,
+            m.last_log_term,
+            if m.transfer { " transfer" } else { "" }
         ),
+        Message::TimeoutNow(m) => format!("TimeoutNow term={}", m.term),
         Message::RequestVoteResponse(m) => format!(
             "RequestVoteResponse term={} granted={}",
             m.term, m.vote_granted

@@ -26,8 +26,10 @@ use super::status::StatusReport;
 use crate::command::{Command, DecodeError};
 use crate::server::Reply;
 
-/// The only wire format version this build speaks.
-pub const WIRE_VERSION: u8 = 1;
+/// The only wire format version this build speaks. Version 2: the core's `RequestVote` gained
+/// `transfer` and `Message` gained `TimeoutNow` (leadership transfer, thesis §3.10), which
+/// changes the bincode encoding of Raft frames; version-1 peers are refused by name.
+pub const WIRE_VERSION: u8 = 2;
 
 /// Largest accepted `length` (version byte + body). The core sends at most 1 MiB of entry
 /// payload per AppendEntries (`Config::production`), so 16 MiB leaves ample room for framing
@@ -262,12 +264,15 @@ mod tests {
 
     #[test]
     fn bad_version_unknown_variant_trailing_bytes_and_bad_commands_are_errors() {
-        let mut bytes = encode(&samples()[2]).unwrap();
-        bytes[LEN_PREFIX] = 2;
-        assert!(matches!(
-            decode(&bytes),
-            Err(FrameError::UnsupportedVersion { found: 2 })
-        ));
+        // Version 1 (before leadership transfer changed RequestVote) and a future 3.
+        for found in [1, 3] {
+            let mut bytes = encode(&samples()[2]).unwrap();
+            bytes[LEN_PREFIX] = found;
+            assert!(matches!(
+                decode(&bytes),
+                Err(FrameError::UnsupportedVersion { found: f }) if f == found
+            ));
+        }
         // Variant index 7 does not exist.
         assert!(matches!(
             decode(&[0, 0, 0, 2, WIRE_VERSION, 7]),

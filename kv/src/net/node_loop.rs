@@ -184,6 +184,11 @@ impl Proposer for RaftProposer<'_> {
                 Ok(it)
             }
             Err(ProposeError::NotLeader { leader_hint }) => Err(NotLeader { leader_hint }),
+            // Thesis §3.10: nothing was appended; the client retries, at the target first
+            // (leadership is moving there; if the transfer aborts, it redirects back).
+            Err(ProposeError::TransferInProgress { target }) => Err(NotLeader {
+                leader_hint: Some(target),
+            }),
         }
     }
 

@@ -29,7 +29,11 @@ fn role_letter(e: &TraceEvent) -> String {
 /// A message in a few words, Figure 2 field names shortened.
 fn message(m: &MsgSummary) -> String {
     let body = match &m.body {
-        MsgBody::RequestVote { term, .. } => format!("RequestVote t{term}"),
+        MsgBody::RequestVote { term, transfer, .. } => format!(
+            "RequestVote t{term}{}",
+            if *transfer { " (transfer)" } else { "" }
+        ),
+        MsgBody::TimeoutNow { term } => format!("TimeoutNow t{term}"),
         MsgBody::RequestVoteResponse { term, vote_granted } => {
             format!("vote t{term} {}", if *vote_granted { "yes" } else { "no" })
         }

@@ -11,6 +11,7 @@
 //! - `recovery`: protocol-aware recovery of a node that lost acknowledged entries.
 //! - `prevote`: pre-vote (thesis §9.6).
 //! - `checkquorum`: check-quorum and leader stickiness (thesis §6.2, §4.2.3).
+//! - `transfer`: leadership transfer (thesis §3.10).
 //! - `proptests`: random (also malformed) messages never panic or break invariants.
 
 mod bad_input;
@@ -25,6 +26,7 @@ mod ready;
 mod recovery;
 mod replication;
 mod snapshot;
+mod transfer;
 
 use std::collections::VecDeque;
 

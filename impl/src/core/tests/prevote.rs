@@ -15,6 +15,7 @@ fn pre_vote(term: Term, last_log_index: Index, last_log_term: Term) -> Message {
         term,
         last_log_index,
         last_log_term,
+        transfer: false,
     })
 }
 

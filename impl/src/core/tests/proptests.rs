@@ -51,15 +51,26 @@ fn message() -> impl Strategy<Value = Message> {
         ),
     ];
     prop_oneof![
-        (0u64..6, 0u64..8, 0u64..6).prop_map(|(t, i, lt)| rv(t, i, lt)),
+        (0u64..6, 0u64..8, 0u64..6, any::<bool>()).prop_map(
+            |(term, last_log_index, last_log_term, transfer)| {
+                Message::RequestVote(RequestVote {
+                    term,
+                    last_log_index,
+                    last_log_term,
+                    transfer,
+                })
+            }
+        ),
         (0u64..6, any::<bool>()).prop_map(|(t, g)| rvr(t, g)),
         (0u64..6, 0u64..8, 0u64..6).prop_map(|(term, last_log_index, last_log_term)| {
             Message::PreVote(RequestVote {
                 term,
                 last_log_index,
                 last_log_term,
+                transfer: false,
             })
         }),
+        (0u64..6).prop_map(|term| Message::TimeoutNow(TimeoutNow { term })),
         (0u64..6, any::<bool>()).prop_map(|(term, vote_granted)| {
             Message::PreVoteResponse(RequestVoteResponse { term, vote_granted })
         }),
@@ -130,6 +141,9 @@ enum Input {
     Tick,
     Ready,
     Compact,
+    /// Leadership transfer (thesis §3.10) to a peer, itself (1) or an unknown id (0).
+    Transfer(NodeId),
+    AbortTransfer,
 }
 
 fn input() -> impl Strategy<Value = Input> {
@@ -144,6 +158,8 @@ fn input() -> impl Strategy<Value = Input> {
         1 => Just(Input::Tick),
         1 => Just(Input::Ready),
         1 => Just(Input::Compact),
+        1 => (0u64..4).prop_map(Input::Transfer),
+        1 => Just(Input::AbortTransfer),
     ]
 }
 
@@ -185,6 +201,20 @@ proptest! {
                 Input::Heartbeat => { let _ = n.heartbeat_now(); }
                 Input::Propose => { let _ = n.propose("p"); }
                 Input::Tick => n.tick(),
+                Input::Transfer(target) => {
+                    let r = n.transfer_leader(target);
+                    let leader = n.role() == Role::Leader;
+                    prop_assert_eq!(r.is_ok(), leader && (2..4).contains(&target), "{:?}", r);
+                    if leader && r.is_ok() {
+                        prop_assert_eq!(n.lead_transferee(), Some(target));
+                        prop_assert!(n.propose("p").is_err(), "no proposal during transfer");
+                    }
+                }
+                Input::AbortTransfer => {
+                    let pending = n.lead_transferee().is_some();
+                    prop_assert_eq!(n.abort_transfer_now().ok(), (n.role() == Role::Leader).then_some(pending));
+                    prop_assert_eq!(n.lead_transferee(), None);
+                }
                 Input::Compact => {
                     let a = n.status().applied_index;
                     let before = n.status().last_included_index;
@@ -237,5 +267,6 @@ fn set_term(m: &mut Message, t: Term) {
         Message::InstallSnapshotResponse(x) => x.term = t,
         Message::PreVote(x) => x.term = t,
         Message::PreVoteResponse(x) => x.term = t,
+        Message::TimeoutNow(x) => x.term = t,
     }
 }
