@@ -50,6 +50,7 @@ pub fn saved_json(bug: Bug) -> Option<&'static str> {
         Bug::CheckQuorumCountsSelfTwice => {
             include_str!("../traces/check-quorum-counts-self-twice.json")
         }
+        Bug::TransferWithoutCatchUp => include_str!("../traces/transfer-without-catch-up.json"),
     })
 }
 

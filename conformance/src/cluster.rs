@@ -171,6 +171,16 @@ impl Cluster {
                 self.drain(node(i), effect)?;
                 checked.map_err(|e| format!("check_quorum_now: {e}"))?;
             }
+            Input::TransferLeadership(i, t) => {
+                let started = self.nodes[node(i)].raw.transfer_leader(mapping::node_id(t));
+                self.drain(node(i), effect)?;
+                started.map_err(|e| format!("transfer_leader: {e}"))?;
+            }
+            Input::AbortTransfer(i) => {
+                let aborted = self.nodes[node(i)].raw.abort_transfer_now();
+                self.drain(node(i), effect)?;
+                aborted.map_err(|e| format!("abort_transfer_now: {e}"))?;
+            }
             Input::Snapshot(i) => {
                 let raw = &mut self.nodes[node(i)].raw;
                 let (index, data) =

@@ -79,6 +79,11 @@ impl SuiteOptions {
             check_quorum: true,
             ..no_faults.clone()
         };
+        // Leadership transfer (thesis §3.10): one entry, so a target can lag and catch up.
+        let transfer = Config {
+            transfer: true,
+            ..no_faults.clone()
+        };
         vec![
             faults,
             no_faults,
@@ -86,6 +91,7 @@ impl SuiteOptions {
             lost_tail,
             pre_vote,
             check_quorum,
+            transfer,
         ]
     }
 
@@ -148,7 +154,13 @@ impl SuiteOptions {
             check_quorum: true,
             ..five.clone()
         };
+        let three_transfer = Config {
+            transfer: true,
+            check_quorum: true,
+            ..three.clone()
+        };
         let mut walks = vec![
+            (three_transfer, 200, 80),
             (three_pre_vote, 200, 80),
             (five_pre_vote, 100, 120),
             (three_check_quorum, 200, 80),

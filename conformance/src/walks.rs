@@ -25,7 +25,9 @@ fn budgeted(a: &Action) -> Option<usize> {
         | Action::ElectionTimeout(_)
         | Action::Heartbeat(_)
         | Action::Propose(..)
-        | Action::CheckQuorum(_) => None,
+        | Action::CheckQuorum(_)
+        | Action::TransferLeadership(..)
+        | Action::AbortTransfer(_) => None,
     }
 }
 

@@ -80,8 +80,7 @@ pub fn to_core_msg(env: &model::Envelope) -> Result<raft_core::Envelope, MapErro
             term: m.term.into(),
             last_log_index: m.last_log_index.into(),
             last_log_term: m.last_log_term.into(),
-            // The model has no leadership transfer yet (thesis §3.10): ordinary votes only.
-            transfer: false,
+            transfer: m.transfer,
         }),
         model::Message::RequestVoteResponse(m) => {
             Core::RequestVoteResponse(raft_core::RequestVoteResponse {
@@ -93,7 +92,10 @@ pub fn to_core_msg(env: &model::Envelope) -> Result<raft_core::Envelope, MapErro
             term: m.term.into(),
             last_log_index: m.last_log_index.into(),
             last_log_term: m.last_log_term.into(),
-            transfer: false,
+            transfer: m.transfer,
+        }),
+        model::Message::TimeoutNow(m) => Core::TimeoutNow(raft_core::TimeoutNow {
+            term: m.term.into(),
         }),
         model::Message::PreVoteResponse(m) => {
             Core::PreVoteResponse(raft_core::RequestVoteResponse {
@@ -156,21 +158,14 @@ pub fn to_model_msg(
 ) -> Result<model::Envelope, MapError> {
     use model::Message as Model;
     let msg = match &env.msg {
-        // The model has no leadership transfer yet (thesis §3.10).
-        raft_core::Message::RequestVote(m) if m.transfer => {
-            return Err(MapError(
-                "a transfer RequestVote; the model has no leadership transfer".into(),
-            ))
-        }
-        raft_core::Message::TimeoutNow(_) => {
-            return Err(MapError(
-                "a TimeoutNow; the model has no leadership transfer".into(),
-            ))
-        }
+        raft_core::Message::TimeoutNow(m) => Model::TimeoutNow(model::TimeoutNow {
+            term: small("term", m.term)?,
+        }),
         raft_core::Message::RequestVote(m) => Model::RequestVote(model::RequestVote {
             term: small("term", m.term)?,
             last_log_index: small("last_log_index", m.last_log_index)?,
             last_log_term: small("last_log_term", m.last_log_term)?,
+            transfer: m.transfer,
         }),
         raft_core::Message::RequestVoteResponse(m) => {
             Model::RequestVoteResponse(model::RequestVoteResponse {
@@ -182,6 +177,7 @@ pub fn to_model_msg(
             term: small("term", m.term)?,
             last_log_index: small("last_log_index", m.last_log_index)?,
             last_log_term: small("last_log_term", m.last_log_term)?,
+            transfer: m.transfer,
         }),
         raft_core::Message::PreVoteResponse(m) => {
             Model::PreVoteResponse(model::RequestVoteResponse {

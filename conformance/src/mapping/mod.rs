@@ -8,12 +8,17 @@
 //!    numberings from being confused silently). The model's `max_batch` is the
 //!    core's `max_entries_per_append`, its `pre_vote` and `check_quorum` the core's;
 //!    everything else is [`Config::conformance`](raft_impl::core::Config::conformance).
+//!    The model's `transfer` switch has no core counterpart: the core transfers only
+//!    when asked.
 //! 2. **Actions → inputs**: which call on which node each model action is.
 //!    A model `Snapshot(i)` is the application snapshotting its state
 //!    machine: `RawNode::compact(applied, data)`, the data being the content
 //!    the model keeps ([`snapshot_content`]). A model `CheckQuorum(i)` is
 //!    `RawNode::check_quorum_now`, what the tick that reaches the check-quorum deadline
 //!    calls (the harness never ticks: a conformance leader's tick would also heartbeat).
+//!    `TransferLeadership(i, t)` is `RawNode::transfer_leader(t)`, `AbortTransfer(i)`
+//!    `RawNode::abort_transfer_now` (what the tick a transfer's election timeout after
+//!    calls).
 //! 3. **Messages** in both directions ([`messages`]). A model entry
 //!    `(term, v)` at index `i` is the core entry `{term, index: i, data: [v]}`;
 //!    a snapshot's content is its data, two bytes per entry.
@@ -121,6 +126,11 @@ pub enum Input {
     Snapshot(ServerId),
     /// `RawNode::check_quorum_now` (thesis §6.2): the leader's check-quorum deadline.
     CheckQuorum(ServerId),
+    /// `RawNode::transfer_leader(target)` at the leader (thesis §3.10): an operator's request.
+    TransferLeadership(ServerId, ServerId),
+    /// `RawNode::abort_transfer_now`: what the leader's tick calls once the transfer has
+    /// been pending for an election timeout.
+    AbortTransfer(ServerId),
 }
 
 /// The input for `action`; a MapError for an action with no input yet.
@@ -136,6 +146,8 @@ pub fn input(action: &Action) -> Result<Input, MapError> {
         Action::Snapshot(i) => Input::Snapshot(*i),
         Action::RestartLosingTail(i) => Input::RestartLosingTail(*i),
         Action::CheckQuorum(i) => Input::CheckQuorum(*i),
+        Action::TransferLeadership(i, t) => Input::TransferLeadership(*i, *t),
+        Action::AbortTransfer(i) => Input::AbortTransfer(*i),
     })
 }
 

@@ -86,6 +86,7 @@ pub fn mutation_of(bug: Bug) -> Option<Mutation> {
         Bug::ForgetLostTail => return None,
         Bug::PreVoteIncrementsTerm => Mutation::PreVoteIncrementsTerm,
         Bug::CheckQuorumCountsSelfTwice => Mutation::CheckQuorumCountsSelfTwice,
+        Bug::TransferWithoutCatchUp => Mutation::TransferWithoutCatchUp,
     })
 }
 
@@ -120,7 +121,8 @@ pub fn application_of(bug: Bug) -> Application {
         | Bug::SnapshotNotPersistedWithState
         | Bug::CommitNotAdvancedOnInstall
         | Bug::PreVoteIncrementsTerm
-        | Bug::CheckQuorumCountsSelfTwice => correct,
+        | Bug::CheckQuorumCountsSelfTwice
+        | Bug::TransferWithoutCatchUp => correct,
     }
 }
 

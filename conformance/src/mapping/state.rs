@@ -101,6 +101,10 @@ pub fn abstract_server(
         role,
         heard_from_leader,
         heard_from,
+        lead_transferee: status
+            .lead_transferee
+            .map(|t| server_id(t, servers))
+            .transpose()?,
         commit_index: small("commit_index", status.commit_index)?,
         votes_granted,
         next_index,
