@@ -17,8 +17,20 @@ fn msgs() -> Vec<model::Envelope> {
                 term: 3,
                 last_log_index: 2,
                 last_log_term: 1,
+                transfer: false,
             }),
         ),
+        env(
+            1,
+            2,
+            M::RequestVote(model::RequestVote {
+                term: 4,
+                last_log_index: 2,
+                last_log_term: 1,
+                transfer: true,
+            }),
+        ),
+        env(0, 1, M::TimeoutNow(model::TimeoutNow { term: 3 })),
         env(
             2,
             0,
