@@ -147,9 +147,6 @@ pub fn bug_of(m: Mutation) -> Bug {
         Mutation::CommitNotAdvancedOnInstall => Bug::CommitNotAdvancedOnInstall,
         Mutation::PreVoteIncrementsTerm => Bug::PreVoteIncrementsTerm,
         Mutation::CheckQuorumCountsSelfTwice => Bug::CheckQuorumCountsSelfTwice,
-        // Not paired yet: the model's catalog has no transfer-without-catch-up bug.
-        Mutation::TransferWithoutCatchUp => {
-            panic!("transfer-without-catch-up has no model bug yet (leadership transfer)")
-        }
+        Mutation::TransferWithoutCatchUp => Bug::TransferWithoutCatchUp,
     }
 }

@@ -21,17 +21,6 @@ fn msgs() -> Vec<model::Envelope> {
             }),
         ),
         env(
-            1,
-            2,
-            M::RequestVote(model::RequestVote {
-                term: 4,
-                last_log_index: 2,
-                last_log_term: 1,
-                transfer: true,
-            }),
-        ),
-        env(0, 1, M::TimeoutNow(model::TimeoutNow { term: 3 })),
-        env(
             2,
             0,
             M::RequestVoteResponse(model::RequestVoteResponse {
@@ -90,6 +79,17 @@ fn msgs() -> Vec<model::Envelope> {
                 match_index: 0,
             }),
         ),
+        env(
+            1,
+            2,
+            M::RequestVote(model::RequestVote {
+                term: 4,
+                last_log_index: 2,
+                last_log_term: 1,
+                transfer: true,
+            }),
+        ),
+        env(0, 1, M::TimeoutNow(model::TimeoutNow { term: 3 })),
     ]
 }
 
