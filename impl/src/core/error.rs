@@ -22,8 +22,8 @@ pub enum ProposeError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 pub enum TransferError {
     /// Only a leader transfers leadership.
-    #[error("not the leader (leader hint: {leader_hint:?})")]
-    NotLeader { leader_hint: Option<NodeId> },
+    #[error(transparent)]
+    NotLeader(#[from] NotLeader),
     /// The leader is already the leader.
     #[error("transfer target {0} is this node")]
     ToSelf(NodeId),

@@ -1,9 +1,9 @@
-//! What each role of §5.1 holds, inside the role: a follower knows at most
-//! the leader of its term, a (pre-)candidate its votes, a leader its followers'
-//! progress, its pending ReadIndex reads and any leadership transfer. Nothing of a leader exists while
-//! following, so no check has to say so. Only `become_follower`,
-//! `become_pre_candidate` (prevote.rs), `become_candidate` and `become_leader` (node.rs)
-//! replace it.
+//! What each role of §5.1 holds, inside the role: a follower knows at most the leader
+//! of its term, a (pre-)candidate its votes, a leader its followers' progress, its
+//! pending ReadIndex reads and any leadership transfer. Nothing of a leader exists
+//! while following, so no check has to say so. Only `become_follower`,
+//! `become_pre_candidate` (prevote.rs), `become_candidate` and `become_leader`
+//! (node.rs) replace it.
 
 use super::progress::Progress;
 use super::quorum::VoteTally;

@@ -30,9 +30,7 @@ impl<M: Mutator> RawNode<M> {
     ///
     /// [`abort_transfer_now`]: Self::abort_transfer_now
     pub fn transfer_leader(&mut self, target: NodeId) -> Result<(), TransferError> {
-        if let Err(NotLeader { leader_hint }) = self.require_leader() {
-            return Err(TransferError::NotLeader { leader_hint });
-        }
+        self.require_leader()?;
         if target == self.cfg.id {
             return Err(TransferError::ToSelf(target));
         }

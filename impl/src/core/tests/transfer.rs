@@ -196,9 +196,9 @@ fn s3_10_bad_targets_and_non_leaders_get_named_errors() {
     f.step(env(1, 2, ae(1, 0, 0, vec![], 0))).unwrap();
     assert_eq!(
         f.transfer_leader(3),
-        Err(TransferError::NotLeader {
+        Err(TransferError::NotLeader(NotLeader {
             leader_hint: Some(1)
-        })
+        }))
     );
     assert_eq!(
         f.abort_transfer_now(),
