@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::error::{SimError, Violation};
 use crate::invariants::Checker;
+use crate::leadership::ElectionCount;
 use crate::network::{NetConfig, Network};
 use crate::node::{Apply, Effects, RuntimeFault, SimNode};
 use crate::schedule::Scheduled;
@@ -109,6 +110,7 @@ pub struct Cluster {
     pub(crate) connected: Vec<bool>,
     /// The step trace, in conformance mode.
     pub(crate) steps: Option<StepRecorder>,
+    pub(crate) elections: ElectionCount,
 }
 
 /// Deterministically derives a 64-bit value from a seed and a salt (SplitMix64 finaliser).
@@ -167,6 +169,7 @@ impl Cluster {
             violation: None,
             connected: vec![true; n],
             steps: None,
+            elections: ElectionCount::new(n),
             rng: StdRng::seed_from_u64(0),
             cfg,
         };
@@ -498,6 +501,9 @@ impl Cluster {
             return;
         };
         let (term, role, commit) = (raw.current_term(), raw.role(), raw.commit_index());
+        let voted_for = raw.hard_state().voted_for;
+        self.elections
+            .observe(p, self.nodes[p].id, term, voted_for, role);
         let meta = raw.snapshot().meta;
         // The Readies must have described every log change: the checker's copy is the core's.
         let last = (

@@ -7,6 +7,7 @@
 //!   after every event, and an optional event [`Trace`].
 //! - `harness`: the MIT 6.824 test API on [`Cluster`] (`one`, `check_one_leader`, ...).
 //! - [`invariants`]: the Figure 3 safety properties, written independently of the core.
+//! - `leadership`: operator leadership transfers, and counts of elections started and won.
 //! - [`clients`]: simulated clients that keep proposing (churn tests, soak).
 //! - [`soak`]: random fault schedules with a liveness check, one seed at a time.
 //! - [`state_machine`]: the simulated state machine's snapshot bytes and the compaction
@@ -20,6 +21,7 @@ mod compaction;
 mod error;
 mod faults;
 mod harness;
+mod leadership;
 mod network;
 mod node;
 mod record;
@@ -39,6 +41,7 @@ pub use cluster::{derive_seed, Cluster, SimConfig, MS, SEC};
 pub use error::{SimError, Violation};
 pub use harness::{cmd, ELECTION_TIMEOUT};
 pub use invariants::{Checker, Finding, Invariant};
+pub use leadership::{production_with, CoreConfigFn, ElectionCount};
 pub use network::{wire_size, NetConfig};
 pub use node::{CrashMode, RuntimeFault};
 pub use schedule::Scheduled;

@@ -106,6 +106,11 @@ pub enum RuntimeFault {
 }
 
 impl SimNode {
+    /// The core config this node (re)starts with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     pub fn new(pos: usize, cfg: Config) -> Result<Self, raft_impl::core::InitError> {
         let raw = RawNode::new(cfg.clone())?;
         Ok(SimNode {

@@ -16,6 +16,7 @@ use crate::clients::ClientPool;
 use crate::cluster::{derive_seed, Cluster, SimConfig, MS, SEC};
 use crate::error::{SimError, Violation};
 use crate::harness::cmd;
+use crate::leadership::ElectionCount;
 use crate::node::RuntimeFault;
 use crate::state_machine::SnapshotPolicy;
 use crate::trace::Trace;
@@ -75,6 +76,8 @@ pub struct SeedReport {
     pub sim_time_us: u64,
     /// What compaction did in this seed.
     pub snapshots: SnapshotStats,
+    /// Elections started and won, transfers accepted.
+    pub elections: ElectionCount,
     /// Recorded for failing seeds by [`run_seeds`].
     pub trace: Option<Trace>,
 }
@@ -138,12 +141,14 @@ pub fn run_seed(seed: u64, opts: &SoakOptions, record_trace: bool) -> SeedReport
         events: c.events(),
         sim_time_us: c.now(),
         snapshots: SnapshotStats::of(&c),
+        elections: c.elections().clone(),
         trace,
     }
 }
 
-/// The fault phase: random steps of 20 ms - 1.5 s, each maybe changing one thing, while two
-/// clients propose.
+/// The fault phase: random steps of 20 ms - 1.5 s, each maybe changing one thing (a
+/// partition, a cut link, a crash, a restart, the network's reliability, a leadership
+/// transfer), while two clients propose.
 fn schedule(c: &mut Cluster, opts: &SoakOptions) -> Result<(), SimError> {
     let n = c.servers();
     let mut clients = ClientPool::new(2, c.now());
@@ -195,12 +200,31 @@ fn schedule(c: &mut Cluster, opts: &SoakOptions) -> Result<(), SimError> {
                 let on = c.rng().random_bool(0.3);
                 c.set_long_reordering(on);
             }
+            68..72 => transfer(c),
             _ => {}
         }
         let step = c.rng().random_range(20..1_500) * MS;
         clients.run_for(c, step.min(end.saturating_sub(c.now()).max(1)))?;
     }
     Ok(())
+}
+
+/// Thesis §3.10: the leader (if any) is asked to hand over to a random other node; now and
+/// then an operator aborts a pending transfer instead.
+fn transfer(c: &mut Cluster) {
+    let n = c.servers();
+    let Some(leader) = (0..n).find(|&i| c.get_state(i).is_some_and(|(_, l)| l)) else {
+        return;
+    };
+    if c.lead_transferee(leader).is_some() && c.rng().random_bool(0.3) {
+        let _ = c.abort_transfer(leader);
+        return;
+    }
+    let target = c.rng().random_range(0..n);
+    if target != leader {
+        // Refusals (not leader any more) are part of the schedule, not failures.
+        let _ = c.transfer_leader(leader, target);
+    }
 }
 
 /// Splits the servers into two or three random groups, connected only inside each group.
@@ -259,6 +283,7 @@ pub struct Summary {
     pub events: u64,
     pub sim_time_us: u64,
     pub snapshots: SnapshotStats,
+    pub elections: ElectionCount,
     /// Failing seeds, in seed order, with their traces.
     pub failures: Vec<SeedReport>,
 }
@@ -316,6 +341,7 @@ pub fn run_seeds(
                     summary.events += r.events;
                     summary.sim_time_us += r.sim_time_us;
                     summary.snapshots.add(r.snapshots);
+                    summary.elections.add(&r.elections);
                     match r.outcome {
                         Outcome::Passed => {}
                         Outcome::Violation(_) => summary.violations += 1,

@@ -55,6 +55,9 @@ pub enum EventKind {
     /// `node`'s application snapshotted its state machine and the log was compacted
     /// (`detail` says at which index).
     Compact,
+    /// An operator asked `node` to transfer its leadership, or to abort a transfer
+    /// (`detail` says which, and whether it was accepted).
+    Transfer,
 }
 
 /// One event and the state it left behind.

@@ -1,7 +1,7 @@
 //! `raft-sim`: soak-tests the Raft core in the deterministic simulator.
 //!
 //! ```sh
-//! cargo run --release -p raft-sim -- --seeds 10000 [--start S] [--servers K]
+//! cargo run --release -p raft-sim -- --seeds 10000 [--start S] [--servers K] [--no-pre-vote]
 //! ```
 //!
 //! Runs one random fault schedule per seed (partitions, loss, duplication, reordering, crashes
@@ -26,7 +26,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use raft_sim::soak::{run_seed, run_seeds, Outcome, SoakOptions};
-use raft_sim::{timeline, RuntimeFault, SnapshotPolicy, SEC};
+use raft_sim::{production_with, timeline, RuntimeFault, SnapshotPolicy, SEC};
 
 #[derive(Parser, Debug)]
 #[command(about = "Soak-test the Raft core with random fault schedules in the simulator")]
@@ -66,6 +66,13 @@ struct Args {
     /// InstallSnapshot chunk size in bytes (default: drawn per seed, 64 B to 1 MiB).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_chunk: Option<u64>,
+    /// Run the nodes without pre-vote (thesis §9.6; on in the production config).
+    #[arg(long)]
+    no_pre_vote: bool,
+    /// Run the nodes without check-quorum and leader stickiness (thesis §6.2, §4.2.3; on in
+    /// the production config).
+    #[arg(long)]
+    no_check_quorum: bool,
     /// Where to write the traces of failing seeds.
     #[arg(long, default_value = ".")]
     trace_dir: PathBuf,
@@ -115,6 +122,18 @@ fn one_seed(seed: u64, opts: &SoakOptions, html: Option<&Path>) -> ExitCode {
     }
 }
 
+/// The protocol switches of `args`, as they are written on the command line.
+fn protocol_flags(args: &Args) -> String {
+    let mut f = String::new();
+    if args.no_pre_vote {
+        f.push_str(" --no-pre-vote");
+    }
+    if args.no_check_quorum {
+        f.push_str(" --no-check-quorum");
+    }
+    f
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     let opts = SoakOptions {
@@ -127,7 +146,7 @@ fn main() -> anyhow::Result<ExitCode> {
             max_gap => SnapshotPolicy::Random { max_gap },
         },
         max_snapshot_chunk: args.snapshot_chunk.map(|c| c as usize),
-        ..SoakOptions::default()
+        core_config: production_with(!args.no_pre_vote, !args.no_check_quorum),
     };
     if let Some(seed) = args.seed {
         return Ok(one_seed(seed, &opts, args.html.as_deref()));
@@ -137,11 +156,13 @@ fn main() -> anyhow::Result<ExitCode> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     eprintln!(
-        "raft-sim: seeds {}..{} servers={} jobs={jobs} snapshot={:?}",
+        "raft-sim: seeds {}..{} servers={} jobs={jobs} snapshot={:?} pre_vote={} check_quorum={}",
         args.start,
         args.start + seeds,
         args.servers,
-        opts.snapshot
+        opts.snapshot,
+        !args.no_pre_vote,
+        !args.no_check_quorum
     );
     let summary = run_seeds(
         &opts,
@@ -178,7 +199,7 @@ fn main() -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("writing {}", path.display()))?;
             println!(
                 "  trace: {} ({} events); draw it: raft-sim --seed {} --servers {} \
-                 --fault-secs {} --liveness-secs {} --snapshot-max-gap {}{}{} --html seed-{}.html",
+                 --fault-secs {} --liveness-secs {} --snapshot-max-gap {}{}{}{} --html seed-{}.html",
                 path.display(),
                 trace.events.len(),
                 r.seed,
@@ -194,6 +215,7 @@ fn main() -> anyhow::Result<ExitCode> {
                         " --runtime-fault {}",
                         v.get_name()
                     )),
+                protocol_flags(&args),
                 r.seed
             );
         }
@@ -206,6 +228,10 @@ fn main() -> anyhow::Result<ExitCode> {
     eprintln!(
         "snapshots: compactions={} restored_from_leader={} install_snapshot_chunks={}",
         summary.snapshots.compactions, summary.snapshots.restored, summary.snapshots.chunks_sent
+    );
+    eprintln!(
+        "leadership: elections_started={} leaders_elected={} transfers_accepted={}",
+        summary.elections.started, summary.elections.leaders, summary.elections.transfers
     );
     println!(
         "seeds={} violations={} liveness_failures={}",

@@ -122,7 +122,7 @@ pub struct Timeline {
     pub unreliable: Vec<Band<()>>,
     /// Stretches with long reordering on.
     pub reordering: Vec<Band<()>>,
-    /// Connectivity and reliability changes, in order.
+    /// Connectivity and reliability changes and operator transfer requests, in order.
     pub net_changes: Vec<NetChange>,
     pub failure: Option<Failure>,
 }
@@ -255,6 +255,16 @@ pub fn layout(trace: &Trace) -> Timeline {
                     detail,
                 });
             }
+            // An operator's transfer request is drawn with the other outside interventions.
+            EventKind::Transfer => net_changes.push(NetChange {
+                time_us: t,
+                seq: ev.seq,
+                detail: format!(
+                    "s{}: {}",
+                    ev.node.unwrap_or_default(),
+                    ev.detail.clone().unwrap_or_default()
+                ),
+            }),
             _ => {}
         }
         if let Some(down) = &ev.links_down {

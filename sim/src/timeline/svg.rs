@@ -504,5 +504,5 @@ const LEGEND: &str = "<p class=\"legend\">\
 <span><b style=\"color:#2e8b2e\">|</b> commit_index advances</span>\
 <span><i class=\"sw\" style=\"background:#1f5fbf;height:3px\"></i>messages delivered (darker: more)</span>\
 <span><b style=\"color:#777\">■</b> compacted · <b style=\"color:#8a3fbf\">◆</b> installed a leader's snapshot · <b style=\"color:#c39be0\">●</b> InstallSnapshot chunks</span>\
-<span>network: <i class=\"sw\" style=\"background:#ffe0a8\"></i>unreliable <i class=\"sw\" style=\"background:#e3d3f5\"></i>long reordering ▼ link change</span>\
+<span>network: <i class=\"sw\" style=\"background:#ffe0a8\"></i>unreliable <i class=\"sw\" style=\"background:#e3d3f5\"></i>long reordering ▼ link change or leadership transfer</span>\
 <span>hover any mark for details; marks a few pixels apart are drawn as one</span></p>";
