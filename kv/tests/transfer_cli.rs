@@ -65,7 +65,12 @@ fn transfer_leader_hands_leadership_to_a_follower_and_the_cluster_keeps_serving(
     // The node side: a follower refuses with a hint; the leader refuses an unknown target.
     let o = request_transfer(addr(to), &sec, old, t).unwrap();
     assert!(
-        matches!(o, TransferOutcome::NotLeader { leader_hint: Some(_) }),
+        matches!(
+            o,
+            TransferOutcome::NotLeader {
+                leader_hint: Some(_)
+            }
+        ),
         "{o:?}"
     );
     let o = request_transfer(addr(old), &sec, 9, t).unwrap();
@@ -79,7 +84,12 @@ fn transfer_leader_hands_leadership_to_a_follower_and_the_cluster_keeps_serving(
     assert!(o.status.success(), "{out}{err}\n{}", cluster.dump_logs());
     let want = format!("transfer-leader: node {to} is leader (term ");
     assert!(out.starts_with(&want), "{out}");
-    let term: Term = out[want.len()..].split(')').next().unwrap().parse().unwrap();
+    let term: Term = out[want.len()..]
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(term > old_term, "{out} (old term {old_term})");
 
     let (code, status) = cluster.status_cli();
@@ -127,7 +137,13 @@ fn transfer_leader_to_an_unknown_id_fails_naming_it() {
     let o = raftkv(&cluster, &["transfer-leader", "7", "--timeout", "5"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("node 7") && err.contains("not in --cluster"), "{err}");
-    assert!(t.elapsed() < Duration::from_secs(5), "refused without waiting");
+    assert!(
+        err.contains("node 7") && err.contains("not in --cluster"),
+        "{err}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "refused without waiting"
+    );
     assert_eq!(leader(&cluster).0, before, "nothing was asked");
 }

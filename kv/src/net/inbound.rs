@@ -271,9 +271,7 @@ async fn serve_conn(
                 }
             }
             Ok(
-                Frame::Request { .. }
-                | Frame::StatusRequest { .. }
-                | Frame::TransferLeader { .. },
+                Frame::Request { .. } | Frame::StatusRequest { .. } | Frame::TransferLeader { .. },
             ) if peer == Peer::Pending => {
                 tracing::warn!(%remote, "client request before the token; dropping the connection");
                 break;

@@ -35,7 +35,11 @@ pub(crate) struct PersistShared {
 }
 
 impl<S: Storage + Send + 'static> Persister<S> {
-    pub(crate) fn spawn(id: NodeId, storage: S, wake: SyncSender<Event>) -> Result<Self, StorageError> {
+    pub(crate) fn spawn(
+        id: NodeId,
+        storage: S,
+        wake: SyncSender<Event>,
+    ) -> Result<Self, StorageError> {
         let (jobs, rx) = std::sync::mpsc::channel();
         let shared = Arc::new(PersistShared::default());
         let sh = shared.clone();

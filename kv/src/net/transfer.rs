@@ -126,7 +126,12 @@ pub fn request_transfer(
     target: NodeId,
     timeout: Duration,
 ) -> Result<TransferOutcome, String> {
-    match ask(addr, security, timeout, &Frame::TransferLeader { id: 1, target })? {
+    match ask(
+        addr,
+        security,
+        timeout,
+        &Frame::TransferLeader { id: 1, target },
+    )? {
         Frame::TransferReply { id: 1, outcome } => Ok(outcome),
         other => Err(format!("unexpected {} frame in answer", other.kind())),
     }

@@ -122,9 +122,8 @@ fn find_leader(cx: &Ctx, node: NodeId) -> Result<(NodeId, Term)> {
 
 /// After the old leader stepped down: polls `node` until it reports itself leader.
 fn wait_for(cx: &Ctx, node: NodeId, asked: Instant) -> Result<()> {
-    let mut last = String::from("no answer");
     loop {
-        match cx.status(node) {
+        let last = match cx.status(node) {
             Ok(r) if r.role == Role::Leader => {
                 println!(
                     "transfer-leader: node {node} is leader (term {}) after {:.2} s",
@@ -136,13 +135,10 @@ fn wait_for(cx: &Ctx, node: NodeId, asked: Instant) -> Result<()> {
             Ok(r) => {
                 let role = format!("{:?}", r.role).to_lowercase();
                 let leader = r.leader_id.map_or("none known".into(), |l| l.to_string());
-                last = format!(
-                    "it is {role} in term {}, leader {leader}",
-                    r.current_term
-                );
+                format!("it is {role} in term {}, leader {leader}", r.current_term)
             }
-            Err(e) => last = format!("unreachable: {e}"),
-        }
+            Err(e) => format!("unreachable: {e}"),
+        };
         if cx.left().is_zero() {
             bail!(
                 "timed out after {:?}: node {node} is not leader ({last})",
