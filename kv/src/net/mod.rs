@@ -8,7 +8,7 @@
 //! - [`tls`]: TLS configuration and identities; [`certs`]: a development CA;
 //!   [`stream`]: plaintext-or-TLS connections.
 //! - `node_loop`: the thread owning `RawNode` + `KvServer` (step, propose, send, apply); a
-//!   persist thread owns the `FileStorage`.
+//!   persist thread (`persister`) owns the `FileStorage`.
 //! - `pipeline`: the Readies in flight between the two: messages and applies released once
 //!   their writes are durable.
 //! - [`status`], [`transfer`]: operator requests (`raftkv status`, `raftkv transfer-leader`).

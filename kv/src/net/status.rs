@@ -1,5 +1,5 @@
 //! The operator view (`raftkv status`): what a node reports about itself when a client asks
-//! ([`Frame::StatusRequest`]), and the blocking query a CLI makes ([`ask`] also serves
+//! ([`Frame::StatusRequest`]), and the blocking query a CLI makes (`ask` also serves
 //! `raftkv transfer-leader`).
 //!
 //! The report is read from what the node loop publishes after every pass (no round trip through
