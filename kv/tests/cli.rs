@@ -396,7 +396,7 @@ fn bad_frames_drop_their_connection_with_a_clear_error_and_the_node_keeps_servin
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("oversized", vec![0xFF, 0xFF, 0xFF, 0xFF]),
         ("another version", with_prefix(&[9, 0])),
-        ("unknown variant", with_prefix(&[frame::WIRE_VERSION, 7])),
+        ("unknown variant", with_prefix(&[frame::WIRE_VERSION, 200])),
         (
             "bad command",
             frame::encode(&Frame::Request {

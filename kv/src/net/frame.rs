@@ -19,16 +19,20 @@
 //! travel inside the TLS records; the format is the same.
 
 use raft_impl::core::Envelope;
+use raft_impl::types::NodeId;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::status::StatusReport;
+use super::transfer::TransferOutcome;
 use crate::command::{Command, DecodeError};
 use crate::server::Reply;
 
 /// The only wire format version this build speaks. Version 2: the core's `RequestVote` gained
 /// `transfer` and `Message` gained `TimeoutNow` (leadership transfer, thesis §3.10), which
-/// changes the bincode encoding of Raft frames; version-1 peers are refused by name.
+/// changes the bincode encoding of Raft frames; version-1 peers are refused by name. The
+/// `TransferLeader`/`TransferReply` frames were added after the others, which leaves every
+/// earlier frame's encoding as it was, so the version stays 2.
 pub const WIRE_VERSION: u8 = 2;
 
 /// Largest accepted `length` (version byte + body). The core sends at most 1 MiB of entry
@@ -57,6 +61,11 @@ pub enum Frame {
     StatusRequest { id: u64 },
     /// The node's answer to status request `id`.
     Status { id: u64, report: StatusReport },
+    /// An operator's request (`raftkv transfer-leader`) that the leader hand leadership to
+    /// node `target` (thesis §3.10). Answered once the transfer has settled.
+    TransferLeader { id: u64, target: NodeId },
+    /// The node's answer to transfer request `id`.
+    TransferReply { id: u64, outcome: TransferOutcome },
 }
 
 impl Frame {
@@ -77,6 +86,8 @@ impl Frame {
             Frame::Auth { .. } => "Auth",
             Frame::StatusRequest { .. } => "StatusRequest",
             Frame::Status { .. } => "Status",
+            Frame::TransferLeader { .. } => "TransferLeader",
+            Frame::TransferReply { .. } => "TransferReply",
         }
     }
 }
@@ -226,6 +237,18 @@ mod tests {
             Frame::Auth {
                 token: b"secret".to_vec(),
             },
+            Frame::TransferLeader { id: 3, target: 2 },
+            Frame::TransferReply {
+                id: 3,
+                outcome: TransferOutcome::Handed {
+                    term: 5,
+                    leader_hint: Some(2),
+                },
+            },
+            Frame::TransferReply {
+                id: 4,
+                outcome: TransferOutcome::NotLeader { leader_hint: None },
+            },
         ]
     }
 
@@ -237,6 +260,15 @@ mod tests {
             assert_eq!(back, f);
             assert_eq!(used, bytes.len());
         }
+    }
+
+    #[test]
+    fn frames_added_at_the_end_leave_earlier_encodings_unchanged() {
+        // StatusRequest is still variant 4, so version 2 needs no bump (see WIRE_VERSION).
+        let bytes = encode(&Frame::StatusRequest { id: 1 }).unwrap();
+        assert_eq!(bytes, [0, 0, 0, 3, WIRE_VERSION, 4, 1]);
+        let bytes = encode(&Frame::TransferLeader { id: 1, target: 3 }).unwrap();
+        assert_eq!(bytes, [0, 0, 0, 4, WIRE_VERSION, 6, 1, 3]);
     }
 
     #[test]
@@ -273,9 +305,9 @@ mod tests {
                 Err(FrameError::UnsupportedVersion { found: f }) if f == found
             ));
         }
-        // Variant index 7 does not exist.
+        // Variant index 200 does not exist.
         assert!(matches!(
-            decode(&[0, 0, 0, 2, WIRE_VERSION, 7]),
+            decode(&[0, 0, 0, 2, WIRE_VERSION, 200]),
             Err(FrameError::Malformed(_))
         ));
         assert!(matches!(decode(&[0, 0, 0, 0]), Err(FrameError::Empty)));

@@ -270,7 +270,9 @@ async fn serve_conn(
                     reply_to: reply_tx.clone(),
                 }
             }
-            Ok(Frame::Request { .. } | Frame::StatusRequest { .. }) if peer == Peer::Pending => {
+            Ok(
+                Frame::Request { .. } | Frame::StatusRequest { .. } | Frame::TransferLeader { .. },
+            ) if peer == Peer::Pending => {
                 tracing::warn!(%remote, "client request before the token; dropping the connection");
                 break;
             }
@@ -279,6 +281,12 @@ async fn serve_conn(
                 let _ = reply_tx.send(Frame::Status { id, report });
                 continue;
             }
+            // Like a status request: any authenticated client may ask (docs/kv-service.md).
+            Ok(Frame::TransferLeader { id, target }) => Event::Transfer {
+                id,
+                target,
+                reply_to: reply_tx.clone(),
+            },
             Ok(Frame::Auth { token }) if peer == Peer::Pending => {
                 let Security::Tls(tls) = &ctx.security else {
                     unreachable!("pending only under TLS")

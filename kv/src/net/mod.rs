@@ -8,9 +8,10 @@
 //! - [`tls`]: TLS configuration and identities; [`certs`]: a development CA;
 //!   [`stream`]: plaintext-or-TLS connections.
 //! - `node_loop`: the thread owning `RawNode` + `KvServer` (step, propose, send, apply); a
-//!   persist thread owns the `FileStorage`.
+//!   persist thread (`persister`) owns the `FileStorage`.
 //! - `pipeline`: the Readies in flight between the two: messages and applies released once
 //!   their writes are durable.
+//! - [`status`], [`transfer`]: operator requests (`raftkv status`, `raftkv transfer-leader`).
 //! - [`client`]: the Clerk's TCP transport.
 //! - [`async_clerk`]: the Clerk's retry logic on tokio, over TCP or in-process channels.
 //! - [`mux`]: many Clerk sessions over one connection per server.
@@ -28,11 +29,13 @@ pub mod mux;
 pub mod node;
 mod node_loop;
 mod peer;
+mod persister;
 mod pipeline;
 mod snapshot_job;
 pub mod status;
 pub mod stream;
 pub mod tls;
+pub mod transfer;
 
 pub use async_clerk::{AsyncClerk, AsyncTcpTransport, AsyncTransport};
 pub use client::{tcp_clerk, TcpTransport};

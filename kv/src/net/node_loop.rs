@@ -34,10 +34,9 @@
 //! `pipeline.rs`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use raft_impl::core::{Envelope, NotLeader, ProposeError, RawNode, Role};
@@ -46,8 +45,10 @@ use raft_impl::types::{Index, NodeId, Term};
 use tokio::sync::mpsc;
 
 use super::frame::Frame;
-use super::pipeline::{Apply, Job, Pipeline};
+use super::persister::Persister;
+use super::pipeline::{Apply, Pipeline};
 use super::snapshot_job::{Progress, SnapshotJob};
+use super::transfer::{PendingTransfers, TransferOutcome};
 use crate::command::Command;
 use crate::server::{KvServer, Proposer, Reply};
 use crate::snapshot::SnapshotError;
@@ -79,6 +80,13 @@ pub(crate) enum Event {
     Request {
         id: u64,
         cmd: Command,
+        reply_to: mpsc::UnboundedSender<Frame>,
+    },
+    /// An operator asks this node to hand leadership to `target` (thesis §3.10); answered
+    /// with a `TransferReply` once settled (see `transfer.rs`).
+    Transfer {
+        id: u64,
+        target: NodeId,
         reply_to: mpsc::UnboundedSender<Frame>,
     },
     /// The persist thread finished a sync (or failed); the loop reads which from the
@@ -203,6 +211,10 @@ fn reply((to, id): Token, reply: Reply) {
     let _ = to.send(Frame::Response { id, reply });
 }
 
+fn transfer_reply((to, id): Token, outcome: TransferOutcome) {
+    let _ = to.send(Frame::TransferReply { id, outcome });
+}
+
 impl<S: Storage + Send + 'static> NodeLoop<S> {
     /// Runs until a `Shutdown` event, every sender is dropped, or storage fails (the only
     /// error: after a failed fsync the node must not go on, see `Storage::sync`). Returns after
@@ -244,148 +256,11 @@ impl<S: Storage + Send + 'static> NodeLoop<S> {
             log_bytes: 0,
             snapshot_job: None,
             restore_error: None,
+            transfers: PendingTransfers::default(),
         };
         let r = st.run(events, tick);
         let stopped = st.persister.stop().map_err(LoopError::from);
         r.and(stopped)
-    }
-}
-
-/// Where a Ready's writes are made durable.
-enum Persister<S> {
-    /// Staged and synced by the loop itself, before it goes on.
-    Inline(S),
-    /// By a thread of its own (see the module documentation).
-    Background {
-        jobs: Option<std::sync::mpsc::Sender<Job>>,
-        shared: Arc<PersistShared>,
-        thread: Option<JoinHandle<()>>,
-    },
-}
-
-/// What the persist thread reports to the loop.
-#[derive(Default)]
-struct PersistShared {
-    /// Highest job made durable (every job up to it is).
-    durable: AtomicU64,
-    failed: AtomicBool,
-    error: Mutex<Option<StorageError>>,
-}
-
-impl<S: Storage + Send + 'static> Persister<S> {
-    fn spawn(id: NodeId, storage: S, wake: SyncSender<Event>) -> Result<Self, StorageError> {
-        let (jobs, rx) = std::sync::mpsc::channel();
-        let shared = Arc::new(PersistShared::default());
-        let sh = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("raftkv-persist-{id}"))
-            .spawn(move || persist_thread(storage, rx, &sh, wake))
-            .map_err(|source| StorageError::Io {
-                path: "<persist thread>".into(),
-                source,
-            })?;
-        Ok(Persister::Background {
-            jobs: Some(jobs),
-            shared,
-            thread: Some(thread),
-        })
-    }
-
-    /// Hands `job` over; inline, it is durable when this returns.
-    fn submit(&mut self, job: Job, pipe: &mut Pipeline) -> Result<(), StorageError> {
-        match self {
-            Persister::Inline(storage) => {
-                let id = job.id;
-                job.stage(storage)?;
-                storage.sync()?;
-                pipe.durable(id);
-                Ok(())
-            }
-            Persister::Background { jobs, shared, .. } => {
-                let sent = jobs.as_ref().is_some_and(|tx| tx.send(job).is_ok());
-                if sent {
-                    Ok(())
-                } else {
-                    // The thread is gone: it failed (its error says why) or panicked.
-                    Err(shared.take_error())
-                }
-            }
-        }
-    }
-
-    /// Takes in the persist thread's progress; its error if it failed.
-    fn poll(&mut self, pipe: &mut Pipeline) -> Result<(), StorageError> {
-        if let Persister::Background { shared, .. } = self {
-            if shared.failed.load(Ordering::Acquire) {
-                return Err(shared.take_error());
-            }
-            let durable = shared.durable.load(Ordering::Acquire);
-            if durable > 0 {
-                pipe.durable(durable);
-            }
-        }
-        Ok(())
-    }
-
-    /// Lets the persist thread finish what it was given and waits for it.
-    fn stop(&mut self) -> Result<(), StorageError> {
-        if let Persister::Background {
-            jobs,
-            shared,
-            thread,
-        } = self
-        {
-            jobs.take();
-            if let Some(t) = thread.take() {
-                if t.join().is_err() || shared.failed.load(Ordering::Acquire) {
-                    return Err(shared.take_error());
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl PersistShared {
-    fn take_error(&self) -> StorageError {
-        let mut e = self.error.lock().unwrap_or_else(|p| p.into_inner());
-        // No recorded error: the thread panicked. Nothing it was given may be trusted.
-        e.take().unwrap_or(StorageError::Poisoned)
-    }
-}
-
-/// The persist thread: stages every job queued, syncs once, reports, repeats. Ends when the
-/// loop drops its sender or storage fails (then the loop sees the error and stops the node).
-fn persist_thread<S: Storage>(
-    mut storage: S,
-    jobs: Receiver<Job>,
-    shared: &PersistShared,
-    wake: SyncSender<Event>,
-) {
-    while let Ok(job) = jobs.recv() {
-        let mut last = job.id;
-        let mut r = job.stage(&mut storage);
-        while r.is_ok() {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    last = job.id;
-                    r = job.stage(&mut storage);
-                }
-                Err(_) => break,
-            }
-        }
-        match r.and_then(|()| storage.sync()) {
-            Ok(()) => shared.durable.store(last, Ordering::Release),
-            Err(e) => {
-                *shared.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                shared.failed.store(true, Ordering::Release);
-                let _ = wake.try_send(Event::Persisted);
-                return;
-            }
-        }
-        // A full queue means the loop has events to take and will look at `shared` on its next
-        // pass anyway; a closed one means it has stopped.
-        let _ = wake.try_send(Event::Persisted);
     }
 }
 
@@ -406,6 +281,8 @@ struct LoopState<S> {
     snapshot_job: Option<SnapshotJob>,
     /// A leader's snapshot that could not be restored: the loop stops with it.
     restore_error: Option<LoopError>,
+    /// Operators' transfer requests waiting for their transfer to settle.
+    transfers: PendingTransfers<Token>,
 }
 
 impl<S: Storage + Send + 'static> LoopState<S> {
@@ -451,6 +328,16 @@ impl<S: Storage + Send + 'static> LoopState<S> {
                             reply(tok, r);
                         }
                     }
+                    Event::Transfer {
+                        id,
+                        target,
+                        reply_to,
+                    } => {
+                        let tok = (reply_to, id);
+                        if let Some((tok, o)) = self.transfers.start(raft.node, tok, target) {
+                            transfer_reply(tok, o);
+                        }
+                    }
                     // Progress is read from the persister below.
                     Event::Persisted => {}
                 }
@@ -480,6 +367,10 @@ impl<S: Storage + Send + 'static> LoopState<S> {
                 return Err(e);
             }
             self.maybe_compact();
+            // After the tick (which aborts a transfer after an election timeout) and the steps.
+            for (tok, o) in self.transfers.check(&self.node) {
+                transfer_reply(tok, o);
+            }
             let applied = self.kv.state_machine().last_applied();
             self.stats.publish(&self.node, applied);
         }

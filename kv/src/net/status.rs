@@ -1,5 +1,6 @@
 //! The operator view (`raftkv status`): what a node reports about itself when a client asks
-//! ([`Frame::StatusRequest`]), and the blocking query a CLI makes.
+//! ([`Frame::StatusRequest`]), and the blocking query a CLI makes (`ask` also serves
+//! `raftkv transfer-leader`).
 //!
 //! The report is read from what the node loop publishes after every pass (no round trip through
 //! the loop) and from the sizes of the files in the data directory.
@@ -83,6 +84,20 @@ pub fn query_status(
     security: &ClientSecurity,
     timeout: Duration,
 ) -> Result<StatusReport, String> {
+    match ask(addr, security, timeout, &Frame::StatusRequest { id: 1 })? {
+        Frame::Status { id: 1, report } => Ok(report),
+        other => Err(format!("unexpected {} frame in answer", other.kind())),
+    }
+}
+
+/// Sends `question` to the node at `addr` on a connection of its own and reads one frame in
+/// answer, all within `timeout` (the operator queries: status, transfer).
+pub(crate) fn ask(
+    addr: SocketAddr,
+    security: &ClientSecurity,
+    timeout: Duration,
+    question: &Frame,
+) -> Result<Frame, String> {
     let deadline = Instant::now() + timeout;
     let mut stream = BlockingStream::connect(addr, security, timeout).map_err(|e| e.to_string())?;
     let left = || {
@@ -94,16 +109,11 @@ pub fn query_status(
     (tcp.set_write_timeout(Some(left()))
         .and_then(|()| tcp.set_read_timeout(Some(left()))))
     .map_err(|e| e.to_string())?;
-    write_frame_blocking(&mut stream, &Frame::StatusRequest { id: 1 })
-        .map_err(|e| e.to_string())?;
+    write_frame_blocking(&mut stream, question).map_err(|e| e.to_string())?;
     let mut reader = FrameReader::default();
-    match reader
+    reader
         .read_frame_blocking(&mut stream)
-        .map_err(|e| e.to_string())?
-    {
-        Frame::Status { id: 1, report } => Ok(report),
-        other => Err(format!("unexpected {} frame in answer", other.kind())),
-    }
+        .map_err(|e| e.to_string())
 }
 
 /// A human-readable size: bytes, KiB, MiB or GiB with one decimal.

@@ -20,6 +20,7 @@ mod bench;
 mod check_history;
 mod security;
 mod status;
+mod transfer;
 
 use security::{ClientAuthArgs, ClientTlsArgs, ServeTls, Usage};
 
@@ -105,6 +106,16 @@ enum Cmd {
     Status {
         #[command(flatten)]
         target: Target,
+    },
+    /// Ask the leader to hand leadership to node ID (thesis §3.10) and wait until ID leads.
+    /// Exit 0 once it does (or already did); 1 if ID is unknown or unreachable, the transfer
+    /// was aborted, or --timeout passed.
+    TransferLeader {
+        #[command(flatten)]
+        target: Target,
+        /// The node to lead next.
+        #[arg(value_name = "ID")]
+        node: NodeId,
     },
     /// Load generator: N concurrent clients for D seconds; prints throughput and latency.
     Bench(bench::BenchArgs),
@@ -364,6 +375,7 @@ fn run(cmd: Cmd) -> Result<()> {
         Cmd::Append { target, key, value } => client_op(&target, Op::Append { key, value }),
         Cmd::Get { target, key } => client_op(&target, Op::Get { key }),
         Cmd::Status { target } => status::run(&target),
+        Cmd::TransferLeader { target, node } => transfer::run(&target, node),
         Cmd::Bench(args) => bench::run(args),
         Cmd::CheckHistory(_) => unreachable!("handled in main: it has its own exit codes"),
     }
