@@ -1,4 +1,4 @@
-//! The KV service in one process: 3 node loops over `MemStorage` (no fsync), a channel
+//! The KV service in one process: 3 node loops over `VolatileStorage` (no fsync), a channel
 //! transport, and N concurrent Clerk sessions as tokio tasks, each with one Put outstanding
 //! (openraft's `benchmarks/minimal` setup). One iteration is one Put by every client, so
 //! criterion's element throughput is operations per second. Latency percentiles:

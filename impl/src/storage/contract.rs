@@ -4,7 +4,10 @@
 
 use bytes::Bytes;
 
-use super::{FileStorage, FileStorageOptions, MemStorage, Storage, StorageError, StoredState};
+use super::{
+    FileStorage, FileStorageOptions, MemStorage, Storage, StorageError, StoredState,
+    VolatileStorage,
+};
 use crate::types::{Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
 
 pub(crate) fn entry(term: Term, index: Index) -> Entry {
@@ -178,6 +181,14 @@ pub(crate) fn check_snapshot_contract(s: &mut impl Storage) -> StoredState {
 #[test]
 fn storage_contract_mem() {
     check_contract(&mut MemStorage::new());
+}
+
+#[test]
+fn storage_contract_volatile() {
+    check_contract(&mut VolatileStorage::new());
+    let mut s = VolatileStorage::new();
+    let state = check_snapshot_contract(&mut s);
+    assert_eq!(s.load().unwrap(), state);
 }
 
 #[test]

@@ -9,13 +9,15 @@
 //! success, a leader counting its own match index), because Raft's safety argument assumes
 //! those facts survive a crash.
 //!
-//! Two implementations:
+//! Three implementations:
 //! - [`MemStorage`]: in memory, for tests and simulation. It tracks what is durable separately
 //!   from what is merely written, so a simulated crash ([`MemStorage::crash`]) loses exactly
 //!   what a real one could.
 //! - [`FileStorage`]: durable, in a data directory (append-only, checksummed log segments plus
 //!   an atomically replaced hard-state file). The format is described in
 //!   `docs/storage-format.md`.
+//! - [`VolatileStorage`]: one in-memory copy and no crash model, for runs that never restart a
+//!   node (the in-process benchmark cluster).
 //!
 //! Log compaction (§7, Figure 13): [`Storage::save_snapshot`] stages a snapshot that replaces
 //! the log prefix up to its `last_included_index`; [`Storage::first_index`] is then
@@ -25,6 +27,7 @@ mod error;
 mod file;
 mod log;
 mod mem;
+mod volatile;
 
 #[cfg(test)]
 mod contract;
@@ -34,6 +37,7 @@ pub use error::{Corruption, StorageError};
 pub(crate) use file::snapshot_bytes_for_test;
 pub use file::{FileStorage, FileStorageOptions};
 pub use mem::MemStorage;
+pub use volatile::VolatileStorage;
 
 use crate::types::{Entry, HardState, Index, Snapshot, SnapshotMeta, Term};
 

@@ -1,5 +1,5 @@
 //! An in-process cluster for benchmarking the service without disks or sockets: every node is
-//! the real node loop (`RawNode` + [`KvServer`] + group commit) over [`MemStorage`], and the
+//! the real node loop (`RawNode` + [`KvServer`] + group commit) over [`VolatileStorage`], and the
 //! transport is channels: a node loop hands a peer's messages straight to that peer's event
 //! queue, and a client's request goes into the server's queue with a channel for the reply.
 //! This is the setup of openraft's `benchmarks/minimal` (3 nodes in one process, in memory).
@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use raft_impl::core::{Config, RawNode};
-use raft_impl::storage::MemStorage;
+use raft_impl::storage::VolatileStorage;
 use raft_impl::types::NodeId;
 use tokio::sync::mpsc;
 
@@ -56,12 +56,12 @@ impl LocalCluster {
                 let node = RawNode::new(cfg).expect("a production config is valid");
                 let node_loop = NodeLoop {
                     node,
-                    storage: MemStorage::new(),
+                    storage: VolatileStorage::new(),
                     kv: KvServer::with_read_mode(read_mode),
                     peers,
                     events: rx,
                     tick,
-                    // MemStorage has nothing to wait for: each Ready is "synced" in place.
+                    // Nothing to wait for: no node restarts, so nothing has to be made durable.
                     persist_wake: None,
                     stats: Default::default(),
                     // The in-process benchmark measures the log path; it does not compact.

@@ -15,7 +15,7 @@
 //! - [`client`]: the Clerk's TCP transport.
 //! - [`async_clerk`]: the Clerk's retry logic on tokio, over TCP or in-process channels.
 //! - [`mux`]: many Clerk sessions over one connection per server.
-//! - [`local`]: an in-process cluster (node loops over `MemStorage`, channels as transport)
+//! - [`local`]: an in-process cluster (node loops over `VolatileStorage`, channels as transport)
 //!   for benchmarks.
 
 pub mod async_clerk;

@@ -3,7 +3,7 @@
 //! fsync.
 //!
 //! The loop runs on a plain OS thread, not a tokio task, because it may run a blocking fsync
-//! itself (inline persistence, the in-process benchmark's `MemStorage`). The network tasks feed
+//! itself (inline persistence, the in-process benchmark's `VolatileStorage`). The network tasks feed
 //! it [`Event`]s through a bounded channel and it hands messages back through per-peer and
 //! per-connection channels whose `try_send`/`send` never block.
 //!
@@ -161,7 +161,7 @@ impl NodeStats {
     }
 }
 
-/// What the loop owns. `S` is `FileStorage` on a real node, `MemStorage` in the in-process
+/// What the loop owns. `S` is `FileStorage` on a real node, `VolatileStorage` in the in-process
 /// benchmark cluster; the loop is the same.
 pub(crate) struct NodeLoop<S> {
     pub node: RawNode,

@@ -5,7 +5,7 @@
 //! Clients are tokio tasks driving the Clerk's retry logic ([`AsyncClerk`]), so 256 of them
 //! cost two threads rather than 256; `--blocking` runs the blocking [`Clerk`] on one OS thread
 //! per client instead. `--in-process` benchmarks a cluster started inside this process:
-//! `MemStorage` (no fsync) and channels for a transport, the real node loop and service.
+//! `VolatileStorage` (no fsync) and channels for a transport, the real node loop and service.
 //!
 //! [`Clerk`]: raft_kv::Clerk
 
