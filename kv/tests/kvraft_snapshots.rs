@@ -8,6 +8,10 @@
 //! replay only the log after it. Every scenario also asserts that snapshots were taken (and,
 //! where the scenario is about it, restored), so none passes without exercising them.
 //!
+//! Every scenario runs with Gets through the log and, the `*_read_index` twins (same seeds),
+//! with ReadIndex Gets (`ReadMode::ReadIndex`, thesis §6.4): no log entry per Get, so the
+//! checks that count entries depend on the mode.
+//!
 //! Time is simulated and a seed fixes the run bit for bit (the failure message names it).
 
 mod common;
@@ -15,6 +19,7 @@ mod common;
 use common::kvsim::{Generic, SnapshotStats, SETTLE};
 use raft_kv::command::Op;
 use raft_kv::sim::{KvSim, KvSimConfig, ServiceFault};
+use raft_kv::ReadMode;
 use raft_sim::{SimError, ELECTION_TIMEOUT, MS, SEC};
 
 /// 6.824's `maxraftstate` in the 3B tests, bytes.
@@ -30,8 +35,13 @@ fn put(key: &str, value: &str) -> Op {
 }
 
 fn snapshot_config(servers: usize, clients: usize, seed: u64) -> KvSimConfig {
+    snapshot_config_in(servers, clients, seed, ReadMode::Log)
+}
+
+fn snapshot_config_in(servers: usize, clients: usize, seed: u64, mode: ReadMode) -> KvSimConfig {
     KvSimConfig {
         max_raft_state: Some(MAX_RAFT_STATE),
+        read_mode: mode,
         ..KvSimConfig::new(servers, clients, seed)
     }
 }
@@ -45,12 +55,18 @@ fn log_size(sim: &KvSim) -> u64 {
         .unwrap_or(0)
 }
 
-fn generic(clients: usize) -> Generic {
+fn generic(clients: usize, mode: ReadMode) -> Generic {
     Generic {
         max_raft_state: Some(MAX_RAFT_STATE),
         seeds: SEEDS,
+        read_mode: mode,
         ..Generic::new(clients)
     }
+}
+
+/// Log entries applied at server `i` per Get: one through the log, none with ReadIndex.
+fn entries_per_get(mode: ReadMode) -> u64 {
+    u64::from(mode == ReadMode::Log)
 }
 
 /// Runs `g` on its seeds; every run took snapshots, and (`restores`) restored from one.
@@ -77,8 +93,17 @@ fn run_snapshot_seeds(g: &Generic, first: u64, restores: bool) -> Result<(), Sim
 /// lacks was compacted away); then everybody.
 #[test]
 fn snapshot_rpc() -> Result<(), SimError> {
+    snapshot_rpc_in(ReadMode::Log)
+}
+
+#[test]
+fn snapshot_rpc_read_index() -> Result<(), SimError> {
+    snapshot_rpc_in(ReadMode::ReadIndex)
+}
+
+fn snapshot_rpc_in(mode: ReadMode) -> Result<(), SimError> {
     // Client 0 reaches every server, client 1 the first majority, client 2 the second.
-    let mut sim = KvSim::new(snapshot_config(3, 3, 20_000));
+    let mut sim = KvSim::new(snapshot_config_in(3, 3, 20_000, mode));
     sim.connect_client(1, &[0, 1]);
     sim.connect_client(2, &[0, 2]);
     sim.op(0, put("a", "A"), SETTLE)?;
@@ -118,9 +143,16 @@ fn snapshot_rpc() -> Result<(), SimError> {
 
     sim.heal_servers();
     sim.op(0, put("e", "E"), SETTLE)?;
-    for (k, v) in [("c", "C"), ("e", "E"), ("1", "1")] {
+    sim.run_for(SEC)?; // every server applies what is committed so far
+    let applied = sim.server(0).state_machine().last_applied();
+    let gets = [("c", "C"), ("e", "E"), ("1", "1")];
+    for (k, v) in gets {
         assert_eq!(sim.get(0, k, SETTLE)?.as_deref(), Some(v), "key {k}");
     }
+    sim.run_for(SEC)?;
+    // Mode-dependent: a log Get takes an entry, a ReadIndex Get none.
+    let grew = sim.server(0).state_machine().last_applied() - applied;
+    assert_eq!(grew, gets.len() as u64 * entries_per_get(mode), "{mode:?}");
     sim.check_linearizable()
 }
 
@@ -147,9 +179,18 @@ fn op_watching_size(sim: &mut KvSim, c: usize, op: Op) -> Result<u64, SimError> 
 /// the entry that reaches the threshold, so only entries not yet applied can exceed it).
 #[test]
 fn snapshot_size() -> Result<(), SimError> {
+    snapshot_size_in(ReadMode::Log)
+}
+
+#[test]
+fn snapshot_size_read_index() -> Result<(), SimError> {
+    snapshot_size_in(ReadMode::ReadIndex)
+}
+
+fn snapshot_size_in(mode: ReadMode) -> Result<(), SimError> {
     const SLACK: u64 = 300;
     const MAX_SNAPSHOT_STATE: u64 = 500;
-    let mut sim = KvSim::new(snapshot_config(3, 1, 20_100));
+    let mut sim = KvSim::new(snapshot_config_in(3, 1, 20_100, mode));
     let mut max_seen = 0;
     for _ in 0..200 {
         for v in ["0", "1"] {
@@ -174,15 +215,32 @@ fn snapshot_size() -> Result<(), SimError> {
         );
         assert!(sim.snapshots_taken(i) > 10, "server {i} rarely snapshotted");
     }
+    // Mode-dependent: 400 Puts always take entries, the 400 Gets only through the log; the
+    // rest are leader no-ops (one per election, none expected beyond the first few).
+    let logged = 400 * (1 + entries_per_get(mode));
+    let applied = sim.server(0).state_machine().last_applied();
+    assert!(
+        (logged..=logged + 3).contains(&applied),
+        "{mode:?}: {applied} entries applied, expected {logged} + no-ops"
+    );
     sim.check_linearizable()
 }
 
 /// 6.824 `TestSnapshotRecover3B`: one client, every server crashed and restarted each round.
 #[test]
 fn snapshot_recover() -> Result<(), SimError> {
+    snapshot_recover_in(ReadMode::Log)
+}
+
+#[test]
+fn snapshot_recover_read_index() -> Result<(), SimError> {
+    snapshot_recover_in(ReadMode::ReadIndex)
+}
+
+fn snapshot_recover_in(mode: ReadMode) -> Result<(), SimError> {
     let g = Generic {
         crash: true,
-        ..generic(1)
+        ..generic(1, mode)
     };
     run_snapshot_seeds(&g, 21_000, true)
 }
@@ -190,10 +248,19 @@ fn snapshot_recover() -> Result<(), SimError> {
 /// 6.824 `TestSnapshotRecoverManyClients3B`: 20 clients, crashes.
 #[test]
 fn snapshot_recover_many_clients() -> Result<(), SimError> {
+    snapshot_recover_many_clients_in(ReadMode::Log)
+}
+
+#[test]
+fn snapshot_recover_many_clients_read_index() -> Result<(), SimError> {
+    snapshot_recover_many_clients_in(ReadMode::ReadIndex)
+}
+
+fn snapshot_recover_many_clients_in(mode: ReadMode) -> Result<(), SimError> {
     let g = Generic {
         crash: true,
         seeds: 4,
-        ..generic(20)
+        ..generic(20, mode)
     };
     run_snapshot_seeds(&g, 22_000, true)
 }
@@ -201,9 +268,18 @@ fn snapshot_recover_many_clients() -> Result<(), SimError> {
 /// 6.824 `TestSnapshotUnreliable3B`: 5 clients over an unreliable network.
 #[test]
 fn snapshot_unreliable() -> Result<(), SimError> {
+    snapshot_unreliable_in(ReadMode::Log)
+}
+
+#[test]
+fn snapshot_unreliable_read_index() -> Result<(), SimError> {
+    snapshot_unreliable_in(ReadMode::ReadIndex)
+}
+
+fn snapshot_unreliable_in(mode: ReadMode) -> Result<(), SimError> {
     let g = Generic {
         unreliable: true,
-        ..generic(5)
+        ..generic(5, mode)
     };
     run_snapshot_seeds(&g, 23_000, false)
 }
@@ -211,10 +287,19 @@ fn snapshot_unreliable() -> Result<(), SimError> {
 /// 6.824 `TestSnapshotUnreliableRecover3B`: unreliable network and crashes.
 #[test]
 fn snapshot_unreliable_recover() -> Result<(), SimError> {
+    snapshot_unreliable_recover_in(ReadMode::Log)
+}
+
+#[test]
+fn snapshot_unreliable_recover_read_index() -> Result<(), SimError> {
+    snapshot_unreliable_recover_in(ReadMode::ReadIndex)
+}
+
+fn snapshot_unreliable_recover_in(mode: ReadMode) -> Result<(), SimError> {
     let g = Generic {
         unreliable: true,
         crash: true,
-        ..generic(5)
+        ..generic(5, mode)
     };
     run_snapshot_seeds(&g, 24_000, true)
 }
@@ -223,11 +308,20 @@ fn snapshot_unreliable_recover() -> Result<(), SimError> {
 /// and random partitions.
 #[test]
 fn snapshot_unreliable_recover_concurrent_partition() -> Result<(), SimError> {
+    snapshot_unreliable_recover_concurrent_partition_in(ReadMode::Log)
+}
+
+#[test]
+fn snapshot_unreliable_recover_concurrent_partition_read_index() -> Result<(), SimError> {
+    snapshot_unreliable_recover_concurrent_partition_in(ReadMode::ReadIndex)
+}
+
+fn snapshot_unreliable_recover_concurrent_partition_in(mode: ReadMode) -> Result<(), SimError> {
     let g = Generic {
         unreliable: true,
         crash: true,
         partitions: true,
-        ..generic(5)
+        ..generic(5, mode)
     };
     run_snapshot_seeds(&g, 25_000, true)
 }
@@ -236,6 +330,18 @@ fn snapshot_unreliable_recover_concurrent_partition() -> Result<(), SimError> {
 /// servers, every client on every key, all faults at once.
 #[test]
 fn snapshot_unreliable_recover_concurrent_partition_linearizable() -> Result<(), SimError> {
+    snapshot_unreliable_recover_concurrent_partition_linearizable_in(ReadMode::Log)
+}
+
+#[test]
+fn snapshot_unreliable_recover_concurrent_partition_linearizable_read_index() -> Result<(), SimError>
+{
+    snapshot_unreliable_recover_concurrent_partition_linearizable_in(ReadMode::ReadIndex)
+}
+
+fn snapshot_unreliable_recover_concurrent_partition_linearizable_in(
+    mode: ReadMode,
+) -> Result<(), SimError> {
     let g = Generic {
         servers: 7,
         unreliable: true,
@@ -243,7 +349,7 @@ fn snapshot_unreliable_recover_concurrent_partition_linearizable() -> Result<(),
         partitions: true,
         random_keys: true,
         seeds: 4,
-        ..generic(15)
+        ..generic(15, mode)
     };
     run_snapshot_seeds(&g, 26_000, true)
 }
